@@ -1,0 +1,7 @@
+"""``python -m sklearn_lth``: the command-line entry point."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""Losses paired with their output activations, and validation scores.
+
+Each loss is paired with the canonical output activation (softmax with the
+categorical log loss, logistic with the binary log loss, identity with half
+the squared error), so that the error at the output is simply
+``prediction - target``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import xlogy
+from sklearn.metrics import r2_score
+
+OUTPUT_LOSSES = {"softmax": "log_loss", "logistic": "binary_log_loss", "identity": "squared_error"}
+
+
+def loss_value(
+    out_activation: str, Y: np.ndarray, P: np.ndarray, sample_weight: np.ndarray | None
+) -> float:
+    """Average loss of predictions ``P`` against targets ``Y``."""
+    if out_activation == "identity":
+        per_sample = 0.5 * ((Y - P) ** 2).mean(axis=1)
+    else:
+        eps = np.finfo(P.dtype).eps
+        P = np.clip(P, eps, 1 - eps)
+        if out_activation == "softmax":
+            per_sample = -xlogy(Y, P).sum(axis=1)
+        else:
+            per_sample = -(xlogy(Y, P) + xlogy(1 - Y, 1 - P)).sum(axis=1)
+    return float(np.average(per_sample, weights=sample_weight))
+
+
+def output_delta(
+    Y: np.ndarray, P: np.ndarray, sample_weight: np.ndarray | None, out: np.ndarray
+) -> np.ndarray:
+    """Error at the output, ``(P - Y)`` weighted per sample, written to ``out``."""
+    np.subtract(P, Y, out=out)
+    if sample_weight is not None:
+        out *= sample_weight[:, None]
+    return out
+
+
+def validation_score(
+    out_activation: str, Y: np.ndarray, P: np.ndarray, sample_weight=None
+) -> float:
+    """Accuracy (exact match for multilabel) for classifiers, R² for regressors."""
+    if out_activation == "identity":
+        return float(r2_score(Y, P, sample_weight=sample_weight))
+    if out_activation == "softmax":
+        correct = P.argmax(axis=1) == Y.argmax(axis=1)
+    else:
+        correct = np.all((P > 0.5) == (Y > 0.5), axis=1)
+    return float(np.average(correct, weights=sample_weight))

@@ -1,0 +1,667 @@
+"""The public estimators: thin scikit-learn wrappers around :mod:`._imp`."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    check_random_state,
+    validate_data,
+)
+
+from ._imp import PruningConfig, find_ticket
+from ._network import predict_csr
+from ._rewinding import REWIND_STRATEGIES
+from ._ticket import LotteryTicket
+from ._training import TrainingConfig
+
+_TRAINING_PARAMS = (
+    "solver",
+    "alpha",
+    "batch_size",
+    "learning_rate",
+    "learning_rate_init",
+    "max_iter",
+    "shuffle",
+    "tol",
+    "n_iter_no_change",
+    "momentum",
+    "nesterovs_momentum",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "verbose",
+)
+_PRUNING_PARAMS = (
+    "target_sparsity",
+    "pruning_rounds",
+    "pruning_scope",
+    "output_layer_rate",
+    "rewind",
+    "rewind_iteration",
+    "rewind_fraction",
+)
+
+
+class _BaseLotteryTicketMLP(BaseEstimator):
+    """Parameters, validation and fitted state shared by both estimators."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "target_sparsity": [Interval(Real, 0, 1, closed="left")],
+        "pruning_rounds": [Interval(Integral, 1, None, closed="left")],
+        "pruning_scope": [StrOptions({"global", "layer"})],
+        "output_layer_rate": [Interval(Real, 0, 1, closed="left"), None],
+        "rewind": [StrOptions(set(REWIND_STRATEGIES))],
+        "rewind_iteration": [Interval(Integral, 0, None, closed="left")],
+        "rewind_fraction": [Interval(Real, 0, 1, closed="both")],
+        "ticket": [LotteryTicket, None],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions({"constant", "cosine", "step"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        target_sparsity=0.8,
+        pruning_rounds=5,
+        pruning_scope="global",
+        output_layer_rate=None,
+        rewind="init",
+        rewind_iteration=100,
+        rewind_fraction=0.1,
+        ticket=None,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.target_sparsity = target_sparsity
+        self.pruning_rounds = pruning_rounds
+        self.pruning_scope = pruning_scope
+        self.output_layer_rate = output_layer_rate
+        self.rewind = rewind
+        self.rewind_iteration = rewind_iteration
+        self.rewind_fraction = rewind_fraction
+        self.ticket = ticket
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    # -- hooks for the subclasses ------------------------------------------------
+    def _validate_targets(self, X, y):
+        """Validate ``X, y``; return ``X, y, Y`` (targets encoded for the network)."""
+        raise NotImplementedError
+
+    def _out_activation(self, Y) -> str:
+        raise NotImplementedError
+
+    # -- fitting -------------------------------------------------------------------
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if any(not isinstance(s, Integral) or s < 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers, got {sizes}."
+            )
+        return [int(s) for s in sizes]
+
+    def _fit(self, X, y, sample_weight=None, on_round_end=None):
+        hidden = self._hidden_sizes()
+        X, y, Y = self._validate_targets(X, y)
+        if sp.issparse(X):
+            X = X.tocsr()
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        self.n_outputs_ = Y.shape[1]
+        self.out_activation_ = self._out_activation(Y)
+        layer_units = [X.shape[1], *hidden, self.n_outputs_]
+        if self.ticket is not None:
+            layer_units = self._check_ticket(X)
+        self.n_layers_ = len(layer_units)
+        rng = check_random_state(self.random_state)
+
+        validation = None
+        if self.early_stopping:
+            X, Y, sample_weight, validation = self._split_validation(
+                X, y, Y, sample_weight, rng
+            )
+
+        training = TrainingConfig(**{k: getattr(self, k) for k in _TRAINING_PARAMS})
+        pruning = PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS})
+        callback = None
+        if on_round_end is not None:
+
+            def callback(record, coefs, intercepts):
+                snapshot = copy.copy(self)
+                snapshot.coefs_, snapshot.intercepts_ = coefs, intercepts
+                on_round_end(record, snapshot)
+
+        result = find_ticket(
+            X,
+            Y,
+            sample_weight,
+            layer_units=layer_units,
+            activation=self.activation,
+            out_activation=self.out_activation_,
+            training=training,
+            pruning=pruning,
+            rng=rng,
+            validation=validation,
+            ticket=self.ticket,
+            on_round_end=callback,
+        )
+        self.coefs_ = result.coefs
+        self.intercepts_ = result.intercepts
+        self.ticket_ = result.ticket
+        self.history_ = result.history
+        last = result.last_round
+        self.n_iter_ = last.n_iter
+        self.loss_curve_ = list(last.loss_curve)
+        self.loss_ = self.loss_curve_[-1]
+        self.validation_scores_ = last.validation_scores
+        self.best_validation_score_ = last.best_validation_score
+        if result.unconverged_rounds:
+            warnings.warn(
+                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
+                f"reached and the optimization has not converged yet in round(s) "
+                f"{result.unconverged_rounds}.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _check_ticket(self, X) -> list[int]:
+        shapes = self.ticket.layer_shapes
+        if shapes[0][0] != X.shape[1] or shapes[-1][1] != self.n_outputs_:
+            raise ValueError(
+                f"The ticket does not fit the data: its network takes "
+                f"{shapes[0][0]} features and has {shapes[-1][1]} outputs, but X has "
+                f"{X.shape[1]} features and y needs {self.n_outputs_} outputs."
+            )
+        return [shapes[0][0]] + [s[1] for s in shapes]
+
+    def _split_validation(self, X, y, Y, sample_weight, rng):
+        stratify = y if self._stratify_validation(y) else None
+        arrays = [X, Y] + ([sample_weight] if sample_weight is not None else [])
+        try:
+            parts = train_test_split(
+                *arrays,
+                test_size=self.validation_fraction,
+                random_state=rng,
+                stratify=stratify,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"Cannot hold out validation_fraction={self.validation_fraction} of "
+                f"{X.shape[0]} samples for early stopping: {exc}"
+            ) from exc
+        if parts[1].shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small for early stopping: increase "
+                "validation_fraction or the number of samples."
+            )
+        X_train, X_val, Y_train, Y_val = parts[:4]
+        sw_train = sw_val = None
+        if sample_weight is not None:
+            sw_train, sw_val = parts[4:]
+        return X_train, Y_train, sw_train, (X_val, Y_val, sw_val)
+
+    def _stratify_validation(self, y) -> bool:
+        return False
+
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        X = validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            dtype=(np.float64, np.float32),
+            reset=False,
+        )
+        return predict_csr(
+            X, self.coefs_, self.intercepts_, self.activation, self.out_activation_
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
+    """Multi-layer perceptron classifier pruned by iterative magnitude pruning.
+
+    ``fit`` searches for a winning lottery ticket (Frankle & Carbin, 2019):
+    it trains the dense network, removes the fraction
+    ``p = 1 - (1 - target_sparsity) ** (1 / pruning_rounds)`` of the remaining
+    weights with the smallest magnitude, rewinds the survivors, and trains
+    again, ``pruning_rounds`` times. The fitted model is the network trained
+    in the last round; its weights are stored as ``scipy.sparse`` CSR arrays
+    and prediction runs on them.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(100,)
+        Number of units of each hidden layer.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers.
+    target_sparsity : float in [0, 1), default=0.8
+        Fraction of the weights pruned once all rounds are done. ``0.0``
+        trains one dense round: a plain MLP.
+    pruning_rounds : int, default=5
+        Number of prune-rewind-train rounds after the dense round 0. ``1`` is
+        one-shot pruning.
+    pruning_scope : {"global", "layer"}, default="global"
+        ``"global"`` ranks the weights of all layers together; ``"layer"``
+        prunes every layer at the per-round rate separately.
+    output_layer_rate : float in [0, 1), default=None
+        Per-round pruning rate of the output layer, which is then ranked on
+        its own. None prunes it like the other layers; ``0`` never prunes it.
+        Frankle & Carbin use half the hidden layers' rate.
+    rewind : {"init", "early", "late", "lr", "none", "reinit"}, default="init"
+        What the surviving weights restart from after each pruning step:
+        ``"init"`` the initial weights; ``"early"`` the weights after
+        ``rewind_iteration`` optimizer steps of round 0; ``"late"`` the weights
+        after ``rewind_fraction`` of round 0's scheduled steps; ``"lr"`` the
+        weights just trained, with the learning-rate schedule restarted;
+        ``"none"`` the weights just trained, at the schedule's final learning
+        rate (fine-tuning); ``"reinit"`` fresh random weights (the control
+        experiment). Biases are rewound with the weights.
+    rewind_iteration : int, default=100
+        Optimizer step of round 0 that ``rewind="early"`` rewinds to.
+    rewind_fraction : float in [0, 1], default=0.1
+        Fraction of round 0's scheduled steps (``max_iter`` epochs) that
+        ``rewind="late"`` rewinds to.
+    ticket : LotteryTicket, default=None
+        If given, no search: ``fit`` trains this sub-network alone from its
+        stored weights (the architecture comes from the ticket).
+    solver : {"adam", "sgd"}, default="adam"
+        Optimizer. Its state restarts every round.
+    alpha : float, default=1e-4
+        L2 penalty on the weights.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    learning_rate : {"constant", "cosine", "step"}, default="constant"
+        Learning-rate schedule over each round's ``max_iter`` epochs.
+        ``"cosine"`` anneals to 1% of ``learning_rate_init``; ``"step"``
+        divides it by 10 at half and at three quarters of the round. With a
+        decaying schedule ``rewind="lr"`` and ``"none"`` differ.
+    learning_rate_init : float, default=1e-3
+        Initial learning rate.
+    max_iter : int, default=200
+        Maximum number of epochs of each round.
+    shuffle : bool, default=True
+        Whether to shuffle the samples every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, shuffling, the validation split and ``"reinit"``.
+    tol : float, default=1e-4
+        A round stops when the training loss (or validation score with
+        ``early_stopping``) has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs.
+    verbose : bool, default=False
+        Print the loss after every epoch.
+    momentum : float, default=0.9
+        Momentum of ``solver="sgd"``.
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum with ``solver="sgd"``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified), stop
+        each round when its score stops improving and keep the best weights.
+    validation_fraction : float, default=0.1
+        Size of the held-out split for ``early_stopping``.
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before a round stops.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels.
+    coefs_ : list of scipy.sparse.csr_array of shape (n_in, n_out)
+        Weights of the final network; ``nnz`` is the number of kept weights.
+    intercepts_ : list of ndarray
+        Biases of the final network.
+    ticket_ : LotteryTicket
+        The winning ticket: masks and the rewind weights of the last round.
+    history_ : dict of ndarray
+        One entry per round (``pandas.DataFrame(history_)`` is the round table):
+        ``round``, ``sparsity``, ``remaining_parameters``, ``n_iter``,
+        ``train_loss``, ``train_score``, ``seconds`` and, with
+        ``early_stopping``, ``validation_score``.
+    loss_ : float
+        Training loss at the end of the last round.
+    loss_curve_ : list of float
+        Training loss per epoch of the last round.
+    n_iter_ : int
+        Epochs run in the last round.
+    validation_scores_ : list of float or None
+        Validation score per epoch of the last round (``early_stopping``).
+    best_validation_score_ : float or None
+        Best validation score of the last round (``early_stopping``).
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        Output activation (``"softmax"`` or ``"logistic"``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    LotteryTicketMLPRegressor : The regression twin.
+    sklearn.neural_network.MLPClassifier : The dense network.
+
+    References
+    ----------
+    Frankle, J. & Carbin, M. (2019). The Lottery Ticket Hypothesis: Finding
+    Sparse, Trainable Neural Networks. ICLR.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_lth import LotteryTicketMLP
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = LotteryTicketMLP(hidden_layer_sizes=(32,), target_sparsity=0.75,
+    ...                        pruning_rounds=2, max_iter=20,
+    ...                        random_state=0).fit(X / 16, y)
+    >>> [int(n) for n in clf.history_["remaining_parameters"]]
+    [2368, 1184, 592]
+    >>> clf.ticket_.sparsity
+    0.75
+    >>> clf.score(X / 16, y) > 0.9
+    True
+    """
+
+    def _validate_targets(self, X, y):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+        )
+        check_classification_targets(y)
+        self._label_binarizer = LabelBinarizer().fit(y)
+        self.classes_ = self._label_binarizer.classes_
+        Y = self._label_binarizer.transform(y).astype(X.dtype, copy=False)
+        return X, y, Y
+
+    def _out_activation(self, Y) -> str:
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _stratify_validation(self, y) -> bool:
+        return type_of_target(y) in ("binary", "multiclass")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Search for a winning ticket and train it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data trains in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel data.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : LotteryTicketMLP
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        P = self._forward(X)
+        if self.n_outputs_ == 1 and self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - P, P])
+        return P
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        P = self._forward(X)
+        if self.n_outputs_ == 1:
+            P = P.ravel()
+        return self._label_binarizer.inverse_transform(P)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
+    """Multi-layer perceptron regressor pruned by iterative magnitude pruning.
+
+    The regression twin of :class:`LotteryTicketMLP`: the same parameters, the
+    same search, an identity output and the squared error. Single and
+    multi-output targets are supported.
+
+    Parameters
+    ----------
+    hidden_layer_sizes, activation, target_sparsity, pruning_rounds, \
+pruning_scope, output_layer_rate, rewind, rewind_iteration, rewind_fraction, \
+ticket, solver, alpha, batch_size, learning_rate, learning_rate_init, \
+max_iter, shuffle, random_state, tol, verbose, momentum, nesterovs_momentum, \
+early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
+        As for :class:`LotteryTicketMLP`; the validation split of
+        ``early_stopping`` is not stratified and is scored by R².
+
+    Attributes
+    ----------
+    coefs_ : list of scipy.sparse.csr_array of shape (n_in, n_out)
+        Weights of the final network.
+    intercepts_ : list of ndarray
+        Biases of the final network.
+    ticket_ : LotteryTicket
+        The winning ticket.
+    history_ : dict of ndarray
+        One entry per round; ``train_score`` is R².
+    loss_ : float
+        Training loss (half the mean squared error) at the end.
+    loss_curve_ : list of float
+        Training loss per epoch of the last round.
+    n_iter_ : int
+        Epochs run in the last round.
+    validation_scores_ : list of float or None
+        Validation R² per epoch of the last round (``early_stopping``).
+    best_validation_score_ : float or None
+        Best validation R² of the last round (``early_stopping``).
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of outputs.
+    out_activation_ : str
+        ``"identity"``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    LotteryTicketMLP : The classifier.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn_lth import LotteryTicketMLPRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=10, noise=1.0,
+    ...                        random_state=0)
+    >>> reg = LotteryTicketMLPRegressor(hidden_layer_sizes=(20,),
+    ...                                 target_sparsity=0.5, pruning_rounds=2,
+    ...                                 learning_rate_init=0.01, max_iter=300,
+    ...                                 random_state=0).fit(X, y / 100)
+    >>> reg.coefs_[0].nnz + reg.coefs_[1].nnz
+    110
+    >>> reg.score(X, y / 100) > 0.9
+    True
+    """
+
+    def _validate_targets(self, X, y):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+        )
+        Y = np.asarray(y, dtype=X.dtype)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        return X, y, Y
+
+    def _out_activation(self, Y) -> str:
+        return "identity"
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Search for a winning ticket and train it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data trains in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : LotteryTicketMLPRegressor
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def predict(self, X):
+        """Predicted target values.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        P = self._forward(X)
+        return P.ravel() if self.n_outputs_ == 1 else P
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

@@ -1,0 +1,307 @@
+"""The network: initialisation, forward and backward passes on masked weights.
+
+A layer keeps its surviving weights in a fixed sparsity pattern (CSR order,
+row-major over ``(n_in, n_out)``). The trainable values are one 1-D array per
+layer, ``Layer.values``; pruned weights have no storage at all, so they are
+exactly zero by construction and no optimizer step can bring them back.
+
+Two kernels compute the same products:
+
+- ``"dense"`` keeps a dense copy of the weights (zeros at pruned positions) in
+  sync with ``values`` and uses BLAS;
+- ``"sparse"`` multiplies by the CSR matrix directly, whose ``data`` *is*
+  ``values``.
+
+The dense kernel wins for dense-ish layers, the sparse one for very sparse
+layers; :func:`choose_kernel` picks one per layer from its density.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+# Above this density a layer trains with dense BLAS products, below it with CSR.
+SPARSE_KERNEL_MAX_DENSITY = 0.2
+
+
+def _identity(Z: np.ndarray) -> None:
+    pass
+
+
+def _logistic(Z: np.ndarray) -> None:
+    np.negative(Z, out=Z)
+    np.exp(Z, out=Z)
+    Z += 1
+    np.reciprocal(Z, out=Z)
+
+
+def _tanh(Z: np.ndarray) -> None:
+    np.tanh(Z, out=Z)
+
+
+def _relu(Z: np.ndarray) -> None:
+    np.maximum(Z, 0, out=Z)
+
+
+def _softmax(Z: np.ndarray) -> None:
+    Z -= Z.max(axis=1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=1, keepdims=True)
+
+
+ACTIVATIONS = {
+    "identity": _identity,
+    "logistic": _logistic,
+    "tanh": _tanh,
+    "relu": _relu,
+    "softmax": _softmax,
+}
+
+
+def _identity_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
+    pass
+
+
+def _logistic_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
+    delta *= Z
+    delta *= 1 - Z
+
+
+def _tanh_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
+    delta *= 1 - Z**2
+
+
+def _relu_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
+    delta[Z == 0] = 0
+
+
+DERIVATIVES = {
+    "identity": _identity_derivative,
+    "logistic": _logistic_derivative,
+    "tanh": _tanh_derivative,
+    "relu": _relu_derivative,
+}
+
+
+def glorot_uniform(
+    layer_units: list[int], activation: str, dtype: np.dtype, rng: np.random.RandomState
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Draw dense weights and biases as scikit-learn's MLP does.
+
+    Weights and biases of layer ``i`` are uniform in ``[-b, b]`` with
+    ``b = sqrt(f / (fan_in + fan_out))``, ``f = 2`` for the logistic activation
+    and ``6`` otherwise, drawn in the same order as scikit-learn so that the
+    same ``RandomState`` gives the same initial network.
+    """
+    factor = 2.0 if activation == "logistic" else 6.0
+    weights, biases = [], []
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        weights.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
+        biases.append(rng.uniform(-bound, bound, fan_out).astype(dtype))
+    return weights, biases
+
+
+def kept_positions(matrix: sp.csr_array) -> np.ndarray:
+    """Flat row-major positions of the stored entries of ``matrix``, in CSR order."""
+    n_out = matrix.shape[1]
+    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
+    return rows * n_out + matrix.indices
+
+
+def csr_from_positions(
+    positions: np.ndarray, values: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_array:
+    """Build a CSR array from sorted flat positions and their values.
+
+    The returned array's ``data`` is ``values`` itself (no copy).
+    """
+    rows, cols = np.divmod(positions, shape[1])
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    index_dtype = np.int32 if max(shape) < np.iinfo(np.int32).max else np.int64
+    matrix = sp.csr_array(
+        (values, cols.astype(index_dtype), indptr.astype(index_dtype)),
+        shape=shape,
+        copy=False,
+    )
+    if matrix.data is not values:  # scipy copied: point it back at ``values``
+        matrix.data = values
+    return matrix
+
+
+def choose_kernel(density: float) -> str:
+    """Return ``"sparse"`` for layers sparse enough to gain from CSR products."""
+    return "sparse" if density <= SPARSE_KERNEL_MAX_DENSITY else "dense"
+
+
+class Layer:
+    """A fully connected layer whose surviving weights have a fixed pattern.
+
+    Parameters
+    ----------
+    positions : ndarray of int64
+        Sorted flat positions (row-major in ``shape``) of the kept weights.
+    values : ndarray
+        The kept weights, one per position. Trained in place.
+    bias : ndarray of shape (n_out,)
+        The layer's biases. Trained in place.
+    shape : tuple of int
+        ``(n_in, n_out)``.
+    kernel : {"dense", "sparse"} or None
+        How to compute products; None chooses from the density.
+    """
+
+    def __init__(self, positions, values, bias, shape, kernel=None):
+        self.shape = shape
+        self.positions = positions
+        self.values = values
+        self.bias = bias
+        self.matrix = csr_from_positions(positions, values, shape)
+        if kernel is None:
+            kernel = choose_kernel(self.density)
+        self.kernel = kernel
+        if kernel == "dense":
+            self.dense = np.zeros(shape, dtype=values.dtype)
+            self.sync()
+
+    @property
+    def density(self) -> float:
+        return self.positions.size / (self.shape[0] * self.shape[1])
+
+    def sync(self) -> None:
+        """Copy ``values`` into the dense weights after an in-place update."""
+        if self.kernel == "dense":
+            self.dense.ravel()[self.positions] = self.values
+
+    def forward(self, A, out: np.ndarray) -> np.ndarray:
+        """``out = A @ W + b``."""
+        if self.kernel == "dense" and not sp.issparse(A):
+            np.matmul(A, self.dense, out=out)
+        else:
+            out[...] = A @ (self.dense if self.kernel == "dense" else self.matrix)
+        out += self.bias
+        return out
+
+    def backward(self, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out = delta @ W.T``: the error sent to the layer below."""
+        if self.kernel == "dense":
+            np.matmul(delta, self.dense.T, out=out)
+        else:
+            out[...] = (self.matrix @ delta.T).T
+        return out
+
+    def weight_gradient(self, A, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out = (A.T @ delta)`` at the kept positions only."""
+        if sp.issparse(A):
+            full = np.ascontiguousarray(A.T @ delta)
+        else:
+            if getattr(self, "_full_grad", None) is None:
+                self._full_grad = np.empty(self.shape, dtype=self.values.dtype)
+            full = np.matmul(A.T, delta, out=self._full_grad)
+        np.take(full.ravel(), self.positions, out=out)
+        return out
+
+
+class Network:
+    """A multi-layer perceptron built from :class:`Layer` objects.
+
+    Parameters
+    ----------
+    layers : list of Layer
+    activation : str
+        Hidden activation name.
+    out_activation : str
+        Output activation name (``identity``, ``logistic`` or ``softmax``).
+    """
+
+    def __init__(self, layers: list[Layer], activation: str, out_activation: str):
+        self.layers = layers
+        self.activation = activation
+        self.out_activation = out_activation
+
+    @classmethod
+    def from_dense(
+        cls,
+        weights: list[np.ndarray],
+        biases: list[np.ndarray],
+        positions: list[np.ndarray],
+        activation: str,
+        out_activation: str,
+        kernel: str | None = None,
+    ) -> Network:
+        """Network keeping ``weights`` at ``positions`` (copies, trainable)."""
+        layers = [
+            Layer(pos, W.ravel()[pos].copy(), b.copy(), W.shape, kernel)
+            for W, b, pos in zip(weights, biases, positions)
+        ]
+        return cls(layers, activation, out_activation)
+
+    @property
+    def n_remaining(self) -> int:
+        return sum(layer.positions.size for layer in self.layers)
+
+    def parameters(self) -> list[np.ndarray]:
+        """Trainable arrays, updated in place by the optimizers."""
+        return [layer.values for layer in self.layers] + [
+            layer.bias for layer in self.layers
+        ]
+
+    def sync(self) -> None:
+        for layer in self.layers:
+            layer.sync()
+
+    def dense_weights(self) -> list[np.ndarray]:
+        """Dense copies of the weights (zeros at pruned positions)."""
+        return [layer.matrix.toarray() for layer in self.layers]
+
+    def biases(self) -> list[np.ndarray]:
+        return [layer.bias.copy() for layer in self.layers]
+
+    def allocate(self, batch_size: int, dtype) -> tuple[list, list, list, list]:
+        """Preallocate activations, deltas and gradients for one batch size."""
+        units = [self.layers[0].shape[0]] + [layer.shape[1] for layer in self.layers]
+        activations = [None] + [np.empty((batch_size, n), dtype) for n in units[1:]]
+        deltas = [np.empty((batch_size, n), dtype) for n in units[1:]]
+        weight_grads = [np.empty_like(layer.values) for layer in self.layers]
+        bias_grads = [np.empty_like(layer.bias) for layer in self.layers]
+        return activations, deltas, weight_grads, bias_grads
+
+    def forward(self, activations: list) -> np.ndarray:
+        """Fill ``activations[1:]`` from ``activations[0]``; return the output."""
+        n = activations[0].shape[0]
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            A = activations[i] if i == 0 else activations[i][:n]
+            Z = layer.forward(A, activations[i + 1][:n])
+            ACTIVATIONS[self.out_activation if i == last else self.activation](Z)
+        return activations[-1][:n]
+
+    def backward(self, activations, deltas, weight_grads, bias_grads) -> None:
+        """Backpropagate ``deltas[-1]`` (set by the loss) into the gradients."""
+        n = activations[0].shape[0]
+        derivative = DERIVATIVES[self.activation]
+        for i in range(len(self.layers) - 1, -1, -1):
+            delta = deltas[i][:n]
+            layer = self.layers[i]
+            layer.weight_gradient(activations[i][:n] if i else activations[0], delta,
+                                  weight_grads[i])
+            np.sum(delta, axis=0, out=bias_grads[i])
+            if i:
+                below = layer.backward(delta, deltas[i - 1][:n])
+                derivative(activations[i][:n], below)
+
+
+def predict_csr(
+    X, coefs: list[sp.csr_array], intercepts: list[np.ndarray], activation: str,
+    out_activation: str,
+) -> np.ndarray:
+    """Forward pass of a fitted network stored as CSR weights."""
+    A = X
+    last = len(coefs) - 1
+    for i, (W, b) in enumerate(zip(coefs, intercepts)):
+        A = np.asarray(A @ W)
+        A += b
+        ACTIVATIONS[out_activation if i == last else activation](A)
+    return A

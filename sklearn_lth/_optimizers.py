@@ -1,0 +1,91 @@
+"""Stochastic optimizers and learning-rate schedules.
+
+The optimizers update a list of 1-D or 2-D parameter arrays in place, with
+state (moments, velocities) preallocated once per round. Because the
+parameters hold only the weights that survived pruning, the state exists only
+for those weights too: a pruned weight has no gradient, no momentum and no
+Adam moments that could bring it back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Decaying schedules end at this fraction of ``learning_rate_init``.
+FINAL_LR_FRACTION = 0.01
+
+
+def scheduled_learning_rate(schedule: str, lr_init: float, progress: float) -> float:
+    """Learning rate at ``progress`` (0 = start, 1 = end) of a round's schedule.
+
+    ``"constant"`` keeps ``lr_init``; ``"cosine"`` anneals from ``lr_init`` to
+    ``FINAL_LR_FRACTION * lr_init`` along half a cosine; ``"step"`` divides it by
+    10 at half and again at three quarters of the round.
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    if schedule == "constant":
+        return lr_init
+    if schedule == "cosine":
+        lr_min = FINAL_LR_FRACTION * lr_init
+        return lr_min + 0.5 * (lr_init - lr_min) * (1 + math.cos(math.pi * progress))
+    if schedule == "step":
+        return lr_init * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
+    raise ValueError(f"Unknown learning-rate schedule {schedule!r}.")
+
+
+class SGD:
+    """Stochastic gradient descent with (Nesterov) momentum, as scikit-learn's."""
+
+    def __init__(self, params: list[np.ndarray], momentum: float, nesterov: bool):
+        self.momentum = momentum
+        self.nesterov = nesterov and momentum > 0
+        self.velocities = [np.zeros_like(p) for p in params]
+
+    def step(self, params, grads, lr: float) -> None:
+        m = self.momentum
+        for p, g, v in zip(params, grads, self.velocities):
+            # v <- m v - lr g ; update = v, or m v - lr g with Nesterov
+            v *= m
+            v -= lr * g
+            if self.nesterov:
+                p += m * v
+                p -= lr * g
+            else:
+                p += v
+
+
+class Adam:
+    """Adam (Kingma & Ba, 2014) with in-place moment updates."""
+
+    def __init__(self, params, beta_1: float, beta_2: float, epsilon: float):
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.t = 0
+        self.first = [np.zeros_like(p) for p in params]
+        self.second = [np.zeros_like(p) for p in params]
+        self._buffers = [np.empty_like(p) for p in params]
+
+    def step(self, params, grads, lr: float) -> None:
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for p, g, m, v, buf in zip(params, grads, self.first, self.second, self._buffers):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            np.multiply(g, g, out=buf)
+            buf *= 1 - b2
+            v += buf
+            np.sqrt(v, out=buf)
+            buf += self.epsilon
+            np.divide(m, buf, out=buf)
+            buf *= lr_t
+            p -= buf
+
+
+def make_optimizer(solver: str, params, config) -> SGD | Adam:
+    """The optimizer named by ``solver``, with fresh state for ``params``."""
+    if solver == "sgd":
+        return SGD(params, config.momentum, config.nesterovs_momentum)
+    return Adam(params, config.beta_1, config.beta_2, config.epsilon)

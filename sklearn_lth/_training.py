@@ -1,0 +1,209 @@
+"""Training one round: mini-batch epochs over a network with a fixed mask."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.utils import gen_batches
+
+from ._losses import loss_value, output_delta, validation_score
+from ._network import Network
+from ._optimizers import make_optimizer, scheduled_learning_rate
+from ._rewinding import StartPoint
+
+
+class TrainingDivergedError(ValueError):
+    """Raised when the training loss stops being a finite number."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Hyper-parameters of training, read from an estimator's parameters."""
+
+    solver: str = "adam"
+    alpha: float = 1e-4
+    batch_size: int | str = "auto"
+    learning_rate: str = "constant"
+    learning_rate_init: float = 1e-3
+    max_iter: int = 200
+    shuffle: bool = True
+    tol: float = 1e-4
+    n_iter_no_change: int = 10
+    momentum: float = 0.9
+    nesterovs_momentum: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    verbose: bool = False
+
+    def resolved_batch_size(self, n_samples: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        return min(max(int(self.batch_size), 1), n_samples)
+
+
+@dataclass
+class RoundResult:
+    """What one round of training did."""
+
+    n_iter: int = 0
+    steps: int = 0
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] | None = None
+    best_validation_score: float | None = None
+    converged: bool = False
+    snapshot: StartPoint | None = None
+
+
+def predict_network(network: Network, X, batch_size: int = 4096) -> np.ndarray:
+    """Outputs of ``network`` for ``X``, computed in chunks."""
+    n = X.shape[0]
+    activations, *_ = network.allocate(min(batch_size, n), X.dtype)
+    out = np.empty((n, network.layers[-1].shape[1]), dtype=X.dtype)
+    for batch in gen_batches(n, batch_size):
+        activations[0] = X[batch]
+        out[batch] = network.forward(activations)
+    return out
+
+
+def train_round(
+    network: Network,
+    X,
+    Y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    config: TrainingConfig,
+    rng: np.random.RandomState,
+    *,
+    start: StartPoint,
+    snapshot_at: int | None = None,
+    validation: tuple | None = None,
+    round_index: int = 0,
+) -> RoundResult:
+    """Train ``network`` in place for up to ``config.max_iter`` epochs.
+
+    Parameters
+    ----------
+    network : Network
+        Trained in place; its pattern of kept weights never changes.
+    X, Y, sample_weight
+        Training data, targets encoded for the output layer, optional weights.
+    config : TrainingConfig
+    rng : RandomState
+        Shuffles the samples each epoch.
+    start : StartPoint
+        Gives the position on the learning-rate schedule.
+    snapshot_at : int, optional
+        Keep a copy of the weights after this many optimizer steps.
+    validation : tuple (X_val, Y_val, sample_weight_val), optional
+        With it, training stops when the validation score stops improving and
+        the best weights are restored (early stopping).
+    round_index : int
+        Used in messages only.
+    """
+    n_samples = X.shape[0]
+    batch_size = config.resolved_batch_size(n_samples)
+    steps_per_epoch = math.ceil(n_samples / batch_size)
+    scheduled_steps = config.max_iter * steps_per_epoch
+    params = network.parameters()
+    optimizer = make_optimizer(config.solver, params, config)
+    activations, deltas, weight_grads, bias_grads = network.allocate(batch_size, X.dtype)
+    grads = weight_grads + bias_grads
+    out_activation = network.out_activation
+    total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
+
+    result = RoundResult(validation_scores=[] if validation is not None else None)
+    if snapshot_at is not None and snapshot_at <= 0:
+        result.snapshot = StartPoint(network.dense_weights(), network.biases(), step=0)
+    step = start.step
+    best_loss, best_score, best_params = np.inf, -np.inf, None
+    no_improvement = 0
+    sample_idx = np.arange(n_samples)
+
+    for epoch in range(config.max_iter):
+        if config.shuffle:
+            rng.shuffle(sample_idx)
+        accumulated = 0.0
+        for batch in gen_batches(n_samples, batch_size):
+            idx = sample_idx[batch] if config.shuffle else batch
+            n = batch.stop - batch.start
+            activations[0] = X[idx]
+            Y_batch = Y[idx]
+            sw = None if sample_weight is None else sample_weight[idx]
+            sw_sum = n if sw is None else float(sw.sum())
+            P = network.forward(activations)
+            loss = loss_value(out_activation, Y_batch, P, sw)
+            if config.alpha:
+                l2 = sum(float(np.dot(v, v)) for v in params[: len(network.layers)])
+                loss += 0.5 * config.alpha * l2 / max(sw_sum, 1e-12)
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"Training diverged in round {round_index}, epoch {epoch + 1}: "
+                    f"the loss is {loss}. Try a smaller learning_rate_init (now "
+                    f"{config.learning_rate_init}) or scale the input features."
+                )
+            accumulated += loss * sw_sum
+            if sw_sum > 0:
+                output_delta(Y_batch, P, sw, deltas[-1][:n])
+                network.backward(activations, deltas, weight_grads, bias_grads)
+                for layer, g in zip(network.layers, weight_grads):
+                    if config.alpha:
+                        g += config.alpha * layer.values
+                for g in grads:
+                    g /= sw_sum
+                if start.hold_final_lr:
+                    lr = scheduled_learning_rate(
+                        config.learning_rate, config.learning_rate_init, 1.0
+                    )
+                else:
+                    lr = scheduled_learning_rate(
+                        config.learning_rate,
+                        config.learning_rate_init,
+                        step / scheduled_steps,
+                    )
+                optimizer.step(params, grads, lr)
+                network.sync()
+            step += 1
+            result.steps += 1
+            if snapshot_at is not None and result.snapshot is None:
+                if result.steps >= snapshot_at:
+                    result.snapshot = StartPoint(
+                        network.dense_weights(), network.biases(), step=step
+                    )
+
+        result.n_iter += 1
+        epoch_loss = accumulated / max(total_weight, 1e-12)
+        result.loss_curve.append(epoch_loss)
+        if validation is not None:
+            X_val, Y_val, sw_val = validation
+            score = validation_score(
+                out_activation, Y_val, predict_network(network, X_val), sw_val
+            )
+            result.validation_scores.append(score)
+            no_improvement = no_improvement + 1 if score < best_score + config.tol else 0
+            if score > best_score:
+                best_score = score
+                best_params = [p.copy() for p in params]
+        else:
+            no_improvement = (
+                no_improvement + 1 if epoch_loss > best_loss - config.tol else 0
+            )
+            best_loss = min(best_loss, epoch_loss)
+        if config.verbose:
+            line = f"Round {round_index}, iteration {result.n_iter}, loss = {epoch_loss:.8f}"
+            if validation is not None:
+                line += f", validation score = {result.validation_scores[-1]:.6f}"
+            print(line)
+        if no_improvement > config.n_iter_no_change:
+            result.converged = True
+            break
+
+    if best_params is not None:
+        for p, best in zip(params, best_params):
+            p[...] = best
+        network.sync()
+        result.best_validation_score = best_score
+    if snapshot_at is not None and result.snapshot is None:
+        result.snapshot = StartPoint(network.dense_weights(), network.biases(), step=step)
+    return result
