@@ -86,7 +86,8 @@ def find_ticket(
         W0, b0 = glorot_uniform(layer_units, activation, dtype, rng)
         initial = StartPoint(W0, b0)
         positions = [np.arange(W.size, dtype=np.int64) for W in W0]
-        n_rounds = pruning.pruning_rounds
+        # A target sparsity of zero has nothing to prune: one dense round.
+        n_rounds = pruning.pruning_rounds if pruning.target_sparsity > 0 else 0
     else:
         initial, positions = _start_from_ticket(ticket, dtype)
         n_rounds = 0
@@ -208,8 +209,8 @@ def _export(network: Network, start: StartPoint):
         rewound = sp.csr_array(
             (W_start.ravel()[layer.positions], trained.indices, trained.indptr),
             shape=layer.shape,
-            copy=False,
         )
+        rewound.indices, rewound.indptr = trained.indices, trained.indptr
         coefs.append(trained)
         intercepts.append(layer.bias.copy())
         rewind_weights.append(rewound)

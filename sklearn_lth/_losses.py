@@ -2,7 +2,7 @@
 
 Each loss is paired with the canonical output activation (softmax with the
 categorical log loss, logistic with the binary log loss, identity with half
-the squared error), so that the error at the output is simply
+the squared error summed over outputs), so that the error at the output is
 ``prediction - target``.
 """
 
@@ -20,7 +20,7 @@ def loss_value(
 ) -> float:
     """Average loss of predictions ``P`` against targets ``Y``."""
     if out_activation == "identity":
-        per_sample = 0.5 * ((Y - P) ** 2).mean(axis=1)
+        per_sample = 0.5 * ((Y - P) ** 2).sum(axis=1)
     else:
         eps = np.finfo(P.dtype).eps
         P = np.clip(P, eps, 1 - eps)

@@ -15,6 +15,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
+    column_or_1d,
     _check_sample_weight,
     check_is_fitted,
     check_random_state,
@@ -455,6 +456,8 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
             multi_output=True,
             dtype=(np.float64, np.float32),
         )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         self._label_binarizer = LabelBinarizer().fit(y)
         self.classes_ = self._label_binarizer.classes_

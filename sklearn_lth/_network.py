@@ -131,6 +131,11 @@ def csr_from_positions(
     return matrix
 
 
+def _as_dense(product) -> np.ndarray:
+    """A matrix product as a dense array (sparse @ sparse gives a sparse one)."""
+    return product.toarray() if sp.issparse(product) else np.asarray(product)
+
+
 def choose_kernel(density: float) -> str:
     """Return ``"sparse"`` for layers sparse enough to gain from CSR products."""
     return "sparse" if density <= SPARSE_KERNEL_MAX_DENSITY else "dense"
@@ -180,7 +185,7 @@ class Layer:
         if self.kernel == "dense" and not sp.issparse(A):
             np.matmul(A, self.dense, out=out)
         else:
-            out[...] = A @ (self.dense if self.kernel == "dense" else self.matrix)
+            out[...] = _as_dense(A @ (self.dense if self.kernel == "dense" else self.matrix))
         out += self.bias
         return out
 
@@ -301,7 +306,7 @@ def predict_csr(
     A = X
     last = len(coefs) - 1
     for i, (W, b) in enumerate(zip(coefs, intercepts)):
-        A = np.asarray(A @ W)
+        A = _as_dense(A @ W)
         A += b
         ACTIVATIONS[out_activation if i == last else activation](A)
     return A

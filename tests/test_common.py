@@ -1,0 +1,28 @@
+"""scikit-learn's estimator checks on every public estimator."""
+
+import pytest
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+
+from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
+
+# Small, fast instances: the checks fit dozens of times.
+ESTIMATORS = [
+    LotteryTicketMLP(
+        hidden_layer_sizes=(16,), target_sparsity=0.5, pruning_rounds=2,
+        max_iter=100, learning_rate_init=0.01, random_state=0,
+    ),
+    LotteryTicketMLPRegressor(
+        hidden_layer_sizes=(16,), target_sparsity=0.5, pruning_rounds=2,
+        max_iter=100, learning_rate_init=0.01, random_state=0,
+    ),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_param_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)

@@ -1,0 +1,230 @@
+import copy
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_lth import (
+    LotteryTicket,
+    LotteryTicketMLP,
+    LotteryTicketMLPRegressor,
+    TrainingDivergedError,
+)
+from sklearn_lth._pruning import n_to_prune, per_round_rate
+
+FAST = dict(hidden_layer_sizes=(12, 6), max_iter=30, learning_rate_init=0.01,
+            random_state=0, target_sparsity=0.8, pruning_rounds=3)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def test_weights_are_csr_with_the_kept_count(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(**FAST).fit(X, y)
+    assert all(isinstance(W, sp.csr_array) for W in model.coefs_)
+    remaining = model.history_["remaining_parameters"]
+    assert sum(W.nnz for W in model.coefs_) == remaining[-1]
+    assert model.ticket_.remaining_parameters == remaining[-1]
+    for W, mask in zip(model.coefs_, model.ticket_.masks):
+        np.testing.assert_array_equal(W.toarray() != 0, mask)
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_history_follows_the_schedule_exactly(small_classification, scope):
+    X, y = small_classification
+    model = LotteryTicketMLP(pruning_scope=scope, **FAST).fit(X, y)
+    history = model.history_
+    assert set(history) >= {"round", "sparsity", "remaining_parameters", "n_iter",
+                            "train_loss", "train_score", "seconds"}
+    assert all(len(v) == 4 for v in history.values())
+    np.testing.assert_array_equal(history["round"], [0, 1, 2, 3])
+    rate = per_round_rate(0.8, 3)
+    if scope == "global":
+        remaining = [8 * 12 + 12 * 6 + 6 * 3]
+        for _ in range(3):
+            remaining.append(remaining[-1] - n_to_prune(rate, remaining[-1]))
+        np.testing.assert_array_equal(history["remaining_parameters"], remaining)
+    else:
+        per_layer = [8 * 12, 12 * 6, 6 * 3]
+        for _ in range(3):
+            per_layer = [n - n_to_prune(rate, n) for n in per_layer]
+        assert [W.nnz for W in model.coefs_] == per_layer
+    assert history["sparsity"][-1] == pytest.approx(0.8, abs=0.01)
+    np.testing.assert_array_equal(model.ticket_.sparsity_history, history["sparsity"])
+
+
+def test_output_layer_rate_zero_never_prunes_the_output(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(output_layer_rate=0.0, **FAST).fit(X, y)
+    assert model.coefs_[-1].nnz == 6 * 3
+    assert sum(W.nnz for W in model.coefs_[:-1]) == pytest.approx(0.2 * (96 + 72), abs=2)
+
+
+def test_target_sparsity_zero_trains_one_dense_round(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(**{**FAST, "target_sparsity": 0.0}).fit(X, y)
+    assert len(model.history_["round"]) == 1
+    assert model.ticket_.sparsity == 0.0
+
+
+def test_deterministic_under_random_state(small_classification):
+    X, y = small_classification
+    a = LotteryTicketMLP(**FAST).fit(X, y)
+    b = LotteryTicketMLP(**FAST).fit(X, y)
+    c = LotteryTicketMLP(**{**FAST, "random_state": 1}).fit(X, y)
+    for Wa, Wb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(Wa.toarray(), Wb.toarray())
+    assert not np.array_equal(a.coefs_[0].toarray(), c.coefs_[0].toarray())
+
+
+@pytest.mark.parametrize(
+    "round_trip",
+    [clone, copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))],
+    ids=["clone", "deepcopy", "pickle"],
+)
+def test_round_trips(small_classification, round_trip, tmp_path):
+    X, y = small_classification
+    model = LotteryTicketMLP(**FAST).fit(X, y)
+    if round_trip is clone:
+        copy_ = clone(model).fit(X, y)
+    else:
+        copy_ = round_trip(model)
+    np.testing.assert_array_equal(copy_.predict_proba(X), model.predict_proba(X))
+    joblib.dump(model, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_float32_stays_float32(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(**FAST).fit(X.astype(np.float32), y)
+    assert all(W.dtype == np.float32 for W in model.coefs_)
+    assert model.predict_proba(X.astype(np.float32)).dtype == np.float32
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.predict(X.astype(np.float32)),
+                                  model.predict(X.astype(np.float32)))
+
+
+def test_sparse_input_matches_dense_input(small_classification):
+    X, y = small_classification
+    X = X * (np.abs(X) > 0.5)
+    dense = LotteryTicketMLP(**FAST).fit(X, y)
+    sparse = LotteryTicketMLP(**FAST).fit(sp.csr_matrix(X), y)
+    np.testing.assert_allclose(sparse.predict_proba(sp.csr_array(X)),
+                               dense.predict_proba(X), rtol=1e-6, atol=1e-9)
+
+
+def test_string_binary_and_multilabel_targets(small_classification):
+    X, y = small_classification
+    labels = np.array(["cat", "dog", "emu"])[y]
+    model = LotteryTicketMLP(**FAST).fit(X, labels)
+    assert set(model.predict(X)) <= set(labels)
+    assert model.predict_proba(X).shape == (len(X), 3)
+    binary = LotteryTicketMLP(**FAST).fit(X, y > 0)
+    assert binary.out_activation_ == "logistic"
+    assert binary.predict_proba(X).shape == (len(X), 2)
+    Y = np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int)
+    multilabel = LotteryTicketMLP(**{**FAST, "target_sparsity": 0.5, "max_iter": 200})
+    multilabel.fit(X, Y)
+    assert multilabel.predict(X).shape == Y.shape
+    assert multilabel.score(X, Y) > 0.5
+
+
+def test_regressor_single_and_multi_output():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 6))
+    Y = np.column_stack([X[:, 0] - X[:, 1], np.tanh(X[:, 2])])
+    params = dict(FAST, target_sparsity=0.5, max_iter=200)
+    multi = LotteryTicketMLPRegressor(**params).fit(X, Y)
+    assert multi.predict(X).shape == (150, 2)
+    assert multi.score(X, Y) > 0.8
+    single = LotteryTicketMLPRegressor(**params).fit(X, Y[:, 0])
+    assert single.predict(X).shape == (150,)
+
+
+def test_early_stopping_records_validation_scores(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(early_stopping=True, **FAST).fit(X, y)
+    scores = model.history_["validation_score"]
+    assert len(scores) == 4 and np.all((0 <= scores) & (scores <= 1))
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert scores[-1] == model.best_validation_score_
+
+
+def test_ticket_retrains_the_sub_network_alone(small_classification):
+    X, y = small_classification
+    found = LotteryTicketMLP(**FAST).fit(X, y)
+    ticket = found.ticket_
+    # Retrain on other data of the same shape.
+    rng = np.random.RandomState(5)
+    X_other = rng.normal(size=(90, 8))
+    y_other = (X_other[:, 1] > 0).astype(int) + (X_other[:, 4] > 0.5)
+    retrained = LotteryTicketMLP(
+        ticket=ticket, max_iter=300, learning_rate_init=0.01, random_state=0
+    ).fit(
+        X_other, y_other
+    )
+    assert len(retrained.history_["round"]) == 1
+    for W, mask in zip(retrained.coefs_, ticket.masks):
+        np.testing.assert_array_equal(W.toarray() != 0, mask)
+    assert not np.array_equal(retrained.coefs_[0].data, ticket.weights[0].data)
+    assert retrained.score(X_other, y_other) > 0.6
+
+
+def test_ticket_with_the_wrong_shape_is_refused(small_classification):
+    X, y = small_classification
+    ticket = LotteryTicketMLP(**FAST).fit(X, y).ticket_
+    with pytest.raises(ValueError, match="does not fit the data.*8 features.*5 features"):
+        LotteryTicketMLP(ticket=ticket).fit(X[:, :5], y)
+    with pytest.raises(ValueError, match="3 outputs.*1 outputs"):
+        LotteryTicketMLP(ticket=ticket).fit(X, y > 0)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(target_sparsity=1.0), r"'target_sparsity' parameter .* range \[0.0, 1.0\)"),
+        (dict(pruning_rounds=0), "'pruning_rounds' parameter"),
+        (dict(rewind="rewound"), "'rewind' parameter (?=.*'init')(?=.*'late').*'rewound'"),
+        (dict(pruning_scope="local"), "'pruning_scope' parameter"),
+        (dict(ticket="ticket"), "'ticket' parameter .*LotteryTicket"),
+    ],
+)
+def test_invalid_parameters(small_classification, params, message):
+    X, y = small_classification
+    with pytest.raises(InvalidParameterError, match=message):
+        LotteryTicketMLP(**params).fit(X, y)
+
+
+def test_divergence_names_the_round_and_the_learning_rate(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLPRegressor(solver="sgd", learning_rate_init=10.0,
+                                      momentum=0.9, random_state=0)
+    with pytest.raises(TrainingDivergedError, match=r"round 0, epoch \d+.*learning_rate_init"):
+        model.fit(X * 1e3, y * 1e3)
+
+
+def test_ticket_and_coefs_share_their_sparsity_pattern(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(**FAST).fit(X, y)
+    for W, T in zip(model.coefs_, model.ticket_.weights):
+        assert W.indices is T.indices and W.indptr is T.indptr
+
+
+def test_ticket_class_validates_its_layers():
+    W = sp.csr_array(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="one intercept vector per layer"):
+        LotteryTicket([W, W], [np.zeros(2)])
+    with pytest.raises(ValueError, match="Layer 1 of the ticket takes 3 inputs"):
+        LotteryTicket([W, W], [np.zeros(2), np.zeros(2)])

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from sklearn_lth._pruning import (
+    n_to_prune,
+    per_round_rate,
+    prune_lowest,
+    pruning_pools,
+)
+
+
+@pytest.mark.parametrize(
+    "sparsity, rounds, expected",
+    [(0.8, 5, 0.27522), (0.9, 10, 0.20567), (0.5, 1, 0.5), (0.0, 3, 0.0)],
+)
+def test_per_round_rate(sparsity, rounds, expected):
+    rate = per_round_rate(sparsity, rounds)
+    assert rate == pytest.approx(expected, abs=1e-5)
+    assert (1 - rate) ** rounds == pytest.approx(1 - sparsity)
+
+
+def test_n_to_prune_rounds_half_up():
+    assert n_to_prune(0.5, 5) == 3  # 2.5 -> 3, not banker's 2
+    assert n_to_prune(0.2, 7400) == 1480
+    assert n_to_prune(0.0, 100) == 0
+
+
+def test_global_pruning_ranks_all_layers_together():
+    scores = [np.array([0.1, 0.9, 0.8]), np.array([0.2, 0.3, 0.7, 0.6])]
+    groups, rates = pruning_pools(2, "global", 3 / 7, None)
+    keep = prune_lowest(scores, groups, rates)
+    assert keep[0].tolist() == [False, True, True]
+    assert keep[1].tolist() == [False, False, True, True]
+
+
+def test_layer_pruning_prunes_each_layer_at_the_rate():
+    scores = [np.array([0.1, 0.9, 0.8, 0.7]), np.array([5.0, 6.0, 7.0, 8.0])]
+    groups, rates = pruning_pools(2, "layer", 0.5, None)
+    keep = prune_lowest(scores, groups, rates)
+    assert keep[0].tolist() == [False, True, True, False]
+    assert keep[1].tolist() == [False, False, True, True]
+
+
+def test_output_layer_rate_has_its_own_pool():
+    groups, rates = pruning_pools(3, "global", 0.2, 0.1)
+    assert groups == [[0, 1], [2]] and rates == [0.2, 0.1]
+    groups, rates = pruning_pools(3, "global", 0.2, 0.0)
+    scores = [np.ones(10), np.ones(10), np.full(10, 1e-9)]
+    keep = prune_lowest(scores, groups, rates)
+    assert keep[2].all()  # rate 0: the output layer is never pruned
+    assert sum((~k).sum() for k in keep[:2]) == 4
+
+
+def test_ties_prune_the_earliest_position_first():
+    scores = [np.array([1.0, 1.0, 1.0]), np.array([1.0, 1.0])]
+    keep = prune_lowest(scores, [[0, 1]], [0.4])
+    assert keep[0].tolist() == [False, False, True]
+    assert keep[1].tolist() == [True, True]
+
+
+def test_exact_counts_over_rounds():
+    rng = np.random.RandomState(0)
+    sizes = [784 * 300, 300 * 100, 100 * 10]
+    remaining = list(sizes)
+    rate = per_round_rate(0.9, 10)
+    groups, rates = pruning_pools(3, "global", rate, None)
+    scores = [rng.normal(size=n) for n in sizes]
+    for _ in range(10):
+        total = sum(remaining)
+        keep = prune_lowest(scores, groups, rates)
+        scores = [s[k] for s, k in zip(scores, keep)]
+        remaining = [s.size for s in scores]
+        assert total - sum(remaining) == n_to_prune(rate, total)
+    assert sum(remaining) / sum(sizes) == pytest.approx(0.1, abs=1e-4)
