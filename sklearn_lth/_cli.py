@@ -57,9 +57,7 @@ def load_dataset(name: str, label_column: str | None) -> tuple[np.ndarray, np.nd
     j = header.index(label)
     y = np.array([row[j] for row in body])
     try:
-        X = np.array(
-            [[float(v) for i, v in enumerate(row) if i != j] for row in body]
-        )
+        X = np.array([[float(v) for i, v in enumerate(row) if i != j] for row in body])
     except ValueError as exc:
         raise SystemExit(
             f"sklearn-lth: the feature columns of {name} must be numeric: {exc}"
@@ -155,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     rate = per_round_rate(args.target_sparsity, args.pruning_rounds)
     n_classes = len(np.unique(y))
     n_outputs = 1 if is_regression or n_classes == 2 else n_classes
+    layers = "-".join(map(str, (X.shape[1], *hidden, n_outputs)))
     print(
-        f"network {'-'.join(map(str, (X.shape[1], *hidden, n_outputs)))}, target sparsity "
+        f"network {layers}, target sparsity "
         f"{args.target_sparsity:.0%} in {args.pruning_rounds} rounds "
         f"({rate:.1%} of the remaining weights per round), rewind={args.rewind}, "
         f"scope={args.pruning_scope}; scores are {metric}"
@@ -190,9 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{estimator.ticket_.compression_ratio:.1f}x fewer weights) "
         f"test {metric}: {ticket:.4f}"
     )
-    print(
-        f"difference: {100 * (ticket - dense):+.2f} points; total {elapsed:.1f} s"
-    )
+    print(f"difference: {100 * (ticket - dense):+.2f} points; total {elapsed:.1f} s")
     if args.output:
         model = Pipeline([("scale", scaler), ("mlp", estimator)])
         with open(args.output, "wb") as handle:

@@ -12,7 +12,11 @@ import numpy as np
 from scipy.special import xlogy
 from sklearn.metrics import r2_score
 
-OUTPUT_LOSSES = {"softmax": "log_loss", "logistic": "binary_log_loss", "identity": "squared_error"}
+OUTPUT_LOSSES = {
+    "softmax": "log_loss",
+    "logistic": "binary_log_loss",
+    "identity": "squared_error",
+}
 
 
 def loss_value(

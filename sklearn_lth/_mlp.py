@@ -15,10 +15,10 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
-    column_or_1d,
     _check_sample_weight,
     check_is_fitted,
     check_random_state,
+    column_or_1d,
     validate_data,
 )
 
@@ -238,6 +238,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
                 f"reached and the optimization has not converged yet in round(s) "
                 f"{result.unconverged_rounds}.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
         return self
 
@@ -434,16 +435,20 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
     Examples
     --------
     >>> from sklearn.datasets import load_digits
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from sklearn_lth import LotteryTicketMLP
     >>> X, y = load_digits(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
     >>> clf = LotteryTicketMLP(hidden_layer_sizes=(32,), target_sparsity=0.75,
-    ...                        pruning_rounds=2, max_iter=20,
-    ...                        random_state=0).fit(X / 16, y)
+    ...                        pruning_rounds=2, random_state=0).fit(X, y)
     >>> [int(n) for n in clf.history_["remaining_parameters"]]
     [2368, 1184, 592]
     >>> clf.ticket_.sparsity
     0.75
-    >>> clf.score(X / 16, y) > 0.9
+    >>> clf.coefs_[0]
+    <Compressed Sparse Row sparse array of dtype 'float64'
+        with ... stored elements and shape (64, 32)>
+    >>> clf.score(X, y) > 0.95
     True
     """
 

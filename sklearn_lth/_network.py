@@ -185,7 +185,9 @@ class Layer:
         if self.kernel == "dense" and not sp.issparse(A):
             np.matmul(A, self.dense, out=out)
         else:
-            out[...] = _as_dense(A @ (self.dense if self.kernel == "dense" else self.matrix))
+            out[...] = _as_dense(
+                A @ (self.dense if self.kernel == "dense" else self.matrix)
+            )
         out += self.bias
         return out
 
@@ -290,8 +292,9 @@ class Network:
         for i in range(len(self.layers) - 1, -1, -1):
             delta = deltas[i][:n]
             layer = self.layers[i]
-            layer.weight_gradient(activations[i][:n] if i else activations[0], delta,
-                                  weight_grads[i])
+            layer.weight_gradient(
+                activations[i][:n] if i else activations[0], delta, weight_grads[i]
+            )
             np.sum(delta, axis=0, out=bias_grads[i])
             if i:
                 below = layer.backward(delta, deltas[i - 1][:n])
@@ -299,7 +302,10 @@ class Network:
 
 
 def predict_csr(
-    X, coefs: list[sp.csr_array], intercepts: list[np.ndarray], activation: str,
+    X,
+    coefs: list[sp.csr_array],
+    intercepts: list[np.ndarray],
+    activation: str,
     out_activation: str,
 ) -> np.ndarray:
     """Forward pass of a fitted network stored as CSR weights."""

@@ -70,7 +70,9 @@ class Adam:
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        for p, g, m, v, buf in zip(params, grads, self.first, self.second, self._buffers):
+        for p, g, m, v, buf in zip(
+            params, grads, self.first, self.second, self._buffers
+        ):
             m *= b1
             m += (1 - b1) * g
             v *= b2

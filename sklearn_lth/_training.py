@@ -108,7 +108,9 @@ def train_round(
     scheduled_steps = config.max_iter * steps_per_epoch
     params = network.parameters()
     optimizer = make_optimizer(config.solver, params, config)
-    activations, deltas, weight_grads, bias_grads = network.allocate(batch_size, X.dtype)
+    activations, deltas, weight_grads, bias_grads = network.allocate(
+        batch_size, X.dtype
+    )
     grads = weight_grads + bias_grads
     out_activation = network.out_activation
     total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
@@ -181,7 +183,9 @@ def train_round(
                 out_activation, Y_val, predict_network(network, X_val), sw_val
             )
             result.validation_scores.append(score)
-            no_improvement = no_improvement + 1 if score < best_score + config.tol else 0
+            no_improvement = (
+                no_improvement + 1 if score < best_score + config.tol else 0
+            )
             if score > best_score:
                 best_score = score
                 best_params = [p.copy() for p in params]
@@ -191,7 +195,10 @@ def train_round(
             )
             best_loss = min(best_loss, epoch_loss)
         if config.verbose:
-            line = f"Round {round_index}, iteration {result.n_iter}, loss = {epoch_loss:.8f}"
+            line = (
+                f"Round {round_index}, iteration {result.n_iter}, "
+                f"loss = {epoch_loss:.8f}"
+            )
             if validation is not None:
                 line += f", validation score = {result.validation_scores[-1]:.6f}"
             print(line)
@@ -205,5 +212,7 @@ def train_round(
         network.sync()
         result.best_validation_score = best_score
     if snapshot_at is not None and result.snapshot is None:
-        result.snapshot = StartPoint(network.dense_weights(), network.biases(), step=step)
+        result.snapshot = StartPoint(
+            network.dense_weights(), network.biases(), step=step
+        )
     return result

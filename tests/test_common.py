@@ -1,19 +1,30 @@
 """scikit-learn's estimator checks on every public estimator."""
 
 import pytest
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
 
 # Small, fast instances: the checks fit dozens of times.
 ESTIMATORS = [
     LotteryTicketMLP(
-        hidden_layer_sizes=(16,), target_sparsity=0.5, pruning_rounds=2,
-        max_iter=100, learning_rate_init=0.01, random_state=0,
+        hidden_layer_sizes=(16,),
+        target_sparsity=0.5,
+        pruning_rounds=2,
+        max_iter=100,
+        learning_rate_init=0.01,
+        random_state=0,
     ),
     LotteryTicketMLPRegressor(
-        hidden_layer_sizes=(16,), target_sparsity=0.5, pruning_rounds=2,
-        max_iter=100, learning_rate_init=0.01, random_state=0,
+        hidden_layer_sizes=(16,),
+        target_sparsity=0.5,
+        pruning_rounds=2,
+        max_iter=100,
+        learning_rate_init=0.01,
+        random_state=0,
     ),
 ]
 

@@ -18,8 +18,14 @@ from sklearn_lth import (
 )
 from sklearn_lth._pruning import n_to_prune, per_round_rate
 
-FAST = dict(hidden_layer_sizes=(12, 6), max_iter=30, learning_rate_init=0.01,
-            random_state=0, target_sparsity=0.8, pruning_rounds=3)
+FAST = dict(
+    hidden_layer_sizes=(12, 6),
+    max_iter=30,
+    learning_rate_init=0.01,
+    random_state=0,
+    target_sparsity=0.8,
+    pruning_rounds=3,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +51,15 @@ def test_history_follows_the_schedule_exactly(small_classification, scope):
     X, y = small_classification
     model = LotteryTicketMLP(pruning_scope=scope, **FAST).fit(X, y)
     history = model.history_
-    assert set(history) >= {"round", "sparsity", "remaining_parameters", "n_iter",
-                            "train_loss", "train_score", "seconds"}
+    assert set(history) >= {
+        "round",
+        "sparsity",
+        "remaining_parameters",
+        "n_iter",
+        "train_loss",
+        "train_score",
+        "seconds",
+    }
     assert all(len(v) == 4 for v in history.values())
     np.testing.assert_array_equal(history["round"], [0, 1, 2, 3])
     rate = per_round_rate(0.8, 3)
@@ -68,7 +81,9 @@ def test_output_layer_rate_zero_never_prunes_the_output(small_classification):
     X, y = small_classification
     model = LotteryTicketMLP(output_layer_rate=0.0, **FAST).fit(X, y)
     assert model.coefs_[-1].nnz == 6 * 3
-    assert sum(W.nnz for W in model.coefs_[:-1]) == pytest.approx(0.2 * (96 + 72), abs=2)
+    assert sum(W.nnz for W in model.coefs_[:-1]) == pytest.approx(
+        0.2 * (96 + 72), abs=2
+    )
 
 
 def test_target_sparsity_zero_trains_one_dense_round(small_classification):
@@ -112,8 +127,9 @@ def test_float32_stays_float32(small_classification):
     assert all(W.dtype == np.float32 for W in model.coefs_)
     assert model.predict_proba(X.astype(np.float32)).dtype == np.float32
     loaded = pickle.loads(pickle.dumps(model))
-    np.testing.assert_array_equal(loaded.predict(X.astype(np.float32)),
-                                  model.predict(X.astype(np.float32)))
+    np.testing.assert_array_equal(
+        loaded.predict(X.astype(np.float32)), model.predict(X.astype(np.float32))
+    )
 
 
 def test_sparse_input_matches_dense_input(small_classification):
@@ -121,8 +137,12 @@ def test_sparse_input_matches_dense_input(small_classification):
     X = X * (np.abs(X) > 0.5)
     dense = LotteryTicketMLP(**FAST).fit(X, y)
     sparse = LotteryTicketMLP(**FAST).fit(sp.csr_matrix(X), y)
-    np.testing.assert_allclose(sparse.predict_proba(sp.csr_array(X)),
-                               dense.predict_proba(X), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        sparse.predict_proba(sp.csr_array(X)),
+        dense.predict_proba(X),
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_string_binary_and_multilabel_targets(small_classification):
@@ -172,9 +192,7 @@ def test_ticket_retrains_the_sub_network_alone(small_classification):
     y_other = (X_other[:, 1] > 0).astype(int) + (X_other[:, 4] > 0.5)
     retrained = LotteryTicketMLP(
         ticket=ticket, max_iter=300, learning_rate_init=0.01, random_state=0
-    ).fit(
-        X_other, y_other
-    )
+    ).fit(X_other, y_other)
     assert len(retrained.history_["round"]) == 1
     for W, mask in zip(retrained.coefs_, ticket.masks):
         np.testing.assert_array_equal(W.toarray() != 0, mask)
@@ -185,7 +203,9 @@ def test_ticket_retrains_the_sub_network_alone(small_classification):
 def test_ticket_with_the_wrong_shape_is_refused(small_classification):
     X, y = small_classification
     ticket = LotteryTicketMLP(**FAST).fit(X, y).ticket_
-    with pytest.raises(ValueError, match="does not fit the data.*8 features.*5 features"):
+    with pytest.raises(
+        ValueError, match="does not fit the data.*8 features.*5 features"
+    ):
         LotteryTicketMLP(ticket=ticket).fit(X[:, :5], y)
     with pytest.raises(ValueError, match="3 outputs.*1 outputs"):
         LotteryTicketMLP(ticket=ticket).fit(X, y > 0)
@@ -194,9 +214,15 @@ def test_ticket_with_the_wrong_shape_is_refused(small_classification):
 @pytest.mark.parametrize(
     "params, message",
     [
-        (dict(target_sparsity=1.0), r"'target_sparsity' parameter .* range \[0.0, 1.0\)"),
+        (
+            dict(target_sparsity=1.0),
+            r"'target_sparsity' parameter .* range \[0.0, 1.0\)",
+        ),
         (dict(pruning_rounds=0), "'pruning_rounds' parameter"),
-        (dict(rewind="rewound"), "'rewind' parameter (?=.*'init')(?=.*'late').*'rewound'"),
+        (
+            dict(rewind="rewound"),
+            "'rewind' parameter (?=.*'init')(?=.*'late').*'rewound'",
+        ),
         (dict(pruning_scope="local"), "'pruning_scope' parameter"),
         (dict(ticket="ticket"), "'ticket' parameter .*LotteryTicket"),
     ],
@@ -209,9 +235,12 @@ def test_invalid_parameters(small_classification, params, message):
 
 def test_divergence_names_the_round_and_the_learning_rate(small_classification):
     X, y = small_classification
-    model = LotteryTicketMLPRegressor(solver="sgd", learning_rate_init=10.0,
-                                      momentum=0.9, random_state=0)
-    with pytest.raises(TrainingDivergedError, match=r"round 0, epoch \d+.*learning_rate_init"):
+    model = LotteryTicketMLPRegressor(
+        solver="sgd", learning_rate_init=10.0, momentum=0.9, random_state=0
+    )
+    with pytest.raises(
+        TrainingDivergedError, match=r"round 0, epoch \d+.*learning_rate_init"
+    ):
         model.fit(X * 1e3, y * 1e3)
 
 

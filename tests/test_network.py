@@ -55,7 +55,11 @@ def test_glorot_matches_sklearn_initialisation():
     y = np.arange(30) % 3
     # One step of plain gradient descent with a zero learning rate keeps the init.
     mlp = MLPClassifier(
-        (7,), solver="sgd", learning_rate_init=1e-300, momentum=0, max_iter=1,
+        (7,),
+        solver="sgd",
+        learning_rate_init=1e-300,
+        momentum=0,
+        max_iter=1,
         random_state=3,
     )
     import warnings
@@ -63,7 +67,9 @@ def test_glorot_matches_sklearn_initialisation():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlp.fit(X, y)
-    weights, biases = glorot_uniform([6, 7, 3], "relu", X.dtype, np.random.RandomState(3))
+    weights, biases = glorot_uniform(
+        [6, 7, 3], "relu", X.dtype, np.random.RandomState(3)
+    )
     for ours, theirs in zip(weights + biases, mlp.coefs_ + mlp.intercepts_):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
@@ -74,7 +80,11 @@ def test_gradient_matches_finite_differences(activation, out):
     rng = np.random.RandomState(1)
     net = _random_network(rng, [4, 6, 3], 0.6, "dense", activation, out)
     X = rng.normal(size=(5, 4))
-    Y = np.eye(3)[rng.randint(3, size=5)] if out != "identity" else rng.normal(size=(5, 3))
+    Y = (
+        np.eye(3)[rng.randint(3, size=5)]
+        if out != "identity"
+        else rng.normal(size=(5, 3))
+    )
     _, weight_grads, bias_grads = _loss_and_grads(net, X, Y)
     eps = 1e-6
     for layer, wg, bg in zip(net.layers, weight_grads, bias_grads):
@@ -105,7 +115,8 @@ def test_dense_and_sparse_kernels_agree(sparse_input):
     assert [layer.kernel for layer in sparse.layers] == ["sparse"] * 3
     for a, b in zip(_loss_and_grads(dense, X, Y), _loss_and_grads(sparse, X, Y)):
         np.testing.assert_allclose(a, b, rtol=1e-10) if np.isscalar(a) else [
-            np.testing.assert_allclose(x, z, rtol=1e-10, atol=1e-14) for x, z in zip(a, b)
+            np.testing.assert_allclose(x, z, rtol=1e-10, atol=1e-14)
+            for x, z in zip(a, b)
         ]
 
 

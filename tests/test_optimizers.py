@@ -21,12 +21,20 @@ SHARED = dict(max_iter=4, shuffle=False, tol=0.0, n_iter_no_change=100, alpha=1e
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 @pytest.mark.parametrize("batch_size", [20, 120])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
-def test_dense_round_matches_scikit_learn(small_classification, solver, batch_size,
-                                          activation):
+def test_dense_round_matches_scikit_learn(
+    small_classification, solver, batch_size, activation
+):
     """A dense round with no shuffling takes scikit-learn's exact steps."""
     X, y = small_classification
-    params = dict(SHARED, hidden_layer_sizes=(9, 5), solver=solver, activation=activation,
-                  batch_size=batch_size, learning_rate_init=0.01, random_state=0)
+    params = dict(
+        SHARED,
+        hidden_layer_sizes=(9, 5),
+        solver=solver,
+        activation=activation,
+        batch_size=batch_size,
+        learning_rate_init=0.01,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = MLPClassifier(**params).fit(X, y)
@@ -49,7 +57,9 @@ def test_dense_regression_round_matches_scikit_learn():
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_pruned_weights_stay_exactly_zero_through_training(small_classification, solver):
+def test_pruned_weights_stay_exactly_zero_through_training(
+    small_classification, solver
+):
     X, y = small_classification
     Y = np.eye(3)[y]
     rng = np.random.RandomState(0)
@@ -59,8 +69,13 @@ def test_pruned_weights_stay_exactly_zero_through_training(small_classification,
     for kernel in ("dense", "sparse"):
         net = Network.from_dense(weights, biases, positions, "relu", "softmax", kernel)
         before = [layer.values.copy() for layer in net.layers]
-        config = TrainingConfig(solver=solver, batch_size=10, max_iter=15,
-                                learning_rate_init=0.05, momentum=0.9)
+        config = TrainingConfig(
+            solver=solver,
+            batch_size=10,
+            max_iter=15,
+            learning_rate_init=0.05,
+            momentum=0.9,
+        )
         train_round(net, X, Y, None, config, rng, start=StartPoint(weights, biases))
         for layer, mask, old in zip(net.layers, masks, before):
             dense = layer.matrix.toarray()

@@ -7,8 +7,15 @@ from sklearn_lth import LotteryTicketMLP
 from sklearn_lth._network import glorot_uniform, kept_positions
 
 # 120 samples in batches of 20: 6 optimizer steps per epoch.
-PARAMS = dict(hidden_layer_sizes=(10,), batch_size=20, max_iter=4, random_state=0,
-              learning_rate_init=0.01, target_sparsity=0.5, pruning_rounds=2)
+PARAMS = dict(
+    hidden_layer_sizes=(10,),
+    batch_size=20,
+    max_iter=4,
+    random_state=0,
+    learning_rate_init=0.01,
+    target_sparsity=0.5,
+    pruning_rounds=2,
+)
 
 
 def _fit(X, y, **params):
@@ -18,8 +25,12 @@ def _fit(X, y, **params):
 
 
 def _assert_ticket_holds(ticket, weights, biases):
-    for W_ticket, W, b_ticket, b in zip(ticket.weights, weights, ticket.intercepts, biases):
-        np.testing.assert_array_equal(W_ticket.data, W.ravel()[kept_positions(W_ticket)])
+    for W_ticket, W, b_ticket, b in zip(
+        ticket.weights, weights, ticket.intercepts, biases
+    ):
+        np.testing.assert_array_equal(
+            W_ticket.data, W.ravel()[kept_positions(W_ticket)]
+        )
         np.testing.assert_array_equal(b_ticket, b)
 
 
@@ -31,11 +42,15 @@ def test_init_rewinds_to_the_initial_weights(small_classification):
 
 
 @pytest.mark.parametrize(
-    "params", [dict(rewind="early", rewind_iteration=6),
-               dict(rewind="late", rewind_fraction=0.25)],
+    "params",
+    [
+        dict(rewind="early", rewind_iteration=6),
+        dict(rewind="late", rewind_fraction=0.25),
+    ],
 )
-def test_early_and_late_rewind_to_the_weights_after_those_steps(small_classification,
-                                                                 params):
+def test_early_and_late_rewind_to_the_weights_after_those_steps(
+    small_classification, params
+):
     X, y = small_classification
     model = _fit(X, y, **params)
     # A dense model trained for one epoch (6 steps) from the same seed.
@@ -58,14 +73,17 @@ def test_lr_and_none_keep_the_trained_weights(small_classification, rewind):
     X, y = small_classification
     model = _fit(X, y, rewind=rewind, pruning_rounds=1)
     dense = _fit(X, y, target_sparsity=0.0)  # round 0 alone
-    _assert_ticket_holds(model.ticket_, [W.toarray() for W in dense.coefs_],
-                         dense.intercepts_)
+    _assert_ticket_holds(
+        model.ticket_, [W.toarray() for W in dense.coefs_], dense.intercepts_
+    )
 
 
 def test_lr_and_none_differ_only_with_a_decaying_schedule(small_classification):
     X, y = small_classification
+
     def coefs(**p):
         return np.concatenate([W.toarray().ravel() for W in _fit(X, y, **p).coefs_])
+
     np.testing.assert_array_equal(coefs(rewind="lr"), coefs(rewind="none"))
     assert not np.allclose(
         coefs(rewind="lr", learning_rate="cosine"),
