@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -157,6 +158,15 @@ def find_ticket(
         )
         if round_index == 0:
             snapshot = result.snapshot
+            if snap_at is not None and result.steps < snap_at:
+                warnings.warn(
+                    f"Round 0 stopped after {result.steps} optimizer steps, before "
+                    f"the rewind point at step {snap_at} (rewind={pruning.rewind!r}); "
+                    "later rounds rewind to the end of round 0 instead. Lower "
+                    "rewind_iteration or rewind_fraction, or raise max_iter.",
+                    UserWarning,
+                    stacklevel=4,
+                )
         if not result.converged:
             unconverged.append(round_index)
 

@@ -104,3 +104,20 @@ def test_reinit_draws_fresh_weights(small_classification):
     init_one = _fit(X, y, rewind="init", pruning_rounds=1)
     for a, b in zip(reinit_one.ticket_.masks, init_one.ticket_.masks):
         np.testing.assert_array_equal(a, b)
+
+
+def test_rewind_point_after_round_zero_warns_and_uses_its_end(small_classification):
+    X, y = small_classification
+    with pytest.warns(UserWarning, match="before the rewind point at step 1000"):
+        model = LotteryTicketMLP(
+            **{
+                **PARAMS,
+                "rewind": "early",
+                "rewind_iteration": 1000,
+                "pruning_rounds": 1,
+            }
+        ).fit(X, y)
+    dense = _fit(X, y, target_sparsity=0.0)
+    _assert_ticket_holds(
+        model.ticket_, [W.toarray() for W in dense.coefs_], dense.intercepts_
+    )
