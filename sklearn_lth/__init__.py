@@ -11,7 +11,16 @@ from ._training import TrainingDivergedError
 
 __version__ = "0.1.0.dev0"
 
+#: The types to trust when loading a fitted model with ``skops.io.load``.
+SKOPS_TRUSTED_TYPES = [
+    "sklearn_lth._mlp.LotteryTicketMLP",
+    "sklearn_lth._mlp.LotteryTicketMLPRegressor",
+    "sklearn_lth._ticket.LotteryTicket",
+    "scipy.sparse._csr.csr_array",
+]
+
 __all__ = [
+    "SKOPS_TRUSTED_TYPES",
     "LotteryTicket",
     "LotteryTicketMLP",
     "LotteryTicketMLPRegressor",

@@ -184,7 +184,13 @@ def find_ticket(
             "seconds": time.perf_counter() - tic,
         }
         if validation is not None:
-            record["validation_score"] = result.best_validation_score
+            if result.best_validation_score is not None:
+                record["validation_score"] = result.best_validation_score
+            else:
+                X_val, Y_val, sw_val = validation
+                record["validation_score"] = validation_score(
+                    out_activation, Y_val, predict_network(network, X_val), sw_val
+                )
         for key, value in record.items():
             history[key].append(value)
         if on_round_end is not None:

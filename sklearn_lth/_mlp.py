@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 from ._imp import PruningConfig, find_ticket
 from ._network import predict_csr
 from ._rewinding import REWIND_STRATEGIES
+from ._seeds import best_seed, draw_seeds, search_seeds, stack_histories
 from ._ticket import LotteryTicket
 from ._training import TrainingConfig
 
@@ -44,6 +45,7 @@ _TRAINING_PARAMS = (
     "beta_2",
     "epsilon",
     "verbose",
+    "early_stopping",
 )
 _PRUNING_PARAMS = (
     "target_sparsity",
@@ -73,6 +75,8 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         "rewind_iteration": [Interval(Integral, 0, None, closed="left")],
         "rewind_fraction": [Interval(Real, 0, 1, closed="both")],
         "ticket": [LotteryTicket, None],
+        "n_seeds": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
         "solver": [StrOptions({"adam", "sgd"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -109,6 +113,8 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         rewind_iteration=100,
         rewind_fraction=0.1,
         ticket=None,
+        n_seeds=1,
+        n_jobs=None,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -138,6 +144,8 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         self.rewind_iteration = rewind_iteration
         self.rewind_fraction = rewind_fraction
         self.ticket = ticket
+        self.n_seeds = n_seeds
+        self.n_jobs = n_jobs
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
@@ -193,35 +201,40 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         rng = check_random_state(self.random_state)
 
         validation = None
-        if self.early_stopping:
+        if self.early_stopping or self.n_seeds > 1:
             X, Y, sample_weight, validation = self._split_validation(
                 X, y, Y, sample_weight, rng
             )
 
-        training = TrainingConfig(**{k: getattr(self, k) for k in _TRAINING_PARAMS})
-        pruning = PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS})
-        callback = None
-        if on_round_end is not None:
-
-            def callback(record, coefs, intercepts):
-                snapshot = copy.copy(self)
-                snapshot.coefs_, snapshot.intercepts_ = coefs, intercepts
-                on_round_end(record, snapshot)
-
-        result = find_ticket(
-            X,
-            Y,
-            sample_weight,
+        search = dict(
             layer_units=layer_units,
             activation=self.activation,
             out_activation=self.out_activation_,
-            training=training,
-            pruning=pruning,
-            rng=rng,
+            training=TrainingConfig(**{k: getattr(self, k) for k in _TRAINING_PARAMS}),
+            pruning=PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS}),
             validation=validation,
             ticket=self.ticket,
-            on_round_end=callback,
         )
+        if self.n_seeds == 1:
+            callback = None
+            if on_round_end is not None:
+
+                def callback(record, coefs, intercepts):
+                    snapshot = copy.copy(self)
+                    snapshot.coefs_, snapshot.intercepts_ = coefs, intercepts
+                    on_round_end(record, snapshot)
+
+            results = [
+                find_ticket(
+                    X, Y, sample_weight, rng=rng, on_round_end=callback, **search
+                )
+            ]
+        else:
+            seeds = draw_seeds(rng, self.n_seeds)
+            results = search_seeds(seeds, X, Y, sample_weight, self.n_jobs, **search)
+        self.best_seed_ = best_seed(results) if len(results) > 1 else 0
+        self.seeds_history_ = stack_histories(results)
+        result = results[self.best_seed_]
         self.coefs_ = result.coefs
         self.intercepts_ = result.intercepts
         self.ticket_ = result.ticket
@@ -238,7 +251,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
                 f"reached and the optimization has not converged yet in round(s) "
                 f"{result.unconverged_rounds}.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return self
 
@@ -265,12 +278,13 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         except ValueError as exc:
             raise ValueError(
                 f"Cannot hold out validation_fraction={self.validation_fraction} of "
-                f"{X.shape[0]} samples for early stopping: {exc}"
+                f"{X.shape[0]} samples for early stopping or for choosing among "
+                f"seeds: {exc}"
             ) from exc
         if parts[1].shape[0] < 2:
             raise ValueError(
-                "The validation set is too small for early stopping: increase "
-                "validation_fraction or the number of samples."
+                "The validation set is too small for early stopping or for choosing "
+                "among seeds: increase validation_fraction or the number of samples."
             )
         X_train, X_val, Y_train, Y_val = parts[:4]
         sw_train = sw_val = None
@@ -347,6 +361,17 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
     ticket : LotteryTicket, default=None
         If given, no search: ``fit`` trains this sub-network alone from its
         stored weights (the architecture comes from the ticket).
+    n_seeds : int, default=1
+        Number of independent searches, each from its own initialisation
+        (seeds drawn from ``random_state``). With more than one,
+        ``validation_fraction`` of the training data is held out (stratified,
+        once, shared by all seeds) and the seed whose final network scores
+        best on it is kept (ties: the first). Results do not depend on
+        ``n_jobs`` or the joblib backend.
+    n_jobs : int, default=None
+        Number of seeds searched in parallel through joblib. None means 1
+        unless in a :func:`joblib.parallel_config` context (which also chooses
+        the backend, for example ``"dask"``); -1 means all processors.
     solver : {"adam", "sgd"}, default="adam"
         Optimizer. Its state restarts every round.
     alpha : float, default=1e-4
@@ -380,7 +405,7 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         Hold out ``validation_fraction`` of the training data (stratified), stop
         each round when its score stops improving and keep the best weights.
     validation_fraction : float, default=0.1
-        Size of the held-out split for ``early_stopping``.
+        Size of the held-out split for ``early_stopping`` and ``n_seeds > 1``.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Adam's parameters.
     n_iter_no_change : int, default=10
@@ -400,7 +425,13 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         One entry per round (``pandas.DataFrame(history_)`` is the round table):
         ``round``, ``sparsity``, ``remaining_parameters``, ``n_iter``,
         ``train_loss``, ``train_score``, ``seconds`` and, with
-        ``early_stopping``, ``validation_score``.
+        ``early_stopping`` or ``n_seeds > 1``, ``validation_score``.
+    seeds_history_ : dict of ndarray
+        The round tables of all seeds stacked, with a ``seed`` column (the
+        seed's index): ``pandas.DataFrame(seeds_history_).groupby("round")``
+        gives the mean and spread over seeds.
+    best_seed_ : int
+        Index of the seed kept (0 with ``n_seeds=1``).
     loss_ : float
         Training loss at the end of the last round.
     loss_curve_ : list of float
@@ -559,7 +590,7 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     ----------
     hidden_layer_sizes, activation, target_sparsity, pruning_rounds, \
 pruning_scope, output_layer_rate, rewind, rewind_iteration, rewind_fraction, \
-ticket, solver, alpha, batch_size, learning_rate, learning_rate_init, \
+ticket, n_seeds, n_jobs, solver, alpha, batch_size, learning_rate, learning_rate_init, \
 max_iter, shuffle, random_state, tol, verbose, momentum, nesterovs_momentum, \
 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
         As for :class:`LotteryTicketMLP`; the validation split of
@@ -575,6 +606,10 @@ early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
         The winning ticket.
     history_ : dict of ndarray
         One entry per round; ``train_score`` is R².
+    seeds_history_ : dict of ndarray
+        The round tables of all seeds stacked, with a ``seed`` column.
+    best_seed_ : int
+        Index of the seed kept (0 with ``n_seeds=1``).
     loss_ : float
         Training loss (half the mean squared error) at the end.
     loss_curve_ : list of float

@@ -37,6 +37,7 @@ class TrainingConfig:
     beta_2: float = 0.999
     epsilon: float = 1e-8
     verbose: bool = False
+    early_stopping: bool = False
 
     def resolved_batch_size(self, n_samples: int) -> int:
         if self.batch_size == "auto":
@@ -97,8 +98,8 @@ def train_round(
     snapshot_at : int, optional
         Keep a copy of the weights after this many optimizer steps.
     validation : tuple (X_val, Y_val, sample_weight_val), optional
-        With it, training stops when the validation score stops improving and
-        the best weights are restored (early stopping).
+        With it and ``config.early_stopping``, training stops when the
+        validation score stops improving and the best weights are restored.
     round_index : int
         Used in messages only.
     """
@@ -115,6 +116,8 @@ def train_round(
     out_activation = network.out_activation
     total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
 
+    if not config.early_stopping:
+        validation = None
     result = RoundResult(validation_scores=[] if validation is not None else None)
     if snapshot_at is not None and snapshot_at <= 0:
         result.snapshot = StartPoint(network.dense_weights(), network.biases(), step=0)

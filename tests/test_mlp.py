@@ -257,3 +257,29 @@ def test_ticket_class_validates_its_layers():
         LotteryTicket([W, W], [np.zeros(2)])
     with pytest.raises(ValueError, match="Layer 1 of the ticket takes 3 inputs"):
         LotteryTicket([W, W], [np.zeros(2), np.zeros(2)])
+
+
+def test_grid_search_over_sparsity_rounds_and_rewind_in_a_pipeline(
+    small_classification,
+):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = small_classification
+    grid = {
+        "lotteryticketmlp__target_sparsity": [0.5, 0.9],
+        "lotteryticketmlp__pruning_rounds": [1, 2],
+        "lotteryticketmlp__rewind": ["init", "reinit"],
+    }
+    pipeline = make_pipeline(StandardScaler(), LotteryTicketMLP(**FAST))
+    search = GridSearchCV(pipeline, grid, cv=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 8
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    best = search.best_estimator_[-1]
+    assert (
+        best.get_params()["target_sparsity"]
+        == search.best_params_["lotteryticketmlp__target_sparsity"]
+    )
+    assert best.ticket_.sparsity == pytest.approx(best.target_sparsity, abs=0.01)
+    assert len(best.history_["round"]) == best.pruning_rounds + 1

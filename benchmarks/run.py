@@ -1,0 +1,32 @@
+"""Run every benchmark and print one markdown table.
+
+Usage: ``python benchmarks/run.py`` (from the repository root). Ratios are
+measured in one process, medians of repeated runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import bench_seeds  # noqa: E402
+import bench_size  # noqa: E402
+from _common import print_table  # noqa: E402
+
+
+def main() -> None:
+    print(
+        f"sklearn-lth benchmarks, {datetime.date.today()}, {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print()
+    rows = bench_size.run() + bench_seeds.run()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
