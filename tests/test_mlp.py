@@ -1,13 +1,11 @@
 import copy
 import pickle
-import warnings
 
 import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_lth import (
@@ -26,13 +24,6 @@ FAST = dict(
     target_sparsity=0.8,
     pruning_rounds=3,
 )
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
 
 
 def test_weights_are_csr_with_the_kept_count(small_classification):

@@ -1,24 +1,15 @@
 """Saving fitted models: small pickles, joblib, skops."""
 
 import pickle
-import warnings
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_lth import SKOPS_TRUSTED_TYPES, LotteryTicketMLP, LotteryTicketMLPRegressor
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
 
 
 def test_pickle_size_grows_with_the_kept_weights():

@@ -1,9 +1,6 @@
-import warnings
-
 import numpy as np
 import pytest
 from joblib import parallel_config
-from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_lth import LotteryTicketMLP
 from sklearn_lth._seeds import draw_seeds
@@ -17,13 +14,6 @@ PARAMS = dict(
     n_seeds=3,
     random_state=0,
 )
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        yield
 
 
 def _weights(model):
