@@ -133,7 +133,10 @@ def find_ticket(
             scores = [np.abs(layer.values) for layer in network.layers]
             keep = prune_lowest(scores, groups, rates)
             positions = [pos[k] for pos, k in zip(positions, keep)]
-            trained = StartPoint(network.dense_weights(), network.biases())
+            trained = None
+            if pruning.rewind in ("lr", "none"):
+                trained = StartPoint(network.dense_weights(), network.biases())
+            network = scores = keep = None  # free the old round before the new
             start = rewind_point(
                 pruning.rewind,
                 initial=initial,

@@ -36,12 +36,18 @@ def loss_value(
 
 
 def output_delta(
-    Y: np.ndarray, P: np.ndarray, sample_weight: np.ndarray | None, out: np.ndarray
+    Y: np.ndarray,
+    P: np.ndarray,
+    sample_weight: np.ndarray | None,
+    out: np.ndarray,
+    scale: float = 1.0,
 ) -> np.ndarray:
-    """Error at the output, ``(P - Y)`` weighted per sample, written to ``out``."""
+    """Error at the output, ``scale * (P - Y)`` weighted per sample, into ``out``."""
     np.subtract(P, Y, out=out)
     if sample_weight is not None:
-        out *= sample_weight[:, None]
+        out *= (scale * sample_weight)[:, None]
+    elif scale != 1.0:
+        out *= scale
     return out
 
 

@@ -8,6 +8,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -23,7 +24,7 @@ from sklearn.utils.validation import (
 )
 
 from ._imp import PruningConfig, find_ticket
-from ._network import predict_csr
+from ._network import predict_csr, prediction_operands
 from ._rewinding import REWIND_STRATEGIES
 from ._seeds import best_seed, draw_seeds, search_seeds, stack_histories
 from ._ticket import LotteryTicket
@@ -222,6 +223,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
                 def callback(record, coefs, intercepts):
                     snapshot = copy.copy(self)
                     snapshot.coefs_, snapshot.intercepts_ = coefs, intercepts
+                    snapshot._operands = prediction_operands(coefs)
                     on_round_end(record, snapshot)
 
             results = [
@@ -237,6 +239,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         result = results[self.best_seed_]
         self.coefs_ = result.coefs
         self.intercepts_ = result.intercepts
+        self._operands = prediction_operands(self.coefs_)
         self.ticket_ = result.ticket
         self.history_ = result.history
         last = result.last_round
@@ -297,16 +300,48 @@ class _BaseLotteryTicketMLP(BaseEstimator):
 
     def _forward(self, X) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=(np.float64, np.float32),
-            reset=False,
-        )
+        if not self._is_plain_valid_input(X):
+            X = validate_data(
+                self,
+                X,
+                accept_sparse=["csr", "csc"],
+                dtype=(np.float64, np.float32),
+                reset=False,
+            )
         return predict_csr(
-            X, self.coefs_, self.intercepts_, self.activation, self.out_activation_
+            X, self._operands, self.intercepts_, self.activation, self.out_activation_
         )
+
+    def _is_plain_valid_input(self, X) -> bool:
+        """Whether ``X`` is a float array that ``validate_data`` would pass as is.
+
+        Prediction on a few samples is dominated by input validation; this
+        fast path accepts only what validation leaves unchanged (a finite 2-d
+        float32/float64 ndarray with the fitted number of features, for a
+        model fitted without feature names) and sends everything else, with
+        its warnings and errors, through ``validate_data``.
+        """
+        return (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in (np.float32, np.float64)
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+            and (get_config()["assume_finite"] or bool(np.isfinite(X.sum())))
+        )
+
+    def __getstate__(self):
+        # Prediction operands are derived from ``coefs_``: dense copies of dense
+        # layers would bloat the file, so they are rebuilt on loading.
+        state = dict(super().__getstate__())  # a copy: never edit __dict__
+        state.pop("_operands", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "coefs_" in state:
+            self._operands = prediction_operands(self.coefs_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -569,8 +604,13 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
         P = self._forward(X)
-        if self.n_outputs_ == 1:
-            P = P.ravel()
+        kind = self._label_binarizer.y_type_
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, P.shape[0])
+        if kind == "multiclass":
+            return self.classes_[P.argmax(axis=1)]
+        if kind == "binary":
+            return self.classes_[(P[:, 0] > 0.5).astype(np.intp)]
         return self._label_binarizer.inverse_transform(P)
 
     def __sklearn_tags__(self):

@@ -21,8 +21,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-# Above this density a layer trains with dense BLAS products, below it with CSR.
-SPARSE_KERNEL_MAX_DENSITY = 0.2
+# Crossovers measured by ``benchmarks/bench_kernels.py`` (784x300 float32
+# layer, batches of 60, 2 cores): below ``SPARSE_KERNEL_MAX_DENSITY`` the CSR
+# products beat dense BLAS, below ``SDDMM_MAX_DENSITY`` computing the weight
+# gradient at the kept positions only beats a dense product then a gather.
+SPARSE_KERNEL_MAX_DENSITY = 0.06
+SDDMM_MAX_DENSITY = 0.02
 
 
 def _identity(Z: np.ndarray) -> None:
@@ -73,7 +77,7 @@ def _tanh_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
 
 
 def _relu_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
-    delta[Z == 0] = 0
+    np.multiply(delta, Z > 0, out=delta)
 
 
 DERIVATIVES = {
@@ -144,14 +148,17 @@ def choose_kernel(density: float) -> str:
 class Layer:
     """A fully connected layer whose surviving weights have a fixed pattern.
 
+    The layer owns its trainable arrays (``values``, ``bias``) and their
+    gradients (``grad``, ``bias_grad``), which the optimizer updates in place.
+
     Parameters
     ----------
     positions : ndarray of int64
         Sorted flat positions (row-major in ``shape``) of the kept weights.
     values : ndarray
-        The kept weights, one per position. Trained in place.
+        The kept weights, one per position (copied).
     bias : ndarray of shape (n_out,)
-        The layer's biases. Trained in place.
+        The layer's biases (copied).
     shape : tuple of int
         ``(n_in, n_out)``.
     kernel : {"dense", "sparse"} or None
@@ -161,33 +168,64 @@ class Layer:
     def __init__(self, positions, values, bias, shape, kernel=None):
         self.shape = shape
         self.positions = positions
-        self.values = values
-        self.bias = bias
-        self.matrix = csr_from_positions(positions, values, shape)
-        if kernel is None:
-            kernel = choose_kernel(self.density)
-        self.kernel = kernel
-        if kernel == "dense":
-            self.dense = np.zeros(shape, dtype=values.dtype)
-            self.sync()
+        self.bias = np.array(bias)
+        self.bias_grad = np.empty_like(self.bias)
+        dtype = values.dtype
+        self.full = positions.size == shape[0] * shape[1]
+        self.kernel = choose_kernel(self.density) if kernel is None else kernel
+        if self.kernel == "dense":
+            self.dense = np.zeros(shape, dtype=dtype)
+            if self.full:
+                # Every weight is kept: train the dense matrix itself, no copies.
+                self.dense.ravel()[:] = values
+                self.values = self.dense.ravel()
+            else:
+                self.values = np.array(values)
+                self.sync()
+        else:
+            self.values = np.array(values)
+        self.matrix = csr_from_positions(positions, self.values, shape)
+        if self.kernel == "sparse":
+            # Pre-transposed pattern sharing ``values`` through ``_order``.
+            transposed = self.matrix.T.tocsr()
+            self._order = _transpose_order(self.matrix)
+            self._transposed = transposed
+        # The weight gradient: a dense product read at the kept positions, or
+        # for very sparse layers a product at the kept positions only (SDDMM).
+        self.sddmm = self.density <= SDDMM_MAX_DENSITY
+        if self.sddmm:
+            self._rows, self._cols = np.divmod(positions, shape[1])
+            self._full_grad = None
+            self.grad = np.empty_like(self.values)
+        else:
+            self._full_grad = np.empty(shape, dtype=dtype)
+            self.grad = (
+                self._full_grad.ravel() if self.full else np.empty_like(self.values)
+            )
 
     @property
     def density(self) -> float:
         return self.positions.size / (self.shape[0] * self.shape[1])
 
     def sync(self) -> None:
-        """Copy ``values`` into the dense weights after an in-place update."""
+        """Propagate an in-place update of ``values`` to the product operands."""
         if self.kernel == "dense":
-            self.dense.ravel()[self.positions] = self.values
+            if not self.full:
+                self.dense.ravel()[self.positions] = self.values
+        else:
+            np.take(self.values, self._order, out=self._transposed.data, mode="clip")
 
     def forward(self, A, out: np.ndarray) -> np.ndarray:
         """``out = A @ W + b``."""
         if self.kernel == "dense" and not sp.issparse(A):
             np.matmul(A, self.dense, out=out)
+        elif self.kernel == "dense":
+            out[...] = _as_dense(A @ self.dense)
+        elif sp.issparse(A):
+            out[...] = _as_dense(A @ self.matrix)
         else:
-            out[...] = _as_dense(
-                A @ (self.dense if self.kernel == "dense" else self.matrix)
-            )
+            # (W.T @ A.T).T with W.T stored as CSR: scipy's row kernel.
+            out[...] = (self._transposed @ A.T).T
         out += self.bias
         return out
 
@@ -199,16 +237,31 @@ class Layer:
             out[...] = (self.matrix @ delta.T).T
         return out
 
-    def weight_gradient(self, A, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = (A.T @ delta)`` at the kept positions only."""
+    def compute_gradients(self, A, delta: np.ndarray) -> None:
+        """``grad = (A.T @ delta)`` at the kept positions; ``bias_grad``."""
+        np.sum(delta, axis=0, out=self.bias_grad)
+        if self.sddmm:
+            A_cols = _as_dense(A.T) if sp.issparse(A) else np.ascontiguousarray(A.T)
+            delta_cols = np.ascontiguousarray(delta.T)
+            np.einsum(
+                "ij,ij->i", A_cols[self._rows], delta_cols[self._cols], out=self.grad
+            )
+            return
         if sp.issparse(A):
-            full = np.ascontiguousarray(A.T @ delta)
+            self._full_grad[...] = _as_dense(A.T @ delta)
         else:
-            if getattr(self, "_full_grad", None) is None:
-                self._full_grad = np.empty(self.shape, dtype=self.values.dtype)
-            full = np.matmul(A.T, delta, out=self._full_grad)
-        np.take(full.ravel(), self.positions, out=out)
-        return out
+            np.matmul(A.T, delta, out=self._full_grad)
+        if not self.full:
+            np.take(self._full_grad.ravel(), self.positions, out=self.grad, mode="clip")
+
+
+def _transpose_order(matrix: sp.csr_array) -> np.ndarray:
+    """Permutation taking CSR data of ``matrix`` to CSR data of ``matrix.T``."""
+    tagged = sp.csr_array(
+        (np.arange(matrix.nnz, dtype=np.float64), matrix.indices, matrix.indptr),
+        shape=matrix.shape,
+    )
+    return tagged.T.tocsr().data.astype(np.intp)
 
 
 class Network:
@@ -240,7 +293,7 @@ class Network:
     ) -> Network:
         """Network keeping ``weights`` at ``positions`` (copies, trainable)."""
         layers = [
-            Layer(pos, W.ravel()[pos].copy(), b.copy(), W.shape, kernel)
+            Layer(pos, W.ravel()[pos], b, W.shape, kernel)
             for W, b, pos in zip(weights, biases, positions)
         ]
         return cls(layers, activation, out_activation)
@@ -255,6 +308,12 @@ class Network:
             layer.bias for layer in self.layers
         ]
 
+    def gradients(self) -> list[np.ndarray]:
+        """Gradient arrays, in the order of :meth:`parameters`."""
+        return [layer.grad for layer in self.layers] + [
+            layer.bias_grad for layer in self.layers
+        ]
+
     def sync(self) -> None:
         for layer in self.layers:
             layer.sync()
@@ -266,14 +325,12 @@ class Network:
     def biases(self) -> list[np.ndarray]:
         return [layer.bias.copy() for layer in self.layers]
 
-    def allocate(self, batch_size: int, dtype) -> tuple[list, list, list, list]:
-        """Preallocate activations, deltas and gradients for one batch size."""
+    def allocate(self, batch_size: int, dtype) -> tuple[list, list]:
+        """Preallocate activations and deltas for one batch size."""
         units = [self.layers[0].shape[0]] + [layer.shape[1] for layer in self.layers]
         activations = [None] + [np.empty((batch_size, n), dtype) for n in units[1:]]
         deltas = [np.empty((batch_size, n), dtype) for n in units[1:]]
-        weight_grads = [np.empty_like(layer.values) for layer in self.layers]
-        bias_grads = [np.empty_like(layer.bias) for layer in self.layers]
-        return activations, deltas, weight_grads, bias_grads
+        return activations, deltas
 
     def forward(self, activations: list) -> np.ndarray:
         """Fill ``activations[1:]`` from ``activations[0]``; return the output."""
@@ -285,34 +342,63 @@ class Network:
             ACTIVATIONS[self.out_activation if i == last else self.activation](Z)
         return activations[-1][:n]
 
-    def backward(self, activations, deltas, weight_grads, bias_grads) -> None:
+    def backward(self, activations, deltas) -> None:
         """Backpropagate ``deltas[-1]`` (set by the loss) into the gradients."""
         n = activations[0].shape[0]
         derivative = DERIVATIVES[self.activation]
         for i in range(len(self.layers) - 1, -1, -1):
             delta = deltas[i][:n]
             layer = self.layers[i]
-            layer.weight_gradient(
-                activations[i][:n] if i else activations[0], delta, weight_grads[i]
-            )
-            np.sum(delta, axis=0, out=bias_grads[i])
+            layer.compute_gradients(activations[i][:n] if i else activations[0], delta)
             if i:
                 below = layer.backward(delta, deltas[i - 1][:n])
                 derivative(activations[i][:n], below)
 
 
+def prediction_operands(coefs: list[sp.csr_array]) -> list:
+    """What :func:`predict_csr` multiplies with, per layer.
+
+    A dense copy of the weights (for BLAS) above ``SPARSE_KERNEL_MAX_DENSITY``;
+    below it ``W.T``, a CSC view sharing the CSR arrays, whose product with the
+    transposed batch is scipy's fastest sparse kernel here.
+    """
+    return [
+        W.toarray()
+        if W.nnz > SPARSE_KERNEL_MAX_DENSITY * W.shape[0] * W.shape[1]
+        else W.T
+        for W in coefs
+    ]
+
+
 def predict_csr(
     X,
-    coefs: list[sp.csr_array],
+    operands: list,
     intercepts: list[np.ndarray],
     activation: str,
     out_activation: str,
+    chunk_size: int = 512,
 ) -> np.ndarray:
-    """Forward pass of a fitted network stored as CSR weights."""
-    A = X
-    last = len(coefs) - 1
-    for i, (W, b) in enumerate(zip(coefs, intercepts)):
-        A = _as_dense(A @ W)
-        A += b
-        ACTIVATIONS[out_activation if i == last else activation](A)
-    return A
+    """Forward pass of a fitted network from its :func:`prediction_operands`.
+
+    Samples go through in chunks, which keeps transposed copies small and in
+    cache.
+    """
+    n = X.shape[0]
+    dtype = np.result_type(X.dtype, intercepts[0].dtype)
+    out = np.empty((n, intercepts[-1].shape[0]), dtype=dtype)
+    last = len(operands) - 1
+    for start in range(0, n, chunk_size):
+        A = X[start : start + chunk_size]
+        for i, (W, b) in enumerate(zip(operands, intercepts)):
+            if not sp.issparse(W):
+                A = _as_dense(A @ W)
+            elif sp.issparse(A):
+                A = _as_dense(A @ W.T)
+            elif A.shape[0] == 1:
+                A = (W @ A.ravel())[None, :]
+            else:
+                A = (W @ A.T).T
+            A += b
+            ACTIVATIONS[out_activation if i == last else activation](A)
+        out[start : start + chunk_size] = A
+    return out

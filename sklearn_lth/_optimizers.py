@@ -42,48 +42,66 @@ class SGD:
         self.momentum = momentum
         self.nesterov = nesterov and momentum > 0
         self.velocities = [np.zeros_like(p) for p in params]
+        self.scratch = [np.empty_like(p) for p in params]
 
     def step(self, params, grads, lr: float) -> None:
         m = self.momentum
-        for p, g, v in zip(params, grads, self.velocities):
+        for p, g, v, buf in zip(params, grads, self.velocities, self.scratch):
             # v <- m v - lr g ; update = v, or m v - lr g with Nesterov
+            np.multiply(g, lr, out=buf)
             v *= m
-            v -= lr * g
+            v -= buf
             if self.nesterov:
-                p += m * v
-                p -= lr * g
+                p -= buf
+                np.multiply(v, m, out=buf)
             else:
-                p += v
+                np.copyto(buf, v)
+            p += buf
 
 
 class Adam:
-    """Adam (Kingma & Ba, 2014) with in-place moment updates."""
+    """Adam (Kingma & Ba, 2014), in place, with no temporary arrays.
+
+    The moments are kept rescaled, ``m' = m / (1 - beta_1)`` and
+    ``v' = v / (1 - beta_2)``, which saves a pass per moment; the update
+    ``lr_t * m / (sqrt(v) + eps)`` is the same.
+    """
 
     def __init__(self, params, beta_1: float, beta_2: float, epsilon: float):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
         self.first = [np.zeros_like(p) for p in params]
         self.second = [np.zeros_like(p) for p in params]
-        self._buffers = [np.empty_like(p) for p in params]
+        self.scratch = [np.empty_like(p) for p in params]
 
     def step(self, params, grads, lr: float) -> None:
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        # lr_t m / (sqrt(v) + eps) = m' / ((sqrt(v') + eps') / scale)
+        root = math.sqrt(1 - b2)
+        scale = lr_t * (1 - b1) / root
+        eps = self.epsilon / root
         for p, g, m, v, buf in zip(
-            params, grads, self.first, self.second, self._buffers
+            params, grads, self.first, self.second, self.scratch
         ):
             m *= b1
-            m += (1 - b1) * g
-            v *= b2
+            m += g
             np.multiply(g, g, out=buf)
-            buf *= 1 - b2
+            v *= b2
             v += buf
             np.sqrt(v, out=buf)
-            buf += self.epsilon
+            buf += eps
+            buf *= 1.0 / scale
             np.divide(m, buf, out=buf)
-            buf *= lr_t
             p -= buf
+
+
+def add_l2_gradient(weights, grads, coefficient: float, buffers) -> None:
+    """``grad += coefficient * weight`` for every layer, through ``buffers``."""
+    for w, g, buf in zip(weights, grads, buffers):
+        np.multiply(w, coefficient, out=buf)
+        g += buf
 
 
 def make_optimizer(solver: str, params, config) -> SGD | Adam:

@@ -70,7 +70,7 @@ def rewind_point(
     *,
     initial: StartPoint,
     snapshot: StartPoint | None,
-    trained: StartPoint,
+    trained: StartPoint | None,
     draw_fresh: Callable[[], StartPoint],
 ) -> StartPoint:
     """The start of the next round for strategy ``rewind``.
@@ -83,8 +83,9 @@ def rewind_point(
         The initial weights W0 at step 0.
     snapshot : StartPoint or None
         Round 0's weights at :func:`snapshot_step` (``"early"``, ``"late"``).
-    trained : StartPoint
-        The weights at the end of the round just finished.
+    trained : StartPoint or None
+        The weights at the end of the round just finished (``"lr"``,
+        ``"none"``).
     draw_fresh : callable
         Draws a new random initialisation (``"reinit"``).
     """

@@ -10,7 +10,7 @@ from sklearn.utils import gen_batches
 
 from ._losses import loss_value, output_delta, validation_score
 from ._network import Network
-from ._optimizers import make_optimizer, scheduled_learning_rate
+from ._optimizers import add_l2_gradient, make_optimizer, scheduled_learning_rate
 from ._rewinding import StartPoint
 
 
@@ -58,10 +58,10 @@ class RoundResult:
     snapshot: StartPoint | None = None
 
 
-def predict_network(network: Network, X, batch_size: int = 4096) -> np.ndarray:
-    """Outputs of ``network`` for ``X``, computed in chunks."""
+def predict_network(network: Network, X, batch_size: int = 512) -> np.ndarray:
+    """Outputs of ``network`` for ``X``, in chunks (bounded memory, no copy of X)."""
     n = X.shape[0]
-    activations, *_ = network.allocate(min(batch_size, n), X.dtype)
+    activations, _ = network.allocate(min(batch_size, n), X.dtype)
     out = np.empty((n, network.layers[-1].shape[1]), dtype=X.dtype)
     for batch in gen_batches(n, batch_size):
         activations[0] = X[batch]
@@ -108,11 +108,12 @@ def train_round(
     steps_per_epoch = math.ceil(n_samples / batch_size)
     scheduled_steps = config.max_iter * steps_per_epoch
     params = network.parameters()
+    grads = network.gradients()
+    weights = params[: len(network.layers)]
+    weight_grads = grads[: len(network.layers)]
     optimizer = make_optimizer(config.solver, params, config)
-    activations, deltas, weight_grads, bias_grads = network.allocate(
-        batch_size, X.dtype
-    )
-    grads = weight_grads + bias_grads
+    l2_buffers = optimizer.scratch  # free between optimizer steps
+    activations, deltas = network.allocate(batch_size, X.dtype)
     out_activation = network.out_activation
     total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
 
@@ -140,7 +141,7 @@ def train_round(
             P = network.forward(activations)
             loss = loss_value(out_activation, Y_batch, P, sw)
             if config.alpha:
-                l2 = sum(float(np.dot(v, v)) for v in params[: len(network.layers)])
+                l2 = sum(float(np.dot(w, w)) for w in weights)
                 loss += 0.5 * config.alpha * l2 / max(sw_sum, 1e-12)
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
@@ -150,13 +151,14 @@ def train_round(
                 )
             accumulated += loss * sw_sum
             if sw_sum > 0:
-                output_delta(Y_batch, P, sw, deltas[-1][:n])
-                network.backward(activations, deltas, weight_grads, bias_grads)
-                for layer, g in zip(network.layers, weight_grads):
-                    if config.alpha:
-                        g += config.alpha * layer.values
-                for g in grads:
-                    g /= sw_sum
+                # The error is divided by the batch weight here, so that the
+                # gradients come out as averages with no pass over them.
+                output_delta(Y_batch, P, sw, deltas[-1][:n], scale=1.0 / sw_sum)
+                network.backward(activations, deltas)
+                if config.alpha:
+                    add_l2_gradient(
+                        weights, weight_grads, config.alpha / sw_sum, l2_buffers
+                    )
                 if start.hold_final_lr:
                     lr = scheduled_learning_rate(
                         config.learning_rate, config.learning_rate_init, 1.0

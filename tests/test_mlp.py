@@ -274,3 +274,34 @@ def test_grid_search_over_sparsity_rounds_and_rewind_in_a_pipeline(
     )
     assert best.ticket_.sparsity == pytest.approx(best.target_sparsity, abs=0.01)
     assert len(best.history_["round"]) == best.pruning_rounds + 1
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "one class"])
+def test_predict_decodes_like_the_label_binarizer(small_classification, kind):
+    X, y = small_classification
+    targets = {
+        "binary": np.array(["no", "yes"])[(y > 0).astype(int)],
+        "multiclass": y,
+        "multilabel": np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int),
+        "one class": np.full(len(y), 7),
+    }[kind]
+    model = LotteryTicketMLP(**FAST).fit(X, targets)
+    P = model._forward(X)
+    expected = model._label_binarizer.inverse_transform(
+        P.ravel() if P.shape[1] == 1 else P
+    )
+    np.testing.assert_array_equal(model.predict(X), expected)
+
+
+def test_fast_input_path_still_rejects_bad_input(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(**FAST).fit(X, y)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(bad)
+    with pytest.raises(
+        ValueError, match="4 features, but LotteryTicketMLP is expecting 8"
+    ):
+        model.predict(X[:, :4])
+    np.testing.assert_array_equal(model.predict(X[:1]), model.predict(X)[:1])

@@ -4,11 +4,14 @@ import scipy.sparse as sp
 
 from sklearn_lth._losses import loss_value, output_delta
 from sklearn_lth._network import (
+    SDDMM_MAX_DENSITY,
+    Layer,
     Network,
     csr_from_positions,
     glorot_uniform,
     kept_positions,
     predict_csr,
+    prediction_operands,
 )
 
 
@@ -22,13 +25,17 @@ def _random_network(rng, units, density, kernel, activation="tanh", out="softmax
 
 
 def _loss_and_grads(net, X, Y):
-    acts, deltas, wg, bg = net.allocate(X.shape[0], X.dtype)
+    acts, deltas = net.allocate(X.shape[0], X.dtype)
     acts[0] = X
     P = net.forward(acts)
     loss = loss_value(net.out_activation, Y, P, None)
-    output_delta(Y, P, None, deltas[-1])
-    net.backward(acts, deltas, wg, bg)
-    return loss, [g / X.shape[0] for g in wg], [g / X.shape[0] for g in bg]
+    output_delta(Y, P, None, deltas[-1], scale=1 / X.shape[0])
+    net.backward(acts, deltas)
+    return (
+        loss,
+        [layer.grad.copy() for layer in net.layers],
+        [layer.bias_grad.copy() for layer in net.layers],
+    )
 
 
 def test_positions_round_trip():
@@ -76,9 +83,12 @@ def test_glorot_matches_sklearn_initialisation():
 
 @pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
 @pytest.mark.parametrize("out", ["softmax", "logistic", "identity"])
-def test_gradient_matches_finite_differences(activation, out):
+@pytest.mark.parametrize(
+    "density, kernel", [(0.6, "dense"), (1.0, "dense"), (0.5, "sparse")]
+)
+def test_gradient_matches_finite_differences(activation, out, density, kernel):
     rng = np.random.RandomState(1)
-    net = _random_network(rng, [4, 6, 3], 0.6, "dense", activation, out)
+    net = _random_network(rng, [4, 6, 3], density, kernel, activation, out)
     X = rng.normal(size=(5, 4))
     Y = (
         np.eye(3)[rng.randint(3, size=5)]
@@ -122,11 +132,34 @@ def test_dense_and_sparse_kernels_agree(sparse_input):
 
 def test_predict_csr_matches_training_forward():
     rng = np.random.RandomState(0)
-    net = _random_network(rng, [6, 5, 3], 0.5, "dense", "relu", "softmax")
-    X = rng.normal(size=(8, 6))
-    acts, *_ = net.allocate(8, X.dtype)
+    net = _random_network(rng, [60, 50, 3], 0.05, "dense", "relu", "softmax")
+    X = rng.normal(size=(8, 60))
+    acts, _ = net.allocate(8, X.dtype)
     acts[0] = X
     expected = net.forward(acts).copy()
     coefs = [layer.matrix for layer in net.layers]
-    got = predict_csr(X, coefs, [layer.bias for layer in net.layers], "relu", "softmax")
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    biases = [layer.bias for layer in net.layers]
+    for chunk_size in (1, 3, 512):
+        got = predict_csr(
+            X, prediction_operands(coefs), biases, "relu", "softmax", chunk_size
+        )
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("density", [0.01, 0.05, 0.5, 1.0])
+@pytest.mark.parametrize("kernel", ["dense", "sparse"])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_weight_gradient_at_kept_positions(density, kernel, sparse_input):
+    """Dense product then gather, or SDDMM: both equal the masked dense product."""
+    rng = np.random.RandomState(0)
+    shape = (200, 50)
+    positions = np.sort(rng.choice(200 * 50, int(density * 200 * 50), replace=False))
+    layer = Layer(
+        positions, rng.normal(size=positions.size), np.zeros(50), shape, kernel
+    )
+    assert layer.sddmm == (density <= SDDMM_MAX_DENSITY)
+    A = rng.normal(size=(7, 200)) * (rng.uniform(size=(7, 200)) < 0.3)
+    delta = rng.normal(size=(7, 50))
+    layer.compute_gradients(sp.csr_array(A) if sparse_input else A, delta)
+    np.testing.assert_allclose(layer.grad, (A.T @ delta).ravel()[positions], rtol=1e-10)
+    np.testing.assert_allclose(layer.bias_grad, delta.sum(axis=0))

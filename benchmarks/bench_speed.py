@@ -1,0 +1,181 @@
+"""Training and prediction speed on the issue's workload.
+
+784-300-100-10 network, Adam, batches of 60, float32, a 4,000 x 784 random
+input with 10 classes; every round trains a fixed number of epochs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import timeit
+import tracemalloc
+
+import numpy as np
+import scipy.sparse as sp
+from _common import Row, median_seconds
+from sklearn.neural_network import MLPClassifier
+
+from sklearn_lth import LotteryTicket, LotteryTicketMLP
+
+LAYERS = (300, 100)
+EPOCHS = 3
+FIXED = dict(
+    batch_size=60, max_iter=EPOCHS, tol=0.0, n_iter_no_change=10_000, random_state=0
+)
+
+
+def workload(n_samples: int = 4000):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(n_samples, 784)).astype(np.float32)
+    y = rng.randint(10, size=n_samples)
+    return X, y
+
+
+def random_ticket(density: float, seed: int = 0) -> LotteryTicket:
+    rng = np.random.RandomState(seed)
+    units = [784, *LAYERS, 10]
+    weights, biases = [], []
+    for n_in, n_out in zip(units[:-1], units[1:]):
+        bound = np.sqrt(6 / (n_in + n_out))
+        W = rng.uniform(-bound, bound, (n_in, n_out)).astype(np.float32)
+        W[rng.uniform(size=W.shape) >= density] = 0
+        weights.append(sp.csr_array(W))
+        biases.append(np.zeros(n_out, np.float32))
+    return LotteryTicket(weights, biases)
+
+
+def bare_gemm_seconds(batch: int = 60) -> float:
+    """The matrix products of one training step, alone (the machine's limit)."""
+    rng = np.random.RandomState(0)
+    units = [784, *LAYERS, 10]
+    Ws = [rng.normal(size=(a, b)).astype(np.float32) for a, b in zip(units, units[1:])]
+    As = [rng.normal(size=(batch, n)).astype(np.float32) for n in units]
+    grads = [np.empty_like(W) for W in Ws]
+
+    def step():
+        for i, W in enumerate(Ws):
+            np.matmul(As[i], W, out=As[i + 1])  # forward
+            np.matmul(As[i].T, As[i + 1], out=grads[i])  # weight gradient
+            if i:
+                np.matmul(As[i + 1], W.T, out=As[i])  # error sent down
+
+    return min(timeit.repeat(step, number=50, repeat=5)) / 50
+
+
+def run(repeats: int = 5) -> list[Row]:
+    X, y = workload()
+    rows = []
+
+    # 1. Dense round against MLPClassifier.
+    sklearn_time = median_seconds(
+        lambda: MLPClassifier(LAYERS, **FIXED).fit(X, y), repeats
+    )
+    dense = median_seconds(
+        lambda: LotteryTicketMLP(LAYERS, target_sparsity=0.0, **FIXED).fit(X, y),
+        repeats,
+    )
+    rows.append(
+        Row(f"dense round, {EPOCHS} epochs, vs MLPClassifier", dense, sklearn_time, 0.8)
+    )
+
+    # Epoch time: the difference between fits of 2 * EPOCHS and EPOCHS epochs,
+    # so that the fixed costs of a fit (validation, set-up) cancel out.
+    def epoch_seconds(**params) -> float:
+        def fit(epochs):
+            return LotteryTicketMLP(**{**FIXED, "max_iter": epochs}, **params).fit(X, y)
+
+        longer = median_seconds(lambda: fit(2 * EPOCHS), repeats)
+        shorter = median_seconds(lambda: fit(EPOCHS), repeats)
+        return (longer - shorter) / EPOCHS
+
+    dense_epoch = epoch_seconds(hidden_layer_sizes=LAYERS, target_sparsity=0.0)
+    steps = -(-len(X) // 60)
+    rows.append(
+        Row(
+            "bare GEMM time / our dense step time",
+            bare_gemm_seconds() * 1e3,
+            dense_epoch / steps * 1e3,
+            0.5,
+            unit="ms",
+            lower_is_better=False,
+        )
+    )
+
+    # 2. Epoch time at 5% and 2% of the weights kept, against our dense epoch.
+    for density, target in ((0.05, 0.6), (0.02, 0.4)):
+        sparse_epoch = epoch_seconds(ticket=random_ticket(density))
+        rows.append(
+            Row(
+                f"epoch at {density:.0%} kept vs dense epoch",
+                sparse_epoch,
+                dense_epoch,
+                target,
+            )
+        )
+
+    # 3. Prediction at 95% sparsity against MLPClassifier.predict.
+    ours = LotteryTicketMLP(ticket=random_ticket(0.05), **FIXED).fit(X, y)
+    theirs = MLPClassifier(LAYERS, **FIXED).fit(X, y)
+    one = X[:1]
+    big = np.tile(X, (3, 1))[:10_000]
+
+    def per_call(f, number):
+        return statistics.median(timeit.repeat(f, number=number, repeat=7)) / number
+
+    rows.append(
+        Row(
+            "predict 1 sample at 95% sparsity",
+            per_call(lambda: ours.predict(one), 200) * 1e6,
+            per_call(lambda: theirs.predict(one), 200) * 1e6,
+            0.5,
+            unit="us",
+        )
+    )
+    rows.append(
+        Row(
+            "predict 10,000 samples at 95% sparsity",
+            per_call(lambda: ours.predict(big), 5) * 1e3,
+            per_call(lambda: theirs.predict(big), 5) * 1e3,
+            1.0,
+            unit="ms",
+        )
+    )
+
+    # 4. Peak memory of fit at 95% sparsity against 0%.
+    def peak(**params):
+        tracemalloc.start()
+        LotteryTicketMLP(LAYERS, **{**FIXED, "max_iter": 1}, **params).fit(X, y)
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top / 1e6
+
+    rows.append(
+        Row(
+            "peak memory of fit, 95% vs 0% sparsity",
+            peak(target_sparsity=0.95, pruning_rounds=5),
+            peak(target_sparsity=0.0),
+            1.0,
+            unit="MB",
+        )
+    )
+
+    # 5. A 12-round search at 20% per round against its own dense round 0.
+    search = LotteryTicketMLP(
+        LAYERS, target_sparsity=1 - 0.8**12, pruning_rounds=12, **FIXED
+    ).fit(X, y)
+    seconds = search.history_["seconds"]
+    rows.append(
+        Row(
+            "12-round IMP at 20%/round vs its dense round 0",
+            float(seconds.sum()),
+            float(seconds[0]),
+            8.0,
+        )
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    from _common import print_table
+
+    print_table(run())
