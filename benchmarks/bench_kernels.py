@@ -53,7 +53,7 @@ def measure(
     return results
 
 
-if __name__ == "__main__":
+def main() -> None:
     print(
         "| density | forward dense | forward CSR | gradient dense+gather "
         "| gradient SDDMM |"
@@ -61,3 +61,7 @@ if __name__ == "__main__":
     print("|---:|---:|---:|---:|---:|")
     for row in measure():
         print("| {:.0%} | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us |".format(*row))
+
+
+if __name__ == "__main__":
+    main()

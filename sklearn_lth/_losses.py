@@ -27,11 +27,15 @@ def loss_value(
         per_sample = 0.5 * ((Y - P) ** 2).sum(axis=1)
     else:
         eps = np.finfo(P.dtype).eps
-        P = np.clip(P, eps, 1 - eps)
         if out_activation == "softmax":
-            per_sample = -xlogy(Y, P).sum(axis=1)
+            # One-hot targets: only the probability of the true class counts.
+            true = np.einsum("ij,ij->i", Y, P)
+            per_sample = -np.log(np.clip(true, eps, 1 - eps))
         else:
+            P = np.clip(P, eps, 1 - eps)
             per_sample = -(xlogy(Y, P) + xlogy(1 - Y, 1 - P)).sum(axis=1)
+    if sample_weight is None:
+        return float(per_sample.mean())
     return float(np.average(per_sample, weights=sample_weight))
 
 
