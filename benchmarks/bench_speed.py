@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from _common import Row, median_seconds
 from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
 
 from sklearn_lth import LotteryTicket, LotteryTicketMLP
 
@@ -76,6 +77,21 @@ def run(repeats: int = 5) -> list[Row]:
     )
     rows.append(
         Row(f"dense round, {EPOCHS} epochs, vs MLPClassifier", dense, sklearn_time, 0.8)
+    )
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_thread = median_seconds(
+            lambda: LotteryTicketMLP(LAYERS, target_sparsity=0.0, **FIXED).fit(X, y),
+            repeats,
+        )
+    # Informative: above 1 means the default (all cores) is the faster choice.
+    rows.append(
+        Row(
+            "dense round, 1 BLAS thread vs default threads",
+            one_thread,
+            dense,
+            1.0,
+            lower_is_better=False,
+        )
     )
 
     # Epoch time: the difference between fits of 2 * EPOCHS and EPOCHS epochs,
