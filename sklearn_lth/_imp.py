@@ -7,6 +7,10 @@
 4. Rewind the survivors (to W0 for the original algorithm) and train again.
 5. Repeat 3-4 until ``pruning_rounds`` rounds have pruned; the network trained
    in the last round, at the target sparsity, is the result.
+
+Nothing finished is lost: after every round the loop can save its state to a
+checkpoint (and resumes from one), a Ctrl-C keeps the last completed round, and
+a round that diverges leaves the previous round's network with the error.
 """
 
 from __future__ import annotations
@@ -14,17 +18,34 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+from ._checkpoint import CheckpointStore
 from ._losses import validation_score
-from ._network import Network, csr_from_positions, glorot_uniform, kept_positions
-from ._pruning import per_round_rate, prune_lowest, pruning_pools
+from ._network import Layer, Network, glorot_uniform, kept_positions
+from ._pruning import n_to_prune, per_round_rate, prune_lowest, pruning_pools
 from ._rewinding import StartPoint, rewind_point, snapshot_step
 from ._ticket import LotteryTicket
-from ._training import RoundResult, TrainingConfig, predict_network, train_round
+from ._training import (
+    RoundResult,
+    TrainingConfig,
+    TrainingDivergedError,
+    predict_network,
+    train_round,
+)
+
+HISTORY_KEYS = (
+    "round",
+    "sparsity",
+    "remaining_parameters",
+    "n_iter",
+    "train_loss",
+    "train_score",
+    "seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -42,14 +63,15 @@ class PruningConfig:
 
 @dataclass
 class IMPResult:
-    """The network trained in the last round, its ticket and the round table."""
+    """The network trained in the last (completed) round, its ticket and table."""
 
     coefs: list[sp.csr_array]
     intercepts: list[np.ndarray]
     ticket: LotteryTicket
     history: dict[str, np.ndarray]
     last_round: RoundResult
-    unconverged_rounds: list[int]
+    unconverged_rounds: list[int] = field(default_factory=list)
+    interrupted_round: int | None = None
 
 
 def _start_from_ticket(ticket: LotteryTicket, dtype) -> tuple[StartPoint, list]:
@@ -57,6 +79,145 @@ def _start_from_ticket(ticket: LotteryTicket, dtype) -> tuple[StartPoint, list]:
     biases = [np.asarray(b, dtype=dtype).copy() for b in ticket.intercepts]
     positions = [kept_positions(W) for W in ticket.weights]
     return StartPoint(weights, biases), positions
+
+
+def _export(network: Network, start: StartPoint):
+    """CSR copies of the trained weights and of the rewind weights.
+
+    Both share one sparsity pattern (the same index arrays), so that storing a
+    model with its ticket stores the pattern once.
+    """
+    coefs, intercepts, rewind_weights = [], [], []
+    for layer, W_start in zip(network.layers, start.weights):
+        trained = layer.matrix.copy()
+        rewound = sp.csr_array(
+            (W_start.ravel()[layer.positions], trained.indices, trained.indptr),
+            shape=layer.shape,
+        )
+        rewound.indices, rewound.indptr = trained.indices, trained.indptr
+        coefs.append(trained)
+        intercepts.append(layer.bias.copy())
+        rewind_weights.append(rewound)
+    return coefs, intercepts, rewind_weights
+
+
+class _Search:
+    """The state of one search between rounds, and how to save and restore it."""
+
+    def __init__(
+        self, initial, positions, total, validation, activation, out_activation
+    ):
+        self.activation = activation
+        self.out_activation = out_activation
+        self.initial = initial
+        self.positions = positions
+        self.total = total
+        self.start = initial
+        self.snapshot: StartPoint | None = None
+        self.network: Network | None = None
+        self.history = {key: [] for key in HISTORY_KEYS}
+        if validation:
+            self.history["validation_score"] = []
+        self.unconverged: list[int] = []
+        self.completed = -1
+        self.last: IMPResult | None = None
+
+    def result(self, last_round: RoundResult) -> IMPResult:
+        coefs, intercepts, rewind_weights = _export(self.network, self.start)
+        ticket = LotteryTicket(
+            rewind_weights,
+            [b.copy() for b in self.start.biases],
+            np.asarray(self.history["sparsity"]),
+        )
+        return IMPResult(
+            coefs=coefs,
+            intercepts=intercepts,
+            ticket=ticket,
+            history={k: np.asarray(v) for k, v in self.history.items()},
+            last_round=last_round,
+            unconverged_rounds=list(self.unconverged),
+        )
+
+    # -- checkpoints -----------------------------------------------------------
+    def save(self, store: CheckpointStore, rng, last_round: RoundResult) -> None:
+        name, keys, pos, has_gauss, cached = rng.get_state()
+        header = {
+            "completed_round": self.completed,
+            "history": self.history,
+            "unconverged": self.unconverged,
+            "rng": [name, int(pos), int(has_gauss), float(cached)],
+            "start": [self.start.step, self.start.hold_final_lr],
+            "snapshot_step": None if self.snapshot is None else self.snapshot.step,
+            "last_round": {
+                "n_iter": last_round.n_iter,
+                "steps": last_round.steps,
+                "loss_curve": last_round.loss_curve,
+                "validation_scores": last_round.validation_scores,
+                "best_validation_score": last_round.best_validation_score,
+                "converged": last_round.converged,
+            },
+        }
+        arrays = {"rng_keys": keys}
+        for i, layer in enumerate(self.network.layers):
+            arrays[f"positions_{i}"] = layer.positions
+            arrays[f"values_{i}"] = layer.values
+            arrays[f"bias_{i}"] = layer.bias
+            arrays[f"start_weights_{i}"] = self.start.weights[i].ravel()[
+                layer.positions
+            ]
+            arrays[f"start_bias_{i}"] = self.start.biases[i]
+            arrays[f"initial_weights_{i}"] = self.initial.weights[i]
+            arrays[f"initial_bias_{i}"] = self.initial.biases[i]
+            if self.snapshot is not None:
+                arrays[f"snapshot_weights_{i}"] = self.snapshot.weights[i]
+                arrays[f"snapshot_bias_{i}"] = self.snapshot.biases[i]
+        store.save(header, arrays)
+
+    def restore(self, header: dict, arrays: dict, rng) -> RoundResult:
+        n_layers = len(self.initial.weights)
+        shapes = [W.shape for W in self.initial.weights]
+        self.completed = header["completed_round"]
+        self.history = header["history"]
+        self.unconverged = header["unconverged"]
+        name, pos, has_gauss, cached = header["rng"]
+        rng.set_state((name, arrays["rng_keys"], pos, has_gauss, cached))
+        self.initial = StartPoint(
+            [arrays[f"initial_weights_{i}"] for i in range(n_layers)],
+            [arrays[f"initial_bias_{i}"] for i in range(n_layers)],
+        )
+        if header["snapshot_step"] is not None:
+            self.snapshot = StartPoint(
+                [arrays[f"snapshot_weights_{i}"] for i in range(n_layers)],
+                [arrays[f"snapshot_bias_{i}"] for i in range(n_layers)],
+                step=header["snapshot_step"],
+            )
+        self.positions = [arrays[f"positions_{i}"] for i in range(n_layers)]
+        self.network = Network(
+            [
+                Layer(
+                    self.positions[i],
+                    arrays[f"values_{i}"],
+                    arrays[f"bias_{i}"],
+                    shapes[i],
+                )
+                for i in range(n_layers)
+            ],
+            self.activation,
+            self.out_activation,
+        )
+        start_weights = []
+        for i in range(n_layers):
+            W = np.zeros(shapes[i], dtype=self.initial.weights[i].dtype)
+            W.ravel()[self.positions[i]] = arrays[f"start_weights_{i}"]
+            start_weights.append(W)
+        step, hold = header["start"]
+        self.start = StartPoint(
+            start_weights,
+            [arrays[f"start_bias_{i}"] for i in range(n_layers)],
+            step=step,
+            hold_final_lr=hold,
+        )
+        return RoundResult(**header["last_round"])
 
 
 def find_ticket(
@@ -70,17 +231,26 @@ def find_ticket(
     training: TrainingConfig,
     pruning: PruningConfig,
     rng: np.random.RandomState,
-    validation: tuple | None = None,
+    rows: np.ndarray | None = None,
+    validation_rows: np.ndarray | None = None,
     ticket: LotteryTicket | None = None,
+    checkpoint: CheckpointStore | None = None,
     on_round_end: Callable | None = None,
 ) -> IMPResult:
     """Run iterative magnitude pruning and return the final sparse network.
 
-    With ``ticket`` given, skip the search: train that sub-network once from
-    its stored weights.
-
-    ``on_round_end(record, coefs, intercepts)`` is called after each round with
-    that round's row of the history and its weights (CSR).
+    Parameters
+    ----------
+    X, Y, sample_weight
+        All the data; the search trains on ``rows`` (None: all rows) and scores
+        on ``validation_rows`` (early stopping, choosing among seeds).
+    ticket : LotteryTicket, optional
+        Skip the search: train that sub-network once from its stored weights.
+    checkpoint : CheckpointStore, optional
+        Resume from it if it holds a state, and save the state after each round.
+    on_round_end : callable, optional
+        ``on_round_end(record, coefs, intercepts)`` after each round, with that
+        round's row of the history and its weights (CSR).
     """
     dtype = X.dtype
     if ticket is None:
@@ -93,144 +263,200 @@ def find_ticket(
         initial, positions = _start_from_ticket(ticket, dtype)
         n_rounds = 0
     total = sum(W.size for W in initial.weights)
+    search = _Search(
+        initial,
+        positions,
+        total,
+        validation_rows is not None,
+        activation,
+        out_activation,
+    )
 
     def draw_fresh() -> StartPoint:
         return StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
 
-    batch_size = training.resolved_batch_size(X.shape[0])
+    n_train = X.shape[0] if rows is None else rows.size
+    batch_size = training.resolved_batch_size(n_train)
     snap_at = snapshot_step(
         pruning.rewind,
         pruning.rewind_iteration,
         pruning.rewind_fraction,
-        -(-X.shape[0] // batch_size),
+        -(-n_train // batch_size),
         training.max_iter,
     )
     rate = per_round_rate(pruning.target_sparsity, pruning.pruning_rounds)
     groups, rates = pruning_pools(
         len(layer_units) - 1, pruning.pruning_scope, rate, pruning.output_layer_rate
     )
+    # No layer collapse: every layer keeps at least its largest weight, so the
+    # output always depends on the input.
+    floors = [1] * (len(layer_units) - 1)
 
-    history: dict[str, list] = {
-        key: []
-        for key in (
-            "round",
-            "sparsity",
-            "remaining_parameters",
-            "n_iter",
-            "train_loss",
-            "train_score",
-            "seconds",
-        )
-    }
-    if validation is not None:
-        history["validation_score"] = []
-    unconverged = []
-    start, snapshot, network = initial, None, None
+    result = None
+    if checkpoint is not None and (saved := checkpoint.load()) is not None:
+        result = search.restore(*saved, rng)
+        search.last = search.result(result)
 
-    for round_index in range(n_rounds + 1):
+    for round_index in range(search.completed + 1, n_rounds + 1):
         tic = time.perf_counter()
         if round_index > 0:
-            scores = [np.abs(layer.values) for layer in network.layers]
-            keep = prune_lowest(scores, groups, rates)
-            positions = [pos[k] for pos, k in zip(positions, keep)]
-            trained = None
-            if pruning.rewind in ("lr", "none"):
-                trained = StartPoint(network.dense_weights(), network.biases())
-            network = scores = keep = None  # free the old round before the new
-            start = rewind_point(
-                pruning.rewind,
-                initial=initial,
-                snapshot=snapshot,
-                trained=trained,
-                draw_fresh=draw_fresh,
+            _prune_and_rewind(
+                search, pruning, groups, rates, floors, draw_fresh, round_index
             )
-        network = Network.from_dense(
-            start.weights, start.biases, positions, activation, out_activation
-        )
-        result = train_round(
-            network,
+        else:
+            search.network = Network.from_dense(
+                initial.weights, initial.biases, positions, activation, out_activation
+            )
+        try:
+            result = train_round(
+                search.network,
+                X,
+                Y,
+                sample_weight,
+                training,
+                rng,
+                start=search.start,
+                rows=rows,
+                snapshot_at=snap_at if round_index == 0 and ticket is None else None,
+                validation_rows=validation_rows,
+                round_index=round_index,
+            )
+        except KeyboardInterrupt:
+            if search.last is None:
+                raise
+            warnings.warn(
+                f"Training interrupted by the user during round {round_index}; the "
+                f"estimator keeps round {search.completed}, the last one completed "
+                f"(sparsity {search.history['sparsity'][-1]:.4f}).",
+                UserWarning,
+                stacklevel=4,
+            )
+            search.last.interrupted_round = round_index
+            return search.last
+        except TrainingDivergedError as exc:
+            exc.partial = search.last
+            raise
+        if round_index == 0:
+            search.snapshot = result.snapshot
+            _warn_if_snapshot_late(result, snap_at, pruning.rewind)
+        if not result.converged:
+            search.unconverged.append(round_index)
+        record = _record(
+            search,
+            result,
+            round_index,
             X,
             Y,
             sample_weight,
-            training,
-            rng,
-            start=start,
-            snapshot_at=snap_at if round_index == 0 and ticket is None else None,
-            validation=validation,
-            round_index=round_index,
+            rows,
+            validation_rows,
+            out_activation,
+            tic,
         )
-        if round_index == 0:
-            snapshot = result.snapshot
-            if snap_at is not None and result.steps < snap_at:
-                warnings.warn(
-                    f"Round 0 stopped after {result.steps} optimizer steps, before "
-                    f"the rewind point at step {snap_at} (rewind={pruning.rewind!r}); "
-                    "later rounds rewind to the end of round 0 instead. Lower "
-                    "rewind_iteration or rewind_fraction, or raise max_iter.",
-                    UserWarning,
-                    stacklevel=4,
-                )
-        if not result.converged:
-            unconverged.append(round_index)
-
-        remaining = network.n_remaining
-        train_score = validation_score(
-            out_activation, Y, predict_network(network, X), sample_weight
-        )
-        record = {
-            "round": round_index,
-            "sparsity": 1.0 - remaining / total,
-            "remaining_parameters": remaining,
-            "n_iter": result.n_iter,
-            "train_loss": result.loss_curve[-1] if result.loss_curve else np.nan,
-            "train_score": train_score,
-            "seconds": time.perf_counter() - tic,
-        }
-        if validation is not None:
-            if result.best_validation_score is not None:
-                record["validation_score"] = result.best_validation_score
-            else:
-                X_val, Y_val, sw_val = validation
-                record["validation_score"] = validation_score(
-                    out_activation, Y_val, predict_network(network, X_val), sw_val
-                )
         for key, value in record.items():
-            history[key].append(value)
+            search.history[key].append(value)
+        search.completed = round_index
+        search.last = search.result(result)
+        if checkpoint is not None:
+            search.save(checkpoint, rng, result)
         if on_round_end is not None:
-            on_round_end(record, *_export(network, start)[:2])
+            on_round_end(record, search.last.coefs, search.last.intercepts)
 
-    coefs, intercepts, rewind_weights = _export(network, start)
-    sparsity_history = np.asarray(history["sparsity"])
     if ticket is not None and ticket.sparsity_history is not None:
-        sparsity_history = ticket.sparsity_history
-    found = LotteryTicket(
-        rewind_weights, [b.copy() for b in start.biases], sparsity_history
+        search.last.ticket.sparsity_history = ticket.sparsity_history
+    return search.last
+
+
+def _prune_and_rewind(search, pruning, groups, rates, floors, draw_fresh, round_index):
+    network = search.network
+    scores = [np.abs(layer.values) for layer in network.layers]
+    keep = prune_lowest(scores, groups, rates, floors)
+    expected = sum(
+        n_to_prune(rate, sum(scores[i].size for i in layers))
+        for layers, rate in zip(groups, rates)
     )
-    return IMPResult(
-        coefs=coefs,
-        intercepts=intercepts,
-        ticket=found,
-        history={key: np.asarray(values) for key, values in history.items()},
-        last_round=result,
-        unconverged_rounds=unconverged,
-    )
-
-
-def _export(network: Network, start: StartPoint):
-    """CSR copies of the trained weights and of the rewind weights.
-
-    Both share one sparsity pattern (the same index arrays), so that storing a
-    model with its ticket stores the pattern once.
-    """
-    coefs, intercepts, rewind_weights = [], [], []
-    for layer, W_start in zip(network.layers, start.weights):
-        trained = csr_from_positions(layer.positions, layer.values.copy(), layer.shape)
-        rewound = sp.csr_array(
-            (W_start.ravel()[layer.positions], trained.indices, trained.indptr),
-            shape=layer.shape,
+    removed = sum(int((~k).sum()) for k in keep)
+    if removed < expected:
+        warnings.warn(
+            f"Round {round_index} prunes {removed} weights instead of {expected}: "
+            "every layer keeps at least one weight, so that no layer is cut off. "
+            "The final sparsity will be below "
+            f"target_sparsity={pruning.target_sparsity}.",
+            UserWarning,
+            stacklevel=5,
         )
-        rewound.indices, rewound.indptr = trained.indices, trained.indptr
-        coefs.append(trained)
-        intercepts.append(layer.bias.copy())
-        rewind_weights.append(rewound)
-    return coefs, intercepts, rewind_weights
+    search.positions = [pos[k] for pos, k in zip(search.positions, keep)]
+    trained = None
+    if pruning.rewind in ("lr", "none"):
+        trained = StartPoint(network.dense_weights(), network.biases())
+    search.network = network = scores = keep = None  # free the old round first
+    search.start = rewind_point(
+        pruning.rewind,
+        initial=search.initial,
+        snapshot=search.snapshot,
+        trained=trained,
+        draw_fresh=draw_fresh,
+    )
+    search.network = Network.from_dense(
+        search.start.weights,
+        search.start.biases,
+        search.positions,
+        search.activation,
+        search.out_activation,
+    )
+
+
+def _record(
+    search,
+    result,
+    round_index,
+    X,
+    Y,
+    sample_weight,
+    rows,
+    validation_rows,
+    out_activation,
+    tic,
+) -> dict:
+    network = search.network
+    remaining = network.n_remaining
+    Y_train = Y if rows is None else Y[rows]
+    sw_train = None
+    if sample_weight is not None:
+        sw_train = sample_weight if rows is None else sample_weight[rows]
+    train_score = validation_score(
+        out_activation, Y_train, predict_network(network, X, rows), sw_train
+    )
+    record = {
+        "round": round_index,
+        "sparsity": 1.0 - remaining / search.total,
+        "remaining_parameters": remaining,
+        "n_iter": result.n_iter,
+        "train_loss": result.loss_curve[-1] if result.loss_curve else np.nan,
+        "train_score": train_score,
+        "seconds": time.perf_counter() - tic,
+    }
+    if validation_rows is not None:
+        score = result.best_validation_score
+        if score is None:
+            sw_val = None if sample_weight is None else sample_weight[validation_rows]
+            score = validation_score(
+                out_activation,
+                Y[validation_rows],
+                predict_network(network, X, validation_rows),
+                sw_val,
+            )
+        record["validation_score"] = score
+    return record
+
+
+def _warn_if_snapshot_late(result: RoundResult, snap_at, rewind: str) -> None:
+    if snap_at is not None and result.steps < snap_at:
+        warnings.warn(
+            f"Round 0 stopped after {result.steps} optimizer steps, before the "
+            f"rewind point at step {snap_at} (rewind={rewind!r}); later rounds "
+            "rewind to the end of round 0 instead. Lower rewind_iteration or "
+            "rewind_fraction, or raise max_iter.",
+            UserWarning,
+            stacklevel=5,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -23,12 +24,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._checkpoint import CheckpointStore, fingerprint
 from ._imp import PruningConfig, find_ticket
 from ._network import predict_csr, prediction_operands
 from ._rewinding import REWIND_STRATEGIES
 from ._seeds import best_seed, draw_seeds, search_seeds, stack_histories
 from ._ticket import LotteryTicket
-from ._training import TrainingConfig
+from ._training import TrainingConfig, TrainingDivergedError
 
 _TRAINING_PARAMS = (
     "solver",
@@ -78,6 +80,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         "ticket": [LotteryTicket, None],
         "n_seeds": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "checkpoint_dir": [str, os.PathLike, None],
         "solver": [StrOptions({"adam", "sgd"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
@@ -116,6 +119,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         ticket=None,
         n_seeds=1,
         n_jobs=None,
+        checkpoint_dir=None,
         solver="adam",
         alpha=1e-4,
         batch_size="auto",
@@ -147,6 +151,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         self.ticket = ticket
         self.n_seeds = n_seeds
         self.n_jobs = n_jobs
+        self.checkpoint_dir = checkpoint_dir
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
@@ -201,11 +206,11 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         self.n_layers_ = len(layer_units)
         rng = check_random_state(self.random_state)
 
-        validation = None
-        if self.early_stopping or self.n_seeds > 1:
-            X, Y, sample_weight, validation = self._split_validation(
-                X, y, Y, sample_weight, rng
-            )
+        run = None
+        if self.checkpoint_dir is not None:
+            key = fingerprint(self.get_params(), X, Y, sample_weight)
+            run = CheckpointStore(self.checkpoint_dir, "run.npz", key)
+        rows, validation_rows, seeds = self._plan(X, y, rng, run)
 
         search = dict(
             layer_units=layer_units,
@@ -213,50 +218,99 @@ class _BaseLotteryTicketMLP(BaseEstimator):
             out_activation=self.out_activation_,
             training=TrainingConfig(**{k: getattr(self, k) for k in _TRAINING_PARAMS}),
             pruning=PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS}),
-            validation=validation,
+            rows=rows,
+            validation_rows=validation_rows,
             ticket=self.ticket,
         )
-        if self.n_seeds == 1:
-            callback = None
-            if on_round_end is not None:
+        try:
+            if seeds is None:
+                callback = None
+                if on_round_end is not None:
 
-                def callback(record, coefs, intercepts):
-                    snapshot = copy.copy(self)
-                    snapshot.coefs_, snapshot.intercepts_ = coefs, intercepts
-                    snapshot._operands = prediction_operands(coefs)
-                    on_round_end(record, snapshot)
+                    def callback(record, coefs, intercepts):
+                        snapshot = copy.copy(self)
+                        snapshot.coefs_, snapshot.intercepts_ = coefs, intercepts
+                        snapshot._operands = prediction_operands(coefs)
+                        on_round_end(record, snapshot)
 
-            results = [
-                find_ticket(
-                    X, Y, sample_weight, rng=rng, on_round_end=callback, **search
+                store = None if run is None else run.sibling("imp_state.npz")
+                results = [
+                    find_ticket(
+                        X,
+                        Y,
+                        sample_weight,
+                        rng=rng,
+                        checkpoint=store,
+                        on_round_end=callback,
+                        **search,
+                    )
+                ]
+            else:
+                stores = [
+                    None if run is None else run.sibling(f"imp_state_seed{i}.npz")
+                    for i in range(len(seeds))
+                ]
+                results = search_seeds(
+                    seeds, X, Y, sample_weight, self.n_jobs, stores, **search
                 )
-            ]
-        else:
+        except TrainingDivergedError as exc:
+            partial = getattr(exc, "partial", None)
+            if partial is None:
+                raise
+            self._set_fitted(partial, [partial], 0)
+            raise TrainingDivergedError(
+                f"{exc} The estimator keeps the network of round "
+                f"{int(partial.history['round'][-1])}, the last one completed."
+            ) from exc
+        best = best_seed(results) if len(results) > 1 else 0
+        self._set_fitted(results[best], results, best)
+        return self
+
+    def _plan(self, X, y, rng, run):
+        """Training and validation rows, and the seeds of several searches.
+
+        With a checkpoint directory they are saved once and read back when a
+        search resumes, so that a resumed search uses the same ones.
+        """
+        saved = None if run is None else run.load()
+        if saved is not None:
+            _, arrays = saved
+            rows = arrays.get("rows")
+            validation_rows = arrays.get("validation_rows")
+            seeds = arrays.get("seeds")
+            return rows, validation_rows, seeds
+        rows = validation_rows = seeds = None
+        if self.early_stopping or self.n_seeds > 1:
+            rows, validation_rows = self._split_validation(X, y, rng)
+        if self.n_seeds > 1:
             seeds = draw_seeds(rng, self.n_seeds)
-            results = search_seeds(seeds, X, Y, sample_weight, self.n_jobs, **search)
-        self.best_seed_ = best_seed(results) if len(results) > 1 else 0
-        self.seeds_history_ = stack_histories(results)
-        result = results[self.best_seed_]
+        if run is not None:
+            arrays = {"rows": rows, "validation_rows": validation_rows, "seeds": seeds}
+            run.save({}, {k: v for k, v in arrays.items() if v is not None})
+        return rows, validation_rows, seeds
+
+    def _set_fitted(self, result, results, best: int) -> None:
         self.coefs_ = result.coefs
         self.intercepts_ = result.intercepts
         self._operands = prediction_operands(self.coefs_)
         self.ticket_ = result.ticket
         self.history_ = result.history
+        self.best_seed_ = best
+        self.seeds_history_ = stack_histories(results)
         last = result.last_round
         self.n_iter_ = last.n_iter
         self.loss_curve_ = list(last.loss_curve)
         self.loss_ = self.loss_curve_[-1]
         self.validation_scores_ = last.validation_scores
         self.best_validation_score_ = last.best_validation_score
-        if result.unconverged_rounds:
+        if result.unconverged_rounds and result.interrupted_round is None:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
                 f"reached and the optimization has not converged yet in round(s) "
                 f"{result.unconverged_rounds}.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
-        return self
 
     def _check_ticket(self, X) -> list[int]:
         shapes = self.ticket.layer_shapes
@@ -268,12 +322,12 @@ class _BaseLotteryTicketMLP(BaseEstimator):
             )
         return [shapes[0][0]] + [s[1] for s in shapes]
 
-    def _split_validation(self, X, y, Y, sample_weight, rng):
+    def _split_validation(self, X, y, rng):
+        """Row indices of the training and the held-out validation parts."""
         stratify = y if self._stratify_validation(y) else None
-        arrays = [X, Y] + ([sample_weight] if sample_weight is not None else [])
         try:
-            parts = train_test_split(
-                *arrays,
+            rows, validation_rows = train_test_split(
+                np.arange(X.shape[0]),
                 test_size=self.validation_fraction,
                 random_state=rng,
                 stratify=stratify,
@@ -284,16 +338,12 @@ class _BaseLotteryTicketMLP(BaseEstimator):
                 f"{X.shape[0]} samples for early stopping or for choosing among "
                 f"seeds: {exc}"
             ) from exc
-        if parts[1].shape[0] < 2:
+        if validation_rows.size < 2:
             raise ValueError(
                 "The validation set is too small for early stopping or for choosing "
                 "among seeds: increase validation_fraction or the number of samples."
             )
-        X_train, X_val, Y_train, Y_val = parts[:4]
-        sw_train = sw_val = None
-        if sample_weight is not None:
-            sw_train, sw_val = parts[4:]
-        return X_train, Y_train, sw_train, (X_val, Y_val, sw_val)
+        return rows, validation_rows
 
     def _stratify_validation(self, y) -> bool:
         return False
@@ -630,7 +680,8 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     ----------
     hidden_layer_sizes, activation, target_sparsity, pruning_rounds, \
 pruning_scope, output_layer_rate, rewind, rewind_iteration, rewind_fraction, \
-ticket, n_seeds, n_jobs, solver, alpha, batch_size, learning_rate, learning_rate_init, \
+ticket, n_seeds, n_jobs, checkpoint_dir, solver, alpha, batch_size, learning_rate, \
+learning_rate_init, \
 max_iter, shuffle, random_state, tol, verbose, momentum, nesterovs_momentum, \
 early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
         As for :class:`LotteryTicketMLP`; the validation split of

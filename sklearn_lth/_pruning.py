@@ -47,7 +47,10 @@ def n_to_prune(rate: float, n_remaining: int) -> int:
 
 
 def prune_lowest(
-    scores: list[np.ndarray], groups: list[list[int]], rates: list[float]
+    scores: list[np.ndarray],
+    groups: list[list[int]],
+    rates: list[float],
+    floors: list[int] | None = None,
 ) -> list[np.ndarray]:
     """Choose which weights survive a round: the lowest scores go.
 
@@ -61,6 +64,11 @@ def prune_lowest(
         layer-wise pruning gives each layer a pool of its own.
     rates : list of float
         The fraction of each pool's remaining weights to remove.
+    floors : list of int, optional
+        The fewest weights each layer may keep (its highest scores are
+        protected). When the floors protect weights that the ranking would
+        remove, the next lowest weights of the pool go instead; a pool with too
+        few unprotected weights loses all of those and no more.
 
     Returns
     -------
@@ -74,17 +82,36 @@ def prune_lowest(
     ...                     groups=[[0, 1]], rates=[0.5])
     >>> [k.tolist() for k in keep]
     [[True, False], [True, False]]
+    >>> keep = prune_lowest([np.array([3.0, 1.0]), np.array([0.2, 0.1])],
+    ...                     groups=[[0, 1]], rates=[0.5], floors=[1, 1])
+    >>> [k.tolist() for k in keep]
+    [[True, False], [True, False]]
     """
     keep = [np.ones(s.shape, dtype=bool) for s in scores]
+    floors = [0] * len(scores) if floors is None else floors
     for layers, rate in zip(groups, rates):
         pooled = np.concatenate([scores[i] for i in layers])
+        sizes = [scores[i].size for i in layers]
+        offsets = np.cumsum([0] + sizes)
         k = n_to_prune(rate, pooled.size)
         if k == 0:
             continue
         pruned = np.argsort(pooled, kind="stable")[:k]
+        per_layer = np.bincount(
+            np.searchsorted(offsets, pruned, side="right") - 1, minlength=len(layers)
+        )
+        limits = [max(size - floors[i], 0) for size, i in zip(sizes, layers)]
+        if np.any(per_layer > limits):
+            # Protect each layer's highest scores, rank the rest.
+            ranked = pooled.copy()
+            for j, i in enumerate(layers):
+                if floors[i] > 0:
+                    order = np.argsort(scores[i], kind="stable")
+                    ranked[offsets[j] + order[limits[j] :]] = np.inf
+            n_candidates = int(np.isfinite(ranked).sum())
+            pruned = np.argsort(ranked, kind="stable")[: min(k, n_candidates)]
         pooled_keep = np.ones(pooled.size, dtype=bool)
         pooled_keep[pruned] = False
-        offsets = np.cumsum([0] + [scores[i].size for i in layers])
         for j, i in enumerate(layers):
             keep[i] = pooled_keep[offsets[j] : offsets[j + 1]]
     return keep

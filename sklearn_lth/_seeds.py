@@ -22,20 +22,28 @@ def draw_seeds(rng: np.random.RandomState, n_seeds: int) -> np.ndarray:
     return rng.randint(np.iinfo(np.int32).max, size=n_seeds)
 
 
-def _search_one_seed(seed: int, X, Y, sample_weight, kwargs: dict) -> IMPResult:
+def _search_one_seed(seed: int, X, Y, sample_weight, checkpoint, kwargs) -> IMPResult:
     with threadpool_limits(limits=1, user_api="blas"):
         return find_ticket(
-            X, Y, sample_weight, rng=np.random.RandomState(seed), **kwargs
+            X,
+            Y,
+            sample_weight,
+            rng=np.random.RandomState(seed),
+            checkpoint=checkpoint,
+            **kwargs,
         )
 
 
 def search_seeds(
-    seeds: np.ndarray, X, Y, sample_weight, n_jobs: int | None, **kwargs
+    seeds: np.ndarray, X, Y, sample_weight, n_jobs: int | None, checkpoints, **kwargs
 ) -> list[IMPResult]:
-    """Run one search per seed, in parallel; results come in seed order."""
+    """Run one search per seed, in parallel; results come in seed order.
+
+    ``checkpoints`` gives each search its own checkpoint store (or None).
+    """
     return Parallel(n_jobs=n_jobs)(
-        delayed(_search_one_seed)(int(seed), X, Y, sample_weight, kwargs)
-        for seed in seeds
+        delayed(_search_one_seed)(int(seed), X, Y, sample_weight, store, kwargs)
+        for seed, store in zip(seeds, checkpoints)
     )
 
 

@@ -58,13 +58,18 @@ class RoundResult:
     snapshot: StartPoint | None = None
 
 
-def predict_network(network: Network, X, batch_size: int = 512) -> np.ndarray:
-    """Outputs of ``network`` for ``X``, in chunks (bounded memory, no copy of X)."""
-    n = X.shape[0]
+def predict_network(
+    network: Network, X, rows: np.ndarray | None = None, batch_size: int = 512
+) -> np.ndarray:
+    """Outputs of ``network`` for ``X`` (or its ``rows``), in chunks.
+
+    Memory stays bounded and ``X`` is never copied whole.
+    """
+    n = X.shape[0] if rows is None else rows.size
     activations, _ = network.allocate(min(batch_size, n), X.dtype)
     out = np.empty((n, network.layers[-1].shape[1]), dtype=X.dtype)
     for batch in gen_batches(n, batch_size):
-        activations[0] = X[batch]
+        activations[0] = X[batch] if rows is None else X[rows[batch]]
         out[batch] = network.forward(activations)
     return out
 
@@ -78,8 +83,9 @@ def train_round(
     rng: np.random.RandomState,
     *,
     start: StartPoint,
+    rows: np.ndarray | None = None,
     snapshot_at: int | None = None,
-    validation: tuple | None = None,
+    validation_rows: np.ndarray | None = None,
     round_index: int = 0,
 ) -> RoundResult:
     """Train ``network`` in place for up to ``config.max_iter`` epochs.
@@ -89,21 +95,23 @@ def train_round(
     network : Network
         Trained in place; its pattern of kept weights never changes.
     X, Y, sample_weight
-        Training data, targets encoded for the output layer, optional weights.
+        Data, targets encoded for the output layer, optional weights.
     config : TrainingConfig
     rng : RandomState
         Shuffles the samples each epoch.
     start : StartPoint
         Gives the position on the learning-rate schedule.
+    rows : ndarray of int, optional
+        The training rows of ``X`` (None: all of them).
     snapshot_at : int, optional
         Keep a copy of the weights after this many optimizer steps.
-    validation : tuple (X_val, Y_val, sample_weight_val), optional
-        With it and ``config.early_stopping``, training stops when the
-        validation score stops improving and the best weights are restored.
+    validation_rows : ndarray of int, optional
+        With them and ``config.early_stopping``, training stops when the score
+        on these rows stops improving and the best weights are restored.
     round_index : int
         Used in messages only.
     """
-    n_samples = X.shape[0]
+    n_samples = X.shape[0] if rows is None else rows.size
     batch_size = config.resolved_batch_size(n_samples)
     steps_per_epoch = math.ceil(n_samples / batch_size)
     scheduled_steps = config.max_iter * steps_per_epoch
@@ -115,11 +123,16 @@ def train_round(
     l2_buffers = optimizer.scratch  # free between optimizer steps
     activations, deltas = network.allocate(batch_size, X.dtype)
     out_activation = network.out_activation
-    total_weight = n_samples if sample_weight is None else float(sample_weight.sum())
+    if sample_weight is None:
+        total_weight = n_samples
+    else:
+        total_weight = float(
+            sample_weight.sum() if rows is None else sample_weight[rows].sum()
+        )
 
     if not config.early_stopping:
-        validation = None
-    result = RoundResult(validation_scores=[] if validation is not None else None)
+        validation_rows = None
+    result = RoundResult(validation_scores=[] if validation_rows is not None else None)
     if snapshot_at is not None and snapshot_at <= 0:
         result.snapshot = StartPoint(network.dense_weights(), network.biases(), step=0)
     step = start.step
@@ -133,16 +146,20 @@ def train_round(
         accumulated = 0.0
         for batch in gen_batches(n_samples, batch_size):
             idx = sample_idx[batch] if config.shuffle else batch
+            if rows is not None:
+                idx = rows[idx]
             n = batch.stop - batch.start
             activations[0] = X[idx]
             Y_batch = Y[idx]
             sw = None if sample_weight is None else sample_weight[idx]
             sw_sum = n if sw is None else float(sw.sum())
-            P = network.forward(activations)
-            loss = loss_value(out_activation, Y_batch, P, sw)
-            if config.alpha:
-                l2 = sum(float(np.dot(w, w)) for w in weights)
-                loss += 0.5 * config.alpha * l2 / max(sw_sum, 1e-12)
+            # Overflows show up as a non-finite loss, reported just below.
+            with np.errstate(over="ignore", invalid="ignore"):
+                P = network.forward(activations)
+                loss = loss_value(out_activation, Y_batch, P, sw)
+                if config.alpha:
+                    l2 = sum(float(np.dot(w, w)) for w in weights)
+                    loss += 0.5 * config.alpha * l2 / max(sw_sum, 1e-12)
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
                     f"Training diverged in round {round_index}, epoch {epoch + 1}: "
@@ -182,10 +199,13 @@ def train_round(
         result.n_iter += 1
         epoch_loss = accumulated / max(total_weight, 1e-12)
         result.loss_curve.append(epoch_loss)
-        if validation is not None:
-            X_val, Y_val, sw_val = validation
+        if validation_rows is not None:
+            sw_val = None if sample_weight is None else sample_weight[validation_rows]
             score = validation_score(
-                out_activation, Y_val, predict_network(network, X_val), sw_val
+                out_activation,
+                Y[validation_rows],
+                predict_network(network, X, validation_rows),
+                sw_val,
             )
             result.validation_scores.append(score)
             no_improvement = (
@@ -204,7 +224,7 @@ def train_round(
                 f"Round {round_index}, iteration {result.n_iter}, "
                 f"loss = {epoch_loss:.8f}"
             )
-            if validation is not None:
+            if validation_rows is not None:
                 line += f", validation score = {result.validation_scores[-1]:.6f}"
             print(line)
         if no_improvement > config.n_iter_no_change:

@@ -89,16 +89,16 @@ def test_early_stopping_restores_the_best_weights(small_classification):
         n_iter_no_change=40,
         tol=0.0,
     )
-    validation = (X[:30], Y[:30], None)
     result = train_round(
         net,
-        X[30:],
-        Y[30:],
+        X,
+        Y,
         None,
         config,
         np.random.RandomState(0),
         start=start,
-        validation=validation,
+        rows=np.arange(30, 120),
+        validation_rows=np.arange(30),
     )
     assert result.best_validation_score == max(result.validation_scores)
     P = predict_network(net, X[:30])
