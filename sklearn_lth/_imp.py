@@ -26,7 +26,13 @@ import scipy.sparse as sp
 from ._checkpoint import CheckpointStore
 from ._losses import validation_score
 from ._network import Layer, Network, glorot_uniform, kept_positions
-from ._pruning import n_to_prune, per_round_rate, prune_lowest, pruning_pools
+from ._pruning import (
+    n_to_prune,
+    per_round_rate,
+    prune_lowest,
+    pruning_pools,
+    strongest_path,
+)
 from ._rewinding import StartPoint, rewind_point, snapshot_step
 from ._ticket import LotteryTicket
 from ._training import (
@@ -288,9 +294,6 @@ def find_ticket(
     groups, rates = pruning_pools(
         len(layer_units) - 1, pruning.pruning_scope, rate, pruning.output_layer_rate
     )
-    # No layer collapse: every layer keeps at least its largest weight, so the
-    # output always depends on the input.
-    floors = [1] * (len(layer_units) - 1)
 
     result = None
     if checkpoint is not None and (saved := checkpoint.load()) is not None:
@@ -300,9 +303,7 @@ def find_ticket(
     for round_index in range(search.completed + 1, n_rounds + 1):
         tic = time.perf_counter()
         if round_index > 0:
-            _prune_and_rewind(
-                search, pruning, groups, rates, floors, draw_fresh, round_index
-            )
+            _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index)
         else:
             search.network = Network.from_dense(
                 initial.weights, initial.biases, positions, activation, out_activation
@@ -367,10 +368,15 @@ def find_ticket(
     return search.last
 
 
-def _prune_and_rewind(search, pruning, groups, rates, floors, draw_fresh, round_index):
+def _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index):
     network = search.network
     scores = [np.abs(layer.values) for layer in network.layers]
-    keep = prune_lowest(scores, groups, rates, floors)
+    # No layer collapse: the path of largest weights from the output back to
+    # an input is never pruned, so the output always depends on the input.
+    path = strongest_path(
+        search.positions, scores, [layer.shape for layer in network.layers]
+    )
+    keep = prune_lowest(scores, groups, rates, path)
     expected = sum(
         n_to_prune(rate, sum(scores[i].size for i in layers))
         for layers, rate in zip(groups, rates)
@@ -379,8 +385,8 @@ def _prune_and_rewind(search, pruning, groups, rates, floors, draw_fresh, round_
     if removed < expected:
         warnings.warn(
             f"Round {round_index} prunes {removed} weights instead of {expected}: "
-            "every layer keeps at least one weight, so that no layer is cut off. "
-            "The final sparsity will be below "
+            "the strongest path from the output back to an input is never pruned, "
+            "so that no layer is cut off. The final sparsity will be below "
             f"target_sparsity={pruning.target_sparsity}.",
             UserWarning,
             stacklevel=5,

@@ -50,7 +50,7 @@ def prune_lowest(
     scores: list[np.ndarray],
     groups: list[list[int]],
     rates: list[float],
-    floors: list[int] | None = None,
+    protected: list[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """Choose which weights survive a round: the lowest scores go.
 
@@ -64,11 +64,10 @@ def prune_lowest(
         layer-wise pruning gives each layer a pool of its own.
     rates : list of float
         The fraction of each pool's remaining weights to remove.
-    floors : list of int, optional
-        The fewest weights each layer may keep (its highest scores are
-        protected). When the floors protect weights that the ranking would
-        remove, the next lowest weights of the pool go instead; a pool with too
-        few unprotected weights loses all of those and no more.
+    protected : list of boolean arrays, optional
+        Weights that must survive. When the ranking would remove one, the next
+        lowest weight of the pool goes instead, so counts stay exact unless a
+        pool has too few unprotected weights.
 
     Returns
     -------
@@ -83,38 +82,68 @@ def prune_lowest(
     >>> [k.tolist() for k in keep]
     [[True, False], [True, False]]
     >>> keep = prune_lowest([np.array([3.0, 1.0]), np.array([0.2, 0.1])],
-    ...                     groups=[[0, 1]], rates=[0.5], floors=[1, 1])
+    ...                     groups=[[0, 1]], rates=[0.5],
+    ...                     protected=[np.array([False, False]),
+    ...                                np.array([True, False])])
     >>> [k.tolist() for k in keep]
     [[True, False], [True, False]]
     """
     keep = [np.ones(s.shape, dtype=bool) for s in scores]
-    floors = [0] * len(scores) if floors is None else floors
     for layers, rate in zip(groups, rates):
         pooled = np.concatenate([scores[i] for i in layers])
-        sizes = [scores[i].size for i in layers]
-        offsets = np.cumsum([0] + sizes)
         k = n_to_prune(rate, pooled.size)
         if k == 0:
             continue
+        if protected is not None:
+            shield = np.concatenate([protected[i] for i in layers])
+            if shield.any():
+                pooled = np.where(shield, np.inf, pooled)
+                k = min(k, int((~shield).sum()))
         pruned = np.argsort(pooled, kind="stable")[:k]
-        per_layer = np.bincount(
-            np.searchsorted(offsets, pruned, side="right") - 1, minlength=len(layers)
-        )
-        limits = [max(size - floors[i], 0) for size, i in zip(sizes, layers)]
-        if np.any(per_layer > limits):
-            # Protect each layer's highest scores, rank the rest.
-            ranked = pooled.copy()
-            for j, i in enumerate(layers):
-                if floors[i] > 0:
-                    order = np.argsort(scores[i], kind="stable")
-                    ranked[offsets[j] + order[limits[j] :]] = np.inf
-            n_candidates = int(np.isfinite(ranked).sum())
-            pruned = np.argsort(ranked, kind="stable")[: min(k, n_candidates)]
         pooled_keep = np.ones(pooled.size, dtype=bool)
         pooled_keep[pruned] = False
+        offsets = np.cumsum([0] + [scores[i].size for i in layers])
         for j, i in enumerate(layers):
             keep[i] = pooled_keep[offsets[j] : offsets[j + 1]]
     return keep
+
+
+def strongest_path(
+    positions: list[np.ndarray], scores: list[np.ndarray], shapes: list[tuple]
+) -> list[np.ndarray]:
+    """One weight per layer forming a path from an input to an output.
+
+    Among the units still reachable from the inputs, the path takes the
+    output layer's highest-scoring weight, then in each layer below the
+    highest-scoring weight into the unit the path has reached. Protecting this
+    path keeps the network's output dependent on its input at any sparsity:
+    no layer collapse.
+
+    Returns, per layer, a boolean mask over its remaining weights.
+    """
+    rows = [pos // shape[1] for pos, shape in zip(positions, shapes)]
+    cols = [pos % shape[1] for pos, shape in zip(positions, shapes)]
+    # reachable[i]: the inputs of layer i that some input reaches.
+    reachable = [np.ones(shapes[0][0], dtype=bool)]
+    for i, shape in enumerate(shapes):
+        nxt = np.zeros(shape[1], dtype=bool)
+        nxt[cols[i][reachable[i][rows[i]]]] = True
+        reachable.append(nxt)
+    path = [np.zeros(s.size, dtype=bool) for s in scores]
+    unit = None
+    for i in range(len(scores) - 1, -1, -1):
+        usable = reachable[i][rows[i]]
+        if unit is not None:
+            usable &= cols[i] == unit
+        candidates = np.flatnonzero(usable)
+        if candidates.size == 0:  # already cut off: protect what is strongest
+            candidates = np.arange(scores[i].size)
+        if candidates.size == 0:
+            return path
+        best = candidates[np.argmax(scores[i][candidates])]
+        path[i][best] = True
+        unit = rows[i][best]
+    return path
 
 
 def pruning_pools(

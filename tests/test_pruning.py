@@ -72,3 +72,31 @@ def test_exact_counts_over_rounds():
         remaining = [s.size for s in scores]
         assert total - sum(remaining) == n_to_prune(rate, total)
     assert sum(remaining) / sum(sizes) == pytest.approx(0.1, abs=1e-4)
+
+
+def test_strongest_path_links_an_input_to_an_output():
+    from sklearn_lth._pruning import strongest_path
+
+    rng = np.random.RandomState(0)
+    shapes = [(6, 5), (5, 4), (4, 3)]
+    positions = [np.sort(rng.choice(a * b, 4, replace=False)) for a, b in shapes]
+    scores = [rng.uniform(size=4) for _ in shapes]
+    path = strongest_path(positions, scores, shapes)
+    assert [int(p.sum()) for p in path] == [1, 1, 1]
+    reach = None
+    for pos, on, (n_in, n_out) in zip(positions, path, shapes):
+        mask = np.zeros(n_in * n_out, dtype=int)
+        mask[pos[on]] = 1
+        mask = mask.reshape(n_in, n_out)
+        reach = mask if reach is None else reach @ mask
+    assert reach.sum() == 1
+
+
+def test_protected_weights_survive_and_counts_stay_exact():
+    scores = [np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.05, 0.5])]
+    protected = [np.array([True, False, False, False]), np.array([True, False])]
+    keep = prune_lowest(scores, [[0, 1]], [0.5], protected)
+    # 3 of 6 go: the lowest unprotected ones (0.2, 0.3, 0.4), not 0.05 or 0.1.
+    assert keep[0].tolist() == [True, False, False, False]
+    assert keep[1].tolist() == [True, True]
+    assert sum((~k).sum() for k in keep) == 3
