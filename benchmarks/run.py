@@ -14,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 import bench_kernels  # noqa: E402
+import bench_load  # noqa: E402
 import bench_seeds  # noqa: E402
 import bench_size  # noqa: E402
 import bench_speed  # noqa: E402
@@ -26,7 +27,7 @@ def main() -> None:
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print()
-    rows = bench_speed.run() + bench_size.run() + bench_seeds.run()
+    rows = bench_speed.run() + bench_size.run() + bench_seeds.run() + bench_load.run()
     print_table(rows)
     print()
     print("Kernel crossovers (784x300 float32 layer, batches of 60):")

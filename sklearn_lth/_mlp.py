@@ -457,6 +457,13 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         Number of seeds searched in parallel through joblib. None means 1
         unless in a :func:`joblib.parallel_config` context (which also chooses
         the backend, for example ``"dask"``); -1 means all processors.
+    checkpoint_dir : str or path-like, default=None
+        If given, the state of the search is saved there after every
+        completed round (atomically, as plain ``.npz`` arrays), and ``fit``
+        with the same directory, parameters and data resumes after the last
+        completed round, ending exactly as an uninterrupted run. A directory
+        written for other parameters or data is refused (delete it, or choose
+        another, to start over).
     solver : {"adam", "sgd"}, default="adam"
         Optimizer. Its state restarts every round.
     alpha : float, default=1e-4
@@ -495,6 +502,16 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         Adam's parameters.
     n_iter_no_change : int, default=10
         Epochs without improvement before a round stops.
+
+    Notes
+    -----
+    Nothing finished is lost. Ctrl-C during ``fit`` leaves the estimator
+    fitted at the last completed round, with a warning. A round whose loss
+    stops being finite raises :class:`TrainingDivergedError` naming the round
+    and epoch, and the estimator keeps the previous round's network. The
+    strongest path of weights from the output back to an input is never
+    pruned, so no layer is ever cut off; if that stops a round from pruning
+    its full count, a warning says so.
 
     Attributes
     ----------
@@ -581,6 +598,11 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         self._label_binarizer = LabelBinarizer().fit(y)
+        if len(self._label_binarizer.classes_) < 2:
+            raise ValueError(
+                f"y has only one class ({self._label_binarizer.classes_[0]}); a "
+                "classifier needs samples of at least 2 classes."
+            )
         self.classes_ = self._label_binarizer.classes_
         Y = self._label_binarizer.transform(y).astype(X.dtype, copy=False)
         return X, y, Y
@@ -655,8 +677,6 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         """
         P = self._forward(X)
         kind = self._label_binarizer.y_type_
-        if len(self.classes_) == 1:
-            return np.repeat(self.classes_, P.shape[0])
         if kind == "multiclass":
             return self.classes_[P.argmax(axis=1)]
         if kind == "binary":

@@ -276,14 +276,13 @@ def test_grid_search_over_sparsity_rounds_and_rewind_in_a_pipeline(
     assert len(best.history_["round"]) == best.pruning_rounds + 1
 
 
-@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel", "one class"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
 def test_predict_decodes_like_the_label_binarizer(small_classification, kind):
     X, y = small_classification
     targets = {
         "binary": np.array(["no", "yes"])[(y > 0).astype(int)],
         "multiclass": y,
         "multilabel": np.column_stack([y == 0, y == 1, X[:, 0] > 0]).astype(int),
-        "one class": np.full(len(y), 7),
     }[kind]
     model = LotteryTicketMLP(**FAST).fit(X, targets)
     P = model._forward(X)
