@@ -25,7 +25,13 @@ import scipy.sparse as sp
 
 from ._checkpoint import CheckpointStore
 from ._losses import validation_score
-from ._network import Layer, Network, glorot_uniform, kept_positions
+from ._network import (
+    Layer,
+    Network,
+    glorot_uniform,
+    kept_positions,
+    position_dtype,
+)
 from ._pruning import (
     n_to_prune,
     per_round_rate,
@@ -95,7 +101,7 @@ def _export(network: Network, start: StartPoint):
     """
     coefs, intercepts, rewind_weights = [], [], []
     for layer, W_start in zip(network.layers, start.weights):
-        trained = layer.matrix.copy()
+        trained = layer.to_csr()
         rewound = sp.csr_array(
             (W_start.ravel()[layer.positions], trained.indices, trained.indptr),
             shape=layer.shape,
@@ -126,13 +132,22 @@ class _Search:
             self.history["validation_score"] = []
         self.unconverged: list[int] = []
         self.completed = -1
-        self.last: IMPResult | None = None
+        # The last completed round, exported only when asked for.
+        self.last_network: Network | None = None
+        self.last_start: StartPoint | None = None
+        self.last_round: RoundResult | None = None
 
-    def result(self, last_round: RoundResult) -> IMPResult:
-        coefs, intercepts, rewind_weights = _export(self.network, self.start)
+    def complete(self, round_index: int, result: RoundResult) -> None:
+        self.completed = round_index
+        self.last_network, self.last_start = self.network, self.start
+        self.last_round = result
+
+    def result(self) -> IMPResult:
+        """The network of the last completed round, its ticket and table."""
+        coefs, intercepts, rewind_weights = _export(self.last_network, self.last_start)
         ticket = LotteryTicket(
             rewind_weights,
-            [b.copy() for b in self.start.biases],
+            [b.copy() for b in self.last_start.biases],
             np.asarray(self.history["sparsity"]),
         )
         return IMPResult(
@@ -140,12 +155,13 @@ class _Search:
             intercepts=intercepts,
             ticket=ticket,
             history={k: np.asarray(v) for k, v in self.history.items()},
-            last_round=last_round,
+            last_round=self.last_round,
             unconverged_rounds=list(self.unconverged),
         )
 
     # -- checkpoints -----------------------------------------------------------
-    def save(self, store: CheckpointStore, rng, last_round: RoundResult) -> None:
+    def save(self, store: CheckpointStore, rng) -> None:
+        last_round = self.last_round
         name, keys, pos, has_gauss, cached = rng.get_state()
         header = {
             "completed_round": self.completed,
@@ -223,7 +239,7 @@ class _Search:
             step=step,
             hold_final_lr=hold,
         )
-        return RoundResult(**header["last_round"])
+        self.complete(self.completed, RoundResult(**header["last_round"]))
 
 
 def find_ticket(
@@ -262,7 +278,7 @@ def find_ticket(
     if ticket is None:
         W0, b0 = glorot_uniform(layer_units, activation, dtype, rng)
         initial = StartPoint(W0, b0)
-        positions = [np.arange(W.size, dtype=np.int64) for W in W0]
+        positions = [np.arange(W.size, dtype=position_dtype(W.shape)) for W in W0]
         # A target sparsity of zero has nothing to prune: one dense round.
         n_rounds = pruning.pruning_rounds if pruning.target_sparsity > 0 else 0
     else:
@@ -277,6 +293,7 @@ def find_ticket(
         activation,
         out_activation,
     )
+    del positions  # the networks hold their own
 
     def draw_fresh() -> StartPoint:
         return StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
@@ -295,10 +312,8 @@ def find_ticket(
         len(layer_units) - 1, pruning.pruning_scope, rate, pruning.output_layer_rate
     )
 
-    result = None
     if checkpoint is not None and (saved := checkpoint.load()) is not None:
-        result = search.restore(*saved, rng)
-        search.last = search.result(result)
+        search.restore(*saved, rng)
 
     for round_index in range(search.completed + 1, n_rounds + 1):
         tic = time.perf_counter()
@@ -306,8 +321,13 @@ def find_ticket(
             _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index)
         else:
             search.network = Network.from_dense(
-                initial.weights, initial.biases, positions, activation, out_activation
+                initial.weights,
+                initial.biases,
+                search.positions,
+                activation,
+                out_activation,
             )
+            search.positions = None
         try:
             result = train_round(
                 search.network,
@@ -323,7 +343,7 @@ def find_ticket(
                 round_index=round_index,
             )
         except KeyboardInterrupt:
-            if search.last is None:
+            if search.last_network is None:
                 raise
             warnings.warn(
                 f"Training interrupted by the user during round {round_index}; the "
@@ -332,10 +352,11 @@ def find_ticket(
                 UserWarning,
                 stacklevel=4,
             )
-            search.last.interrupted_round = round_index
-            return search.last
+            kept = search.result()
+            kept.interrupted_round = round_index
+            return kept
         except TrainingDivergedError as exc:
-            exc.partial = search.last
+            exc.partial = None if search.last_network is None else search.result()
             raise
         if round_index == 0:
             search.snapshot = result.snapshot
@@ -356,16 +377,17 @@ def find_ticket(
         )
         for key, value in record.items():
             search.history[key].append(value)
-        search.completed = round_index
-        search.last = search.result(result)
+        search.complete(round_index, result)
         if checkpoint is not None:
-            search.save(checkpoint, rng, result)
+            search.save(checkpoint, rng)
         if on_round_end is not None:
-            on_round_end(record, search.last.coefs, search.last.intercepts)
+            exported = search.result()
+            on_round_end(record, exported.coefs, exported.intercepts)
 
+    final = search.result()
     if ticket is not None and ticket.sparsity_history is not None:
-        search.last.ticket.sparsity_history = ticket.sparsity_history
-    return search.last
+        final.ticket.sparsity_history = ticket.sparsity_history
+    return final
 
 
 def _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index):
@@ -373,9 +395,8 @@ def _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index):
     scores = [np.abs(layer.values) for layer in network.layers]
     # No layer collapse: the path of largest weights from the output back to
     # an input is never pruned, so the output always depends on the input.
-    path = strongest_path(
-        search.positions, scores, [layer.shape for layer in network.layers]
-    )
+    path = strongest_path([layer.matrix for layer in network.layers], scores)
+    network.release_gradients()  # it stays only as the last completed round
     keep = prune_lowest(scores, groups, rates, path)
     expected = sum(
         n_to_prune(rate, sum(scores[i].size for i in layers))
@@ -391,11 +412,11 @@ def _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index):
             UserWarning,
             stacklevel=5,
         )
-    search.positions = [pos[k] for pos, k in zip(search.positions, keep)]
+    positions = [layer.positions[k] for layer, k in zip(network.layers, keep)]
     trained = None
     if pruning.rewind in ("lr", "none"):
         trained = StartPoint(network.dense_weights(), network.biases())
-    search.network = network = scores = keep = None  # free the old round first
+    search.network = network = scores = keep = path = None  # free what we can
     search.start = rewind_point(
         pruning.rewind,
         initial=search.initial,
@@ -406,7 +427,7 @@ def _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index):
     search.network = Network.from_dense(
         search.start.weights,
         search.start.biases,
-        search.positions,
+        positions,
         search.activation,
         search.out_activation,
     )

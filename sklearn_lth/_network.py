@@ -107,11 +107,17 @@ def glorot_uniform(
     return weights, biases
 
 
+def position_dtype(shape: tuple[int, int]) -> np.dtype:
+    """The smallest integer type that holds every flat position of ``shape``."""
+    return np.dtype(np.int32 if shape[0] * shape[1] < 2**31 else np.int64)
+
+
 def kept_positions(matrix: sp.csr_array) -> np.ndarray:
     """Flat row-major positions of the stored entries of ``matrix``, in CSR order."""
     n_out = matrix.shape[1]
     rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    return rows * n_out + matrix.indices
+    positions = rows * n_out + matrix.indices
+    return positions.astype(position_dtype(matrix.shape), copy=False)
 
 
 def csr_from_positions(
@@ -121,15 +127,12 @@ def csr_from_positions(
 
     The returned array's ``data`` is ``values`` itself (no copy).
     """
-    rows, cols = np.divmod(positions, shape[1])
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    index_dtype = np.int32 if max(shape) < np.iinfo(np.int32).max else np.int64
-    matrix = sp.csr_array(
-        (values, cols.astype(index_dtype), indptr.astype(index_dtype)),
-        shape=shape,
-        copy=False,
-    )
+    largest = max(*shape, positions.size)
+    index_dtype = np.int32 if largest < np.iinfo(np.int32).max else np.int64
+    indices = (positions % shape[1]).astype(index_dtype, copy=False)
+    row_starts = np.arange(shape[0] + 1, dtype=np.int64) * shape[1]
+    indptr = np.searchsorted(positions, row_starts).astype(index_dtype, copy=False)
+    matrix = sp.csr_array((values, indices, indptr), shape=shape, copy=False)
     if matrix.data is not values:  # scipy copied: point it back at ``values``
         matrix.data = values
     return matrix
@@ -153,8 +156,9 @@ class Layer:
 
     Parameters
     ----------
-    positions : ndarray of int64
-        Sorted flat positions (row-major in ``shape``) of the kept weights.
+    positions : ndarray of int
+        Sorted flat positions (row-major in ``shape``) of the kept weights
+        (int32 unless the layer has 2**31 weights or more).
     values : ndarray
         The kept weights, one per position (copied).
     bias : ndarray of shape (n_out,)
@@ -167,11 +171,13 @@ class Layer:
 
     def __init__(self, positions, values, bias, shape, kernel=None):
         self.shape = shape
-        self.positions = positions
+        self.n_kept = positions.size
+        self.full = positions.size == shape[0] * shape[1]
+        # A layer that keeps every weight needs no list of positions.
+        self._positions = None if self.full else positions
         self.bias = np.array(bias)
         self.bias_grad = np.empty_like(self.bias)
         dtype = values.dtype
-        self.full = positions.size == shape[0] * shape[1]
         self.kernel = choose_kernel(self.density) if kernel is None else kernel
         if self.kernel == "dense":
             self.dense = np.zeros(shape, dtype=dtype)
@@ -184,12 +190,12 @@ class Layer:
                 self.sync()
         else:
             self.values = np.array(values)
-        self.matrix = csr_from_positions(positions, self.values, shape)
+        self._matrix = None
         if self.kernel == "sparse":
+            self._matrix = csr_from_positions(positions, self.values, shape)
             # Pre-transposed pattern sharing ``values`` through ``_order``.
-            transposed = self.matrix.T.tocsr()
-            self._order = _transpose_order(self.matrix)
-            self._transposed = transposed
+            self._transposed = self._matrix.T.tocsr()
+            self._order = _transpose_order(self._matrix)
         # The weight gradient: a dense product read at the kept positions, or
         # for very sparse layers a product at the kept positions only (SDDMM).
         self.sddmm = self.density <= SDDMM_MAX_DENSITY
@@ -204,8 +210,26 @@ class Layer:
             )
 
     @property
+    def positions(self) -> np.ndarray:
+        """Sorted flat positions of the kept weights."""
+        if self._positions is None:
+            return np.arange(self.n_kept, dtype=position_dtype(self.shape))
+        return self._positions
+
+    @property
+    def matrix(self) -> sp.csr_array:
+        """The weights as CSR, sharing ``values`` (built on demand if dense)."""
+        if self._matrix is not None:
+            return self._matrix
+        return csr_from_positions(self.positions, self.values, self.shape)
+
+    @property
     def density(self) -> float:
-        return self.positions.size / (self.shape[0] * self.shape[1])
+        return self.n_kept / (self.shape[0] * self.shape[1])
+
+    def to_csr(self) -> sp.csr_array:
+        """The weights as a new CSR array (its own copy of the values)."""
+        return csr_from_positions(self.positions, self.values.copy(), self.shape)
 
     def sync(self) -> None:
         """Propagate an in-place update of ``values`` to the product operands."""
@@ -222,7 +246,7 @@ class Layer:
         elif self.kernel == "dense":
             out[...] = _as_dense(A @ self.dense)
         elif sp.issparse(A):
-            out[...] = _as_dense(A @ self.matrix)
+            out[...] = _as_dense(A @ self._matrix)
         else:
             # (W.T @ A.T).T with W.T stored as CSR: scipy's row kernel.
             out[...] = (self._transposed @ A.T).T
@@ -234,7 +258,7 @@ class Layer:
         if self.kernel == "dense":
             np.matmul(delta, self.dense.T, out=out)
         else:
-            out[...] = (self.matrix @ delta.T).T
+            out[...] = (self._matrix @ delta.T).T
         return out
 
     def compute_gradients(self, A, delta: np.ndarray) -> None:
@@ -300,7 +324,7 @@ class Network:
 
     @property
     def n_remaining(self) -> int:
-        return sum(layer.positions.size for layer in self.layers)
+        return sum(layer.n_kept for layer in self.layers)
 
     def parameters(self) -> list[np.ndarray]:
         """Trainable arrays, updated in place by the optimizers."""
@@ -318,9 +342,27 @@ class Network:
         for layer in self.layers:
             layer.sync()
 
+    def scratch(self) -> list[np.ndarray | None]:
+        """Work arrays the optimizer may borrow, in the order of the parameters.
+
+        A layer that gathers its gradient from a dense product lends the part
+        of that product's buffer it no longer needs once the gradient is read.
+        """
+        lent = []
+        for layer in self.layers:
+            free = layer._full_grad is not None and not layer.full
+            lent.append(layer._full_grad.ravel()[: layer.n_kept] if free else None)
+        return lent + [None] * len(self.layers)
+
+    def release_gradients(self) -> None:
+        """Free what a network that will not train again no longer needs."""
+        for layer in self.layers:
+            layer._full_grad = layer.grad = layer._matrix = None
+            layer.__dict__.pop("_transposed", None)
+
     def dense_weights(self) -> list[np.ndarray]:
         """Dense copies of the weights (zeros at pruned positions)."""
-        return [layer.matrix.toarray() for layer in self.layers]
+        return [layer.to_csr().toarray() for layer in self.layers]
 
     def biases(self) -> list[np.ndarray]:
         return [layer.bias.copy() for layer in self.layers]

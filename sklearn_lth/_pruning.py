@@ -90,27 +90,36 @@ def prune_lowest(
     """
     keep = [np.ones(s.shape, dtype=bool) for s in scores]
     for layers, rate in zip(groups, rates):
-        pooled = np.concatenate([scores[i] for i in layers])
+        pooled = np.concatenate([scores[i] for i in layers])  # always a copy
         k = n_to_prune(rate, pooled.size)
         if k == 0:
             continue
         if protected is not None:
             shield = np.concatenate([protected[i] for i in layers])
             if shield.any():
-                pooled = np.where(shield, np.inf, pooled)
+                pooled[shield] = np.inf  # ``pooled`` is our own copy
                 k = min(k, int((~shield).sum()))
-        pruned = np.argsort(pooled, kind="stable")[:k]
-        pooled_keep = np.ones(pooled.size, dtype=bool)
-        pooled_keep[pruned] = False
+        pooled_keep = ~_lowest(pooled, k)
         offsets = np.cumsum([0] + [scores[i].size for i in layers])
         for j, i in enumerate(layers):
             keep[i] = pooled_keep[offsets[j] : offsets[j + 1]]
     return keep
 
 
-def strongest_path(
-    positions: list[np.ndarray], scores: list[np.ndarray], shapes: list[tuple]
-) -> list[np.ndarray]:
+def _lowest(values: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` lowest values; among equal values the first ones.
+
+    The same selection as the first ``k`` of a stable sort, in linear time and
+    without an index array as large as ``values``.
+    """
+    kth = np.partition(values, k - 1)[k - 1]
+    lowest = values < kth
+    ties = np.flatnonzero(values == kth)
+    lowest[ties[: k - int(lowest.sum())]] = True
+    return lowest
+
+
+def strongest_path(matrices: list, scores: list[np.ndarray]) -> list[np.ndarray]:
     """One weight per layer forming a path from an input to an output.
 
     Among the units still reachable from the inputs, the path takes the
@@ -119,30 +128,39 @@ def strongest_path(
     path keeps the network's output dependent on its input at any sparsity:
     no layer collapse.
 
-    Returns, per layer, a boolean mask over its remaining weights.
+    Parameters
+    ----------
+    matrices : list of scipy.sparse.csr_array
+        The layers' sparsity patterns (``(n_in, n_out)``, CSR order).
+    scores : list of 1-D arrays
+        One score per stored entry of each matrix.
+
+    Returns
+    -------
+    list of boolean arrays
+        Per layer, True at the entry on the path.
     """
-    rows = [pos // shape[1] for pos, shape in zip(positions, shapes)]
-    cols = [pos % shape[1] for pos, shape in zip(positions, shapes)]
     # reachable[i]: the inputs of layer i that some input reaches.
-    reachable = [np.ones(shapes[0][0], dtype=bool)]
-    for i, shape in enumerate(shapes):
-        nxt = np.zeros(shape[1], dtype=bool)
-        nxt[cols[i][reachable[i][rows[i]]]] = True
+    reachable = [np.ones(matrices[0].shape[0], dtype=bool)]
+    for W in matrices:
+        from_reachable = np.repeat(reachable[-1], np.diff(W.indptr))
+        nxt = np.zeros(W.shape[1], dtype=bool)
+        nxt[W.indices[from_reachable]] = True
         reachable.append(nxt)
     path = [np.zeros(s.size, dtype=bool) for s in scores]
     unit = None
-    for i in range(len(scores) - 1, -1, -1):
-        usable = reachable[i][rows[i]]
-        if unit is not None:
-            usable &= cols[i] == unit
-        candidates = np.flatnonzero(usable)
-        if candidates.size == 0:  # already cut off: protect what is strongest
-            candidates = np.arange(scores[i].size)
-        if candidates.size == 0:
+    for i in range(len(matrices) - 1, -1, -1):
+        W = matrices[i]
+        if W.nnz == 0:
             return path
-        best = candidates[np.argmax(scores[i][candidates])]
+        usable = np.repeat(reachable[i], np.diff(W.indptr))
+        if unit is not None:
+            usable &= W.indices == unit
+        if not usable.any():  # already cut off: protect what is strongest
+            usable[:] = True
+        best = int(np.argmax(np.where(usable, scores[i], -np.inf)))
         path[i][best] = True
-        unit = rows[i][best]
+        unit = int(np.searchsorted(W.indptr, best, side="right")) - 1
     return path
 
 

@@ -119,7 +119,7 @@ def train_round(
     grads = network.gradients()
     weights = params[: len(network.layers)]
     weight_grads = grads[: len(network.layers)]
-    optimizer = make_optimizer(config.solver, params, config)
+    optimizer = make_optimizer(config.solver, params, config, network.scratch())
     l2_buffers = optimizer.scratch  # free between optimizer steps
     activations, deltas = network.allocate(batch_size, X.dtype)
     out_activation = network.out_activation

@@ -81,7 +81,13 @@ def test_strongest_path_links_an_input_to_an_output():
     shapes = [(6, 5), (5, 4), (4, 3)]
     positions = [np.sort(rng.choice(a * b, 4, replace=False)) for a, b in shapes]
     scores = [rng.uniform(size=4) for _ in shapes]
-    path = strongest_path(positions, scores, shapes)
+
+    from sklearn_lth._network import csr_from_positions
+
+    matrices = [
+        csr_from_positions(p, np.ones(p.size), s) for p, s in zip(positions, shapes)
+    ]
+    path = strongest_path(matrices, scores)
     assert [int(p.sum()) for p in path] == [1, 1, 1]
     reach = None
     for pos, on, (n_in, n_out) in zip(positions, path, shapes):
