@@ -15,7 +15,25 @@ from ._rewinding import StartPoint
 
 
 class TrainingDivergedError(ValueError):
-    """Raised when the training loss stops being a finite number."""
+    """Raised when the training loss stops being a finite number.
+
+    The message names the round and epoch and suggests a smaller
+    ``learning_rate_init``. When a later round diverges, the estimator keeps
+    the network of the last completed round.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lth import LotteryTicketMLPRegressor, TrainingDivergedError
+    >>> X = np.random.RandomState(0).normal(size=(50, 3)) * 1e3
+    >>> reg = LotteryTicketMLPRegressor(solver="sgd", learning_rate_init=10.0,
+    ...                                 random_state=0)
+    >>> try:
+    ...     reg.fit(X, X[:, 0] * 1e3)
+    ... except TrainingDivergedError as error:
+    ...     print(str(error)[:40])
+    Training diverged in round 0, epoch 1: t
+    """
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
+import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
 
 # Small, fast instances: the checks fit dozens of times.
@@ -37,3 +38,12 @@ def test_sklearn_compatible(estimator, check):
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
 def test_param_validation(estimator):
     check_param_validation(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(set(sklearn_lth.__all__) - {"SKOPS_TRUSTED_TYPES"})
+)
+def test_public_api_has_numpydoc_with_examples(name):
+    doc = getattr(sklearn_lth, name).__doc__ or ""
+    assert "Examples\n    --------" in doc or "Examples\n--------" in doc, name
+    assert ">>>" in doc, name

@@ -1,0 +1,2 @@
+# The Sphinx configuration is not a test module.
+collect_ignore = ["conf.py"]
