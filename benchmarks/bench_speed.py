@@ -7,6 +7,7 @@ input with 10 classes; every round trains a fixed number of epochs.
 from __future__ import annotations
 
 import statistics
+import time
 import timeit
 import tracemalloc
 
@@ -95,14 +96,22 @@ def run(repeats: int = 5) -> list[Row]:
     )
 
     # Epoch time: the difference between fits of 2 * EPOCHS and EPOCHS epochs,
-    # so that the fixed costs of a fit (validation, set-up) cancel out.
+    # so that the fixed costs of a fit (validation, set-up) cancel out. The two
+    # run back to back and the median is over these paired differences, which
+    # keeps the machine's drift out of the figure.
     def epoch_seconds(**params) -> float:
         def fit(epochs):
             return LotteryTicketMLP(**{**FIXED, "max_iter": epochs}, **params).fit(X, y)
 
-        longer = median_seconds(lambda: fit(2 * EPOCHS), repeats)
-        shorter = median_seconds(lambda: fit(EPOCHS), repeats)
-        return (longer - shorter) / EPOCHS
+        fit(EPOCHS)  # warm-up
+        differences = []
+        for _ in range(2 * repeats):
+            tic = time.perf_counter()
+            fit(2 * EPOCHS)
+            middle = time.perf_counter()
+            fit(EPOCHS)
+            differences.append((middle - tic) - (time.perf_counter() - middle))
+        return statistics.median(differences) / EPOCHS
 
     dense_epoch = epoch_seconds(hidden_layer_sizes=LAYERS, target_sparsity=0.0)
     steps = -(-len(X) // 60)
