@@ -45,6 +45,7 @@ from ._training import (
     RoundResult,
     TrainingConfig,
     TrainingDivergedError,
+    mean_gradient,
     predict_network,
     train_round,
 )
@@ -57,6 +58,11 @@ HISTORY_KEYS = (
     "train_loss",
     "train_score",
     "seconds",
+)
+VALIDATION_KEYS = (
+    "validation_score",
+    "min_validation_loss_iteration",
+    "validation_score_at_min_loss",
 )
 
 
@@ -71,6 +77,7 @@ class PruningConfig:
     rewind: str = "init"
     rewind_iteration: int = 100
     rewind_fraction: float = 0.1
+    pruning_criterion: str = "magnitude"
 
 
 @dataclass
@@ -129,7 +136,8 @@ class _Search:
         self.network: Network | None = None
         self.history = {key: [] for key in HISTORY_KEYS}
         if validation:
-            self.history["validation_score"] = []
+            for key in VALIDATION_KEYS:
+                self.history[key] = []
         self.unconverged: list[int] = []
         self.completed = -1
         # The last completed round, exported only when asked for.
@@ -177,6 +185,10 @@ class _Search:
                 "validation_scores": last_round.validation_scores,
                 "best_validation_score": last_round.best_validation_score,
                 "converged": last_round.converged,
+                "min_validation_loss_iteration": (
+                    last_round.min_validation_loss_iteration
+                ),
+                "validation_score_at_min_loss": last_round.validation_score_at_min_loss,
             },
         }
         arrays = {"rng_keys": keys}
@@ -294,6 +306,7 @@ def find_ticket(
         out_activation,
     )
     del positions  # the networks hold their own
+    data = dict(X=X, Y=Y, sample_weight=sample_weight, rows=rows)
 
     def draw_fresh() -> StartPoint:
         return StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
@@ -318,7 +331,9 @@ def find_ticket(
     for round_index in range(search.completed + 1, n_rounds + 1):
         tic = time.perf_counter()
         if round_index > 0:
-            _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index)
+            _prune_and_rewind(
+                search, pruning, groups, rates, draw_fresh, round_index, rng, data
+            )
         else:
             search.network = Network.from_dense(
                 initial.weights,
@@ -390,13 +405,30 @@ def find_ticket(
     return final
 
 
-def _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index):
+def _prune_and_rewind(
+    search, pruning, groups, rates, draw_fresh, round_index, rng, data
+):
     network = search.network
-    scores = [np.abs(layer.values) for layer in network.layers]
+    magnitudes = [np.abs(layer.values) for layer in network.layers]
     # No layer collapse: the path of largest weights from the output back to
     # an input is never pruned, so the output always depends on the input.
-    path = strongest_path([layer.matrix for layer in network.layers], scores)
+    path = strongest_path([layer.matrix for layer in network.layers], magnitudes)
+    positions = [layer.positions for layer in network.layers]
+    trained = None
+    if pruning.rewind in ("lr", "none"):
+        trained = StartPoint(network.dense_weights(), network.biases())
     network.release_gradients()  # it stays only as the last completed round
+    start = rewind_point(
+        pruning.rewind,
+        initial=search.initial,
+        snapshot=search.snapshot,
+        trained=trained,
+        draw_fresh=draw_fresh,
+    )
+    trained = None
+    scores = _pruning_scores(
+        pruning.pruning_criterion, magnitudes, start, positions, search, rng, data
+    )
     keep = prune_lowest(scores, groups, rates, path)
     expected = sum(
         n_to_prune(rate, sum(scores[i].size for i in layers))
@@ -412,25 +444,32 @@ def _prune_and_rewind(search, pruning, groups, rates, draw_fresh, round_index):
             UserWarning,
             stacklevel=5,
         )
-    positions = [layer.positions[k] for layer, k in zip(network.layers, keep)]
-    trained = None
-    if pruning.rewind in ("lr", "none"):
-        trained = StartPoint(network.dense_weights(), network.biases())
-    search.network = network = scores = keep = path = None  # free what we can
-    search.start = rewind_point(
-        pruning.rewind,
-        initial=search.initial,
-        snapshot=search.snapshot,
-        trained=trained,
-        draw_fresh=draw_fresh,
-    )
+    positions = [pos[k] for pos, k in zip(positions, keep)]
+    search.network = network = scores = magnitudes = keep = path = None
+    search.start = start
     search.network = Network.from_dense(
-        search.start.weights,
-        search.start.biases,
-        positions,
-        search.activation,
-        search.out_activation,
+        start.weights, start.biases, positions, search.activation, search.out_activation
     )
+
+
+def _pruning_scores(criterion, magnitudes, start, positions, search, rng, data):
+    """One score per remaining weight; the lowest are pruned.
+
+    ``"magnitude"``: the trained weights' absolute values. ``"random"``: uniform
+    draws from the search's random state (the paper's random-pruning control).
+    ``"snip"``: connection sensitivity ``|dL/dw * w|`` (Lee et al., 2019) at
+    the weights the next round starts from, with the gradient of the mean
+    training loss over all training rows.
+    """
+    if criterion == "magnitude":
+        return magnitudes
+    if criterion == "random":
+        return [rng.random_sample(m.size) for m in magnitudes]
+    probe = Network.from_dense(
+        start.weights, start.biases, positions, search.activation, search.out_activation
+    )
+    gradients = mean_gradient(probe, **data)
+    return [np.abs(g * layer.values) for g, layer in zip(gradients, probe.layers)]
 
 
 def _record(
@@ -464,16 +503,13 @@ def _record(
         "seconds": time.perf_counter() - tic,
     }
     if validation_rows is not None:
-        score = result.best_validation_score
-        if score is None:
-            sw_val = None if sample_weight is None else sample_weight[validation_rows]
-            score = validation_score(
-                out_activation,
-                Y[validation_rows],
-                predict_network(network, X, validation_rows),
-                sw_val,
-            )
-        record["validation_score"] = score
+        record["validation_score"] = (
+            result.best_validation_score
+            if result.best_validation_score is not None
+            else result.validation_scores[-1]
+        )
+        record["min_validation_loss_iteration"] = result.min_validation_loss_iteration
+        record["validation_score_at_min_loss"] = result.validation_score_at_min_loss
     return record
 
 

@@ -58,6 +58,7 @@ _PRUNING_PARAMS = (
     "rewind",
     "rewind_iteration",
     "rewind_fraction",
+    "pruning_criterion",
 )
 
 
@@ -73,6 +74,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         "target_sparsity": [Interval(Real, 0, 1, closed="left")],
         "pruning_rounds": [Interval(Integral, 1, None, closed="left")],
         "pruning_scope": [StrOptions({"global", "layer"})],
+        "pruning_criterion": [StrOptions({"magnitude", "random", "snip"})],
         "output_layer_rate": [Interval(Real, 0, 1, closed="left"), None],
         "rewind": [StrOptions(set(REWIND_STRATEGIES))],
         "rewind_iteration": [Interval(Integral, 0, None, closed="left")],
@@ -112,6 +114,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         target_sparsity=0.8,
         pruning_rounds=5,
         pruning_scope="global",
+        pruning_criterion="magnitude",
         output_layer_rate=None,
         rewind="init",
         rewind_iteration=100,
@@ -144,6 +147,7 @@ class _BaseLotteryTicketMLP(BaseEstimator):
         self.target_sparsity = target_sparsity
         self.pruning_rounds = pruning_rounds
         self.pruning_scope = pruning_scope
+        self.pruning_criterion = pruning_criterion
         self.output_layer_rate = output_layer_rate
         self.rewind = rewind
         self.rewind_iteration = rewind_iteration
@@ -425,6 +429,16 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
     pruning_scope : {"global", "layer"}, default="global"
         ``"global"`` ranks the weights of all layers together; ``"layer"``
         prunes every layer at the per-round rate separately.
+    pruning_criterion : {"magnitude", "random", "snip"}, default="magnitude"
+        Which weights a round removes: the smallest trained weights by
+        absolute value; ``"random"`` ones (the same counts, positions drawn
+        from ``random_state``: the paper's random-pruning control); or those
+        with the lowest connection sensitivity ``|dL/dw * w|`` (SNIP, Lee et
+        al. 2019), measured at the weights the next round starts from with the
+        gradient of the mean training loss over all training samples (in
+        mini-batches, no update). With ``rewind="init"`` and
+        ``pruning_rounds=1`` that is SNIP's pruning at initialisation: the cut
+        does not depend on the dense training of round 0.
     output_layer_rate : float in [0, 1), default=None
         Per-round pruning rate of the output layer, which is then ranked on
         its own. None prunes it like the other layers; ``0`` never prunes it.
@@ -699,7 +713,8 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     Parameters
     ----------
     hidden_layer_sizes, activation, target_sparsity, pruning_rounds, \
-pruning_scope, output_layer_rate, rewind, rewind_iteration, rewind_fraction, \
+pruning_scope, pruning_criterion, output_layer_rate, rewind, rewind_iteration, \
+rewind_fraction, \
 ticket, n_seeds, n_jobs, checkpoint_dir, solver, alpha, batch_size, learning_rate, \
 learning_rate_init, \
 max_iter, shuffle, random_state, tol, verbose, momentum, nesterovs_momentum, \

@@ -74,6 +74,10 @@ class RoundResult:
     best_validation_score: float | None = None
     converged: bool = False
     snapshot: StartPoint | None = None
+    # The paper's early-stopping criterion, found afterwards: the optimizer
+    # step (at an epoch's end) of minimum validation loss, and the score there.
+    min_validation_loss_iteration: int | None = None
+    validation_score_at_min_loss: float | None = None
 
 
 def predict_network(
@@ -90,6 +94,36 @@ def predict_network(
         activations[0] = X[batch] if rows is None else X[rows[batch]]
         out[batch] = network.forward(activations)
     return out
+
+
+def mean_gradient(
+    network: Network, X, Y, sample_weight, rows=None, batch_size: int = 200
+) -> list[np.ndarray]:
+    """The gradient of the mean training loss at the kept weights (no update).
+
+    Computed over all ``rows`` (all of ``X`` when None) in mini-batches of
+    ``batch_size``, without the L2 penalty.
+    """
+    n = X.shape[0] if rows is None else rows.size
+    batch_size = min(batch_size, n)
+    activations, deltas = network.allocate(batch_size, X.dtype)
+    if sample_weight is None:
+        total = n
+    else:
+        total = float(
+            sample_weight.sum() if rows is None else sample_weight[rows].sum()
+        )
+    sums = [np.zeros_like(layer.values) for layer in network.layers]
+    for batch in gen_batches(n, batch_size):
+        idx = batch if rows is None else rows[batch]
+        activations[0] = X[idx]
+        sw = None if sample_weight is None else sample_weight[idx]
+        P = network.forward(activations)
+        output_delta(Y[idx], P, sw, deltas[-1][: P.shape[0]], scale=1.0 / total)
+        network.backward(activations, deltas)
+        for total_grad, layer in zip(sums, network.layers):
+            total_grad += layer.grad
+    return sums
 
 
 def train_round(
@@ -124,8 +158,9 @@ def train_round(
     snapshot_at : int, optional
         Keep a copy of the weights after this many optimizer steps.
     validation_rows : ndarray of int, optional
-        With them and ``config.early_stopping``, training stops when the score
-        on these rows stops improving and the best weights are restored.
+        Rows scored after every epoch (score, loss, and the iteration of
+        minimum loss). With ``config.early_stopping``, training stops when the
+        score stops improving and the best weights are restored.
     round_index : int
         Used in messages only.
     """
@@ -148,9 +183,10 @@ def train_round(
             sample_weight.sum() if rows is None else sample_weight[rows].sum()
         )
 
-    if not config.early_stopping:
-        validation_rows = None
-    result = RoundResult(validation_scores=[] if validation_rows is not None else None)
+    track = validation_rows is not None
+    early_stopping = track and config.early_stopping
+    result = RoundResult(validation_scores=[] if track else None)
+    min_validation_loss = np.inf
     if snapshot_at is not None and snapshot_at <= 0:
         result.snapshot = StartPoint(network.dense_weights(), network.biases(), step=0)
     step = start.step
@@ -217,15 +253,19 @@ def train_round(
         result.n_iter += 1
         epoch_loss = accumulated / max(total_weight, 1e-12)
         result.loss_curve.append(epoch_loss)
-        if validation_rows is not None:
+        if track:
             sw_val = None if sample_weight is None else sample_weight[validation_rows]
-            score = validation_score(
-                out_activation,
-                Y[validation_rows],
-                predict_network(network, X, validation_rows),
-                sw_val,
-            )
+            P_val = predict_network(network, X, validation_rows)
+            score = validation_score(out_activation, Y[validation_rows], P_val, sw_val)
             result.validation_scores.append(score)
+            validation_loss = loss_value(
+                out_activation, Y[validation_rows], P_val, sw_val
+            )
+            if validation_loss < min_validation_loss:
+                min_validation_loss = validation_loss
+                result.min_validation_loss_iteration = result.steps
+                result.validation_score_at_min_loss = score
+        if early_stopping:
             no_improvement = (
                 no_improvement + 1 if score < best_score + config.tol else 0
             )
@@ -242,7 +282,7 @@ def train_round(
                 f"Round {round_index}, iteration {result.n_iter}, "
                 f"loss = {epoch_loss:.8f}"
             )
-            if validation_rows is not None:
+            if track:
                 line += f", validation score = {result.validation_scores[-1]:.6f}"
             print(line)
         if no_improvement > config.n_iter_no_change:

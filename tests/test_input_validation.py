@@ -97,6 +97,7 @@ INVALID_PARAMS = {
     "target_sparsity": 1.0,
     "pruning_rounds": 0,
     "pruning_scope": "local",
+    "pruning_criterion": "largest",
     "output_layer_rate": 1.5,
     "rewind": "rewound",
     "rewind_iteration": -1,
