@@ -4,6 +4,7 @@ Iterative magnitude pruning (Frankle & Carbin, 2019) behind the scikit-learn
 estimator API, with weights stored as ``scipy.sparse`` CSR arrays.
 """
 
+from ._display import LotteryTicketDisplay
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._pruning import per_round_rate
 from ._ticket import LotteryTicket
@@ -22,6 +23,7 @@ SKOPS_TRUSTED_TYPES = [
 __all__ = [
     "SKOPS_TRUSTED_TYPES",
     "LotteryTicket",
+    "LotteryTicketDisplay",
     "LotteryTicketMLP",
     "LotteryTicketMLPRegressor",
     "TrainingDivergedError",

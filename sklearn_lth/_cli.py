@@ -71,6 +71,29 @@ def load_dataset(name: str, label_column: str | None) -> tuple[np.ndarray, np.nd
     return X, y
 
 
+def save_plot(path: str, estimator, test_scores: list, metric: str, title: str):
+    """Test score per round against the weights remaining, to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ._display import LotteryTicketDisplay
+
+    remaining = 100 * (1 - np.asarray(estimator.history_["sparsity"]))
+    display = LotteryTicketDisplay(
+        remaining=remaining,
+        scores=test_scores,
+        dense_score=test_scores[0],
+        name=f"rewind={estimator.rewind!r}",
+        score_name=f"test {metric}",
+    ).plot()
+    display.ax_.set_title(f"Lottery ticket search on {title}")
+    display.figure_.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(display.figure_)
+    print(f"saved the figure to {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sklearn-lth",
@@ -109,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-size", type=float, default=0.25)
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--output", help="save the fitted pipeline (pickle) here")
+    parser.add_argument(
+        "--plot", help="save a figure of test score against weights remaining (PNG)"
+    )
     return parser
 
 
@@ -190,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         f"test {metric}: {ticket:.4f}"
     )
     print(f"difference: {100 * (ticket - dense):+.2f} points; total {elapsed:.1f} s")
+    if args.plot:
+        save_plot(args.plot, estimator, test_scores, metric, args.dataset)
     if args.output:
         model = Pipeline([("scale", scaler), ("mlp", estimator)])
         with open(args.output, "wb") as handle:
