@@ -7,6 +7,7 @@ estimator API, with weights stored as ``scipy.sparse`` CSR arrays.
 from ._display import LotteryTicketDisplay
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._pruning import per_round_rate
+from ._supermask import SupermaskMLP
 from ._ticket import LotteryTicket
 from ._training import TrainingDivergedError
 
@@ -16,6 +17,7 @@ __version__ = "0.1.0.dev0"
 SKOPS_TRUSTED_TYPES = [
     "sklearn_lth._mlp.LotteryTicketMLP",
     "sklearn_lth._mlp.LotteryTicketMLPRegressor",
+    "sklearn_lth._supermask.SupermaskMLP",
     "sklearn_lth._ticket.LotteryTicket",
     "scipy.sparse._csr.csr_array",
 ]
@@ -26,6 +28,7 @@ __all__ = [
     "LotteryTicketDisplay",
     "LotteryTicketMLP",
     "LotteryTicketMLPRegressor",
+    "SupermaskMLP",
     "TrainingDivergedError",
     "per_round_rate",
 ]

@@ -7,7 +7,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 import sklearn_lth
-from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
+from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor, SupermaskMLP
 
 # Small, fast instances: the checks fit dozens of times.
 ESTIMATORS = [
@@ -26,6 +26,9 @@ ESTIMATORS = [
         max_iter=100,
         learning_rate_init=0.01,
         random_state=0,
+    ),
+    SupermaskMLP(
+        hidden_layer_sizes=(128,), max_iter=100, learning_rate_init=0.1, random_state=0
     ),
 ]
 

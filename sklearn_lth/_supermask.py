@@ -1,0 +1,343 @@
+"""Supermasks (Zhou et al., 2019): train which weights to keep, never their values."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_is_fitted,
+    check_random_state,
+    column_or_1d,
+    validate_data,
+)
+
+from ._losses import loss_value, output_delta
+from ._network import (
+    ACTIVATIONS,
+    DERIVATIVES,
+    glorot_uniform,
+    predict_csr,
+    prediction_operands,
+)
+from ._optimizers import Adam
+
+
+def _sigmoid(S: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-S))
+
+
+class SupermaskMLP(ClassifierMixin, BaseEstimator):
+    """A classifier whose random weights never train: only a mask is learned.
+
+    Zhou, Lan, Liu & Yosinski (2019) showed that a network whose weights stay
+    at their random initial values can classify well once the right weights
+    are switched off: a *supermask*. Each weight has a real-valued score; in
+    training the forward pass uses the mask ``Bernoulli(sigmoid(score))``,
+    sampled every mini-batch, and the scores learn by a straight-through
+    gradient (the sampled mask's gradient is passed to ``sigmoid(score)``).
+    Prediction uses the deterministic mask ``sigmoid(score) > 0.5``. The
+    weights and biases stay bit-identical to their initialisation (Glorot
+    uniform, as scikit-learn's MLP, drawn from ``random_state``; biases are
+    zero).
+
+    Unlike :class:`LotteryTicketMLP`, this learns *which* weights to keep and
+    never fits their values; it is an experiment on what random networks
+    already contain, rather than a route to the most accurate sparse model.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of int, default=(256,)
+        Number of units of each hidden layer.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers.
+    learning_rate_init : float, default=0.05
+        Adam's learning rate for the scores.
+    max_iter : int, default=100
+        Maximum number of epochs.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
+    shuffle : bool, default=True
+        Whether to shuffle the samples every epoch.
+    tol : float, default=1e-4
+        Training stops when the loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default=10
+        See ``tol``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the scores, the masks sampled in training and the
+        shuffling.
+    verbose : bool, default=False
+        Print the loss after every epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        Class labels.
+    coefs_ : list of scipy.sparse.csr_array of shape (n_in, n_out)
+        The random weights under the learned mask; the values are the initial
+        weights themselves.
+    intercepts_ : list of ndarray
+        The biases (zero).
+    masks_ : list of scipy.sparse.csr_array of bool
+        The learned masks.
+    sparsity_ : float
+        Fraction of the weights the mask switches off.
+    loss_curve_ : list of float
+        Training loss per epoch (with sampled masks).
+    n_iter_ : int
+        Epochs run.
+    n_layers_ : int
+        Number of layers, input and output included.
+    n_outputs_ : int
+        Number of output units.
+    out_activation_ : str
+        Output activation.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit, when they are all strings.
+
+    References
+    ----------
+    H. Zhou, J. Lan, R. Liu and J. Yosinski. Deconstructing Lottery Tickets:
+    Zeros, Signs, and the Supermask. NeurIPS 2019.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_lth import SupermaskMLP
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = SupermaskMLP(hidden_layer_sizes=(64,), max_iter=30,
+    ...                    random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.8
+    True
+    >>> 0.2 < clf.sparsity_ < 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "shuffle": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        *,
+        learning_rate_init=0.05,
+        max_iter=100,
+        batch_size="auto",
+        shuffle=True,
+        tol=1e-4,
+        n_iter_no_change=10,
+        random_state=None,
+        verbose=False,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Learn the masks; the weights stay at their random initial values.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix.
+
+        Returns
+        -------
+        self : SupermaskMLP
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+        )
+        if sp.issparse(X):
+            X = X.tocsr()
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self._label_binarizer = LabelBinarizer().fit(y)
+        self.classes_ = self._label_binarizer.classes_
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y has only one class ({self.classes_[0]}); a classifier needs "
+                "samples of at least 2 classes."
+            )
+        Y = self._label_binarizer.transform(y).astype(X.dtype, copy=False)
+        multiclass = self._label_binarizer.y_type_ == "multiclass"
+        self.out_activation_ = "softmax" if multiclass else "logistic"
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if any(not isinstance(s, Integral) or s < 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers, got {sizes}."
+            )
+        units = [X.shape[1], *sizes, Y.shape[1]]
+        self.n_outputs_, self.n_layers_ = Y.shape[1], len(units)
+        rng = check_random_state(self.random_state)
+
+        weights, _ = glorot_uniform(units, self.activation, X.dtype, rng)
+        biases = [np.zeros(W.shape[1], dtype=X.dtype) for W in weights]
+        scores = [rng.uniform(-0.1, 0.1, W.shape).astype(X.dtype) for W in weights]
+        self.loss_curve_, self.n_iter_ = self._train(X, Y, weights, biases, scores, rng)
+
+        self.masks_ = [sp.csr_array(S > 0) for S in scores]
+        # The kept weights are the initial values themselves, in CSR order.
+        self.coefs_ = [
+            sp.csr_array((W[S > 0], M.indices.copy(), M.indptr.copy()), shape=W.shape)
+            for W, S, M in zip(weights, scores, self.masks_)
+        ]
+        self.intercepts_ = biases
+        total = sum(W.size for W in weights)
+        self.sparsity_ = 1.0 - sum(M.nnz for M in self.masks_) / total
+        self._operands = prediction_operands(self.coefs_)
+        return self
+
+    def _train(self, X, Y, weights, biases, scores, rng):
+        n = X.shape[0]
+        batch_size = (
+            min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
+        )
+        optimizer = Adam(scores, 0.9, 0.999, 1e-8)
+        hidden, output = ACTIVATIONS[self.activation], ACTIVATIONS[self.out_activation_]
+        derivative = DERIVATIVES[self.activation]
+        order = np.arange(n)
+        loss_curve, best, stale = [], np.inf, 0
+        for epoch in range(self.max_iter):
+            if self.shuffle:
+                rng.shuffle(order)
+            total = 0.0
+            for batch in gen_batches(n, batch_size):
+                idx = order[batch]
+                A = [X[idx]]
+                probs = [_sigmoid(S) for S in scores]
+                masks = [rng.uniform(size=S.shape) < p for S, p in zip(scores, probs)]
+                effective = [W * M for W, M in zip(weights, masks)]
+                for i, (W, b) in enumerate(zip(effective, biases)):
+                    Z = np.asarray(A[-1] @ W) + b
+                    (output if i == len(weights) - 1 else hidden)(Z)
+                    A.append(Z)
+                total += loss_value(self.out_activation_, Y[idx], A[-1], None) * len(
+                    idx
+                )
+                delta = output_delta(
+                    Y[idx], A[-1], None, np.empty_like(A[-1]), scale=1.0 / len(idx)
+                )
+                grads = [None] * len(weights)
+                for i in range(len(weights) - 1, -1, -1):
+                    grad_effective = np.asarray(A[i].T @ delta)
+                    # Straight-through: d mask / d sigmoid(score) taken as 1.
+                    grads[i] = grad_effective * weights[i] * probs[i] * (1 - probs[i])
+                    if i:
+                        delta = delta @ effective[i].T
+                        derivative(A[i], delta)
+                optimizer.step(scores, grads, self.learning_rate_init)
+            loss = total / n
+            loss_curve.append(loss)
+            if self.verbose:
+                print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
+            stale = stale + 1 if loss > best - self.tol else 0
+            best = min(best, loss)
+            if stale > self.n_iter_no_change:
+                break
+        return loss_curve, len(loss_curve)
+
+    def predict_proba(self, X):
+        """Class probabilities under the learned mask.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            dtype=(np.float64, np.float32),
+            reset=False,
+        )
+        P = predict_csr(
+            X, self._operands, self.intercepts_, self.activation, self.out_activation_
+        )
+        if self.n_outputs_ == 1 and self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - P, P])
+        return P
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        P = self.predict_proba(X)
+        kind = self._label_binarizer.y_type_
+        if kind in ("multiclass", "binary"):
+            return self.classes_[P.argmax(axis=1)]
+        return self._label_binarizer.inverse_transform(P)
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_operands", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "coefs_" in state:
+            self._operands = prediction_operands(self.coefs_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags
