@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import bench_cv  # noqa: E402
 import bench_kernels  # noqa: E402
 import bench_load  # noqa: E402
 import bench_seeds  # noqa: E402
@@ -28,6 +29,7 @@ def main() -> None:
     )
     print()
     rows = bench_speed.run() + bench_size.run() + bench_seeds.run() + bench_load.run()
+    rows += bench_cv.run()
     print_table(rows)
     print()
     print("Kernel crossovers (784x300 float32 layer, batches of 60):")

@@ -4,6 +4,7 @@ Iterative magnitude pruning (Frankle & Carbin, 2019) behind the scikit-learn
 estimator API, with weights stored as ``scipy.sparse`` CSR arrays.
 """
 
+from ._cv import LotteryTicketMLPCV
 from ._display import LotteryTicketDisplay
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._pruning import per_round_rate
@@ -17,6 +18,7 @@ __version__ = "0.1.0.dev0"
 SKOPS_TRUSTED_TYPES = [
     "sklearn_lth._mlp.LotteryTicketMLP",
     "sklearn_lth._mlp.LotteryTicketMLPRegressor",
+    "sklearn_lth._cv.LotteryTicketMLPCV",
     "sklearn_lth._supermask.SupermaskMLP",
     "sklearn_lth._ticket.LotteryTicket",
     "scipy.sparse._csr.csr_array",
@@ -27,6 +29,7 @@ __all__ = [
     "LotteryTicket",
     "LotteryTicketDisplay",
     "LotteryTicketMLP",
+    "LotteryTicketMLPCV",
     "LotteryTicketMLPRegressor",
     "SupermaskMLP",
     "TrainingDivergedError",

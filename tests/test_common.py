@@ -7,7 +7,12 @@ from sklearn.utils.estimator_checks import (
 )
 
 import sklearn_lth
-from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor, SupermaskMLP
+from sklearn_lth import (
+    LotteryTicketMLP,
+    LotteryTicketMLPCV,
+    LotteryTicketMLPRegressor,
+    SupermaskMLP,
+)
 
 # Small, fast instances: the checks fit dozens of times.
 ESTIMATORS = [
@@ -29,6 +34,14 @@ ESTIMATORS = [
     ),
     SupermaskMLP(
         hidden_layer_sizes=(128,), max_iter=100, learning_rate_init=0.1, random_state=0
+    ),
+    LotteryTicketMLPCV(
+        cv=2,
+        max_rounds=2,
+        hidden_layer_sizes=(16,),
+        max_iter=100,
+        learning_rate_init=0.01,
+        random_state=0,
     ),
 ]
 

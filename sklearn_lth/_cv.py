@@ -1,0 +1,291 @@
+"""Choosing the sparsity by cross-validation along the pruning path."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.model_selection import check_cv
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._mlp import LotteryTicketMLP
+
+
+def _fold_path(estimator: LotteryTicketMLP, X, y, train, test):
+    """One search on a fold's training part, scoring every round on its test part."""
+    scores, sparsities = [], []
+
+    def score_round(record, round_model):
+        scores.append(round_model.score(X[test], y[test]))
+        sparsities.append(record["sparsity"])
+
+    estimator._validate_params()
+    estimator._fit(X[train], y[train], on_round_end=score_round)
+    return np.asarray(scores), np.asarray(sparsities)
+
+
+class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
+    """Lottery-ticket classifier whose sparsity is chosen by cross-validation.
+
+    Iterative pruning passes through every sparsity on its way to the target,
+    as a regularisation path passes through every penalty. So instead of a
+    grid search that runs one search per candidate sparsity, this runs one
+    search per fold, ``max_rounds`` rounds at ``pruning_rate`` of the
+    remaining weights each, and scores the network of *every* round on the
+    fold's held-out part (folds in parallel with ``n_jobs``). The chosen
+    number of rounds is the sparsest whose mean score is within
+    ``score_tolerance`` of the best mean score; the estimator is then refitted
+    on all the data, pruned for that many rounds.
+
+    Parameters
+    ----------
+    cv : int, cross-validation generator or iterable, default=5
+        The folds (stratified for classifiers when an int).
+    pruning_rate : float in (0, 1), default=0.2
+        Fraction of the remaining weights pruned in each round.
+    max_rounds : int, default=10
+        Rounds of the path; the sparsest level is
+        ``1 - (1 - pruning_rate) ** max_rounds``.
+    score_tolerance : float, default=0.01
+        How far below the best mean score (accuracy) the chosen, sparser level
+        may be. ``0`` takes the best.
+    n_jobs : int, default=None
+        Folds run in parallel through joblib.
+    hidden_layer_sizes, activation, pruning_scope, pruning_criterion, \
+output_layer_rate, rewind, rewind_iteration, rewind_fraction, solver, alpha, \
+batch_size, learning_rate, learning_rate_init, max_iter, shuffle, random_state, \
+tol, verbose, momentum, nesterovs_momentum, early_stopping, validation_fraction, \
+beta_1, beta_2, epsilon, n_iter_no_change
+        As for :class:`LotteryTicketMLP` (``tol`` is the training tolerance).
+
+    Attributes
+    ----------
+    sparsity_ : float
+        The chosen sparsity.
+    n_rounds_ : int
+        The chosen number of pruning rounds (0: the dense network).
+    cv_results_ : dict of ndarray
+        Per round of the path: ``round``, ``sparsity``, ``mean_test_score``,
+        ``std_test_score`` and ``split{k}_test_score``.
+    best_estimator_ : LotteryTicketMLP
+        The estimator refitted on all the data at the chosen sparsity.
+    classes_, coefs_, intercepts_, ticket_, history_, n_iter_
+        As for :class:`LotteryTicketMLP`, taken from ``best_estimator_``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of str
+        Names of the features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    LotteryTicketMLP : One search at a given sparsity.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_lth import LotteryTicketMLPCV
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = LotteryTicketMLPCV(cv=3, max_rounds=4, hidden_layer_sizes=(16,),
+    ...                          max_iter=30, random_state=0).fit(X, y)
+    >>> clf.cv_results_["round"].tolist()
+    [0, 1, 2, 3, 4]
+    >>> 0.0 <= clf.sparsity_ <= 1 - 0.8 ** 4
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **{
+            k: v
+            for k, v in LotteryTicketMLP._parameter_constraints.items()
+            if k
+            not in (
+                "target_sparsity",
+                "pruning_rounds",
+                "ticket",
+                "n_seeds",
+                "checkpoint_dir",
+            )
+        },
+        "cv": ["cv_object"],
+        "pruning_rate": [Interval(Real, 0, 1, closed="neither")],
+        "max_rounds": [Interval(Integral, 1, None, closed="left")],
+        "score_tolerance": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        cv=5,
+        pruning_rate=0.2,
+        max_rounds=10,
+        score_tolerance=0.01,
+        n_jobs=None,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        pruning_scope="global",
+        pruning_criterion="magnitude",
+        output_layer_rate=None,
+        rewind="init",
+        rewind_iteration=100,
+        rewind_fraction=0.1,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+    ):
+        self.cv = cv
+        self.pruning_rate = pruning_rate
+        self.max_rounds = max_rounds
+        self.score_tolerance = score_tolerance
+        self.n_jobs = n_jobs
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.pruning_scope = pruning_scope
+        self.pruning_criterion = pruning_criterion
+        self.output_layer_rate = output_layer_rate
+        self.rewind = rewind
+        self.rewind_iteration = rewind_iteration
+        self.rewind_fraction = rewind_fraction
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    def _estimator(self, rounds: int) -> LotteryTicketMLP:
+        shared = {
+            k: v
+            for k, v in self.get_params().items()
+            if k not in ("cv", "pruning_rate", "max_rounds", "score_tolerance")
+        }
+        shared["n_jobs"] = None
+        target = 1 - (1 - self.pruning_rate) ** rounds if rounds else 0.0
+        return LotteryTicketMLP(
+            **shared, target_sparsity=target, pruning_rounds=max(rounds, 1)
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Score every round of one search per fold, choose, refit.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : LotteryTicketMLPCV
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr"], dtype=(np.float64, np.float32)
+        )
+        check_classification_targets(y)
+        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+        path = self._estimator(self.max_rounds)
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fold_path)(clone(path), X, y, train, test) for train, test in folds
+        )
+        scores = np.vstack([fold_scores for fold_scores, _ in results])
+        sparsity = results[0][1]
+        mean = scores.mean(axis=0)
+        good = np.flatnonzero(mean >= mean.max() - self.score_tolerance)
+        self.n_rounds_ = int(good.max())
+        self.sparsity_ = float(sparsity[self.n_rounds_])
+        self.cv_results_ = {
+            "round": np.arange(len(mean)),
+            "sparsity": sparsity,
+            "mean_test_score": mean,
+            "std_test_score": scores.std(axis=0),
+            **{f"split{k}_test_score": s for k, s in enumerate(scores)},
+        }
+        self.best_estimator_ = self._estimator(self.n_rounds_).fit(X, y)
+        for name in (
+            "classes_",
+            "coefs_",
+            "intercepts_",
+            "ticket_",
+            "history_",
+            "n_iter_",
+        ):
+            setattr(self, name, getattr(self.best_estimator_, name))
+        return self
+
+    def predict(self, X):
+        """Predicted class labels of the refitted estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        X = self._validated(X)
+        return self.best_estimator_.predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities of the refitted estimator.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        X = self._validated(X)
+        return self.best_estimator_.predict_proba(X)
+
+    def _validated(self, X):
+        check_is_fitted(self)
+        return validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            reset=False,
+            dtype=(np.float64, np.float32),
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
