@@ -180,6 +180,16 @@ class LotteryTicketDisplay:
         ax.set_xscale("log")
         if not ax.xaxis_inverted():
             ax.invert_xaxis()
+        from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
+
+        ticks = [
+            t
+            for t in (100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1)
+            if t >= 0.8 * self.remaining.min()
+        ]
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
         ax.set_xlabel("weights remaining (%)")
         ax.set_ylabel(self.score_name)
         if label is not None:
