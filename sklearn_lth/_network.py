@@ -173,8 +173,10 @@ class Layer:
         self.shape = shape
         self.n_kept = positions.size
         self.full = positions.size == shape[0] * shape[1]
-        # A layer that keeps every weight needs no list of positions.
-        self._positions = None if self.full else positions
+        # A layer that keeps every weight needs no list of positions; the others
+        # index with native integers (numpy converts any other type on every
+        # gather and scatter, which doubles their cost).
+        self._positions = None if self.full else positions.astype(np.intp, copy=False)
         self.bias = np.array(bias)
         self.bias_grad = np.empty_like(self.bias)
         dtype = values.dtype
