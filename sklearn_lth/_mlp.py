@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
 
 from ._checkpoint import CheckpointStore, fingerprint
 from ._imp import PruningConfig, find_ticket
-from ._network import predict_csr, prediction_operands
+from ._network import PredictionOperandsMixin, predict_csr, prediction_operands
 from ._rewinding import REWIND_STRATEGIES
 from ._seeds import best_seed, draw_seeds, search_seeds, stack_histories
 from ._ticket import LotteryTicket
@@ -62,7 +62,7 @@ _PRUNING_PARAMS = (
 )
 
 
-class _BaseLotteryTicketMLP(BaseEstimator):
+class _BaseLotteryTicketMLP(PredictionOperandsMixin, BaseEstimator):
     """Parameters, validation and fitted state shared by both estimators."""
 
     _parameter_constraints: dict = {
@@ -384,18 +384,6 @@ class _BaseLotteryTicketMLP(BaseEstimator):
             and not hasattr(self, "feature_names_in_")
             and (get_config()["assume_finite"] or bool(np.isfinite(X.sum())))
         )
-
-    def __getstate__(self):
-        # Prediction operands are derived from ``coefs_``: dense copies of dense
-        # layers would bloat the file, so they are rebuilt on loading.
-        state = dict(super().__getstate__())  # a copy: never edit __dict__
-        state.pop("_operands", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "coefs_" in state:
-            self._operands = prediction_operands(self.coefs_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -399,6 +399,25 @@ class Network:
                 derivative(activations[i][:n], below)
 
 
+class PredictionOperandsMixin:
+    """Estimators predicting from CSR ``coefs_``: operands rebuilt on loading.
+
+    The operands (dense copies of dense layers, CSC views of sparse ones) are
+    derived from ``coefs_``; they are left out of pickles, which stay small,
+    and rebuilt when an estimator is loaded.
+    """
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never edit __dict__
+        state.pop("_operands", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "coefs_" in state:
+            self._operands = prediction_operands(self.coefs_)
+
+
 def prediction_operands(coefs: list[sp.csr_array]) -> list:
     """What :func:`predict_csr` multiplies with, per layer.
 

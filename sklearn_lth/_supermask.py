@@ -22,6 +22,7 @@ from ._losses import loss_value, output_delta
 from ._network import (
     ACTIVATIONS,
     DERIVATIVES,
+    PredictionOperandsMixin,
     glorot_uniform,
     predict_csr,
     prediction_operands,
@@ -33,7 +34,7 @@ def _sigmoid(S: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-S))
 
 
-class SupermaskMLP(ClassifierMixin, BaseEstimator):
+class SupermaskMLP(ClassifierMixin, PredictionOperandsMixin, BaseEstimator):
     """A classifier whose random weights never train: only a mask is learned.
 
     Zhou, Lan, Liu & Yosinski (2019) showed that a network whose weights stay
@@ -325,16 +326,6 @@ class SupermaskMLP(ClassifierMixin, BaseEstimator):
         if kind in ("multiclass", "binary"):
             return self.classes_[P.argmax(axis=1)]
         return self._label_binarizer.inverse_transform(P)
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        state.pop("_operands", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "coefs_" in state:
-            self._operands = prediction_operands(self.coefs_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
