@@ -203,13 +203,8 @@ class Layer:
         self.sddmm = self.density <= SDDMM_MAX_DENSITY
         if self.sddmm:
             self._rows, self._cols = np.divmod(positions, shape[1])
-            self._full_grad = None
-            self.grad = np.empty_like(self.values)
-        else:
-            self._full_grad = np.empty(shape, dtype=dtype)
-            self.grad = (
-                self._full_grad.ravel() if self.full else np.empty_like(self.values)
-            )
+        # Gradient buffers come with ``rebind`` (training) or on first use.
+        self._full_grad = self.grad = None
 
     @property
     def positions(self) -> np.ndarray:
@@ -228,6 +223,32 @@ class Layer:
     @property
     def density(self) -> float:
         return self.n_kept / (self.shape[0] * self.shape[1])
+
+    def _allocate_gradient(self, grad=None) -> None:
+        """The gradient (``grad``, or a new array) and the dense product's buffer."""
+        self.grad = np.empty_like(self.values) if grad is None else grad
+        if self.sddmm:
+            self._full_grad = None
+        elif self.full:
+            self._full_grad = self.grad.reshape(self.shape)
+        else:
+            self._full_grad = np.empty(self.shape, dtype=self.values.dtype)
+
+    def rebind(self, values, grad, bias, bias_grad) -> None:
+        """Keep the parameters and gradients in the given (flat) views."""
+        values[...] = self.values
+        bias[...] = self.bias
+        if self.kernel == "dense" and self.full:
+            self.dense = values.reshape(self.shape)
+        if self._matrix is not None:
+            self._matrix.data = values
+        self._allocate_gradient(grad)
+        self.values, self.grad, self.bias, self.bias_grad = (
+            values,
+            grad,
+            bias,
+            bias_grad,
+        )
 
     def to_csr(self) -> sp.csr_array:
         """The weights as a new CSR array (its own copy of the values)."""
@@ -265,6 +286,8 @@ class Layer:
 
     def compute_gradients(self, A, delta: np.ndarray) -> None:
         """``grad = (A.T @ delta)`` at the kept positions; ``bias_grad``."""
+        if self.grad is None:
+            self._allocate_gradient()
         np.sum(delta, axis=0, out=self.bias_grad)
         if self.sddmm:
             A_cols = _as_dense(A.T) if sp.issparse(A) else np.ascontiguousarray(A.T)
@@ -344,17 +367,32 @@ class Network:
         for layer in self.layers:
             layer.sync()
 
-    def scratch(self) -> list[np.ndarray | None]:
-        """Work arrays the optimizer may borrow, in the order of the parameters.
+    def flatten(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Move every trainable array and its gradient into one flat buffer each.
 
-        A layer that gathers its gradient from a dense product lends the part
-        of that product's buffer it no longer needs once the gradient is read.
+        Weights come first, then biases; the layers keep views into the
+        buffers, so the optimizer updates everything with a handful of numpy
+        calls per step instead of a handful per array. Returns the parameter
+        buffer, the gradient buffer and the number of weight entries.
         """
-        lent = []
+        n_weights = sum(layer.values.size for layer in self.layers)
+        n_biases = sum(layer.bias.size for layer in self.layers)
+        dtype = self.layers[0].values.dtype
+        params = np.empty(n_weights + n_biases, dtype=dtype)
+        grads = np.zeros(n_weights + n_biases, dtype=dtype)
+        weight_at = 0
+        bias_at = n_weights
         for layer in self.layers:
-            free = layer._full_grad is not None and not layer.full
-            lent.append(layer._full_grad.ravel()[: layer.n_kept] if free else None)
-        return lent + [None] * len(self.layers)
+            n, m = layer.values.size, layer.bias.size
+            layer.rebind(
+                params[weight_at : weight_at + n],
+                grads[weight_at : weight_at + n],
+                params[bias_at : bias_at + m],
+                grads[bias_at : bias_at + m],
+            )
+            weight_at += n
+            bias_at += m
+        return params, grads, n_weights
 
     def release_gradients(self) -> None:
         """Free what a network that will not train again no longer needs."""

@@ -38,13 +38,11 @@ def scheduled_learning_rate(schedule: str, lr_init: float, progress: float) -> f
 class SGD:
     """Stochastic gradient descent with (Nesterov) momentum, as scikit-learn's."""
 
-    def __init__(
-        self, params: list[np.ndarray], momentum: float, nesterov: bool, scratch=None
-    ):
+    def __init__(self, params: list[np.ndarray], momentum: float, nesterov: bool):
         self.momentum = momentum
         self.nesterov = nesterov and momentum > 0
         self.velocities = [np.zeros_like(p) for p in params]
-        self.scratch = _scratch(params, scratch)
+        self.scratch = [np.empty_like(p) for p in params]
 
     def step(self, params, grads, lr: float) -> None:
         m = self.momentum
@@ -69,14 +67,12 @@ class Adam:
     ``lr_t * m / (sqrt(v) + eps)`` is the same.
     """
 
-    def __init__(
-        self, params, beta_1: float, beta_2: float, epsilon: float, scratch=None
-    ):
+    def __init__(self, params, beta_1: float, beta_2: float, epsilon: float):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
         self.first = [np.zeros_like(p) for p in params]
         self.second = [np.zeros_like(p) for p in params]
-        self.scratch = _scratch(params, scratch)
+        self.scratch = [np.empty_like(p) for p in params]
 
     def step(self, params, grads, lr: float) -> None:
         self.t += 1
@@ -108,19 +104,8 @@ def add_l2_gradient(weights, grads, coefficient: float, buffers) -> None:
         g += buf
 
 
-def _scratch(params, scratch) -> list[np.ndarray]:
-    """Work arrays shaped like ``params``: the given ones where not None."""
-    if scratch is None:
-        scratch = [None] * len(params)
-    return [np.empty_like(p) if s is None else s for p, s in zip(params, scratch)]
-
-
-def make_optimizer(solver: str, params, config, scratch=None) -> SGD | Adam:
-    """The optimizer named by ``solver``, with fresh state for ``params``.
-
-    ``scratch`` may lend work arrays (one per parameter, or None) whose content
-    is free between the gradient's computation and the next one.
-    """
+def make_optimizer(solver: str, params, config) -> SGD | Adam:
+    """The optimizer named by ``solver``, with fresh state for ``params``."""
     if solver == "sgd":
-        return SGD(params, config.momentum, config.nesterovs_momentum, scratch)
-    return Adam(params, config.beta_1, config.beta_2, config.epsilon, scratch)
+        return SGD(params, config.momentum, config.nesterovs_momentum)
+    return Adam(params, config.beta_1, config.beta_2, config.epsilon)

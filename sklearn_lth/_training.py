@@ -168,12 +168,11 @@ def train_round(
     batch_size = config.resolved_batch_size(n_samples)
     steps_per_epoch = math.ceil(n_samples / batch_size)
     scheduled_steps = config.max_iter * steps_per_epoch
-    params = network.parameters()
-    grads = network.gradients()
-    weights = params[: len(network.layers)]
-    weight_grads = grads[: len(network.layers)]
-    optimizer = make_optimizer(config.solver, params, config, network.scratch())
-    l2_buffers = optimizer.scratch  # free between optimizer steps
+    flat_params, flat_grads, n_weights = network.flatten()
+    params, grads = [flat_params], [flat_grads]
+    weights, weight_grads = [flat_params[:n_weights]], [flat_grads[:n_weights]]
+    optimizer = make_optimizer(config.solver, params, config)
+    l2_buffers = [optimizer.scratch[0][:n_weights]]  # free between optimizer steps
     activations, deltas = network.allocate(batch_size, X.dtype)
     out_activation = network.out_activation
     if sample_weight is None:

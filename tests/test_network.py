@@ -163,3 +163,30 @@ def test_weight_gradient_at_kept_positions(density, kernel, sparse_input):
     layer.compute_gradients(sp.csr_array(A) if sparse_input else A, delta)
     np.testing.assert_allclose(layer.grad, (A.T @ delta).ravel()[positions], rtol=1e-10)
     np.testing.assert_allclose(layer.bias_grad, delta.sum(axis=0))
+
+
+def test_flatten_keeps_every_layer_on_views_of_two_buffers():
+    rng = np.random.RandomState(0)
+    full = _random_network(rng, [6, 5, 3], 1.0, "dense")
+    partial = _random_network(rng, [30, 20, 4], 0.04, None)
+    for net in (full, partial):
+        X = rng.normal(size=(4, net.layers[0].shape[0]))
+        acts, _ = net.allocate(4, X.dtype)
+        acts[0] = X
+        before = net.forward(acts).copy()
+        params, grads, n_weights = net.flatten()
+        acts[0] = X
+        np.testing.assert_array_equal(net.forward(acts), before)
+        assert n_weights == sum(layer.n_kept for layer in net.layers)
+        for layer in net.layers:
+            assert np.shares_memory(layer.values, params)
+            assert np.shares_memory(layer.bias, params)
+            assert np.shares_memory(layer.bias_grad, grads)
+        params[:n_weights] *= 2  # an optimizer step on the flat buffer...
+        net.sync()
+        for layer in net.layers:  # ...is what the products use
+            np.testing.assert_array_equal(layer.matrix.data, layer.values)
+            if layer.kernel == "dense":
+                np.testing.assert_array_equal(
+                    layer.dense.ravel()[layer.positions], layer.values
+                )
