@@ -23,6 +23,8 @@ html_title = "sklearn-lth"
 autosummary_generate = True
 autodoc_default_options = {
     "members": True,
+    # Our mixins' methods (predict, predict_proba) but not scikit-learn's.
+    "inherited-members": "BaseEstimator,ClassifierMixin,RegressorMixin",
     # scikit-learn's generated metadata-routing methods cite its own docs.
     "exclude-members": "set_fit_request,set_score_request,get_metadata_routing",
 }

@@ -378,18 +378,7 @@ def find_ticket(
             _warn_if_snapshot_late(result, snap_at, pruning.rewind)
         if not result.converged:
             search.unconverged.append(round_index)
-        record = _record(
-            search,
-            result,
-            round_index,
-            X,
-            Y,
-            sample_weight,
-            rows,
-            validation_rows,
-            out_activation,
-            tic,
-        )
+        record = _record(search, result, round_index, data, validation_rows, tic)
         for key, value in record.items():
             search.history[key].append(value)
         search.complete(round_index, result)
@@ -472,26 +461,21 @@ def _pruning_scores(criterion, magnitudes, start, positions, search, rng, data):
     return [np.abs(g * layer.values) for g, layer in zip(gradients, probe.layers)]
 
 
-def _record(
-    search,
-    result,
-    round_index,
-    X,
-    Y,
-    sample_weight,
-    rows,
-    validation_rows,
-    out_activation,
-    tic,
-) -> dict:
+def _record(search, result, round_index, data, validation_rows, tic) -> dict:
     network = search.network
+    X, Y, sample_weight, rows = (
+        data["X"],
+        data["Y"],
+        data["sample_weight"],
+        data["rows"],
+    )
     remaining = network.n_remaining
     Y_train = Y if rows is None else Y[rows]
     sw_train = None
     if sample_weight is not None:
         sw_train = sample_weight if rows is None else sample_weight[rows]
     train_score = validation_score(
-        out_activation, Y_train, predict_network(network, X, rows), sw_train
+        network.out_activation, Y_train, predict_network(network, X, rows), sw_train
     )
     record = {
         "round": round_index,

@@ -9,24 +9,26 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
-    check_is_fitted,
     check_random_state,
-    column_or_1d,
     validate_data,
 )
 
+from ._base import (
+    CSRClassifierMixin,
+    CSRPredictorMixin,
+    encode_classes,
+    hidden_layer_units,
+)
 from ._checkpoint import CheckpointStore, fingerprint
 from ._imp import PruningConfig, find_ticket
-from ._network import PredictionOperandsMixin, predict_csr, prediction_operands
+from ._network import prediction_operands
 from ._rewinding import REWIND_STRATEGIES
 from ._seeds import best_seed, draw_seeds, search_seeds, stack_histories
 from ._ticket import LotteryTicket
@@ -62,7 +64,7 @@ _PRUNING_PARAMS = (
 )
 
 
-class _BaseLotteryTicketMLP(PredictionOperandsMixin, BaseEstimator):
+class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
     """Parameters, validation and fitted state shared by both estimators."""
 
     _parameter_constraints: dict = {
@@ -184,17 +186,8 @@ class _BaseLotteryTicketMLP(PredictionOperandsMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fitting -------------------------------------------------------------------
-    def _hidden_sizes(self) -> list[int]:
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if any(not isinstance(s, Integral) or s < 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must hold positive integers, got {sizes}."
-            )
-        return [int(s) for s in sizes]
-
     def _fit(self, X, y, sample_weight=None, on_round_end=None):
-        hidden = self._hidden_sizes()
+        hidden = hidden_layer_units(self.hidden_layer_sizes)
         X, y, Y = self._validate_targets(X, y)
         if sp.issparse(X):
             X = X.tocsr()
@@ -352,46 +345,13 @@ class _BaseLotteryTicketMLP(PredictionOperandsMixin, BaseEstimator):
     def _stratify_validation(self, y) -> bool:
         return False
 
-    def _forward(self, X) -> np.ndarray:
-        check_is_fitted(self)
-        if not self._is_plain_valid_input(X):
-            X = validate_data(
-                self,
-                X,
-                accept_sparse=["csr", "csc"],
-                dtype=(np.float64, np.float32),
-                reset=False,
-            )
-        return predict_csr(
-            X, self._operands, self.intercepts_, self.activation, self.out_activation_
-        )
-
-    def _is_plain_valid_input(self, X) -> bool:
-        """Whether ``X`` is a float array that ``validate_data`` would pass as is.
-
-        Prediction on a few samples is dominated by input validation; this
-        fast path accepts only what validation leaves unchanged (a finite 2-d
-        float32/float64 ndarray with the fitted number of features, for a
-        model fitted without feature names) and sends everything else, with
-        its warnings and errors, through ``validate_data``.
-        """
-        return (
-            type(X) is np.ndarray
-            and X.ndim == 2
-            and X.dtype in (np.float32, np.float64)
-            and X.shape[0] > 0
-            and X.shape[1] == self.n_features_in_
-            and not hasattr(self, "feature_names_in_")
-            and (get_config()["assume_finite"] or bool(np.isfinite(X.sum())))
-        )
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
 
 
-class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
+class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketMLP):
     """Multi-layer perceptron classifier pruned by iterative magnitude pruning.
 
     ``fit`` searches for a winning lottery ticket (Frankle & Carbin, 2019):
@@ -596,17 +556,8 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
             multi_output=True,
             dtype=(np.float64, np.float32),
         )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        self._label_binarizer = LabelBinarizer().fit(y)
-        if len(self._label_binarizer.classes_) < 2:
-            raise ValueError(
-                f"y has only one class ({self._label_binarizer.classes_[0]}); a "
-                "classifier needs samples of at least 2 classes."
-            )
+        y, self._label_binarizer, Y = encode_classes(y, X.dtype)
         self.classes_ = self._label_binarizer.classes_
-        Y = self._label_binarizer.transform(y).astype(X.dtype, copy=False)
         return X, y, Y
 
     def _out_activation(self, Y) -> str:
@@ -637,22 +588,6 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         """
         return self._fit(X, y, sample_weight)
 
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        P = self._forward(X)
-        if self.n_outputs_ == 1 and self._label_binarizer.y_type_ == "binary":
-            return np.hstack([1 - P, P])
-        return P
-
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
 
@@ -665,25 +600,6 @@ class LotteryTicketMLP(ClassifierMixin, _BaseLotteryTicketMLP):
         ndarray of shape (n_samples, n_classes)
         """
         return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_labels)
-        """
-        P = self._forward(X)
-        kind = self._label_binarizer.y_type_
-        if kind == "multiclass":
-            return self.classes_[P.argmax(axis=1)]
-        if kind == "binary":
-            return self.classes_[(P[:, 0] > 0.5).astype(np.intp)]
-        return self._label_binarizer.inverse_transform(P)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -351,18 +351,6 @@ class Network:
     def n_remaining(self) -> int:
         return sum(layer.n_kept for layer in self.layers)
 
-    def parameters(self) -> list[np.ndarray]:
-        """Trainable arrays, updated in place by the optimizers."""
-        return [layer.values for layer in self.layers] + [
-            layer.bias for layer in self.layers
-        ]
-
-    def gradients(self) -> list[np.ndarray]:
-        """Gradient arrays, in the order of :meth:`parameters`."""
-        return [layer.grad for layer in self.layers] + [
-            layer.bias_grad for layer in self.layers
-        ]
-
     def sync(self) -> None:
         for layer in self.layers:
             layer.sync()
@@ -435,25 +423,6 @@ class Network:
             if i:
                 below = layer.backward(delta, deltas[i - 1][:n])
                 derivative(activations[i][:n], below)
-
-
-class PredictionOperandsMixin:
-    """Estimators predicting from CSR ``coefs_``: operands rebuilt on loading.
-
-    The operands (dense copies of dense layers, CSC views of sparse ones) are
-    derived from ``coefs_``; they are left out of pickles, which stay small,
-    and rebuilt when an estimator is loaded.
-    """
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: never edit __dict__
-        state.pop("_operands", None)
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "coefs_" in state:
-            self._operands = prediction_operands(self.coefs_)
 
 
 def prediction_operands(coefs: list[sp.csr_array]) -> list:

@@ -7,24 +7,19 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    check_is_fitted,
     check_random_state,
-    column_or_1d,
     validate_data,
 )
 
+from ._base import CSRClassifierMixin, encode_classes, hidden_layer_units
 from ._losses import loss_value, output_delta
 from ._network import (
     ACTIVATIONS,
     DERIVATIVES,
-    PredictionOperandsMixin,
     glorot_uniform,
-    predict_csr,
     prediction_operands,
 )
 from ._optimizers import Adam
@@ -34,7 +29,7 @@ def _sigmoid(S: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-S))
 
 
-class SupermaskMLP(ClassifierMixin, PredictionOperandsMixin, BaseEstimator):
+class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
     """A classifier whose random weights never train: only a mask is learned.
 
     Zhou, Lan, Liu & Yosinski (2019) showed that a network whose weights stay
@@ -195,26 +190,11 @@ class SupermaskMLP(ClassifierMixin, PredictionOperandsMixin, BaseEstimator):
         )
         if sp.issparse(X):
             X = X.tocsr()
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        self._label_binarizer = LabelBinarizer().fit(y)
+        y, self._label_binarizer, Y = encode_classes(y, X.dtype)
         self.classes_ = self._label_binarizer.classes_
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"y has only one class ({self.classes_[0]}); a classifier needs "
-                "samples of at least 2 classes."
-            )
-        Y = self._label_binarizer.transform(y).astype(X.dtype, copy=False)
         multiclass = self._label_binarizer.y_type_ == "multiclass"
         self.out_activation_ = "softmax" if multiclass else "logistic"
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if any(not isinstance(s, Integral) or s < 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must hold positive integers, got {sizes}."
-            )
-        units = [X.shape[1], *sizes, Y.shape[1]]
+        units = [X.shape[1], *hidden_layer_units(self.hidden_layer_sizes), Y.shape[1]]
         self.n_outputs_, self.n_layers_ = Y.shape[1], len(units)
         rng = check_random_state(self.random_state)
 
@@ -283,49 +263,6 @@ class SupermaskMLP(ClassifierMixin, PredictionOperandsMixin, BaseEstimator):
             if stale > self.n_iter_no_change:
                 break
         return loss_curve, len(loss_curve)
-
-    def predict_proba(self, X):
-        """Class probabilities under the learned mask.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse=["csr", "csc"],
-            dtype=(np.float64, np.float32),
-            reset=False,
-        )
-        P = predict_csr(
-            X, self._operands, self.intercepts_, self.activation, self.out_activation_
-        )
-        if self.n_outputs_ == 1 and self._label_binarizer.y_type_ == "binary":
-            return np.hstack([1 - P, P])
-        return P
-
-    def predict(self, X):
-        """Predicted class labels.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_labels)
-        """
-        P = self.predict_proba(X)
-        kind = self._label_binarizer.y_type_
-        if kind in ("multiclass", "binary"):
-            return self.classes_[P.argmax(axis=1)]
-        return self._label_binarizer.inverse_transform(P)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,133 @@
+"""Pieces shared by the estimators: targets, architecture, prediction."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn import get_config
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from ._network import predict_csr, prediction_operands
+
+
+def hidden_layer_units(hidden_layer_sizes) -> list[int]:
+    """``hidden_layer_sizes`` as a list of positive ints, or a clear error."""
+    sizes = hidden_layer_sizes
+    sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+    if any(not isinstance(s, Integral) or s < 1 for s in sizes):
+        raise ValueError(
+            f"hidden_layer_sizes must hold positive integers, got {sizes}."
+        )
+    return [int(s) for s in sizes]
+
+
+def encode_classes(y, dtype) -> tuple[np.ndarray, LabelBinarizer, np.ndarray]:
+    """Classification targets: ``y`` (1-d when a column), its binarizer, ``Y``.
+
+    ``Y`` is one column per class (one for binary targets), in ``dtype``.
+    """
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    binarizer = LabelBinarizer().fit(y)
+    if len(binarizer.classes_) < 2:
+        raise ValueError(
+            f"y has only one class ({binarizer.classes_[0]}); a classifier needs "
+            "samples of at least 2 classes."
+        )
+    return y, binarizer, binarizer.transform(y).astype(dtype, copy=False)
+
+
+class CSRPredictorMixin:
+    """Estimators that predict from CSR ``coefs_`` through prebuilt operands.
+
+    The operands (dense copies of dense layers, CSC views of sparse ones) are
+    derived from ``coefs_``; they are left out of pickles, which stay small,
+    and rebuilt when an estimator is loaded. Needs the fitted ``coefs_``,
+    ``intercepts_``, ``out_activation_`` and the parameter ``activation``.
+    """
+
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        if not self._is_plain_valid_input(X):
+            X = validate_data(
+                self,
+                X,
+                accept_sparse=["csr", "csc"],
+                dtype=(np.float64, np.float32),
+                reset=False,
+            )
+        return predict_csr(
+            X, self._operands, self.intercepts_, self.activation, self.out_activation_
+        )
+
+    def _is_plain_valid_input(self, X) -> bool:
+        """Whether ``X`` is a float array that ``validate_data`` would pass as is.
+
+        Prediction on a few samples is dominated by input validation; this
+        fast path accepts only what validation leaves unchanged (a finite 2-d
+        float32/float64 ndarray with the fitted number of features, for a
+        model fitted without feature names) and sends everything else, with
+        its warnings and errors, through ``validate_data``.
+        """
+        return (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in (np.float32, np.float64)
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+            and (get_config()["assume_finite"] or bool(np.isfinite(X.sum())))
+        )
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: never edit __dict__
+        state.pop("_operands", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "coefs_" in state:
+            self._operands = prediction_operands(self.coefs_)
+
+
+class CSRClassifierMixin(CSRPredictorMixin):
+    """``predict_proba`` and ``predict`` decoded with the fitted binarizer."""
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        P = self._forward(X)
+        if self.n_outputs_ == 1 and self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - P, P])
+        return P
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        P = self._forward(X)
+        kind = self._label_binarizer.y_type_
+        if kind == "multiclass":
+            return self.classes_[P.argmax(axis=1)]
+        if kind == "binary":
+            return self.classes_[(P[:, 0] > 0.5).astype(np.intp)]
+        return self._label_binarizer.inverse_transform(P)
