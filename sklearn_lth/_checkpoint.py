@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Parameters that do not change the search, so a run may resume with others.
 _NEUTRAL_PARAMS = ("checkpoint_dir", "verbose", "n_jobs")

@@ -107,10 +107,14 @@ def _export(network: Network, start: StartPoint):
     model with its ticket stores the pattern once.
     """
     coefs, intercepts, rewind_weights = [], [], []
-    for layer, W_start in zip(network.layers, start.weights):
+    for i, layer in enumerate(network.layers):
         trained = layer.to_csr()
         rewound = sp.csr_array(
-            (W_start.ravel()[layer.positions], trained.indices, trained.indptr),
+            (
+                np.array(start.values(i, layer.positions)),
+                trained.indices,
+                trained.indptr,
+            ),
             shape=layer.shape,
         )
         rewound.indices, rewound.indptr = trained.indices, trained.indptr
@@ -129,6 +133,7 @@ class _Search:
         self.activation = activation
         self.out_activation = out_activation
         self.initial = initial
+        self.shapes = [W.shape for W in initial.weights]
         self.positions = positions
         self.total = total
         self.start = initial
@@ -147,6 +152,19 @@ class _Search:
 
     def complete(self, round_index: int, result: RoundResult) -> None:
         self.completed = round_index
+        # Later rounds read the start points only where weights survive: keep
+        # just those (one copy, shared by the points that are the same).
+        kept = [layer._positions for layer in self.network.layers]
+        compacted = {}
+
+        def compact(point):
+            if point is not None and id(point) not in compacted:
+                compacted[id(point)] = point.compacted(kept)
+            return None if point is None else compacted[id(point)]
+
+        self.initial = compact(self.initial)
+        self.snapshot = compact(self.snapshot)
+        self.start = compact(self.start)
         self.last_network, self.last_start = self.network, self.start
         self.last_round = result
 
@@ -192,40 +210,46 @@ class _Search:
             },
         }
         arrays = {"rng_keys": keys}
+        # Start points are saved at the kept positions: later rounds read
+        # nothing else from them.
         for i, layer in enumerate(self.network.layers):
-            arrays[f"positions_{i}"] = layer.positions
+            positions = layer.positions
+            arrays[f"positions_{i}"] = positions
             arrays[f"values_{i}"] = layer.values
             arrays[f"bias_{i}"] = layer.bias
-            arrays[f"start_weights_{i}"] = self.start.weights[i].ravel()[
-                layer.positions
-            ]
+            arrays[f"start_weights_{i}"] = self.start.values(i, positions)
             arrays[f"start_bias_{i}"] = self.start.biases[i]
-            arrays[f"initial_weights_{i}"] = self.initial.weights[i]
+            arrays[f"initial_weights_{i}"] = self.initial.values(i, positions)
             arrays[f"initial_bias_{i}"] = self.initial.biases[i]
             if self.snapshot is not None:
-                arrays[f"snapshot_weights_{i}"] = self.snapshot.weights[i]
+                arrays[f"snapshot_weights_{i}"] = self.snapshot.values(i, positions)
                 arrays[f"snapshot_bias_{i}"] = self.snapshot.biases[i]
         store.save(header, arrays)
 
     def restore(self, header: dict, arrays: dict, rng) -> RoundResult:
         n_layers = len(self.initial.weights)
-        shapes = [W.shape for W in self.initial.weights]
+        shapes = self.shapes
         self.completed = header["completed_round"]
         self.history = header["history"]
         self.unconverged = header["unconverged"]
         name, pos, has_gauss, cached = header["rng"]
         rng.set_state((name, arrays["rng_keys"], pos, has_gauss, cached))
+        self.positions = [
+            arrays[f"positions_{i}"].astype(np.intp, copy=False)
+            for i in range(n_layers)
+        ]
         self.initial = StartPoint(
             [arrays[f"initial_weights_{i}"] for i in range(n_layers)],
             [arrays[f"initial_bias_{i}"] for i in range(n_layers)],
+            positions=self.positions,
         )
         if header["snapshot_step"] is not None:
             self.snapshot = StartPoint(
                 [arrays[f"snapshot_weights_{i}"] for i in range(n_layers)],
                 [arrays[f"snapshot_bias_{i}"] for i in range(n_layers)],
                 step=header["snapshot_step"],
+                positions=self.positions,
             )
-        self.positions = [arrays[f"positions_{i}"] for i in range(n_layers)]
         self.network = Network(
             [
                 Layer(
@@ -239,19 +263,16 @@ class _Search:
             self.activation,
             self.out_activation,
         )
-        start_weights = []
-        for i in range(n_layers):
-            W = np.zeros(shapes[i], dtype=self.initial.weights[i].dtype)
-            W.ravel()[self.positions[i]] = arrays[f"start_weights_{i}"]
-            start_weights.append(W)
         step, hold = header["start"]
         self.start = StartPoint(
-            start_weights,
+            [arrays[f"start_weights_{i}"] for i in range(n_layers)],
             [arrays[f"start_bias_{i}"] for i in range(n_layers)],
             step=step,
             hold_final_lr=hold,
+            positions=self.positions,
         )
         self.complete(self.completed, RoundResult(**header["last_round"]))
+        self.positions = None  # the network holds them
 
 
 def find_ticket(
@@ -288,9 +309,10 @@ def find_ticket(
     """
     dtype = X.dtype
     if ticket is None:
-        W0, b0 = glorot_uniform(layer_units, activation, dtype, rng)
-        initial = StartPoint(W0, b0)
-        positions = [np.arange(W.size, dtype=position_dtype(W.shape)) for W in W0]
+        initial = StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
+        positions = [
+            np.arange(W.size, dtype=position_dtype(W.shape)) for W in initial.weights
+        ]
         # A target sparsity of zero has nothing to prune: one dense round.
         n_rounds = pruning.pruning_rounds if pruning.target_sparsity > 0 else 0
     else:
@@ -305,7 +327,8 @@ def find_ticket(
         activation,
         out_activation,
     )
-    del positions  # the networks hold their own
+    # The search holds them from now on, and lets go of what it no longer needs.
+    del positions, initial
     data = dict(X=X, Y=Y, sample_weight=sample_weight, rows=rows)
 
     def draw_fresh() -> StartPoint:
@@ -336,8 +359,8 @@ def find_ticket(
             )
         else:
             search.network = Network.from_dense(
-                initial.weights,
-                initial.biases,
+                search.initial.weights,
+                search.initial.biases,
                 search.positions,
                 activation,
                 out_activation,
@@ -436,9 +459,18 @@ def _prune_and_rewind(
     positions = [pos[k] for pos, k in zip(positions, keep)]
     search.network = network = scores = magnitudes = keep = path = None
     search.start = start
-    search.network = Network.from_dense(
-        start.weights, start.biases, positions, search.activation, search.out_activation
-    )
+    search.network = _network_at(search, start, positions)
+
+
+def _network_at(search, start: StartPoint, positions) -> Network:
+    """A trainable network keeping ``positions``, with the weights of ``start``."""
+    layers = [
+        Layer(pos, start.values(i, pos), bias, shape)
+        for i, (pos, bias, shape) in enumerate(
+            zip(positions, start.biases, search.shapes)
+        )
+    ]
+    return Network(layers, search.activation, search.out_activation)
 
 
 def _pruning_scores(criterion, magnitudes, start, positions, search, rng, data):
@@ -454,9 +486,7 @@ def _pruning_scores(criterion, magnitudes, start, positions, search, rng, data):
         return magnitudes
     if criterion == "random":
         return [rng.random_sample(m.size) for m in magnitudes]
-    probe = Network.from_dense(
-        start.weights, start.biases, positions, search.activation, search.out_activation
-    )
+    probe = _network_at(search, start, positions)
     gradients = mean_gradient(probe, **data)
     return [np.abs(g * layer.values) for g, layer in zip(gradients, probe.layers)]
 

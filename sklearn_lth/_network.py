@@ -130,7 +130,8 @@ def csr_from_positions(
     largest = max(*shape, positions.size)
     index_dtype = np.int32 if largest < np.iinfo(np.int32).max else np.int64
     indices = (positions % shape[1]).astype(index_dtype, copy=False)
-    row_starts = np.arange(shape[0] + 1, dtype=np.int64) * shape[1]
+    # In the positions' own type: a wider one would copy them for the search.
+    row_starts = np.arange(shape[0] + 1, dtype=positions.dtype) * shape[1]
     indptr = np.searchsorted(positions, row_starts).astype(index_dtype, copy=False)
     matrix = sp.csr_array((values, indices, indptr), shape=shape, copy=False)
     if matrix.data is not values:  # scipy copied: point it back at ``values``
@@ -225,12 +226,21 @@ class Layer:
         return self.n_kept / (self.shape[0] * self.shape[1])
 
     def _allocate_gradient(self, grad=None) -> None:
-        """The gradient (``grad``, or a new array) and the dense product's buffer."""
+        """The gradient (``grad``, or a new array) and the dense product's buffer.
+
+        A partial layer on the dense kernel computes its dense gradient product
+        in the dense copy of its weights, which the backward pass no longer
+        needs by then; :meth:`sync` rebuilds the weights after the update.
+        """
         self.grad = np.empty_like(self.values) if grad is None else grad
+        if self.bias_grad is None:
+            self.bias_grad = np.empty_like(self.bias)
         if self.sddmm:
             self._full_grad = None
         elif self.full:
             self._full_grad = self.grad.reshape(self.shape)
+        elif self.kernel == "dense":
+            self._full_grad = self.dense
         else:
             self._full_grad = np.empty(self.shape, dtype=self.values.dtype)
 
@@ -258,6 +268,7 @@ class Layer:
         """Propagate an in-place update of ``values`` to the product operands."""
         if self.kernel == "dense":
             if not self.full:
+                self.dense.fill(0)  # it may hold the last gradient product
                 self.dense.ravel()[self.positions] = self.values
         else:
             np.take(self.values, self._order, out=self._transposed.data, mode="clip")
@@ -385,8 +396,12 @@ class Network:
     def release_gradients(self) -> None:
         """Free what a network that will not train again no longer needs."""
         for layer in self.layers:
-            layer._full_grad = layer.grad = layer._matrix = None
+            # ``bias_grad`` too: as a view, it would keep the whole flat
+            # gradient buffer alive.
+            layer._full_grad = layer.grad = layer.bias_grad = layer._matrix = None
             layer.__dict__.pop("_transposed", None)
+            if layer.kernel == "dense" and not layer.full:
+                layer.dense = None  # ``values`` and ``positions`` hold the weights
 
     def dense_weights(self) -> list[np.ndarray]:
         """Dense copies of the weights (zeros at pruned positions)."""
@@ -413,15 +428,22 @@ class Network:
         return activations[-1][:n]
 
     def backward(self, activations, deltas) -> None:
-        """Backpropagate ``deltas[-1]`` (set by the loss) into the gradients."""
+        """Backpropagate ``deltas[-1]`` (set by the loss) into the gradients.
+
+        The weights of partial dense layers are overwritten by their gradient
+        products: call :meth:`sync` before the next forward pass.
+        """
         n = activations[0].shape[0]
         derivative = DERIVATIVES[self.activation]
         for i in range(len(self.layers) - 1, -1, -1):
             delta = deltas[i][:n]
             layer = self.layers[i]
-            layer.compute_gradients(activations[i][:n] if i else activations[0], delta)
+            # The error sent down first: computing the gradient may reuse the
+            # weights' dense buffer.
             if i:
                 below = layer.backward(delta, deltas[i - 1][:n])
+            layer.compute_gradients(activations[i][:n] if i else activations[0], delta)
+            if i:
                 derivative(activations[i][:n], below)
 
 

@@ -36,27 +36,29 @@ def scheduled_learning_rate(schedule: str, lr_init: float, progress: float) -> f
 
 
 class SGD:
-    """Stochastic gradient descent with (Nesterov) momentum, as scikit-learn's."""
+    """Stochastic gradient descent with (Nesterov) momentum, as scikit-learn's.
+
+    ``step`` uses the gradients as its scratch space: they are overwritten.
+    """
 
     def __init__(self, params: list[np.ndarray], momentum: float, nesterov: bool):
         self.momentum = momentum
         self.nesterov = nesterov and momentum > 0
         self.velocities = [np.zeros_like(p) for p in params]
-        self.scratch = [np.empty_like(p) for p in params]
 
     def step(self, params, grads, lr: float) -> None:
         m = self.momentum
-        for p, g, v, buf in zip(params, grads, self.velocities, self.scratch):
+        for p, g, v in zip(params, grads, self.velocities):
             # v <- m v - lr g ; update = v, or m v - lr g with Nesterov
-            np.multiply(g, lr, out=buf)
+            g *= lr
             v *= m
-            v -= buf
+            v -= g
             if self.nesterov:
-                p -= buf
-                np.multiply(v, m, out=buf)
+                p -= g
+                np.multiply(v, m, out=g)
+                p += g
             else:
-                np.copyto(buf, v)
-            p += buf
+                p += v
 
 
 class Adam:
@@ -64,7 +66,8 @@ class Adam:
 
     The moments are kept rescaled, ``m' = m / (1 - beta_1)`` and
     ``v' = v / (1 - beta_2)``, which saves a pass per moment; the update
-    ``lr_t * m / (sqrt(v) + eps)`` is the same.
+    ``lr_t * m / (sqrt(v) + eps)`` is the same. ``step`` uses the gradients as
+    its scratch space: they are overwritten.
     """
 
     def __init__(self, params, beta_1: float, beta_2: float, epsilon: float):
@@ -72,7 +75,6 @@ class Adam:
         self.t = 0
         self.first = [np.zeros_like(p) for p in params]
         self.second = [np.zeros_like(p) for p in params]
-        self.scratch = [np.empty_like(p) for p in params]
 
     def step(self, params, grads, lr: float) -> None:
         self.t += 1
@@ -82,26 +84,32 @@ class Adam:
         root = math.sqrt(1 - b2)
         scale = lr_t * (1 - b1) / root
         eps = self.epsilon / root
-        for p, g, m, v, buf in zip(
-            params, grads, self.first, self.second, self.scratch
-        ):
+        for p, g, m, v in zip(params, grads, self.first, self.second):
             m *= b1
             m += g
-            np.multiply(g, g, out=buf)
+            g *= g
             v *= b2
-            v += buf
-            np.sqrt(v, out=buf)
-            buf += eps
-            buf *= 1.0 / scale
-            np.divide(m, buf, out=buf)
-            p -= buf
+            v += g
+            np.sqrt(v, out=g)
+            g += eps
+            g *= 1.0 / scale
+            np.divide(m, g, out=g)
+            p -= g
 
 
-def add_l2_gradient(weights, grads, coefficient: float, buffers) -> None:
-    """``grad += coefficient * weight`` for every layer, through ``buffers``."""
-    for w, g, buf in zip(weights, grads, buffers):
-        np.multiply(w, coefficient, out=buf)
-        g += buf
+def add_l2_gradient(weights, grads, coefficient: float, scratch) -> None:
+    """``grad += coefficient * weight`` for every layer, in chunks of ``scratch``.
+
+    A small scratch buffer, reused chunk after chunk, keeps the penalty from
+    costing a parameter-sized array.
+    """
+    chunk = scratch.size
+    for w, g in zip(weights, grads):
+        for start in range(0, w.size, chunk):
+            stop = min(start + chunk, w.size)
+            buf = scratch[: stop - start]
+            np.multiply(w[start:stop], coefficient, out=buf)
+            g[start:stop] += buf
 
 
 def make_optimizer(solver: str, params, config) -> SGD | Adam:

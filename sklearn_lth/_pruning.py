@@ -7,8 +7,8 @@ so that after ``n`` rounds a fraction ``s`` is gone. A round removes exactly
 that pool), chosen as the ``k`` with the smallest scores.
 
 Ties are broken deterministically: among equal scores the weight that comes
-first is pruned first, in the order (layer, row, column). Selection uses a
-stable sort, so results never depend on the platform.
+first is pruned first, in the order (layer, row, column), the same choice as a
+stable sort's, so results never depend on the platform.
 """
 
 from __future__ import annotations
@@ -90,33 +90,46 @@ def prune_lowest(
     """
     keep = [np.ones(s.shape, dtype=bool) for s in scores]
     for layers, rate in zip(groups, rates):
-        pooled = np.concatenate([scores[i] for i in layers])  # always a copy
-        k = n_to_prune(rate, pooled.size)
+        members = [scores[i] for i in layers]
+        shields = None if protected is None else [protected[i] for i in layers]
+        n_candidates = sum(s.size for s in members)
+        if shields is not None:
+            n_candidates -= sum(int(shield.sum()) for shield in shields)
+        k = min(n_to_prune(rate, sum(s.size for s in members)), n_candidates)
         if k == 0:
             continue
-        if protected is not None:
-            shield = np.concatenate([protected[i] for i in layers])
-            if shield.any():
-                pooled[shield] = np.inf  # ``pooled`` is our own copy
-                k = min(k, int((~shield).sum()))
-        pooled_keep = ~_lowest(pooled, k)
-        offsets = np.cumsum([0] + [scores[i].size for i in layers])
-        for j, i in enumerate(layers):
-            keep[i] = pooled_keep[offsets[j] : offsets[j + 1]]
+        for i, lowest in zip(layers, _lowest(members, k, shields)):
+            keep[i] = ~lowest
     return keep
 
 
-def _lowest(values: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the ``k`` lowest values; among equal values the first ones.
+def _lowest(
+    members: list[np.ndarray], k: int, shields: list[np.ndarray] | None
+) -> list[np.ndarray]:
+    """Masks of the ``k`` lowest unshielded values of the pooled ``members``.
 
-    The same selection as the first ``k`` of a stable sort, in linear time and
-    without an index array as large as ``values``.
+    Among equal values the first ones (in pool order) go, as with the first
+    ``k`` of a stable sort, but in linear time, with one pooled copy of the
+    scores and no index array as large as them.
     """
-    kth = np.partition(values, k - 1)[k - 1]
-    lowest = values < kth
-    ties = np.flatnonzero(values == kth)
-    lowest[ties[: k - int(lowest.sum())]] = True
-    return lowest
+    pooled = np.concatenate(members)
+    if shields is not None:
+        pooled[np.concatenate(shields)] = np.inf
+    pooled.partition(k - 1)
+    kth = pooled[k - 1]
+    del pooled
+    masks = [s < kth for s in members]
+    ties = [s == kth for s in members]
+    if shields is not None:
+        for mask, tie, shield in zip(masks, ties, shields):
+            mask &= ~shield
+            tie &= ~shield
+    missing = k - sum(int(mask.sum()) for mask in masks)
+    for mask, tie in zip(masks, ties):
+        first = np.flatnonzero(tie)[:missing]
+        mask[first] = True
+        missing -= first.size
+    return masks
 
 
 def strongest_path(matrices: list, scores: list[np.ndarray]) -> list[np.ndarray]:

@@ -34,17 +34,50 @@ class StartPoint:
     Attributes
     ----------
     weights, biases : list of ndarray
-        Dense weights (only the kept positions are read) and biases.
+        The weights, dense (only the kept positions are read) or, once
+        :meth:`compacted`, only their values at ``positions``; the biases.
     step : int
         Position on the learning-rate schedule, in optimizer steps.
     hold_final_lr : bool
         Train at the schedule's final learning rate throughout.
+    positions : list of ndarray or None
+        Per layer, the sorted flat positions of the stored values (None: the
+        layer's weights are all stored).
     """
 
     weights: list[np.ndarray]
     biases: list[np.ndarray]
     step: int = 0
     hold_final_lr: bool = False
+    positions: list[np.ndarray] | None = None
+
+    def values(self, layer: int, positions: np.ndarray) -> np.ndarray:
+        """The start weights of ``layer`` at ``positions`` (sorted, all stored).
+
+        The stored array itself when ``positions`` are the stored ones: do
+        not modify the result.
+        """
+        stored = None if self.positions is None else self.positions[layer]
+        if stored is None:
+            return self.weights[layer].ravel()[positions]
+        if positions is stored:
+            return self.weights[layer]
+        return self.weights[layer][np.searchsorted(stored, positions)]
+
+    def compacted(self, positions: list[np.ndarray | None]) -> StartPoint:
+        """The same start point keeping only the weights at ``positions``.
+
+        Pruning only removes weights, so after a round a start point is read
+        only where weights survive: memory then follows the kept weights.
+        ``positions`` are shared, not copied; None keeps a whole layer.
+        """
+        weights = [
+            W if pos is None else self.values(i, pos)
+            for i, (W, pos) in enumerate(zip(self.weights, positions))
+        ]
+        return StartPoint(
+            weights, self.biases, self.step, self.hold_final_lr, positions=positions
+        )
 
 
 def snapshot_step(

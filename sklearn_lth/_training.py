@@ -13,6 +13,9 @@ from ._network import Network
 from ._optimizers import add_l2_gradient, make_optimizer, scheduled_learning_rate
 from ._rewinding import StartPoint
 
+# Elements per chunk of the L2 penalty's gradient (256 KiB of float32).
+L2_CHUNK = 65_536
+
 
 class TrainingDivergedError(ValueError):
     """Raised when the training loss stops being a finite number.
@@ -81,7 +84,7 @@ class RoundResult:
 
 
 def predict_network(
-    network: Network, X, rows: np.ndarray | None = None, batch_size: int = 512
+    network: Network, X, rows: np.ndarray | None = None, batch_size: int = 128
 ) -> np.ndarray:
     """Outputs of ``network`` for ``X`` (or its ``rows``), in chunks.
 
@@ -123,6 +126,7 @@ def mean_gradient(
         network.backward(activations, deltas)
         for total_grad, layer in zip(sums, network.layers):
             total_grad += layer.grad
+        network.sync()  # backward may have used the weights' buffers
     return sums
 
 
@@ -172,8 +176,14 @@ def train_round(
     params, grads = [flat_params], [flat_grads]
     weights, weight_grads = [flat_params[:n_weights]], [flat_grads[:n_weights]]
     optimizer = make_optimizer(config.solver, params, config)
-    l2_buffers = [optimizer.scratch[0][:n_weights]]  # free between optimizer steps
+    l2_scratch = np.empty(min(n_weights, L2_CHUNK), dtype=flat_params.dtype)
     activations, deltas = network.allocate(batch_size, X.dtype)
+    # Batches of a dense X are gathered into one buffer, not a new array each.
+    batch_buffer = (
+        np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+        if isinstance(X, np.ndarray)
+        else None
+    )
     out_activation = network.out_activation
     if sample_weight is None:
         total_weight = n_samples
@@ -202,7 +212,12 @@ def train_round(
             if rows is not None:
                 idx = rows[idx]
             n = batch.stop - batch.start
-            activations[0] = X[idx]
+            if batch_buffer is None or isinstance(idx, slice):
+                activations[0] = X[idx]  # a slice of an array is a view
+            else:
+                activations[0] = np.take(
+                    X, idx, axis=0, out=batch_buffer[:n], mode="clip"
+                )
             Y_batch = Y[idx]
             sw = None if sample_weight is None else sample_weight[idx]
             sw_sum = n if sw is None else float(sw.sum())
@@ -227,7 +242,7 @@ def train_round(
                 network.backward(activations, deltas)
                 if config.alpha:
                     add_l2_gradient(
-                        weights, weight_grads, config.alpha / sw_sum, l2_buffers
+                        weights, weight_grads, config.alpha / sw_sum, l2_scratch
                     )
                 if start.hold_final_lr:
                     lr = scheduled_learning_rate(

@@ -232,3 +232,26 @@ def test_sigkill_during_a_later_round_then_resume(tmp_path):
     uninterrupted = LotteryTicketMLP(**params).fit(X / 16, y)
     _assert_same_model(resumed, uninterrupted)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_checkpoints_keep_start_points_at_the_kept_weights_only(
+    small_classification, tmp_path
+):
+    """Memory for rewinding follows the kept weights, round after round."""
+    from sklearn_lth._network import glorot_uniform, kept_positions
+
+    X, y = small_classification
+    model = LotteryTicketMLP(
+        **PARAMS, rewind="early", rewind_iteration=3, checkpoint_dir=tmp_path
+    )
+    model.fit(X, y)
+    W0, _ = glorot_uniform([8, 12, 6, 3], "relu", X.dtype, np.random.RandomState(0))
+    with np.load(tmp_path / "imp_state.npz", allow_pickle=False) as stored:
+        for i, W in enumerate(model.coefs_):
+            assert stored[f"values_{i}"].size == W.nnz
+            np.testing.assert_array_equal(
+                stored[f"initial_weights_{i}"], W0[i].ravel()[kept_positions(W)]
+            )
+            np.testing.assert_array_equal(
+                stored[f"snapshot_weights_{i}"], model.ticket_.weights[i].data
+            )

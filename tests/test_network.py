@@ -190,3 +190,38 @@ def test_flatten_keeps_every_layer_on_views_of_two_buffers():
                 np.testing.assert_array_equal(
                     layer.dense.ravel()[layer.positions], layer.values
                 )
+
+
+def test_backward_reuses_the_dense_weights_and_sync_restores_them():
+    """A partial dense layer computes its gradient product in the weights' buffer."""
+    rng = np.random.RandomState(0)
+    net = _random_network(rng, [30, 20, 4], 0.5, "dense")
+    X = rng.normal(size=(6, 30))
+    Y = np.eye(4)[rng.randint(4, size=6)]
+    acts, _ = net.allocate(6, X.dtype)
+    acts[0] = X
+    before = net.forward(acts).copy()
+    _loss_and_grads(net, X, Y)
+    layer = net.layers[0]
+    assert layer._full_grad is layer.dense  # no second weight-sized buffer
+    net.sync()
+    acts[0] = X
+    np.testing.assert_array_equal(net.forward(acts), before)
+    for layer in net.layers:
+        np.testing.assert_array_equal(layer.dense, layer.matrix.toarray())
+
+
+def test_release_gradients_lets_go_of_the_flat_gradient_buffer():
+    import gc
+    import weakref
+
+    rng = np.random.RandomState(0)
+    for density in (1.0, 0.5, 0.04):
+        net = _random_network(rng, [30, 20, 4], density, None)
+        _, grads, _ = net.flatten()
+        alive = weakref.ref(grads)
+        del grads
+        net.release_gradients()
+        gc.collect()
+        assert alive() is None
+        assert all(layer.values is not None for layer in net.layers)

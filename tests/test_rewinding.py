@@ -121,3 +121,23 @@ def test_rewind_point_after_round_zero_warns_and_uses_its_end(small_classificati
     _assert_ticket_holds(
         model.ticket_, [W.toarray() for W in dense.coefs_], dense.intercepts_
     )
+
+
+def test_compacted_start_point_keeps_the_weights_at_kept_positions():
+    from sklearn_lth._rewinding import StartPoint
+
+    rng = np.random.RandomState(0)
+    weights, biases = glorot_uniform([8, 10, 3], "relu", np.float64, rng)
+    dense = StartPoint(weights, biases, step=7)
+    kept = [np.sort(rng.choice(W.size, W.size // 2, replace=False)) for W in weights]
+    kept[1] = None  # a layer that keeps every weight stays whole
+    compact = dense.compacted(kept)
+    assert compact.weights[0].shape == (kept[0].size,)
+    assert compact.weights[1] is weights[1]
+    assert compact.step == 7
+    fewer = np.sort(rng.choice(kept[0], 10, replace=False))
+    for point in (dense, compact, compact.compacted(kept)):
+        np.testing.assert_array_equal(point.values(0, fewer), weights[0].ravel()[fewer])
+        np.testing.assert_array_equal(
+            point.values(1, [0, 5]), weights[1].ravel()[[0, 5]]
+        )
