@@ -128,9 +128,18 @@ class _Search:
     """The state of one search between rounds, and how to save and restore it."""
 
     def __init__(
-        self, initial, positions, total, validation, activation, out_activation
+        self,
+        initial,
+        positions,
+        total,
+        validation,
+        activation,
+        out_activation,
+        redraw_initial=None,
     ):
         self.activation = activation
+        # Draws the initial weights again (None: they cannot be redrawn).
+        self.redraw_initial = redraw_initial
         self.out_activation = out_activation
         self.initial = initial
         self.shapes = [W.shape for W in initial.weights]
@@ -145,7 +154,8 @@ class _Search:
                 self.history[key] = []
         self.unconverged: list[int] = []
         self.completed = -1
-        # The last completed round, exported only when asked for.
+        # The last completed round, exported only when asked for; a last start
+        # of None after round 0 means the initial weights, drawn again.
         self.last_network: Network | None = None
         self.last_start: StartPoint | None = None
         self.last_round: RoundResult | None = None
@@ -170,10 +180,13 @@ class _Search:
 
     def result(self) -> IMPResult:
         """The network of the last completed round, its ticket and table."""
-        coefs, intercepts, rewind_weights = _export(self.last_network, self.last_start)
+        start = self.last_start
+        if start is None:
+            start = self.redraw_initial()
+        coefs, intercepts, rewind_weights = _export(self.last_network, start)
         ticket = LotteryTicket(
             rewind_weights,
-            [b.copy() for b in self.last_start.biases],
+            [b.copy() for b in start.biases],
             np.asarray(self.history["sparsity"]),
         )
         return IMPResult(
@@ -308,7 +321,15 @@ def find_ticket(
         round's row of the history and its weights (CSR).
     """
     dtype = X.dtype
+    redraw_initial = None
     if ticket is None:
+        first_draw = rng.get_state()
+
+        def redraw_initial() -> StartPoint:
+            again = np.random.RandomState()
+            again.set_state(first_draw)
+            return StartPoint(*glorot_uniform(layer_units, activation, dtype, again))
+
         initial = StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
         positions = [
             np.arange(W.size, dtype=position_dtype(W.shape)) for W in initial.weights
@@ -326,6 +347,7 @@ def find_ticket(
         validation_rows is not None,
         activation,
         out_activation,
+        redraw_initial,
     )
     # The search holds them from now on, and lets go of what it no longer needs.
     del positions, initial
@@ -428,7 +450,11 @@ def _prune_and_rewind(
     positions = [layer.positions for layer in network.layers]
     trained = None
     if pruning.rewind in ("lr", "none"):
-        trained = StartPoint(network.dense_weights(), network.biases())
+        trained = StartPoint(
+            [layer.values.copy() for layer in network.layers],
+            network.biases(),
+            positions=[layer._positions for layer in network.layers],
+        )
     network.release_gradients()  # it stays only as the last completed round
     start = rewind_point(
         pruning.rewind,
@@ -456,8 +482,16 @@ def _prune_and_rewind(
             UserWarning,
             stacklevel=5,
         )
-    positions = [pos[k] for pos, k in zip(positions, keep)]
+    positions = [pos[k].astype(np.intp, copy=False) for pos, k in zip(positions, keep)]
     search.network = network = scores = magnitudes = keep = path = None
+    if search.last_start is search.initial and search.redraw_initial is not None:
+        # Round 0 started from the initial weights, which the seed draws again
+        # if round 0 must be exported: from now on keep only the survivors.
+        search.last_start = None
+        was_initial = start is search.initial
+        search.initial = search.initial.compacted(positions)
+        if was_initial:
+            start = search.initial
     search.start = start
     search.network = _network_at(search, start, positions)
 

@@ -20,7 +20,7 @@ al. (2019, "Stabilizing the lottery ticket hypothesis") for ``"early"`` and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -127,9 +127,9 @@ def rewind_point(
     if rewind in ("early", "late"):
         return snapshot
     if rewind == "lr":
-        return StartPoint(trained.weights, trained.biases, step=0)
+        return replace(trained, step=0, hold_final_lr=False)
     if rewind == "none":
-        return StartPoint(trained.weights, trained.biases, hold_final_lr=True)
+        return replace(trained, hold_final_lr=True)
     if rewind == "reinit":
         return draw_fresh()
     raise ValueError(

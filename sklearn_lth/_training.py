@@ -13,8 +13,8 @@ from ._network import Network
 from ._optimizers import add_l2_gradient, make_optimizer, scheduled_learning_rate
 from ._rewinding import StartPoint
 
-# Elements per chunk of the L2 penalty's gradient (256 KiB of float32).
-L2_CHUNK = 65_536
+# Elements per chunk of the L2 penalty's gradient (128 KiB of float32).
+L2_CHUNK = 32_768
 
 
 class TrainingDivergedError(ValueError):

@@ -144,6 +144,26 @@ def test_ctrl_c_keeps_the_last_completed_round(small_classification, monkeypatch
     assert model.predict(X).shape == y.shape
 
 
+@pytest.mark.parametrize("rewind", ["init", "late", "lr"])
+def test_a_failure_in_round_one_keeps_round_zero_and_its_initial_weights(
+    small_classification, monkeypatch, rewind
+):
+    """Round 0's ticket is the whole initial draw, even once the search kept
+    only the surviving initial weights for rewinding."""
+    from sklearn_lth._network import glorot_uniform
+
+    X, y = small_classification
+    _fail_in_round(monkeypatch, 1, KeyboardInterrupt())
+    with pytest.warns(UserWarning, match="keeps round 0"):
+        model = LotteryTicketMLP(**PARAMS, rewind=rewind).fit(X, y)
+    W0, b0 = glorot_uniform([8, 12, 6, 3], "relu", X.dtype, np.random.RandomState(0))
+    for W_ticket, W, b_ticket, b in zip(
+        model.ticket_.weights, W0, model.ticket_.intercepts, b0
+    ):
+        np.testing.assert_array_equal(W_ticket.toarray(), W)
+        np.testing.assert_array_equal(b_ticket, b)
+
+
 def test_ctrl_c_in_round_zero_stops_the_fit(small_classification, monkeypatch):
     X, y = small_classification
     _fail_in_round(monkeypatch, 0, KeyboardInterrupt())
