@@ -21,12 +21,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-# Crossovers measured by ``benchmarks/bench_kernels.py`` (784x300 float32
-# layer, batches of 60, 2 cores): below ``SPARSE_KERNEL_MAX_DENSITY`` the CSR
-# products beat dense BLAS, below ``SDDMM_MAX_DENSITY`` computing the weight
-# gradient at the kept positions only beats a dense product then a gather.
-SPARSE_KERNEL_MAX_DENSITY = 0.06
-SDDMM_MAX_DENSITY = 0.02
+# Crossovers measured by ``benchmarks/bench_kernels.py`` (784x300 and 300x100
+# float32 layers, batches of 60, 2 cores): below ``SPARSE_KERNEL_MAX_DENSITY``
+# a layer's training step (products, gradient, refresh) is faster on CSR than
+# on dense BLAS; below ``SDDMM_MAX_DENSITY`` computing the weight gradient at
+# the kept positions only beats a dense product then a gather.
+SPARSE_KERNEL_MAX_DENSITY = 0.08
+SDDMM_MAX_DENSITY = 0.025
+# Elements of each block of gathered rows in the kept-position product (256
+# KiB of float32): big enough to amortise the calls, small enough for cache.
+SDDMM_BLOCK = 65_536
 
 
 def _identity(Z: np.ndarray) -> None:
@@ -203,7 +207,10 @@ class Layer:
         # for very sparse layers a product at the kept positions only (SDDMM).
         self.sddmm = self.density <= SDDMM_MAX_DENSITY
         if self.sddmm:
-            self._rows, self._cols = np.divmod(positions, shape[1])
+            self._rows, self._cols = np.divmod(
+                positions.astype(np.intp, copy=False), shape[1]
+            )
+        self._sddmm_scratch = None
         # Gradient buffers come with ``rebind`` (training) or on first use.
         self._full_grad = self.grad = None
 
@@ -301,11 +308,7 @@ class Layer:
             self._allocate_gradient()
         np.sum(delta, axis=0, out=self.bias_grad)
         if self.sddmm:
-            A_cols = _as_dense(A.T) if sp.issparse(A) else np.ascontiguousarray(A.T)
-            delta_cols = np.ascontiguousarray(delta.T)
-            np.einsum(
-                "ij,ij->i", A_cols[self._rows], delta_cols[self._cols], out=self.grad
-            )
+            self._gradient_at_kept_positions(A, delta)
             return
         if sp.issparse(A):
             self._full_grad[...] = _as_dense(A.T @ delta)
@@ -313,6 +316,34 @@ class Layer:
             np.matmul(A.T, delta, out=self._full_grad)
         if not self.full:
             np.take(self._full_grad.ravel(), self.positions, out=self.grad, mode="clip")
+
+    def _gradient_at_kept_positions(self, A, delta: np.ndarray) -> None:
+        """``grad[k] = A[:, row_k] @ delta[:, col_k]``: only the kept products.
+
+        Both operands are transposed once so that each kept weight reads two
+        contiguous rows; the rows are gathered block by block into buffers
+        kept between calls (fresh large arrays would cost page faults).
+        """
+        n = delta.shape[0]
+        n_in, n_out = self.shape
+        block = max(1, SDDMM_BLOCK // n)
+        size = (n_in + n_out + 2 * block) * n
+        scratch = self._sddmm_scratch
+        if scratch is None or scratch.size < size or scratch.dtype != delta.dtype:
+            scratch = self._sddmm_scratch = np.empty(size, dtype=delta.dtype)
+        A_cols = scratch[: n_in * n].reshape(n_in, n)
+        delta_cols = scratch[n_in * n : (n_in + n_out) * n].reshape(n_out, n)
+        left = scratch[(n_in + n_out) * n : (n_in + n_out + block) * n]
+        right = scratch[(n_in + n_out + block) * n : size]
+        A_cols[...] = _as_dense(A.T) if sp.issparse(A) else A.T
+        delta_cols[...] = delta.T
+        for start in range(0, self.n_kept, block):
+            stop = min(start + block, self.n_kept)
+            rows = left[: (stop - start) * n].reshape(stop - start, n)
+            cols = right[: (stop - start) * n].reshape(stop - start, n)
+            np.take(A_cols, self._rows[start:stop], axis=0, out=rows, mode="clip")
+            np.take(delta_cols, self._cols[start:stop], axis=0, out=cols, mode="clip")
+            np.einsum("ij,ij->i", rows, cols, out=self.grad[start:stop])
 
 
 def _transpose_order(matrix: sp.csr_array) -> np.ndarray:
@@ -399,6 +430,7 @@ class Network:
             # ``bias_grad`` too: as a view, it would keep the whole flat
             # gradient buffer alive.
             layer._full_grad = layer.grad = layer.bias_grad = layer._matrix = None
+            layer._sddmm_scratch = None
             layer.__dict__.pop("_transposed", None)
             if layer.kernel == "dense" and not layer.full:
                 layer.dense = None  # ``values`` and ``positions`` hold the weights

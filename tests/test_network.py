@@ -165,6 +165,23 @@ def test_weight_gradient_at_kept_positions(density, kernel, sparse_input):
     np.testing.assert_allclose(layer.bias_grad, delta.sum(axis=0))
 
 
+def test_kept_position_gradient_in_blocks_and_for_a_smaller_batch(monkeypatch):
+    """The SDDMM gathers rows block by block into buffers kept between calls."""
+    import sklearn_lth._network as network
+
+    monkeypatch.setattr(network, "SDDMM_BLOCK", 50)  # 7 rows a block at batch 7
+    rng = np.random.RandomState(1)
+    positions = np.sort(rng.choice(200 * 50, 190, replace=False))
+    layer = Layer(positions, rng.normal(size=190), np.zeros(50), (200, 50))
+    assert layer.sddmm
+    for batch in (7, 3, 7):  # the last batch of an epoch may be smaller
+        A = rng.normal(size=(batch, 200))
+        delta = rng.normal(size=(batch, 50))
+        layer.compute_gradients(A, delta)
+        expected = (A.T @ delta).ravel()[positions]
+        np.testing.assert_allclose(layer.grad, expected, rtol=1e-10)
+
+
 def test_flatten_keeps_every_layer_on_views_of_two_buffers():
     rng = np.random.RandomState(0)
     full = _random_network(rng, [6, 5, 3], 1.0, "dense")
