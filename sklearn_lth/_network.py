@@ -14,6 +14,11 @@ Two kernels compute the same products:
 
 The dense kernel wins for dense-ish layers, the sparse one for very sparse
 layers; :func:`choose_kernel` picks one per layer from its density.
+
+Activations and errors live feature-major, as ``(units, batch)`` arrays seen
+through ``(batch, units)`` transposed views: BLAS reads either layout at the
+same speed, while the CSR products and the kept-position gradients then read
+and write whole contiguous rows with no transposed copies.
 """
 
 from __future__ import annotations
@@ -210,7 +215,7 @@ class Layer:
             self._rows, self._cols = np.divmod(
                 positions.astype(np.intp, copy=False), shape[1]
             )
-        self._sddmm_scratch = None
+        self._buffers: dict[str, np.ndarray] = {}
         # Gradient buffers come with ``rebind`` (training) or on first use.
         self._full_grad = self.grad = None
 
@@ -280,26 +285,53 @@ class Layer:
         else:
             np.take(self.values, self._order, out=self._transposed.data, mode="clip")
 
+    def _buffer(self, name: str, size: int, dtype) -> np.ndarray:
+        """A flat scratch array of at least ``size`` kept between calls."""
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self._buffers[name] = np.empty(size, dtype=dtype)
+        return buffer[:size]
+
+    def _feature_major(self, M, name: str) -> np.ndarray:
+        """``M.T`` as a C-contiguous array.
+
+        The network's activations and errors are transposed views of
+        feature-major buffers, so this is usually ``M``'s own memory; other
+        arrays (an input batch) are copied into a buffer kept for the next call.
+        """
+        if sp.issparse(M):
+            return _as_dense(M.T)
+        T = M.T
+        if T.flags.c_contiguous:
+            return T
+        out = self._buffer(name, T.size, T.dtype).reshape(T.shape)
+        out[...] = T
+        return out
+
     def forward(self, A, out: np.ndarray) -> np.ndarray:
-        """``out = A @ W + b``."""
+        """``out = A @ W + b``, computed as ``out.T = W.T @ A.T + b``.
+
+        ``out`` should be a transposed view of a C-contiguous array (see
+        :meth:`Network.allocate`): the products then write their rows in place.
+        """
+        out_T = out.T
         if self.kernel == "dense" and not sp.issparse(A):
-            np.matmul(A, self.dense, out=out)
-        elif self.kernel == "dense":
-            out[...] = _as_dense(A @ self.dense)
+            np.matmul(self.dense.T, A.T, out=out_T)
         elif sp.issparse(A):
-            out[...] = _as_dense(A @ self._matrix)
+            W = self.dense if self.kernel == "dense" else self._matrix
+            out_T[...] = _as_dense(A @ W).T
         else:
-            # (W.T @ A.T).T with W.T stored as CSR: scipy's row kernel.
-            out[...] = (self._transposed @ A.T).T
-        out += self.bias
+            # W.T stored as CSR times feature-major rows: scipy's row kernel.
+            out_T[...] = self._transposed @ self._feature_major(A, "input")
+        out_T += self.bias[:, None]
         return out
 
     def backward(self, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = delta @ W.T``: the error sent to the layer below."""
+        """``out = delta @ W.T``, computed as ``out.T = W @ delta.T``."""
         if self.kernel == "dense":
-            np.matmul(delta, self.dense.T, out=out)
+            np.matmul(self.dense, delta.T, out=out.T)
         else:
-            out[...] = (self._matrix @ delta.T).T
+            out.T[...] = self._matrix @ self._feature_major(delta, "delta")
         return out
 
     def compute_gradients(self, A, delta: np.ndarray) -> None:
@@ -320,29 +352,22 @@ class Layer:
     def _gradient_at_kept_positions(self, A, delta: np.ndarray) -> None:
         """``grad[k] = A[:, row_k] @ delta[:, col_k]``: only the kept products.
 
-        Both operands are transposed once so that each kept weight reads two
-        contiguous rows; the rows are gathered block by block into buffers
-        kept between calls (fresh large arrays would cost page faults).
+        On feature-major operands each kept weight reads two contiguous rows;
+        the rows are gathered block by block into buffers kept between calls
+        (fresh large arrays would cost page faults).
         """
         n = delta.shape[0]
-        n_in, n_out = self.shape
         block = max(1, SDDMM_BLOCK // n)
-        size = (n_in + n_out + 2 * block) * n
-        scratch = self._sddmm_scratch
-        if scratch is None or scratch.size < size or scratch.dtype != delta.dtype:
-            scratch = self._sddmm_scratch = np.empty(size, dtype=delta.dtype)
-        A_cols = scratch[: n_in * n].reshape(n_in, n)
-        delta_cols = scratch[n_in * n : (n_in + n_out) * n].reshape(n_out, n)
-        left = scratch[(n_in + n_out) * n : (n_in + n_out + block) * n]
-        right = scratch[(n_in + n_out + block) * n : size]
-        A_cols[...] = _as_dense(A.T) if sp.issparse(A) else A.T
-        delta_cols[...] = delta.T
+        A_rows = self._feature_major(A, "input")
+        delta_rows = self._feature_major(delta, "delta")
+        blocks = self._buffer("blocks", 2 * block * n, delta.dtype)
         for start in range(0, self.n_kept, block):
             stop = min(start + block, self.n_kept)
-            rows = left[: (stop - start) * n].reshape(stop - start, n)
-            cols = right[: (stop - start) * n].reshape(stop - start, n)
-            np.take(A_cols, self._rows[start:stop], axis=0, out=rows, mode="clip")
-            np.take(delta_cols, self._cols[start:stop], axis=0, out=cols, mode="clip")
+            size = (stop - start) * n
+            rows = blocks[:size].reshape(stop - start, n)
+            cols = blocks[block * n : block * n + size].reshape(stop - start, n)
+            np.take(A_rows, self._rows[start:stop], axis=0, out=rows, mode="clip")
+            np.take(delta_rows, self._cols[start:stop], axis=0, out=cols, mode="clip")
             np.einsum("ij,ij->i", rows, cols, out=self.grad[start:stop])
 
 
@@ -430,7 +455,7 @@ class Network:
             # ``bias_grad`` too: as a view, it would keep the whole flat
             # gradient buffer alive.
             layer._full_grad = layer.grad = layer.bias_grad = layer._matrix = None
-            layer._sddmm_scratch = None
+            layer._buffers = {}
             layer.__dict__.pop("_transposed", None)
             if layer.kernel == "dense" and not layer.full:
                 layer.dense = None  # ``values`` and ``positions`` hold the weights
@@ -443,15 +468,32 @@ class Network:
         return [layer.bias.copy() for layer in self.layers]
 
     def allocate(self, batch_size: int, dtype) -> tuple[list, list]:
-        """Preallocate activations and deltas for one batch size."""
+        """Preallocate activations and deltas for one batch size.
+
+        Each is a ``(batch, units)`` transposed view of a feature-major
+        ``(units, batch)`` array, the layout in which the layers' products
+        (BLAS or CSR) and the kept-position gradients read and write whole
+        contiguous rows. ``activations[0]``, the input batch, is the caller's.
+        """
         units = [self.layers[0].shape[0]] + [layer.shape[1] for layer in self.layers]
-        activations = [None] + [np.empty((batch_size, n), dtype) for n in units[1:]]
-        deltas = [np.empty((batch_size, n), dtype) for n in units[1:]]
+        activations = [None] + [np.empty((n, batch_size), dtype).T for n in units[1:]]
+        deltas = [np.empty((n, batch_size), dtype).T for n in units[1:]]
         return activations, deltas
 
     def forward(self, activations: list) -> np.ndarray:
-        """Fill ``activations[1:]`` from ``activations[0]``; return the output."""
+        """Fill ``activations[1:]`` from ``activations[0]``; return the output.
+
+        ``activations[0]`` may be replaced by a view of the same values in the
+        layout the first layer reads fastest; pass the list on to :meth:`backward`.
+        """
         n = activations[0].shape[0]
+        first = self.layers[0]
+        if (first.kernel == "sparse" or first.sddmm) and not sp.issparse(
+            activations[0]
+        ):
+            # The first layer's CSR product and kept-position gradient both
+            # read the batch feature-major: transpose it once for both.
+            activations[0] = first._feature_major(activations[0], "input").T
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             A = activations[i] if i == 0 else activations[i][:n]
