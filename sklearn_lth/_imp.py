@@ -48,6 +48,7 @@ from ._training import (
     mean_gradient,
     predict_network,
     train_round,
+    weights_now,
 )
 
 HISTORY_KEYS = (
@@ -232,15 +233,16 @@ class _Search:
             arrays[f"bias_{i}"] = layer.bias
             arrays[f"start_weights_{i}"] = self.start.values(i, positions)
             arrays[f"start_bias_{i}"] = self.start.biases[i]
-            arrays[f"initial_weights_{i}"] = self.initial.values(i, positions)
-            arrays[f"initial_bias_{i}"] = self.initial.biases[i]
+            if self.initial is not None:
+                arrays[f"initial_weights_{i}"] = self.initial.values(i, positions)
+                arrays[f"initial_bias_{i}"] = self.initial.biases[i]
             if self.snapshot is not None:
                 arrays[f"snapshot_weights_{i}"] = self.snapshot.values(i, positions)
                 arrays[f"snapshot_bias_{i}"] = self.snapshot.biases[i]
         store.save(header, arrays)
 
     def restore(self, header: dict, arrays: dict, rng) -> RoundResult:
-        n_layers = len(self.initial.weights)
+        n_layers = len(self.shapes)
         shapes = self.shapes
         self.completed = header["completed_round"]
         self.history = header["history"]
@@ -251,11 +253,13 @@ class _Search:
             arrays[f"positions_{i}"].astype(np.intp, copy=False)
             for i in range(n_layers)
         ]
-        self.initial = StartPoint(
-            [arrays[f"initial_weights_{i}"] for i in range(n_layers)],
-            [arrays[f"initial_bias_{i}"] for i in range(n_layers)],
-            positions=self.positions,
-        )
+        self.initial = None
+        if "initial_weights_0" in arrays:
+            self.initial = StartPoint(
+                [arrays[f"initial_weights_{i}"] for i in range(n_layers)],
+                [arrays[f"initial_bias_{i}"] for i in range(n_layers)],
+                positions=self.positions,
+            )
         if header["snapshot_step"] is not None:
             self.snapshot = StartPoint(
                 [arrays[f"snapshot_weights_{i}"] for i in range(n_layers)],
@@ -419,7 +423,7 @@ def find_ticket(
             exc.partial = None if search.last_network is None else search.result()
             raise
         if round_index == 0:
-            search.snapshot = result.snapshot
+            search.snapshot, result.snapshot = result.snapshot, None
             _warn_if_snapshot_late(result, snap_at, pruning.rewind)
         if not result.converged:
             search.unconverged.append(round_index)
@@ -450,11 +454,7 @@ def _prune_and_rewind(
     positions = [layer.positions for layer in network.layers]
     trained = None
     if pruning.rewind in ("lr", "none"):
-        trained = StartPoint(
-            [layer.values.copy() for layer in network.layers],
-            network.biases(),
-            positions=[layer._positions for layer in network.layers],
-        )
+        trained = weights_now(network)
     network.release_gradients()  # it stays only as the last completed round
     start = rewind_point(
         pruning.rewind,
@@ -486,13 +486,21 @@ def _prune_and_rewind(
     search.network = network = scores = magnitudes = keep = path = None
     if search.last_start is search.initial and search.redraw_initial is not None:
         # Round 0 started from the initial weights, which the seed draws again
-        # if round 0 must be exported: from now on keep only the survivors.
+        # if round 0 must be exported.
         search.last_start = None
-        was_initial = start is search.initial
-        search.initial = search.initial.compacted(positions)
-        if was_initial:
-            start = search.initial
-    search.start = start
+    if pruning.rewind != "init":
+        search.initial = None  # no later round rewinds to it
+    # From now on the start points are read only where weights survive: keep
+    # just those, except in the one the last completed round still exports.
+    compacted = {id(search.last_start): search.last_start}
+    for name in ("initial", "snapshot"):
+        point = getattr(search, name)
+        if point is not None and id(point) not in compacted:
+            compacted[id(point)] = point.compacted(positions)
+        setattr(search, name, None if point is None else compacted[id(point)])
+    if id(start) not in compacted:
+        compacted[id(start)] = start.compacted(positions)
+    search.start = start = compacted[id(start)]
     search.network = _network_at(search, start, positions)
 
 

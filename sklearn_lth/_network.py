@@ -460,10 +460,6 @@ class Network:
             if layer.kernel == "dense" and not layer.full:
                 layer.dense = None  # ``values`` and ``positions`` hold the weights
 
-    def dense_weights(self) -> list[np.ndarray]:
-        """Dense copies of the weights (zeros at pruned positions)."""
-        return [layer.to_csr().toarray() for layer in self.layers]
-
     def biases(self) -> list[np.ndarray]:
         return [layer.bias.copy() for layer in self.layers]
 

@@ -83,6 +83,16 @@ class RoundResult:
     validation_score_at_min_loss: float | None = None
 
 
+def weights_now(network: Network, step: int = 0) -> StartPoint:
+    """The network's weights and biases as a start point (copies, kept only)."""
+    return StartPoint(
+        [layer.values.copy() for layer in network.layers],
+        network.biases(),
+        step=step,
+        positions=[layer._positions for layer in network.layers],
+    )
+
+
 def predict_network(
     network: Network, X, rows: np.ndarray | None = None, batch_size: int = 128
 ) -> np.ndarray:
@@ -197,7 +207,7 @@ def train_round(
     result = RoundResult(validation_scores=[] if track else None)
     min_validation_loss = np.inf
     if snapshot_at is not None and snapshot_at <= 0:
-        result.snapshot = StartPoint(network.dense_weights(), network.biases(), step=0)
+        result.snapshot = weights_now(network, step=0)
     step = start.step
     best_loss, best_score, best_params = np.inf, -np.inf, None
     no_improvement = 0
@@ -260,9 +270,7 @@ def train_round(
             result.steps += 1
             if snapshot_at is not None and result.snapshot is None:
                 if result.steps >= snapshot_at:
-                    result.snapshot = StartPoint(
-                        network.dense_weights(), network.biases(), step=step
-                    )
+                    result.snapshot = weights_now(network, step=step)
 
         result.n_iter += 1
         epoch_loss = accumulated / max(total_weight, 1e-12)
@@ -309,7 +317,5 @@ def train_round(
         network.sync()
         result.best_validation_score = best_score
     if snapshot_at is not None and result.snapshot is None:
-        result.snapshot = StartPoint(
-            network.dense_weights(), network.biases(), step=step
-        )
+        result.snapshot = weights_now(network, step=step)
     return result

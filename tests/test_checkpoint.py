@@ -254,15 +254,16 @@ def test_sigkill_during_a_later_round_then_resume(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
+@pytest.mark.parametrize("rewind", ["init", "early"])
 def test_checkpoints_keep_start_points_at_the_kept_weights_only(
-    small_classification, tmp_path
+    small_classification, tmp_path, rewind
 ):
     """Memory for rewinding follows the kept weights, round after round."""
     from sklearn_lth._network import glorot_uniform, kept_positions
 
     X, y = small_classification
     model = LotteryTicketMLP(
-        **PARAMS, rewind="early", rewind_iteration=3, checkpoint_dir=tmp_path
+        **PARAMS, rewind=rewind, rewind_iteration=3, checkpoint_dir=tmp_path
     )
     model.fit(X, y)
     W0, _ = glorot_uniform([8, 12, 6, 3], "relu", X.dtype, np.random.RandomState(0))
@@ -270,8 +271,14 @@ def test_checkpoints_keep_start_points_at_the_kept_weights_only(
         for i, W in enumerate(model.coefs_):
             assert stored[f"values_{i}"].size == W.nnz
             np.testing.assert_array_equal(
-                stored[f"initial_weights_{i}"], W0[i].ravel()[kept_positions(W)]
+                stored[f"start_weights_{i}"], model.ticket_.weights[i].data
             )
-            np.testing.assert_array_equal(
-                stored[f"snapshot_weights_{i}"], model.ticket_.weights[i].data
-            )
+            if rewind == "init":
+                np.testing.assert_array_equal(
+                    stored[f"initial_weights_{i}"], W0[i].ravel()[kept_positions(W)]
+                )
+            else:  # only round 0's snapshot is rewound to; W0 is not kept
+                assert f"initial_weights_{i}" not in stored.files
+                np.testing.assert_array_equal(
+                    stored[f"snapshot_weights_{i}"], model.ticket_.weights[i].data
+                )

@@ -125,5 +125,7 @@ def test_snapshot_holds_the_weights_after_that_many_steps(small_classification):
         start=start,
     )
     assert result.snapshot.step == 3
-    for W, layer in zip(result.snapshot.weights, once.layers):
-        np.testing.assert_array_equal(W, layer.matrix.toarray())
+    for i, layer in enumerate(once.layers):
+        np.testing.assert_array_equal(
+            result.snapshot.values(i, layer.positions), layer.values
+        )
