@@ -529,8 +529,11 @@ def _pruning_scores(criterion, magnitudes, start, positions, search, rng, data):
     if criterion == "random":
         return [rng.random_sample(m.size) for m in magnitudes]
     probe = _network_at(search, start, positions)
-    gradients = mean_gradient(probe, **data)
-    return [np.abs(g * layer.values) for g, layer in zip(gradients, probe.layers)]
+    scores = mean_gradient(probe, **data)
+    for score, layer in zip(scores, probe.layers):
+        np.multiply(score, layer.values, out=score)
+        np.abs(score, out=score)
+    return scores
 
 
 def _record(search, result, round_index, data, validation_rows, tic) -> dict:
