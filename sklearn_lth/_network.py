@@ -463,18 +463,19 @@ class Network:
     def biases(self) -> list[np.ndarray]:
         return [layer.bias.copy() for layer in self.layers]
 
-    def allocate(self, batch_size: int, dtype) -> tuple[list, list]:
-        """Preallocate activations and deltas for one batch size.
+    def allocate(self, batch_size: int, dtype, deltas: bool = True) -> tuple:
+        """Preallocate activations and (unless ``deltas=False``) errors.
 
         Each is a ``(batch, units)`` transposed view of a feature-major
         ``(units, batch)`` array, the layout in which the layers' products
         (BLAS or CSR) and the kept-position gradients read and write whole
         contiguous rows. ``activations[0]``, the input batch, is the caller's.
         """
-        units = [self.layers[0].shape[0]] + [layer.shape[1] for layer in self.layers]
-        activations = [None] + [np.empty((n, batch_size), dtype).T for n in units[1:]]
-        deltas = [np.empty((n, batch_size), dtype).T for n in units[1:]]
-        return activations, deltas
+        units = [layer.shape[1] for layer in self.layers]
+        activations = [None] + [np.empty((n, batch_size), dtype).T for n in units]
+        if not deltas:
+            return activations, None
+        return activations, [np.empty((n, batch_size), dtype).T for n in units]
 
     def forward(self, activations: list) -> np.ndarray:
         """Fill ``activations[1:]`` from ``activations[0]``; return the output.

@@ -94,14 +94,14 @@ def weights_now(network: Network, step: int = 0) -> StartPoint:
 
 
 def predict_network(
-    network: Network, X, rows: np.ndarray | None = None, batch_size: int = 128
+    network: Network, X, rows: np.ndarray | None = None, batch_size: int = 512
 ) -> np.ndarray:
     """Outputs of ``network`` for ``X`` (or its ``rows``), in chunks.
 
     Memory stays bounded and ``X`` is never copied whole.
     """
     n = X.shape[0] if rows is None else rows.size
-    activations, _ = network.allocate(min(batch_size, n), X.dtype)
+    activations, _ = network.allocate(min(batch_size, n), X.dtype, deltas=False)
     out = np.empty((n, network.layers[-1].shape[1]), dtype=X.dtype)
     for batch in gen_batches(n, batch_size):
         activations[0] = X[batch] if rows is None else X[rows[batch]]
