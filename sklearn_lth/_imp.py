@@ -163,21 +163,22 @@ class _Search:
 
     def complete(self, round_index: int, result: RoundResult) -> None:
         self.completed = round_index
-        # Later rounds read the start points only where weights survive: keep
-        # just those (one copy, shared by the points that are the same).
-        kept = [layer._positions for layer in self.network.layers]
-        compacted = {}
-
-        def compact(point):
-            if point is not None and id(point) not in compacted:
-                compacted[id(point)] = point.compacted(kept)
-            return None if point is None else compacted[id(point)]
-
-        self.initial = compact(self.initial)
-        self.snapshot = compact(self.snapshot)
-        self.start = compact(self.start)
+        self.compact_start_points([layer._positions for layer in self.network.layers])
         self.last_network, self.last_start = self.network, self.start
         self.last_round = result
+
+    def compact_start_points(self, positions, spare=None) -> None:
+        """Keep the start points only at ``positions`` (None: a whole layer).
+
+        Later rounds read them only where weights survive. Points that are the
+        same object stay one (compacted once); ``spare`` is left as it is.
+        """
+        compacted = {id(spare): spare}
+        for name in ("initial", "snapshot", "start"):
+            point = getattr(self, name)
+            if point is not None and id(point) not in compacted:
+                compacted[id(point)] = point.compacted(positions)
+            setattr(self, name, None if point is None else compacted[id(point)])
 
     def result(self) -> IMPResult:
         """The network of the last completed round, its ticket and table."""
@@ -490,18 +491,10 @@ def _prune_and_rewind(
         search.last_start = None
     if pruning.rewind != "init":
         search.initial = None  # no later round rewinds to it
-    # From now on the start points are read only where weights survive: keep
-    # just those, except in the one the last completed round still exports.
-    compacted = {id(search.last_start): search.last_start}
-    for name in ("initial", "snapshot"):
-        point = getattr(search, name)
-        if point is not None and id(point) not in compacted:
-            compacted[id(point)] = point.compacted(positions)
-        setattr(search, name, None if point is None else compacted[id(point)])
-    if id(start) not in compacted:
-        compacted[id(start)] = start.compacted(positions)
-    search.start = start = compacted[id(start)]
-    search.network = _network_at(search, start, positions)
+    # Only survivors are read from now on, except by the last completed round.
+    search.start = start
+    search.compact_start_points(positions, spare=search.last_start)
+    search.network = _network_at(search, search.start, positions)
 
 
 def _network_at(search, start: StartPoint, positions) -> Network:

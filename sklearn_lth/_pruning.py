@@ -92,10 +92,9 @@ def prune_lowest(
     for layers, rate in zip(groups, rates):
         members = [scores[i] for i in layers]
         shields = None if protected is None else [protected[i] for i in layers]
-        n_candidates = sum(s.size for s in members)
-        if shields is not None:
-            n_candidates -= sum(int(shield.sum()) for shield in shields)
-        k = min(n_to_prune(rate, sum(s.size for s in members)), n_candidates)
+        n_pooled = sum(s.size for s in members)
+        n_shielded = 0 if shields is None else sum(int(m.sum()) for m in shields)
+        k = min(n_to_prune(rate, n_pooled), n_pooled - n_shielded)
         if k == 0:
             continue
         for i, lowest in zip(layers, _lowest(members, k, shields)):
