@@ -10,7 +10,7 @@ from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._pruning import per_round_rate
 from ._supermask import SupermaskMLP
 from ._ticket import LotteryTicket
-from ._training import TrainingDivergedError
+from .exceptions import CheckpointError, TrainingDivergedError
 
 __version__ = "0.1.0.dev0"
 
@@ -26,6 +26,7 @@ SKOPS_TRUSTED_TYPES = [
 
 __all__ = [
     "SKOPS_TRUSTED_TYPES",
+    "CheckpointError",
     "LotteryTicket",
     "LotteryTicketDisplay",
     "LotteryTicketMLP",

@@ -12,10 +12,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._interrupt import FitTransaction, StopFlag
 from ._mlp import LotteryTicketMLP
 
 
-def _fold_path(estimator: LotteryTicketMLP, X, y, train, test):
+def _fold_path(estimator: LotteryTicketMLP, X, y, train, test, stop: StopFlag):
     """One search on a fold's training part, scoring every round on its test part."""
     scores, sparsities = [], []
 
@@ -24,7 +25,7 @@ def _fold_path(estimator: LotteryTicketMLP, X, y, train, test):
         sparsities.append(record["sparsity"])
 
     estimator._validate_params()
-    estimator._fit(X[train], y[train], on_round_end=score_round)
+    estimator._fit(X[train], y[train], on_round_end=score_round, stop=stop)
     return np.asarray(scores), np.asarray(sparsities)
 
 
@@ -213,15 +214,37 @@ beta_1, beta_2, epsilon, n_iter_no_change
         self : LotteryTicketMLPCV
             The fitted estimator.
         """
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr"], dtype=(np.float64, np.float32)
-        )
-        check_classification_targets(y)
-        folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
-        path = self._estimator(self.max_rounds)
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fold_path)(clone(path), X, y, train, test) for train, test in folds
-        )
+        stop = StopFlag()
+        with FitTransaction(self) as transaction:
+            X, y = validate_data(
+                self, X, y, accept_sparse=["csr"], dtype=(np.float64, np.float32)
+            )
+            check_classification_targets(y)
+            folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+            path = self._estimator(self.max_rounds)
+            try:
+                results = Parallel(n_jobs=self.n_jobs)(
+                    delayed(_fold_path)(clone(path), X, y, train, test, stop)
+                    for train, test in folds
+                )
+            except KeyboardInterrupt:
+                stop.set()  # folds running in threads stop too
+                raise
+            self._choose(results)
+            self.best_estimator_ = self._estimator(self.n_rounds_)
+            try:
+                self.best_estimator_.fit(X, y)
+            except KeyboardInterrupt:
+                # The refit keeps its completed rounds (if any): so does this.
+                if hasattr(self.best_estimator_, "history_"):
+                    self._copy_fitted()
+                    transaction.keep()
+                raise
+            self._copy_fitted()
+        return self
+
+    def _choose(self, results) -> None:
+        """The sparsest round within ``score_tolerance`` of the best mean score."""
         scores = np.vstack([fold_scores for fold_scores, _ in results])
         sparsity = results[0][1]
         mean = scores.mean(axis=0)
@@ -235,7 +258,8 @@ beta_1, beta_2, epsilon, n_iter_no_change
             "std_test_score": scores.std(axis=0),
             **{f"split{k}_test_score": s for k, s in enumerate(scores)},
         }
-        self.best_estimator_ = self._estimator(self.n_rounds_).fit(X, y)
+
+    def _copy_fitted(self) -> None:
         for name in (
             "classes_",
             "coefs_",
@@ -245,7 +269,6 @@ beta_1, beta_2, epsilon, n_iter_no_change
             "n_iter_",
         ):
             setattr(self, name, getattr(self.best_estimator_, name))
-        return self
 
     def predict(self, X):
         """Predicted class labels of the refitted estimator.

@@ -8,9 +8,11 @@
 5. Repeat 3-4 until ``pruning_rounds`` rounds have pruned; the network trained
    in the last round, at the target sparsity, is the result.
 
-Nothing finished is lost: after every round the loop can save its state to a
-checkpoint (and resumes from one), a Ctrl-C keeps the last completed round, and
-a round that diverges leaves the previous round's network with the error.
+Nothing finished is lost: a round is committed to the search state in one
+step once it is complete, so whatever stops the loop (a Ctrl-C, a round that
+diverges, a crash while pruning or saving) leaves the last completed round
+readable through :class:`Progress`; after every round the loop can save its
+state to a checkpoint, and resumes from one.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._checkpoint import CheckpointStore
-from ._losses import validation_score
+from ._interrupt import StopFlag
+from ._losses import constant_prediction, loss_value, validation_score
 from ._network import (
     Layer,
     Network,
@@ -44,12 +47,14 @@ from ._ticket import LotteryTicket
 from ._training import (
     RoundResult,
     TrainingConfig,
-    TrainingDivergedError,
+    at_chance,
+    failed_round,
     mean_gradient,
     predict_network,
     train_round,
     weights_now,
 )
+from .exceptions import CheckpointError, TrainingDivergedError
 
 HISTORY_KEYS = (
     "round",
@@ -91,7 +96,39 @@ class IMPResult:
     history: dict[str, np.ndarray]
     last_round: RoundResult
     unconverged_rounds: list[int] = field(default_factory=list)
-    interrupted_round: int | None = None
+    # Rounds that ended no better than chance (but not diverged).
+    chance_rounds: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Completed:
+    """The last completed round, committed in one assignment.
+
+    ``start`` None after round 0 means the initial weights, drawn again.
+    """
+
+    round_index: int
+    network: Network
+    start: StartPoint | None
+    result: RoundResult
+
+
+class Progress:
+    """Where a search leaves its state, so that it outlives an exception.
+
+    ``find_ticket`` puts its search here before the first round; whatever
+    stops it, :meth:`result` then gives the last completed round.
+    """
+
+    def __init__(self):
+        self.search: _Search | None = None
+
+    def result(self) -> IMPResult | None:
+        """The last completed round's result, or None if no round completed."""
+        search = self.search
+        if search is None or search.last is None:
+            return None
+        return search.result()
 
 
 def _start_from_ticket(ticket: LotteryTicket, dtype) -> tuple[StartPoint, list]:
@@ -154,18 +191,25 @@ class _Search:
             for key in VALIDATION_KEYS:
                 self.history[key] = []
         self.unconverged: list[int] = []
-        self.completed = -1
-        # The last completed round, exported only when asked for; a last start
-        # of None after round 0 means the initial weights, drawn again.
-        self.last_network: Network | None = None
-        self.last_start: StartPoint | None = None
-        self.last_round: RoundResult | None = None
+        self.chance: list[int] = []
+        # The last completed round, exported only when asked for.
+        self.last: _Completed | None = None
 
-    def complete(self, round_index: int, result: RoundResult) -> None:
-        self.completed = round_index
+    @property
+    def completed(self) -> int:
+        """The last completed round (-1: none)."""
+        return -1 if self.last is None else self.last.round_index
+
+    def complete(self, round_index: int, result: RoundResult, record: dict) -> None:
+        """Commit a finished round: its history row, then the round itself.
+
+        Until the single assignment of ``self.last``, :meth:`result` still
+        gives the previous round (it reads only rows up to ``self.last``).
+        """
+        for key, value in record.items():
+            self.history[key].append(value)
         self.compact_start_points([layer._positions for layer in self.network.layers])
-        self.last_network, self.last_start = self.network, self.start
-        self.last_round = result
+        self.last = _Completed(round_index, self.network, self.start, result)
 
     def compact_start_points(self, positions, spare=None) -> None:
         """Keep the start points only at ``positions`` (None: a whole layer).
@@ -182,32 +226,33 @@ class _Search:
 
     def result(self) -> IMPResult:
         """The network of the last completed round, its ticket and table."""
-        start = self.last_start
-        if start is None:
-            start = self.redraw_initial()
-        coefs, intercepts, rewind_weights = _export(self.last_network, start)
+        last = self.last
+        start = last.start if last.start is not None else self.redraw_initial()
+        coefs, intercepts, rewind_weights = _export(last.network, start)
+        n_rows = last.round_index + 1
+        history = {k: np.asarray(v[:n_rows]) for k, v in self.history.items()}
         ticket = LotteryTicket(
-            rewind_weights,
-            [b.copy() for b in start.biases],
-            np.asarray(self.history["sparsity"]),
+            rewind_weights, [b.copy() for b in start.biases], history["sparsity"]
         )
         return IMPResult(
             coefs=coefs,
             intercepts=intercepts,
             ticket=ticket,
-            history={k: np.asarray(v) for k, v in self.history.items()},
-            last_round=self.last_round,
-            unconverged_rounds=list(self.unconverged),
+            history=history,
+            last_round=last.result,
+            unconverged_rounds=[r for r in self.unconverged if r <= last.round_index],
+            chance_rounds=[r for r in self.chance if r <= last.round_index],
         )
 
     # -- checkpoints -----------------------------------------------------------
     def save(self, store: CheckpointStore, rng) -> None:
-        last_round = self.last_round
+        last_round = self.last.result
         name, keys, pos, has_gauss, cached = rng.get_state()
         header = {
             "completed_round": self.completed,
             "history": self.history,
             "unconverged": self.unconverged,
+            "chance": self.chance,
             "rng": [name, int(pos), int(has_gauss), float(cached)],
             "start": [self.start.step, self.start.hold_final_lr],
             "snapshot_step": None if self.snapshot is None else self.snapshot.step,
@@ -222,6 +267,7 @@ class _Search:
                     last_round.min_validation_loss_iteration
                 ),
                 "validation_score_at_min_loss": last_round.validation_score_at_min_loss,
+                "start_loss": last_round.start_loss,
             },
         }
         arrays = {"rng_keys": keys}
@@ -242,55 +288,130 @@ class _Search:
                 arrays[f"snapshot_bias_{i}"] = self.snapshot.biases[i]
         store.save(header, arrays)
 
-    def restore(self, header: dict, arrays: dict, rng) -> RoundResult:
+    def restore(self, store: CheckpointStore, header: dict, arrays: dict, rng):
+        """Continue from a saved state; anything malformed is a CheckpointError."""
+        try:
+            self._restore(header, arrays, rng)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"The checkpoint {store.path} does not hold a valid search state "
+                f"({type(exc).__name__}: {exc}). Delete it (or choose another "
+                "checkpoint_dir) to start the search over."
+            ) from exc
+
+    def _restore(self, header: dict, arrays: dict, rng) -> None:
         n_layers = len(self.shapes)
-        shapes = self.shapes
-        self.completed = header["completed_round"]
-        self.history = header["history"]
-        self.unconverged = header["unconverged"]
-        name, pos, has_gauss, cached = header["rng"]
-        rng.set_state((name, arrays["rng_keys"], pos, has_gauss, cached))
-        self.positions = [
-            arrays[f"positions_{i}"].astype(np.intp, copy=False)
+        dtype = self.start.biases[0].dtype
+
+        def layer_arrays(prefix: str, i: int, size: int) -> np.ndarray:
+            values = np.asarray(arrays[f"{prefix}_{i}"])
+            if values.shape != (size,) or values.dtype.kind != "f":
+                raise ValueError(f"{prefix}_{i} has shape {values.shape}")
+            if not np.isfinite(values).all():
+                raise ValueError(f"{prefix}_{i} holds non-finite values")
+            return values.astype(dtype, copy=False)
+
+        def point(prefix: str, **kwargs) -> StartPoint:
+            weights = [
+                layer_arrays(f"{prefix}_weights", i, pos.size)
+                for i, pos in enumerate(positions)
+            ]
+            biases = [
+                layer_arrays(f"{prefix}_bias", i, shape[1])
+                for i, shape in enumerate(self.shapes)
+            ]
+            return StartPoint(weights, biases, positions=positions, **kwargs)
+
+        positions = [
+            _checked_positions(arrays[f"positions_{i}"], self.shapes[i], i)
             for i in range(n_layers)
         ]
+        completed = int(header["completed_round"])
+        history = {key: list(header["history"][key]) for key in self.history}
+        if completed < 0 or any(len(v) != completed + 1 for v in history.values()):
+            raise ValueError("the history does not match the completed rounds")
+        name, pos, has_gauss, cached = header["rng"]
+        rng.set_state((name, arrays["rng_keys"], int(pos), int(has_gauss), cached))
+        self.history = history
+        self.unconverged = [int(r) for r in header["unconverged"]]
+        self.chance = [int(r) for r in header.get("chance", [])]
         self.initial = None
         if "initial_weights_0" in arrays:
-            self.initial = StartPoint(
-                [arrays[f"initial_weights_{i}"] for i in range(n_layers)],
-                [arrays[f"initial_bias_{i}"] for i in range(n_layers)],
-                positions=self.positions,
-            )
+            self.initial = point("initial")
         if header["snapshot_step"] is not None:
-            self.snapshot = StartPoint(
-                [arrays[f"snapshot_weights_{i}"] for i in range(n_layers)],
-                [arrays[f"snapshot_bias_{i}"] for i in range(n_layers)],
-                step=header["snapshot_step"],
-                positions=self.positions,
+            self.snapshot = point("snapshot", step=int(header["snapshot_step"]))
+        layers = [
+            Layer(
+                pos,
+                layer_arrays("values", i, pos.size),
+                layer_arrays("bias", i, shape[1]),
+                shape,
             )
-        self.network = Network(
-            [
-                Layer(
-                    self.positions[i],
-                    arrays[f"values_{i}"],
-                    arrays[f"bias_{i}"],
-                    shapes[i],
-                )
-                for i in range(n_layers)
-            ],
-            self.activation,
-            self.out_activation,
-        )
+            for i, (pos, shape) in enumerate(zip(positions, self.shapes))
+        ]
+        self.network = Network(layers, self.activation, self.out_activation)
         step, hold = header["start"]
-        self.start = StartPoint(
-            [arrays[f"start_weights_{i}"] for i in range(n_layers)],
-            [arrays[f"start_bias_{i}"] for i in range(n_layers)],
-            step=step,
-            hold_final_lr=hold,
-            positions=self.positions,
-        )
-        self.complete(self.completed, RoundResult(**header["last_round"]))
+        self.start = point("start", step=int(step), hold_final_lr=bool(hold))
         self.positions = None  # the network holds them
+        result = RoundResult(**header["last_round"])
+        self.last = _Completed(completed, self.network, self.start, result)
+
+
+def _checked_positions(positions, shape, layer: int) -> np.ndarray:
+    """Saved kept positions: sorted, unique, inside the layer."""
+    positions = np.asarray(positions)
+    if positions.ndim != 1 or positions.dtype.kind not in "iu":
+        raise ValueError(f"positions_{layer} is not a 1-d integer array")
+    size = shape[0] * shape[1]
+    if positions.size and (
+        positions[0] < 0 or positions[-1] >= size or np.any(np.diff(positions) <= 0)
+    ):
+        raise ValueError(f"positions_{layer} are not sorted positions of the layer")
+    return positions.astype(np.intp, copy=False)
+
+
+def open_search(
+    dtype,
+    *,
+    layer_units: list[int],
+    activation: str,
+    out_activation: str,
+    rng: np.random.RandomState,
+    validation: bool = False,
+    ticket: LotteryTicket | None = None,
+    checkpoint: CheckpointStore | None = None,
+) -> _Search:
+    """A new search from ``rng``'s initial weights, or the one ``checkpoint`` holds.
+
+    With a ``ticket`` the search starts from the ticket's weights and mask.
+    """
+    redraw_initial = None
+    if ticket is None:
+        first_draw = rng.get_state()
+
+        def redraw_initial() -> StartPoint:
+            again = np.random.RandomState()
+            again.set_state(first_draw)
+            return StartPoint(*glorot_uniform(layer_units, activation, dtype, again))
+
+        initial = StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
+        positions = [
+            np.arange(W.size, dtype=position_dtype(W.shape)) for W in initial.weights
+        ]
+    else:
+        initial, positions = _start_from_ticket(ticket, dtype)
+    search = _Search(
+        initial,
+        positions,
+        sum(W.size for W in initial.weights),
+        validation,
+        activation,
+        out_activation,
+        redraw_initial,
+    )
+    if checkpoint is not None and (saved := checkpoint.load()) is not None:
+        search.restore(checkpoint, *saved, rng)
+    return search
 
 
 def find_ticket(
@@ -309,6 +430,8 @@ def find_ticket(
     ticket: LotteryTicket | None = None,
     checkpoint: CheckpointStore | None = None,
     on_round_end: Callable | None = None,
+    progress: Progress | None = None,
+    stop: StopFlag | None = None,
 ) -> IMPResult:
     """Run iterative magnitude pruning and return the final sparse network.
 
@@ -324,59 +447,51 @@ def find_ticket(
     on_round_end : callable, optional
         ``on_round_end(record, coefs, intercepts)`` after each round, with that
         round's row of the history and its weights (CSR).
+    progress : Progress, optional
+        Receives the search before its first round: whatever exception stops
+        the loop, ``progress.result()`` gives the last completed round.
+    stop : StopFlag, optional
+        Checked between mini-batches (see :func:`~._training.train_round`).
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a round diverges (see :func:`~._training.failed_round`).
     """
-    dtype = X.dtype
-    redraw_initial = None
-    if ticket is None:
-        first_draw = rng.get_state()
-
-        def redraw_initial() -> StartPoint:
-            again = np.random.RandomState()
-            again.set_state(first_draw)
-            return StartPoint(*glorot_uniform(layer_units, activation, dtype, again))
-
-        initial = StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
-        positions = [
-            np.arange(W.size, dtype=position_dtype(W.shape)) for W in initial.weights
-        ]
-        # A target sparsity of zero has nothing to prune: one dense round.
-        n_rounds = pruning.pruning_rounds if pruning.target_sparsity > 0 else 0
-    else:
-        initial, positions = _start_from_ticket(ticket, dtype)
-        n_rounds = 0
-    total = sum(W.size for W in initial.weights)
-    search = _Search(
-        initial,
-        positions,
-        total,
-        validation_rows is not None,
-        activation,
-        out_activation,
-        redraw_initial,
+    search = open_search(
+        X.dtype,
+        layer_units=layer_units,
+        activation=activation,
+        out_activation=out_activation,
+        rng=rng,
+        validation=validation_rows is not None,
+        ticket=ticket,
+        checkpoint=checkpoint,
     )
-    # The search holds them from now on, and lets go of what it no longer needs.
-    del positions, initial
+    if progress is not None:
+        progress.search = search
+    # A target sparsity of zero has nothing to prune: one dense round.
+    n_rounds = pruning.pruning_rounds if pruning.target_sparsity > 0 else 0
+    if ticket is not None:
+        n_rounds = 0
     data = dict(X=X, Y=Y, sample_weight=sample_weight, rows=rows)
+    baseline = constant_prediction(out_activation, *_training_part(data))
 
     def draw_fresh() -> StartPoint:
-        return StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
+        return StartPoint(*glorot_uniform(layer_units, activation, X.dtype, rng))
 
     n_train = X.shape[0] if rows is None else rows.size
-    batch_size = training.resolved_batch_size(n_train)
     snap_at = snapshot_step(
         pruning.rewind,
         pruning.rewind_iteration,
         pruning.rewind_fraction,
-        -(-n_train // batch_size),
+        -(-n_train // training.resolved_batch_size(n_train)),
         training.max_iter,
     )
     rate = per_round_rate(pruning.target_sparsity, pruning.pruning_rounds)
     groups, rates = pruning_pools(
         len(layer_units) - 1, pruning.pruning_scope, rate, pruning.output_layer_rate
     )
-
-    if checkpoint is not None and (saved := checkpoint.load()) is not None:
-        search.restore(*saved, rng)
 
     for round_index in range(search.completed + 1, n_rounds + 1):
         tic = time.perf_counter()
@@ -393,45 +508,28 @@ def find_ticket(
                 out_activation,
             )
             search.positions = None
-        try:
-            result = train_round(
-                search.network,
-                X,
-                Y,
-                sample_weight,
-                training,
-                rng,
-                start=search.start,
-                rows=rows,
-                snapshot_at=snap_at if round_index == 0 and ticket is None else None,
-                validation_rows=validation_rows,
-                round_index=round_index,
-            )
-        except KeyboardInterrupt:
-            if search.last_network is None:
-                raise
-            warnings.warn(
-                f"Training interrupted by the user during round {round_index}; the "
-                f"estimator keeps round {search.completed}, the last one completed "
-                f"(sparsity {search.history['sparsity'][-1]:.4f}).",
-                UserWarning,
-                stacklevel=4,
-            )
-            kept = search.result()
-            kept.interrupted_round = round_index
-            return kept
-        except TrainingDivergedError as exc:
-            exc.partial = None if search.last_network is None else search.result()
-            raise
+        result = train_round(
+            search.network,
+            X,
+            Y,
+            sample_weight,
+            training,
+            rng,
+            start=search.start,
+            rows=rows,
+            snapshot_at=snap_at if round_index == 0 and ticket is None else None,
+            validation_rows=validation_rows,
+            round_index=round_index,
+            stop=stop,
+        )
         if round_index == 0:
             search.snapshot, result.snapshot = result.snapshot, None
             _warn_if_snapshot_late(result, snap_at, pruning.rewind)
-        if not result.converged:
-            search.unconverged.append(round_index)
-        record = _record(search, result, round_index, data, validation_rows, tic)
-        for key, value in record.items():
-            search.history[key].append(value)
-        search.complete(round_index, result)
+        record, train_loss = _record(
+            search, result, round_index, data, validation_rows, tic
+        )
+        _judge(search, result, record, train_loss, baseline, training)
+        search.complete(round_index, result, record)
         if checkpoint is not None:
             search.save(checkpoint, rng)
         if on_round_end is not None:
@@ -442,6 +540,31 @@ def find_ticket(
     if ticket is not None and ticket.sparsity_history is not None:
         final.ticket.sparsity_history = ticket.sparsity_history
     return final
+
+
+def _training_part(data: dict) -> tuple:
+    """The targets and sample weights of the training rows."""
+    Y, sample_weight, rows = data["Y"], data["sample_weight"], data["rows"]
+    if rows is None:
+        return Y, sample_weight
+    return Y[rows], None if sample_weight is None else sample_weight[rows]
+
+
+def _judge(search, result, record, train_loss, baseline, training) -> None:
+    """Raise if the round diverged; note it if it ended unconverged or at chance."""
+    round_index = record["round"]
+    reason = failed_round(result, train_loss, record["train_score"], baseline)
+    if reason is not None:
+        raise TrainingDivergedError(
+            f"Training diverged in round {round_index}: {reason}. Try a smaller "
+            f"learning_rate_init (now {training.learning_rate_init}) or scale the "
+            "input features.",
+            round_index=round_index,
+        )
+    if not result.converged:
+        search.unconverged.append(round_index)
+    if at_chance(record["train_score"], baseline) and train_loss > baseline[0]:
+        search.chance.append(round_index)
 
 
 def _prune_and_rewind(
@@ -485,15 +608,16 @@ def _prune_and_rewind(
         )
     positions = [pos[k].astype(np.intp, copy=False) for pos, k in zip(positions, keep)]
     search.network = network = scores = magnitudes = keep = path = None
-    if search.last_start is search.initial and search.redraw_initial is not None:
+    last = search.last
+    if last.start is search.initial and search.redraw_initial is not None:
         # Round 0 started from the initial weights, which the seed draws again
         # if round 0 must be exported.
-        search.last_start = None
+        search.last = last = replace(last, start=None)
     if pruning.rewind != "init":
         search.initial = None  # no later round rewinds to it
     # Only survivors are read from now on, except by the last completed round.
     search.start = start
-    search.compact_start_points(positions, spare=search.last_start)
+    search.compact_start_points(positions, spare=last.start)
     search.network = _network_at(search, search.start, positions)
 
 
@@ -529,7 +653,10 @@ def _pruning_scores(criterion, magnitudes, start, positions, search, rng, data):
     return scores
 
 
-def _record(search, result, round_index, data, validation_rows, tic) -> dict:
+def _record(
+    search, result, round_index, data, validation_rows, tic
+) -> tuple[dict, float]:
+    """The round's history row, and the loss of its final weights (no L2)."""
     network = search.network
     X, Y, sample_weight, rows = (
         data["X"],
@@ -542,9 +669,9 @@ def _record(search, result, round_index, data, validation_rows, tic) -> dict:
     sw_train = None
     if sample_weight is not None:
         sw_train = sample_weight if rows is None else sample_weight[rows]
-    train_score = validation_score(
-        network.out_activation, Y_train, predict_network(network, X, rows), sw_train
-    )
+    P_train = predict_network(network, X, rows)
+    train_score = validation_score(network.out_activation, Y_train, P_train, sw_train)
+    train_loss = loss_value(network.out_activation, Y_train, P_train, sw_train)
     record = {
         "round": round_index,
         "sparsity": 1.0 - remaining / search.total,
@@ -562,7 +689,7 @@ def _record(search, result, round_index, data, validation_rows, tic) -> dict:
         )
         record["min_validation_loss_iteration"] = result.min_validation_loss_iteration
         record["validation_score_at_min_loss"] = result.validation_score_at_min_loss
-    return record
+    return record, train_loss
 
 
 def _warn_if_snapshot_late(result: RoundResult, snap_at, rewind: str) -> None:

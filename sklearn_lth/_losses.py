@@ -12,12 +12,6 @@ import numpy as np
 from scipy.special import xlogy
 from sklearn.metrics import r2_score
 
-OUTPUT_LOSSES = {
-    "softmax": "log_loss",
-    "logistic": "binary_log_loss",
-    "identity": "squared_error",
-}
-
 
 def loss_value(
     out_activation: str, Y: np.ndarray, P: np.ndarray, sample_weight: np.ndarray | None
@@ -36,6 +30,8 @@ def loss_value(
             per_sample = -(xlogy(Y, P) + xlogy(1 - Y, 1 - P)).sum(axis=1)
     if sample_weight is None:
         return float(per_sample.mean())
+    if not sample_weight.any():  # a batch whose samples all weigh zero
+        return 0.0
     return float(np.average(per_sample, weights=sample_weight))
 
 
@@ -66,3 +62,28 @@ def validation_score(
     else:
         correct = np.all((P > 0.5) == (Y > 0.5), axis=1)
     return float(np.average(correct, weights=sample_weight))
+
+
+def constant_prediction(
+    out_activation: str, Y: np.ndarray, sample_weight=None
+) -> tuple[float, float]:
+    """Loss and score of the best constant prediction: the baseline of chance.
+
+    The constant is the (weighted) mean target: the class frequencies for
+    classifiers, the mean for regressors. Its loss is the entropy of the
+    classes (half the variance for regressors), its score the share of the
+    most frequent class (the most frequent label pattern for multilabel
+    targets; an R² of 0 for regressors).
+    """
+    weights = (
+        None if sample_weight is None or not sample_weight.any() else sample_weight
+    )
+    mean = np.average(Y, axis=0, weights=weights)
+    P = np.broadcast_to(mean, Y.shape).astype(Y.dtype)
+    if out_activation == "identity":
+        return loss_value(out_activation, Y, P, sample_weight), 0.0
+    if out_activation == "softmax":
+        score = float(mean.max())
+    else:
+        score = validation_score(out_activation, Y, P, weights)
+    return loss_value(out_activation, Y, P, sample_weight), score

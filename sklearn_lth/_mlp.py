@@ -5,7 +5,10 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,13 +29,32 @@ from ._base import (
     encode_classes,
     hidden_layer_units,
 )
-from ._checkpoint import CheckpointStore, fingerprint
-from ._imp import PruningConfig, find_ticket
+from ._checkpoint import (
+    CheckpointStore,
+    SearchLock,
+    blas_differences,
+    blas_info,
+    fingerprint,
+    search_directory,
+)
+from ._imp import IMPResult, Progress, PruningConfig, find_ticket
+from ._interrupt import FitTransaction, StopFlag
 from ._network import prediction_operands
+from ._pruning import check_schedule
 from ._rewinding import REWIND_STRATEGIES
-from ._seeds import best_seed, draw_seeds, search_seeds, stack_histories
+from ._seeds import (
+    DivergedSeed,
+    SeedsProgress,
+    choose_seed,
+    draw_seeds,
+    recover_seeds,
+    search_seeds,
+    stack_histories,
+    transport_folder,
+)
 from ._ticket import LotteryTicket
-from ._training import TrainingConfig, TrainingDivergedError
+from ._training import TrainingConfig
+from .exceptions import CheckpointError, TrainingDivergedError
 
 _TRAINING_PARAMS = (
     "solver",
@@ -62,6 +84,45 @@ _PRUNING_PARAMS = (
     "rewind_fraction",
     "pruning_criterion",
 )
+
+
+@dataclass
+class _FitData:
+    """The validated data of one fit and the layer sizes it implies."""
+
+    X: object
+    y: np.ndarray
+    Y: np.ndarray
+    sample_weight: np.ndarray | None
+    layer_units: list[int]
+
+
+@dataclass
+class _Plan:
+    """Training and validation rows (None: all rows, no validation); seeds."""
+
+    rows: np.ndarray | None
+    validation_rows: np.ndarray | None
+    seeds: np.ndarray | None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        named = {
+            "rows": self.rows,
+            "validation_rows": self.validation_rows,
+            "seeds": self.seeds,
+        }
+        return {k: v for k, v in named.items() if v is not None}
+
+
+@dataclass
+class _Folder:
+    """The checkpoint folder of one search and the fingerprint its files carry."""
+
+    directory: Path
+    key: str
+
+    def store(self, name: str) -> CheckpointStore:
+        return CheckpointStore(self.directory, name, self.key)
 
 
 class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
@@ -186,7 +247,43 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fitting -------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, on_round_end=None):
+    def _fit(self, X, y, sample_weight=None, on_round_end=None, stop=None):
+        """Fit, all or nothing (see :mod:`._interrupt` for the rule).
+
+        ``on_round_end(record, round_model)`` is called after every round with
+        the round's history row and a copy of the estimator fitted at that
+        round; ``stop`` lets a caller running several fits in threads stop
+        this one.
+        """
+        stop = StopFlag() if stop is None else stop
+        with FitTransaction(self) as transaction:
+            data = self._prepare(X, y, sample_weight)
+            with self._checkpoint_folder(data) as folder:
+                rng, plan = self._plan(data, folder)
+                search = dict(
+                    layer_units=data.layer_units,
+                    activation=self.activation,
+                    out_activation=self.out_activation_,
+                    training=TrainingConfig(
+                        **{k: getattr(self, k) for k in _TRAINING_PARAMS}
+                    ),
+                    pruning=PruningConfig(
+                        **{k: getattr(self, k) for k in _PRUNING_PARAMS}
+                    ),
+                    rows=plan.rows,
+                    validation_rows=plan.validation_rows,
+                    ticket=self.ticket,
+                )
+                if plan.seeds is None:
+                    self._fit_one(
+                        data, rng, search, folder, on_round_end, stop, transaction
+                    )
+                else:
+                    self._fit_seeds(data, plan, search, folder, stop, transaction)
+        return self
+
+    def _prepare(self, X, y, sample_weight) -> _FitData:
+        """Validate the data and derive the architecture; refuse what cannot fit."""
         hidden = hidden_layer_units(self.hidden_layer_sizes)
         X, y, Y = self._validate_targets(X, y)
         if sp.issparse(X):
@@ -200,107 +297,207 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         layer_units = [X.shape[1], *hidden, self.n_outputs_]
         if self.ticket is not None:
             layer_units = self._check_ticket(X)
+        else:
+            check_schedule(
+                [a * b for a, b in zip(layer_units, layer_units[1:])],
+                self.target_sparsity,
+                self.pruning_rounds,
+                self.pruning_scope,
+                self.output_layer_rate,
+            )
         self.n_layers_ = len(layer_units)
-        rng = check_random_state(self.random_state)
+        return _FitData(X, y, Y, sample_weight, layer_units)
 
-        run = None
-        if self.checkpoint_dir is not None:
-            key = fingerprint(self.get_params(), X, Y, sample_weight)
-            run = CheckpointStore(self.checkpoint_dir, "run.npz", key)
-        rows, validation_rows, seeds = self._plan(X, y, rng, run)
+    @contextmanager
+    def _checkpoint_folder(self, data: _FitData):
+        """The locked folder of this search inside ``checkpoint_dir``, or None.
 
-        search = dict(
-            layer_units=layer_units,
-            activation=self.activation,
-            out_activation=self.out_activation_,
-            training=TrainingConfig(**{k: getattr(self, k) for k in _TRAINING_PARAMS}),
-            pruning=PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS}),
-            rows=rows,
-            validation_rows=validation_rows,
-            ticket=self.ticket,
-        )
-        try:
-            if seeds is None:
-                callback = None
-                if on_round_end is not None:
-
-                    def callback(record, coefs, intercepts):
-                        snapshot = copy.copy(self)
-                        snapshot.coefs_, snapshot.intercepts_ = coefs, intercepts
-                        snapshot._operands = prediction_operands(coefs)
-                        on_round_end(record, snapshot)
-
-                store = None if run is None else run.sibling("imp_state.npz")
-                results = [
-                    find_ticket(
-                        X,
-                        Y,
-                        sample_weight,
-                        rng=rng,
-                        checkpoint=store,
-                        on_round_end=callback,
-                        **search,
-                    )
-                ]
-            else:
-                stores = [
-                    None if run is None else run.sibling(f"imp_state_seed{i}.npz")
-                    for i in range(len(seeds))
-                ]
-                results = search_seeds(
-                    seeds, X, Y, sample_weight, self.n_jobs, stores, **search
-                )
-        except TrainingDivergedError as exc:
-            partial = getattr(exc, "partial", None)
-            if partial is None:
-                raise
-            self._set_fitted(partial, [partial], 0)
-            raise TrainingDivergedError(
-                f"{exc} The estimator keeps the network of round "
-                f"{int(partial.history['round'][-1])}, the last one completed."
-            ) from exc
-        best = best_seed(results) if len(results) > 1 else 0
-        self._set_fitted(results[best], results, best)
-        return self
-
-    def _plan(self, X, y, rng, run):
-        """Training and validation rows, and the seeds of several searches.
-
-        With a checkpoint directory they are saved once and read back when a
-        search resumes, so that a resumed search uses the same ones.
+        Each distinct search (parameters, data, seed) has a folder of its own,
+        named by its fingerprint, so that the folds of a cross-validation and
+        the points of a grid never share files.
         """
-        saved = None if run is None else run.load()
+        if self.checkpoint_dir is None:
+            yield None
+            return
+        key = fingerprint(self.get_params(), data.X, data.Y, data.sample_weight)
+        directory = search_directory(self.checkpoint_dir, key)
+        with SearchLock(directory):
+            yield _Folder(directory, key)
+
+    def _plan(self, data: _FitData, folder):
+        """The random state, training and validation rows, and seeds of a search.
+
+        With a checkpoint folder they are saved once, with the random state
+        after planning, and read back when the search resumes, so that a
+        resumed search continues exactly. With ``random_state=None`` the
+        random state is a fresh one (never numpy's global one), recorded too.
+        """
+        rng = check_random_state(self.random_state)
+        store = None if folder is None else folder.store("plan.npz")
+        saved = None if store is None else store.load()
+        if folder is not None and self.random_state is None:
+            rng = np.random.RandomState()
         if saved is not None:
-            _, arrays = saved
-            rows = arrays.get("rows")
-            validation_rows = arrays.get("validation_rows")
-            seeds = arrays.get("seeds")
-            return rows, validation_rows, seeds
+            return rng, self._read_plan(store, saved, rng)
         rows = validation_rows = seeds = None
         if self.early_stopping or self.n_seeds > 1:
-            rows, validation_rows = self._split_validation(X, y, rng)
+            rows, validation_rows = self._split_validation(data.X, data.y, rng)
         if self.n_seeds > 1:
             seeds = draw_seeds(rng, self.n_seeds)
-        if run is not None:
-            arrays = {"rows": rows, "validation_rows": validation_rows, "seeds": seeds}
-            run.save({}, {k: v for k, v in arrays.items() if v is not None})
-        return rows, validation_rows, seeds
+        plan = _Plan(rows, validation_rows, seeds)
+        if store is not None:
+            name, keys, pos, has_gauss, cached = rng.get_state()
+            header = {"rng": [name, int(pos), int(has_gauss), float(cached)]}
+            header["blas"] = blas_info()
+            arrays = {"rng_keys": keys, **plan.arrays()}
+            store.save(header, arrays)
+        return rng, plan
+
+    def _read_plan(self, store, saved, rng) -> _Plan:
+        header, arrays = saved
+        try:
+            name, pos, has_gauss, cached = header["rng"]
+            rng.set_state((name, arrays["rng_keys"], int(pos), int(has_gauss), cached))
+            plan = _Plan(
+                arrays.get("rows"), arrays.get("validation_rows"), arrays.get("seeds")
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"The checkpoint {store.path} does not hold a valid plan "
+                f"({type(exc).__name__}: {exc}). Delete it (or choose another "
+                "checkpoint_dir) to start the search over."
+            ) from exc
+        difference = blas_differences(header.get("blas", []), blas_info())
+        if difference:
+            warnings.warn(
+                f"Resuming the search in {store.directory} under another BLAS "
+                f"setup: {difference} The resumed rounds may differ in the last "
+                "bits from an uninterrupted run.",
+                UserWarning,
+                stacklevel=6,
+            )
+        return plan
+
+    def _fit_one(self, data, rng, search, folder, on_round_end, stop, transaction):
+        """One search; its completed rounds survive an interrupt or divergence."""
+        callback = None
+        if on_round_end is not None:
+
+            def callback(record, coefs, intercepts):
+                round_model = copy.copy(self)
+                round_model.coefs_, round_model.intercepts_ = coefs, intercepts
+                round_model._operands = prediction_operands(coefs)
+                on_round_end(record, round_model)
+
+        progress = Progress()
+        try:
+            result = find_ticket(
+                data.X,
+                data.Y,
+                data.sample_weight,
+                rng=rng,
+                checkpoint=None if folder is None else folder.store("imp_state.npz"),
+                on_round_end=callback,
+                progress=progress,
+                stop=stop,
+                **search,
+            )
+        except KeyboardInterrupt:
+            self._keep_interrupted([progress.result()], transaction)
+            raise
+        except TrainingDivergedError as error:
+            raise self._diverged(error, [progress.result()]) from error
+        self._set_fitted(result, [result], 0)
+
+    def _fit_seeds(self, data, plan, search, folder, stop, transaction):
+        """One search per seed, in parallel; keep the best that finished."""
+        stores = [
+            None if folder is None else folder.store(f"imp_state_seed{i}.npz")
+            for i in range(len(plan.seeds))
+        ]
+        with transport_folder() as transport:
+            progress = SeedsProgress(len(plan.seeds), transport, stop)
+            try:
+                outcomes = search_seeds(
+                    plan.seeds,
+                    data.X,
+                    data.Y,
+                    data.sample_weight,
+                    self.n_jobs,
+                    stores,
+                    progress,
+                    **search,
+                )
+            except KeyboardInterrupt:
+                stop.set()
+                recovered = recover_seeds(plan.seeds, data.X, stores, progress, search)
+                self._keep_interrupted(recovered, transaction)
+                raise
+        finished = [o if isinstance(o, IMPResult) else None for o in outcomes]
+        tables = [o if isinstance(o, IMPResult) else o.partial for o in outcomes]
+        diverged = [o for o in outcomes if isinstance(o, DivergedSeed)]
+        if len(diverged) == len(outcomes):
+            raise self._diverged(diverged[0].error, tables) from diverged[0].error
+        if diverged:
+            warnings.warn(
+                f"{len(diverged)} of {len(outcomes)} seeds diverged and are left "
+                f"out of the choice (the first: {diverged[0].error})",
+                UserWarning,
+                stacklevel=5,
+            )
+        best = choose_seed(finished)
+        self._set_fitted(finished[best], tables, best)
+
+    def _keep_interrupted(self, results, transaction) -> None:
+        """Keep the sparsest completed round (if any) when ``fit`` is interrupted."""
+        best = choose_seed(results)
+        if best is None:
+            return
+        self._set_fitted(results[best], results, best)
+        transaction.keep()
+        warnings.warn(
+            f"Training interrupted by the user; the estimator keeps round "
+            f"{int(self.history_['round'][-1])}, the last one completed "
+            f"(sparsity {self.history_['sparsity'][-1]:.4f}).",
+            UserWarning,
+            stacklevel=5,
+        )
+
+    def _diverged(self, error, results) -> TrainingDivergedError:
+        """The error to raise: the estimator is left as it was, the completed
+        rounds travel in the error's ``estimator``."""
+        best = choose_seed(results)
+        kept = None
+        message = f"{error} The estimator is left as it was before fit"
+        if best is not None:
+            kept = copy.copy(self)
+            kept._set_fitted(results[best], results, best)
+            message += (
+                f"; the network of round {int(kept.history_['round'][-1])}, the "
+                "last one completed, is in this error's `estimator` attribute"
+            )
+        return TrainingDivergedError(
+            message + ".", round_index=error.round_index, estimator=kept
+        )
 
     def _set_fitted(self, result, results, best: int) -> None:
-        self.coefs_ = result.coefs
-        self.intercepts_ = result.intercepts
-        self._operands = prediction_operands(self.coefs_)
-        self.ticket_ = result.ticket
-        self.history_ = result.history
-        self.best_seed_ = best
-        self.seeds_history_ = stack_histories(results)
+        """Set every fitted attribute from ``result`` in one step."""
         last = result.last_round
-        self.n_iter_ = last.n_iter
-        self.loss_curve_ = list(last.loss_curve)
-        self.loss_ = self.loss_curve_[-1]
-        self.validation_scores_ = last.validation_scores
-        self.best_validation_score_ = last.best_validation_score
-        if result.unconverged_rounds and result.interrupted_round is None:
+        self.__dict__.update(
+            coefs_=result.coefs,
+            intercepts_=result.intercepts,
+            _operands=prediction_operands(result.coefs),
+            ticket_=result.ticket,
+            history_=result.history,
+            best_seed_=best,
+            seeds_history_=stack_histories(results),
+            n_iter_=last.n_iter,
+            loss_curve_=list(last.loss_curve),
+            loss_=last.loss_curve[-1],
+            validation_scores_=last.validation_scores,
+            best_validation_score_=last.best_validation_score,
+        )
+        if result.unconverged_rounds:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
                 f"reached and the optimization has not converged yet in round(s) "
@@ -308,8 +505,19 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=5,
             )
+        if result.chance_rounds:
+            warnings.warn(
+                f"Round(s) {result.chance_rounds} ended with a training score no "
+                "better than chance (the share of the most frequent class, or an R2 "
+                "of 0) and a loss above a constant prediction's: the network has "
+                "learned nothing there. More epochs (max_iter), another "
+                "learning_rate_init or scaled input features may help.",
+                UserWarning,
+                stacklevel=5,
+            )
 
     def _check_ticket(self, X) -> list[int]:
+        self.ticket.check()
         shapes = self.ticket.layer_shapes
         if shapes[0][0] != X.shape[1] or shapes[-1][1] != self.n_outputs_:
             raise ValueError(

@@ -14,6 +14,7 @@ stable sort's, so results never depend on the platform.
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -38,6 +39,15 @@ def per_round_rate(target_sparsity: float, pruning_rounds: int) -> float:
     >>> round(per_round_rate(0.8, 5), 4)
     0.2752
     """
+    if not (isinstance(target_sparsity, Real) and 0 <= target_sparsity < 1):
+        raise ValueError(
+            "target_sparsity must be a fraction in [0, 1) (e.g. 0.8 for 80%), "
+            f"got {target_sparsity!r}."
+        )
+    if not isinstance(pruning_rounds, Integral) or pruning_rounds < 1:
+        raise ValueError(
+            f"pruning_rounds must be an integer >= 1, got {pruning_rounds!r}."
+        )
     return 1.0 - (1.0 - target_sparsity) ** (1.0 / pruning_rounds)
 
 
@@ -194,3 +204,67 @@ def pruning_pools(
         groups = ([hidden] if hidden else []) + ([[out]] if own_output else [])
     rates = [output_layer_rate if own_output and g == [out] else rate for g in groups]
     return groups, rates
+
+
+def check_schedule(
+    layer_sizes: list[int],
+    target_sparsity: float,
+    pruning_rounds: int,
+    scope: str,
+    output_layer_rate: float | None,
+) -> None:
+    """Refuse a schedule with rounds that would prune no weight at all.
+
+    With too many rounds for a small network the per-round rate rounds down
+    to zero weights and the search ends far from ``target_sparsity``. Every
+    pool ranked at the per-round rate must lose at least one weight in every
+    round; the error names the largest number of rounds that does so.
+
+    Parameters
+    ----------
+    layer_sizes : list of int
+        Number of weights of each layer.
+    target_sparsity, pruning_rounds, scope, output_layer_rate
+        As for :class:`~sklearn_lth.LotteryTicketMLP`.
+    """
+    if target_sparsity <= 0:
+        return
+    settings = (layer_sizes, target_sparsity)
+    empty = _empty_round(*settings, pruning_rounds, scope, output_layer_rate)
+    if empty is None:
+        return
+    feasible = next(
+        (
+            n
+            for n in range(pruning_rounds - 1, 0, -1)
+            if _empty_round(*settings, n, scope, output_layer_rate) is None
+        ),
+        0,
+    )
+    advice = (
+        f"use pruning_rounds={feasible} or fewer"
+        if feasible
+        else "use a larger network or a higher target_sparsity"
+    )
+    raise ValueError(
+        f"pruning_rounds={pruning_rounds} cannot reach "
+        f"target_sparsity={target_sparsity} with {sum(layer_sizes)} weights: round "
+        f"{empty} would prune no weight at the per-round rate "
+        f"{per_round_rate(target_sparsity, pruning_rounds):.4g}; {advice}."
+    )
+
+
+def _empty_round(layer_sizes, target_sparsity, n_rounds, scope, output_layer_rate):
+    """The first round that prunes no weight of a pool at the main rate, or None."""
+    rate = per_round_rate(target_sparsity, n_rounds)
+    groups, rates = pruning_pools(len(layer_sizes), scope, rate, output_layer_rate)
+    for layers, pool_rate in zip(groups, rates):
+        if pool_rate != rate:  # the output layer's own rate is the user's choice
+            continue
+        remaining = sum(layer_sizes[i] for i in layers)
+        for round_index in range(1, n_rounds + 1):
+            pruned = n_to_prune(rate, remaining)
+            if pruned == 0:
+                return round_index
+            remaining -= pruned
+    return None

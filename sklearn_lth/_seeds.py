@@ -6,15 +6,37 @@ estimator's ``random_state`` before any work is handed out, and every search
 runs with one BLAS thread, so results do not depend on ``n_jobs`` or on the
 joblib backend (loky, threading, dask): ``n_jobs=1`` and ``n_jobs=-1`` give
 bit-identical models.
+
+Completed rounds outlive an interrupt: a search running in this process
+leaves its state in a :class:`~sklearn_lth._imp.Progress`, and one running in
+another process on this machine saves each completed round to a checkpoint
+file (the user's ``checkpoint_dir``, or a temporary folder), which is read
+back when the fit is interrupted.
 """
 
 from __future__ import annotations
+
+import socket
+import tempfile
+from contextlib import nullcontext
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from ._imp import IMPResult, find_ticket
+from ._checkpoint import CheckpointStore
+from ._imp import IMPResult, Progress, find_ticket, open_search
+from ._interrupt import StopFlag
+from .exceptions import CheckpointError, TrainingDivergedError
+
+
+@dataclass
+class DivergedSeed:
+    """A seed whose search diverged, with the rounds it completed before."""
+
+    error: TrainingDivergedError
+    partial: IMPResult | None
 
 
 def draw_seeds(rng: np.random.RandomState, n_seeds: int) -> np.ndarray:
@@ -22,48 +44,167 @@ def draw_seeds(rng: np.random.RandomState, n_seeds: int) -> np.ndarray:
     return rng.randint(np.iinfo(np.int32).max, size=n_seeds)
 
 
-def _search_one_seed(seed: int, X, Y, sample_weight, checkpoint, kwargs) -> IMPResult:
-    with threadpool_limits(limits=1, user_api="blas"):
-        return find_ticket(
-            X,
-            Y,
-            sample_weight,
-            rng=np.random.RandomState(seed),
-            checkpoint=checkpoint,
-            **kwargs,
+class SeedsProgress:
+    """Where the seeds of one fit leave their completed rounds.
+
+    Made in the fit's process. A worker in the same process (the sequential
+    and threading backends) fills :attr:`slots`; a worker in another process
+    on this machine saves its rounds to a file in :attr:`transport`, unless it
+    already saves them to the user's checkpoint. A worker on another machine
+    (a remote dask worker) leaves nothing to read back.
+    """
+
+    def __init__(self, n_seeds: int, transport: str, stop: StopFlag):
+        self.host = socket.gethostname()
+        self.slots = [Progress() for _ in range(n_seeds)]
+        self.transport = transport
+        self.stop = stop
+
+    def at_home(self) -> bool:
+        """Whether this is the fit's own object (a worker that got no copy)."""
+        return self.slots is not None
+
+    def on_this_machine(self) -> bool:
+        return socket.gethostname() == self.host
+
+    def transport_store(self, index: int) -> CheckpointStore:
+        # Only this fit reads it back, and only if it is interrupted: atomic
+        # renames suffice, no fsync.
+        return CheckpointStore(
+            self.transport, f"seed{index}.npz", "transport", durable=False
         )
+
+    def __getstate__(self) -> dict:
+        # A copy (another process, or dask even in this one) fills no slot.
+        return {**self.__dict__, "slots": None}
+
+
+def _search_one_seed(
+    index: int, seed: int, X, Y, sample_weight, store, progress, kwargs
+) -> IMPResult | DivergedSeed:
+    at_home = progress.at_home()
+    if at_home:
+        # The fit limits this process's BLAS to one thread around all seeds:
+        # limits set and restored by concurrent threads would interleave (a
+        # copy's threads in this process restore that one thread, harmlessly).
+        slot, limits = progress.slots[index], nullcontext()
+    else:
+        slot, limits = Progress(), threadpool_limits(limits=1, user_api="blas")
+        if store is None and progress.on_this_machine():
+            store = progress.transport_store(index)
+    with limits:
+        try:
+            return find_ticket(
+                X,
+                Y,
+                sample_weight,
+                rng=np.random.RandomState(seed),
+                checkpoint=store,
+                progress=slot,
+                stop=progress.stop,
+                **kwargs,
+            )
+        except TrainingDivergedError as error:
+            return DivergedSeed(error, slot.result())
 
 
 def search_seeds(
-    seeds: np.ndarray, X, Y, sample_weight, n_jobs: int | None, checkpoints, **kwargs
-) -> list[IMPResult]:
-    """Run one search per seed, in parallel; results come in seed order.
+    seeds: np.ndarray,
+    X,
+    Y,
+    sample_weight,
+    n_jobs: int | None,
+    checkpoints,
+    progress: SeedsProgress,
+    **kwargs,
+) -> list[IMPResult | DivergedSeed]:
+    """Run one search per seed, in parallel; outcomes come in seed order.
 
-    ``checkpoints`` gives each search its own checkpoint store (or None).
+    ``checkpoints`` gives each search its own checkpoint store (or None). A
+    seed that diverges does not stop the others: its outcome is a
+    :class:`DivergedSeed`.
     """
-    return Parallel(n_jobs=n_jobs)(
-        delayed(_search_one_seed)(int(seed), X, Y, sample_weight, store, kwargs)
-        for seed, store in zip(seeds, checkpoints)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return Parallel(n_jobs=n_jobs)(
+            delayed(_search_one_seed)(
+                i, int(seed), X, Y, sample_weight, store, progress, kwargs
+            )
+            for i, (seed, store) in enumerate(zip(seeds, checkpoints))
+        )
+
+
+def transport_folder():
+    """A temporary folder for the rounds of seeds searched in other processes."""
+    return tempfile.TemporaryDirectory(
+        prefix="sklearn-lth-seeds-", ignore_cleanup_errors=True
     )
 
 
-def best_seed(results: list[IMPResult]) -> int:
-    """Index of the search whose final network scores best on validation.
+def recover_seeds(
+    seeds, X, checkpoints, progress: SeedsProgress, kwargs
+) -> list[IMPResult | None]:
+    """After an interrupt: each seed's last completed round, or None."""
+    recovered = []
+    for i, (seed, store) in enumerate(zip(seeds, checkpoints)):
+        result = progress.slots[i].result()
+        if result is None:
+            result = _read_back(X.dtype, int(seed), store, progress, i, kwargs)
+        recovered.append(result)
+    return recovered
 
-    Ties go to the lowest index.
+
+def _read_back(dtype, seed, store, progress, index, kwargs) -> IMPResult | None:
+    """The last round a worker process saved for seed ``index``, if any."""
+    store = store if store is not None else progress.transport_store(index)
+    if not store.path.exists():
+        return None
+    try:
+        search = open_search(
+            dtype,
+            layer_units=kwargs["layer_units"],
+            activation=kwargs["activation"],
+            out_activation=kwargs["out_activation"],
+            rng=np.random.RandomState(seed),
+            validation=kwargs["validation_rows"] is not None,
+            ticket=kwargs["ticket"],
+            checkpoint=store,
+        )
+    except CheckpointError:
+        return None
+    return None if search.last is None else search.result()
+
+
+def choose_seed(results: list[IMPResult | None]) -> int | None:
+    """Index of the search to keep: the rule of :mod:`._interrupt`.
+
+    Among the searches that completed the most rounds, the one whose last
+    network scores best on validation; ties go to the lowest index. None when
+    no search completed a round.
     """
-    scores = [result.history["validation_score"][-1] for result in results]
-    return int(np.argmax(scores))
+    candidates = [(i, r) for i, r in enumerate(results) if r is not None]
+    if not candidates:
+        return None
+    deepest = max(len(r.history["round"]) for _, r in candidates)
+    scores = {
+        i: r.history.get("validation_score", [0.0])[-1]
+        for i, r in candidates
+        if len(r.history["round"]) == deepest
+    }
+    best = max(scores.values())
+    return min(i for i, score in scores.items() if score == best)
 
 
-def stack_histories(results: list[IMPResult]) -> dict[str, np.ndarray]:
-    """All seeds' round tables in one long table with a ``seed`` column."""
-    keys = results[0].history.keys()
+def stack_histories(results: list[IMPResult | None]) -> dict[str, np.ndarray]:
+    """All seeds' round tables in one long table with a ``seed`` column.
+
+    Seeds without a completed round (None) have no rows.
+    """
+    present = [(i, r) for i, r in enumerate(results) if r is not None]
     stacked = {
         "seed": np.concatenate(
-            [np.full(len(r.history["round"]), i) for i, r in enumerate(results)]
+            [np.full(len(r.history["round"]), i) for i, r in present]
         )
     }
-    for key in keys:
-        stacked[key] = np.concatenate([r.history[key] for r in results])
+    for key in present[0][1].history:
+        stacked[key] = np.concatenate([r.history[key] for _, r in present])
     return stacked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import CSRClassifierMixin, encode_classes, hidden_layer_units
+from ._interrupt import FitTransaction
 from ._losses import loss_value, output_delta
 from ._network import (
     ACTIVATIONS,
@@ -180,6 +182,28 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         self : SupermaskMLP
             The fitted estimator.
         """
+        with FitTransaction(self) as transaction:
+            X, Y, weights, biases, scores, rng = self._prepare(X, y)
+            loss_curve = []
+            try:
+                self._train(X, Y, weights, biases, scores, rng, loss_curve)
+            except KeyboardInterrupt:
+                # Keep the masks learned so far once an epoch has completed.
+                if loss_curve:
+                    self._set_fitted(weights, biases, scores, loss_curve)
+                    transaction.keep()
+                    warnings.warn(
+                        f"Training interrupted by the user; the estimator keeps "
+                        f"the masks learned in {len(loss_curve)} epoch(s).",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                raise
+            self._set_fitted(weights, biases, scores, loss_curve)
+        return self
+
+    def _prepare(self, X, y):
+        """Validate the data, draw the frozen weights and the initial scores."""
         X, y = validate_data(
             self,
             X,
@@ -197,12 +221,14 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         units = [X.shape[1], *hidden_layer_units(self.hidden_layer_sizes), Y.shape[1]]
         self.n_outputs_, self.n_layers_ = Y.shape[1], len(units)
         rng = check_random_state(self.random_state)
-
         weights, _ = glorot_uniform(units, self.activation, X.dtype, rng)
         biases = [np.zeros(W.shape[1], dtype=X.dtype) for W in weights]
         scores = [rng.uniform(-0.1, 0.1, W.shape).astype(X.dtype) for W in weights]
-        self.loss_curve_, self.n_iter_ = self._train(X, Y, weights, biases, scores, rng)
+        return X, Y, weights, biases, scores, rng
 
+    def _set_fitted(self, weights, biases, scores, loss_curve) -> None:
+        """The masks of ``scores`` over the frozen weights."""
+        self.loss_curve_, self.n_iter_ = list(loss_curve), len(loss_curve)
         self.masks_ = [sp.csr_array(S > 0) for S in scores]
         # The kept weights are the initial values themselves, in CSR order.
         self.coefs_ = [
@@ -213,9 +239,9 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         total = sum(W.size for W in weights)
         self.sparsity_ = 1.0 - sum(M.nnz for M in self.masks_) / total
         self._operands = prediction_operands(self.coefs_)
-        return self
 
-    def _train(self, X, Y, weights, biases, scores, rng):
+    def _train(self, X, Y, weights, biases, scores, rng, loss_curve):
+        """Train ``scores`` in place, appending each epoch's loss to ``loss_curve``."""
         n = X.shape[0]
         batch_size = (
             min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
@@ -224,7 +250,7 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         hidden, output = ACTIVATIONS[self.activation], ACTIVATIONS[self.out_activation_]
         derivative = DERIVATIVES[self.activation]
         order = np.arange(n)
-        loss_curve, best, stale = [], np.inf, 0
+        best, stale = np.inf, 0
         for epoch in range(self.max_iter):
             if self.shuffle:
                 rng.shuffle(order)
@@ -262,7 +288,6 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
             best = min(best, loss)
             if stale > self.n_iter_no_change:
                 break
-        return loss_curve, len(loss_curve)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -53,31 +53,35 @@ class LotteryTicket:
     """
 
     def __init__(self, weights, intercepts, sparsity_history=None):
-        self.weights = [
-            W if isinstance(W, sp.csr_array) else sp.csr_array(W) for W in weights
-        ]
+        self.weights = [_canonical_csr(W) for W in weights]
         self.intercepts = [np.asarray(b) for b in intercepts]
-        if len(self.weights) != len(self.intercepts):
+        self.sparsity_history = (
+            None if sparsity_history is None else np.asarray(sparsity_history, float)
+        )
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError unless the ticket can be trained as it is.
+
+        Checked on construction and again by every ``fit`` that uses the
+        ticket, so that a ticket whose arrays were changed afterwards (or
+        unpickled from an untrusted file) is refused with the reason, never
+        trained with one weight and used with another.
+        """
+        if len(self.weights) != len(self.intercepts) or not self.weights:
             raise ValueError(
                 f"A ticket needs one intercept vector per layer: got "
                 f"{len(self.weights)} weight matrices and "
                 f"{len(self.intercepts)} intercept vectors."
             )
         for i, (W, b) in enumerate(zip(self.weights, self.intercepts)):
-            if b.shape != (W.shape[1],):
-                raise ValueError(
-                    f"Layer {i} of the ticket has {W.shape[1]} units but "
-                    f"{b.shape} intercepts."
-                )
+            _check_layer(i, W, b)
         for i in range(1, len(self.weights)):
             if self.weights[i].shape[0] != self.weights[i - 1].shape[1]:
                 raise ValueError(
                     f"Layer {i} of the ticket takes {self.weights[i].shape[0]} "
                     f"inputs but layer {i - 1} gives {self.weights[i - 1].shape[1]}."
                 )
-        self.sparsity_history = (
-            None if sparsity_history is None else np.asarray(sparsity_history, float)
-        )
 
     @property
     def masks(self) -> list[np.ndarray]:
@@ -115,4 +119,71 @@ class LotteryTicket:
             f"LotteryTicket(layers={'-'.join(map(str, units))}, "
             f"remaining={self.remaining_parameters}/{self.total_parameters}, "
             f"sparsity={self.sparsity:.4f})"
+        )
+
+
+def _canonical_csr(W) -> sp.csr_array:
+    """``W`` as a CSR array with sorted indices, duplicates summed (a copy if so).
+
+    Duplicate entries of a sparse matrix mean their sum, as in scipy.
+    """
+    W = W if isinstance(W, sp.csr_array) else sp.csr_array(W)
+    if not _sorted_unique_indices(W):
+        W = W.copy()
+        W.sum_duplicates()
+    return W
+
+
+def _sorted_unique_indices(W: sp.csr_array) -> bool:
+    """Whether the column indices of each row strictly increase."""
+    steps = np.diff(W.indices)
+    row_starts = W.indptr[1:-1]
+    inside_rows = np.ones(steps.size, dtype=bool)
+    inside_rows[row_starts[(row_starts > 0) & (row_starts <= steps.size)] - 1] = False
+    return bool(np.all(steps[inside_rows] > 0))
+
+
+def _csr_problem(W: sp.csr_array) -> str | None:
+    """What is wrong with a CSR array's index arrays, or None.
+
+    Read-only, unlike ``check_format``, which may replace the index arrays.
+    """
+    n_rows, n_cols = W.shape
+    indptr, indices = np.asarray(W.indptr), np.asarray(W.indices)
+    if indptr.shape != (n_rows + 1,) or indptr[0] != 0:
+        return "its row pointer does not match its shape"
+    if np.any(np.diff(indptr) < 0) or indptr[-1] != indices.size:
+        return "its row pointer is not increasing to the number of entries"
+    if W.data.shape != indices.shape:
+        return "it does not have as many values as column indices"
+    if indices.size and (indices.min() < 0 or indices.max() >= n_cols):
+        return "a column index is out of range"
+    return None
+
+
+def _check_layer(i: int, W, b) -> None:
+    """One layer of a ticket: a valid CSR array, finite, with matching biases."""
+    if not isinstance(W, sp.csr_array):
+        raise ValueError(f"Layer {i} of the ticket is not a CSR array: {type(W)}.")
+    problem = _csr_problem(W)
+    if problem is not None:
+        raise ValueError(
+            f"Layer {i} of the ticket is not a valid CSR array: {problem}."
+        )
+    if not _sorted_unique_indices(W):
+        raise ValueError(
+            f"Layer {i} of the ticket has duplicate or unsorted entries; build the "
+            "ticket again (LotteryTicket sums duplicates) or call sum_duplicates()."
+        )
+    if W.dtype.kind != "f" or not np.isfinite(W.data).all():
+        raise ValueError(
+            f"Layer {i} of the ticket holds NaN, infinite or non-float weights."
+        )
+    if b.shape != (W.shape[1],):
+        raise ValueError(
+            f"Layer {i} of the ticket has {W.shape[1]} units but {b.shape} intercepts."
+        )
+    if b.dtype.kind != "f" or not np.isfinite(b).all():
+        raise ValueError(
+            f"Layer {i} of the ticket holds NaN, infinite or non-float intercepts."
         )

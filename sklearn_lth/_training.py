@@ -8,35 +8,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.utils import gen_batches
 
+from ._interrupt import StopFlag
 from ._losses import loss_value, output_delta, validation_score
 from ._network import Network
 from ._optimizers import add_l2_gradient, make_optimizer, scheduled_learning_rate
 from ._rewinding import StartPoint
+from .exceptions import TrainingDivergedError
 
 # Elements per chunk of the L2 penalty's gradient (128 KiB of float32).
 L2_CHUNK = 32_768
-
-
-class TrainingDivergedError(ValueError):
-    """Raised when the training loss stops being a finite number.
-
-    The message names the round and epoch and suggests a smaller
-    ``learning_rate_init``. When a later round diverges, the estimator keeps
-    the network of the last completed round.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_lth import LotteryTicketMLPRegressor, TrainingDivergedError
-    >>> X = np.random.RandomState(0).normal(size=(50, 3)) * 1e3
-    >>> reg = LotteryTicketMLPRegressor(solver="sgd", learning_rate_init=10.0,
-    ...                                 random_state=0)
-    >>> try:
-    ...     reg.fit(X, X[:, 0] * 1e3)
-    ... except TrainingDivergedError as error:
-    ...     print(str(error).split(":")[0])
-    Training diverged in round 0, epoch 4
-    """
 
 
 @dataclass(frozen=True)
@@ -81,6 +61,60 @@ class RoundResult:
     # step (at an epoch's end) of minimum validation loss, and the score there.
     min_validation_loss_iteration: int | None = None
     validation_score_at_min_loss: float | None = None
+    # The loss of the first mini-batch before any step (no L2 term): where the
+    # round started, for telling divergence from slow progress.
+    start_loss: float | None = None
+
+
+# A round has failed when it ends this many times above both where it started
+# and the loss of a constant prediction (no learning rate that works does so).
+DIVERGED_FACTOR = 10.0
+
+
+def failed_round(
+    result: RoundResult, train_loss: float, train_score: float, baseline
+) -> str | None:
+    """Why a completed round counts as diverged, or None when it does not.
+
+    Parameters
+    ----------
+    result : RoundResult
+        The round, with the loss of its first mini-batch (``start_loss``).
+    train_loss, train_score : float
+        Loss (no L2 term) and score of the round's final weights on the
+        training rows.
+    baseline : tuple of float
+        Loss and score of the best constant prediction
+        (:func:`~sklearn_lth._losses.constant_prediction`).
+
+    A round whose loss ends more than ``DIVERGED_FACTOR`` times above both its
+    starting loss and the constant prediction's has diverged, and so has one
+    that ends above both with a training score no better than chance: it has
+    learned nothing and lost ground. A round that ends at chance below its
+    starting loss is slow, not diverged (see :func:`at_chance`).
+    """
+    null_loss, chance = baseline
+    start = result.start_loss if result.start_loss is not None else null_loss
+    reference = max(null_loss, start, np.finfo(np.float32).tiny)
+    if train_loss > DIVERGED_FACTOR * reference:
+        return (
+            f"its training loss ended at {train_loss:.4g}, more than "
+            f"{DIVERGED_FACTOR:g} times both its starting loss ({start:.4g}) and "
+            f"the loss of a constant prediction ({null_loss:.4g})"
+        )
+    if train_loss > reference and at_chance(train_score, baseline):
+        return (
+            f"its training loss ended at {train_loss:.4g}, above both its "
+            f"starting loss ({start:.4g}) and the loss of a constant prediction "
+            f"({null_loss:.4g}), with a training score of {train_score:.4g}, no "
+            f"better than chance ({chance:.4g})"
+        )
+    return None
+
+
+def at_chance(train_score: float, baseline) -> bool:
+    """Whether a training score is no better than the constant prediction's."""
+    return train_score <= baseline[1] + 1e-9
 
 
 def weights_now(network: Network, step: int = 0) -> StartPoint:
@@ -153,6 +187,7 @@ def train_round(
     snapshot_at: int | None = None,
     validation_rows: np.ndarray | None = None,
     round_index: int = 0,
+    stop: StopFlag | None = None,
 ) -> RoundResult:
     """Train ``network`` in place for up to ``config.max_iter`` epochs.
 
@@ -177,6 +212,9 @@ def train_round(
         score stops improving and the best weights are restored.
     round_index : int
         Used in messages only.
+    stop : StopFlag, optional
+        Checked between mini-batches: once set, training stops with a
+        KeyboardInterrupt (another thread of the same fit was interrupted).
     """
     n_samples = X.shape[0] if rows is None else rows.size
     batch_size = config.resolved_batch_size(n_samples)
@@ -218,6 +256,8 @@ def train_round(
             rng.shuffle(sample_idx)
         accumulated = 0.0
         for batch in gen_batches(n_samples, batch_size):
+            if stop is not None:
+                stop.raise_if_set()
             idx = sample_idx[batch] if config.shuffle else batch
             if rows is not None:
                 idx = rows[idx]
@@ -235,6 +275,8 @@ def train_round(
             with np.errstate(over="ignore", invalid="ignore"):
                 P = network.forward(activations)
                 loss = loss_value(out_activation, Y_batch, P, sw)
+                if result.start_loss is None:
+                    result.start_loss = loss
                 if config.alpha:
                     l2 = sum(float(np.dot(w, w)) for w in weights)
                     loss += 0.5 * config.alpha * l2 / max(sw_sum, 1e-12)
@@ -242,7 +284,8 @@ def train_round(
                 raise TrainingDivergedError(
                     f"Training diverged in round {round_index}, epoch {epoch + 1}: "
                     f"the loss is {loss}. Try a smaller learning_rate_init (now "
-                    f"{config.learning_rate_init}) or scale the input features."
+                    f"{config.learning_rate_init}) or scale the input features.",
+                    round_index=round_index,
                 )
             accumulated += loss * sw_sum
             if sw_sum > 0:

@@ -7,7 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_lth import LotteryTicket, LotteryTicketMLP, LotteryTicketMLPRegressor
-from sklearn_lth._checkpoint import CheckpointError
+from sklearn_lth.exceptions import CheckpointError
 
 rng = np.random.RandomState(0)
 X = rng.normal(size=(40, 4))
@@ -157,7 +157,7 @@ def test_ticket_that_does_not_fit_the_data():
 
 def test_truncated_checkpoint(tmp_path):
     LotteryTicketMLP(**FAST, checkpoint_dir=tmp_path).fit(X, y)
-    path = tmp_path / "imp_state.npz"
+    (path,) = tmp_path.glob("search-*/imp_state.npz")
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="corrupted or truncated"):
         LotteryTicketMLP(**FAST, checkpoint_dir=tmp_path).fit(X, y)

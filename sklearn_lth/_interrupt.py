@@ -1,0 +1,74 @@
+"""What a failed or interrupted ``fit`` leaves behind.
+
+The rule, the same for every estimator, seed count and joblib backend:
+
+- A ``fit`` that fails leaves the estimator exactly as it was before the call
+  (unfitted if it was): no attribute of the new data beside weights of the old.
+- A KeyboardInterrupt stops all the work of the ``fit`` (every seed, every
+  fold), the estimator keeps the sparsest round completed, and the interrupt
+  then propagates, so that whatever wraps ``fit`` (a grid search, a script,
+  the command line) stops too. With several seeds the kept one is among those
+  that completed the most rounds, chosen as usual by its validation score:
+  a seed is never preferred because it was interrupted earlier, denser.
+  Without a completed round nothing is kept.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class StopFlag:
+    """A flag that tells training threads of the same ``fit`` to stop.
+
+    A KeyboardInterrupt reaches only the main thread; a search running in a
+    worker thread (joblib's threading backend) checks this flag between
+    mini-batches. Pickled, it arrives unset: worker processes are stopped by
+    their own signal or by joblib, not through it.
+    """
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_set(self) -> None:
+        if self._event.is_set():
+            raise KeyboardInterrupt("stopped: another part of this fit was interrupted")
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self._event = threading.Event()
+
+
+class FitTransaction:
+    """Restore an estimator's state when its ``fit`` fails, unless told to keep.
+
+    Use as ``with FitTransaction(self) as transaction:`` around the whole fit;
+    call :meth:`keep` once a consistent partial result is in place and the
+    exception may propagate without undoing it.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.before = dict(estimator.__dict__)
+        self.kept = False
+
+    def keep(self) -> None:
+        self.kept = True
+
+    def __enter__(self) -> FitTransaction:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        if exc_type is not None and not self.kept:
+            state = self.estimator.__dict__
+            state.clear()
+            state.update(self.before)
+        return False
