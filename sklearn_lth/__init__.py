@@ -22,6 +22,9 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn_lth._supermask.SupermaskMLP",
     "sklearn_lth._ticket.LotteryTicket",
     "scipy.sparse._csr.csr_array",
+    # A checkpoint_dir given as a pathlib.Path is a parameter of the model.
+    "pathlib.PosixPath",
+    "pathlib.WindowsPath",
 ]
 
 __all__ = [

@@ -267,7 +267,6 @@ class _Search:
                     last_round.min_validation_loss_iteration
                 ),
                 "validation_score_at_min_loss": last_round.validation_score_at_min_loss,
-                "start_loss": last_round.start_loss,
             },
         }
         arrays = {"rng_keys": keys}

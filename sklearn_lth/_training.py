@@ -61,13 +61,10 @@ class RoundResult:
     # step (at an epoch's end) of minimum validation loss, and the score there.
     min_validation_loss_iteration: int | None = None
     validation_score_at_min_loss: float | None = None
-    # The loss of the first mini-batch before any step (no L2 term): where the
-    # round started, for telling divergence from slow progress.
-    start_loss: float | None = None
 
 
-# A round has failed when it ends this many times above both where it started
-# and the loss of a constant prediction (no learning rate that works does so).
+# A round has failed when it ends this many times above both its first epoch's
+# loss and a constant prediction's (no learning rate that works does so).
 DIVERGED_FACTOR = 10.0
 
 
@@ -79,7 +76,9 @@ def failed_round(
     Parameters
     ----------
     result : RoundResult
-        The round, with the loss of its first mini-batch (``start_loss``).
+        The round; its first epoch's mean loss tells where it started (a mean
+        over all training rows, unlike a single mini-batch's loss, and
+        including the L2 term, which only makes the test more lenient).
     train_loss, train_score : float
         Loss (no L2 term) and score of the round's final weights on the
         training rows.
@@ -88,24 +87,24 @@ def failed_round(
         (:func:`~sklearn_lth._losses.constant_prediction`).
 
     A round whose loss ends more than ``DIVERGED_FACTOR`` times above both its
-    starting loss and the constant prediction's has diverged, and so has one
-    that ends above both with a training score no better than chance: it has
-    learned nothing and lost ground. A round that ends at chance below its
-    starting loss is slow, not diverged (see :func:`at_chance`).
+    first epoch's loss and the constant prediction's has diverged, and so has
+    one that ends above both with a training score no better than chance: it
+    has learned nothing and lost ground. A round that ends at chance below
+    its first epoch's loss is slow, not diverged (see :func:`at_chance`).
     """
     null_loss, chance = baseline
-    start = result.start_loss if result.start_loss is not None else null_loss
+    start = result.loss_curve[0] if result.loss_curve else null_loss
     reference = max(null_loss, start, np.finfo(np.float32).tiny)
     if train_loss > DIVERGED_FACTOR * reference:
         return (
             f"its training loss ended at {train_loss:.4g}, more than "
-            f"{DIVERGED_FACTOR:g} times both its starting loss ({start:.4g}) and "
+            f"{DIVERGED_FACTOR:g} times both its first epoch's ({start:.4g}) and "
             f"the loss of a constant prediction ({null_loss:.4g})"
         )
     if train_loss > reference and at_chance(train_score, baseline):
         return (
-            f"its training loss ended at {train_loss:.4g}, above both its "
-            f"starting loss ({start:.4g}) and the loss of a constant prediction "
+            f"its training loss ended at {train_loss:.4g}, above both its first "
+            f"epoch's ({start:.4g}) and the loss of a constant prediction "
             f"({null_loss:.4g}), with a training score of {train_score:.4g}, no "
             f"better than chance ({chance:.4g})"
         )
@@ -275,8 +274,6 @@ def train_round(
             with np.errstate(over="ignore", invalid="ignore"):
                 P = network.forward(activations)
                 loss = loss_value(out_activation, Y_batch, P, sw)
-                if result.start_loss is None:
-                    result.start_loss = loss
                 if config.alpha:
                     l2 = sum(float(np.dot(w, w)) for w in weights)
                     loss += 0.5 * config.alpha * l2 / max(sw_sum, 1e-12)

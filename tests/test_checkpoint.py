@@ -238,6 +238,165 @@ def test_divergence_leaves_the_estimator_and_keeps_the_rounds_in_the_error(
     assert kept.predict(X).shape == y.shape
 
 
+def test_resuming_after_a_crash_in_round_zero_with_early_stopping_is_exact(
+    small_classification, tmp_path, monkeypatch
+):
+    """The split drawn before the crash, and the random state after it, are
+    read back: the resumed search draws the same initial weights."""
+    X, y = small_classification
+    params = {**PARAMS, "early_stopping": True, "rewind": "late"}
+    uninterrupted = LotteryTicketMLP(**params).fit(X, y)
+    with monkeypatch.context() as patch:
+        _fail_in_round(patch, 0, RuntimeError("the machine went down"))
+        with pytest.raises(RuntimeError):
+            LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    resumed = LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    _assert_same_model(resumed, uninterrupted)
+
+
+def test_random_state_none_is_recorded_so_a_resume_is_exact(
+    small_classification, tmp_path, monkeypatch
+):
+    X, y = small_classification
+    params = {**PARAMS, "random_state": None}
+    with monkeypatch.context() as patch:
+        _fail_in_round(patch, 2, RuntimeError("the machine went down"))
+        with pytest.raises(RuntimeError):
+            LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    state = np.random.get_state()[1].copy()  # noqa: NPY002
+    resumed = LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    # numpy's global random state was neither used nor reset.
+    np.testing.assert_array_equal(np.random.get_state()[1], state)  # noqa: NPY002
+    again = LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    _assert_same_model(again, resumed)
+    # A fit without checkpoints still draws a new network each time.
+    a, b = (LotteryTicketMLP(**params).fit(X, y) for _ in range(2))
+    assert not np.array_equal(a.coefs_[0].toarray(), b.coefs_[0].toarray())
+
+
+def test_a_random_state_instance_is_fingerprinted_with_its_state(
+    small_classification, tmp_path
+):
+    X, y = small_classification
+    params = {**PARAMS, "pruning_rounds": 1, "checkpoint_dir": tmp_path}
+    first = LotteryTicketMLP(**{**params, "random_state": np.random.RandomState(0)})
+    first.fit(X, y)
+    # The instance moved on, so another fit with it is another search...
+    first.fit(X, y)
+    assert len(list(tmp_path.glob("search-*"))) == 2
+    # ...while a fresh instance at the same state finds the first one again.
+    again = LotteryTicketMLP(**{**params, "random_state": np.random.RandomState(0)})
+    again.fit(X, y)
+    assert len(list(tmp_path.glob("search-*"))) == 2
+
+
+def _split_scores(search):
+    return [search.cv_results_[f"split{k}_test_score"] for k in range(2)]
+
+
+def test_cross_validation_with_checkpoints_scores_as_without_and_resumes(
+    small_classification, tmp_path, monkeypatch
+):
+    """Each fold and grid point has its own folder; a crashed grid resumes."""
+    from sklearn.model_selection import GridSearchCV, cross_validate
+
+    X, y = small_classification
+    params = {**PARAMS, "pruning_rounds": 2}
+    plain = cross_validate(LotteryTicketMLP(**params), X, y, cv=3)["test_score"]
+    saved = cross_validate(
+        LotteryTicketMLP(**params, checkpoint_dir=tmp_path / "cv"), X, y, cv=3
+    )["test_score"]
+    np.testing.assert_array_equal(saved, plain)
+    assert len(list((tmp_path / "cv").glob("search-*"))) == 3
+
+    grid = {"target_sparsity": [0.5, 0.8]}
+    expected = GridSearchCV(LotteryTicketMLP(**params), grid, cv=2).fit(X, y)
+    estimator = LotteryTicketMLP(**params, checkpoint_dir=tmp_path / "grid")
+    calls = []
+    real = imp.train_round
+    with monkeypatch.context() as patch:
+
+        def crash_late(*args, round_index, **kwargs):
+            calls.append(round_index)
+            if len(calls) == 8:  # round 1 of the third fit (3 rounds each)
+                raise RuntimeError("the machine went down")
+            return real(*args, round_index=round_index, **kwargs)
+
+        patch.setattr(imp, "train_round", crash_late)
+        with pytest.raises(RuntimeError):
+            GridSearchCV(estimator, grid, cv=2, error_score="raise").fit(X, y)
+    calls.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            imp,
+            "train_round",
+            lambda *a, round_index, **k: (
+                calls.append(round_index) or real(*a, round_index=round_index, **k)
+            ),
+        )
+        resumed = GridSearchCV(estimator, grid, cv=2).fit(X, y)
+    # The first two fits and round 0 of the third are not trained again; the
+    # fourth fit and the refit run in full.
+    assert calls == [1, 2, 0, 1, 2, 0, 1, 2]
+    for a, b in zip(_split_scores(resumed), _split_scores(expected)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_two_processes_sharing_a_search_folder_take_turns(tmp_path):
+    """The second waits for the first and reads its finished search back."""
+    script = CHILD + "print('done', flush=True)\n"
+    params = repr(dict(PARAMS_DIGITS, pruning_rounds=3))
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path), params],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for child in children:
+        out, _ = child.communicate(timeout=300)
+        assert child.returncode == 0 and "done" in out
+    folder = _search_folder(tmp_path)
+    assert _completed_round(folder / "imp_state.npz") == 3
+    assert not _stale_files(tmp_path)
+
+
+def test_an_empty_checkpoint_dir_is_refused(small_classification, tmp_path):
+    X, y = small_classification
+    with pytest.raises(ValueError, match="empty path"):
+        LotteryTicketMLP(**PARAMS, checkpoint_dir="").fit(X, y)
+
+
+def test_stale_temporary_files_are_removed(small_classification, tmp_path):
+    X, y = small_classification
+    LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    stale = _search_folder(tmp_path) / ".imp_state.npz.abc123.tmp"
+    stale.write_bytes(b"left by a killed writer")
+    LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    assert not stale.exists()
+
+
+def test_a_resume_under_another_blas_setup_warns(
+    small_classification, tmp_path, monkeypatch
+):
+    import sklearn_lth._mlp as mlp
+
+    X, y = small_classification
+    LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    other = [
+        {
+            "internal_api": "otherblas",
+            "architecture": "Z80",
+            "num_threads": 64,
+            "version": "0.1",
+        }
+    ]
+    monkeypatch.setattr(mlp, "blas_info", lambda: other)
+    with pytest.warns(UserWarning, match="another BLAS setup.*last bits"):
+        LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+
+
 def test_extreme_sparsity_keeps_every_layer_connected(small_classification):
     X, y = small_classification
     with warnings.catch_warnings(record=True) as caught:
@@ -251,6 +410,14 @@ def test_extreme_sparsity_keeps_every_layer_connected(small_classification):
         reach = reach @ mask.astype(int)
     assert reach.any()
 
+
+PARAMS_DIGITS = dict(
+    hidden_layer_sizes=(64,),
+    target_sparsity=0.9,
+    pruning_rounds=6,
+    max_iter=25,
+    random_state=0,
+)
 
 CHILD = textwrap.dedent("""
     import sys

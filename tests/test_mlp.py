@@ -304,3 +304,38 @@ def test_fast_input_path_still_rejects_bad_input(small_classification):
     ):
         model.predict(X[:, :4])
     np.testing.assert_array_equal(model.predict(X[:1]), model.predict(X)[:1])
+
+
+def test_a_ticket_with_duplicate_entries_trains_and_predicts_with_their_sum(
+    small_classification,
+):
+    """Duplicates mean their sum, in scipy and in a ticket alike."""
+    X, y = small_classification
+    found = LotteryTicketMLP(**FAST).fit(X, y).ticket_
+    first = found.weights[0]
+    # The first stored weight split into two entries that add up to it.
+    data = np.concatenate([[first.data[0] / 2, first.data[0] / 2], first.data[1:]])
+    indices = np.concatenate([[first.indices[0]], first.indices])
+    indptr = first.indptr.copy()
+    indptr[1:] += 1
+    doubled = sp.csr_array((data, indices, indptr), shape=first.shape)
+    ticket = LotteryTicket([doubled, *found.weights[1:]], found.intercepts)
+    np.testing.assert_array_equal(ticket.weights[0].toarray(), first.toarray())
+    assert ticket.remaining_parameters == found.remaining_parameters
+
+
+def test_a_ticket_changed_after_construction_is_refused_with_the_reason(
+    small_classification,
+):
+    X, y = small_classification
+    ticket = LotteryTicketMLP(**FAST).fit(X, y).ticket_
+    ticket.weights[0].data[0] = np.nan
+    with pytest.raises(ValueError, match="Layer 0 of the ticket holds NaN"):
+        LotteryTicketMLP(ticket=ticket).fit(X, y)
+    ticket.weights[0].data[0] = 0.5
+    ticket.weights[1].indices[0] = 10_000
+    with pytest.raises(ValueError, match="Layer 1 .*column index is out of range"):
+        LotteryTicketMLP(ticket=ticket).fit(X, y)
+    ticket.weights[1].indices[0] = ticket.weights[1].indices[1]
+    with pytest.raises(ValueError, match="Layer 1 .*duplicate or unsorted"):
+        LotteryTicketMLP(ticket=ticket).fit(X, y)

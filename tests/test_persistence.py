@@ -46,7 +46,10 @@ def test_skops_round_trip_with_the_documented_trusted_types(
     sio = pytest.importorskip("skops.io")
     X, y = small_classification
     model = make_pipeline(
-        StandardScaler(), LotteryTicketMLP((8,), max_iter=20, random_state=0)
+        StandardScaler(),
+        LotteryTicketMLP(
+            (8,), max_iter=20, random_state=0, checkpoint_dir=tmp_path / "checkpoints"
+        ),
     ).fit(X, y)
     path = tmp_path / "model.skops"
     sio.dump(model, path)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from sklearn_lth._pruning import (
+    check_schedule,
     n_to_prune,
     per_round_rate,
     prune_lowest,
@@ -106,3 +107,32 @@ def test_protected_weights_survive_and_counts_stay_exact():
     assert keep[0].tolist() == [True, False, False, False]
     assert keep[1].tolist() == [True, True]
     assert sum((~k).sum() for k in keep) == 3
+
+
+@pytest.mark.parametrize("sparsity, rounds", [(80, 5), (1.5, 2), (-0.1, 2), (0.5, 0)])
+def test_per_round_rate_refuses_impossible_arguments(sparsity, rounds):
+    with pytest.raises(ValueError, match="target_sparsity|pruning_rounds"):
+        per_round_rate(sparsity, rounds)
+
+
+def test_a_schedule_with_empty_rounds_is_refused_with_the_feasible_count():
+    # 13 weights, 50 rounds: about 0.4 weights a round, rounded to none.
+    with pytest.raises(ValueError, match="round 1 would prune no weight.*=8 or fewer"):
+        check_schedule([10, 3], 0.8, 50, "global", None)
+    check_schedule([10, 3], 0.8, 8, "global", None)
+    # Per layer, the small output layer runs out first.
+    with pytest.raises(ValueError, match="round 2 would prune.*=2 or fewer"):
+        check_schedule([200, 2], 0.8, 5, "layer", None)
+    # The output layer's own rate is the user's choice, never refused.
+    check_schedule([200, 2], 0.8, 5, "global", 0.01)
+    check_schedule([10, 3], 0.0, 50, "global", None)  # nothing to prune
+
+
+def test_fit_refuses_an_empty_round_before_training(small_classification):
+    from sklearn_lth import LotteryTicketMLP
+
+    X, y = small_classification
+    model = LotteryTicketMLP(hidden_layer_sizes=(2,), pruning_rounds=40, max_iter=5)
+    with pytest.raises(ValueError, match="cannot reach target_sparsity=0.8"):
+        model.fit(X, y)
+    assert not hasattr(model, "n_features_in_")

@@ -6,10 +6,10 @@ from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._rewinding import StartPoint
 from sklearn_lth._training import (
     TrainingConfig,
-    TrainingDivergedError,
     predict_network,
     train_round,
 )
+from sklearn_lth.exceptions import TrainingDivergedError
 
 
 def _masked_start(rng, units, density, dtype=np.float64):
@@ -129,3 +129,80 @@ def test_snapshot_holds_the_weights_after_that_many_steps(small_classification):
         np.testing.assert_array_equal(
             result.snapshot.values(i, layer.positions), layer.values
         )
+
+
+def test_a_batch_whose_samples_all_weigh_zero_trains(small_classification):
+    """Zero-weight batches are skipped, not divided by: the other rows train."""
+    from sklearn_lth import LotteryTicketMLP
+
+    X, y = small_classification
+    weights = np.ones(len(y))
+    weights[:40] = 0.0  # the first batch of 40, unshuffled
+    params = dict(
+        hidden_layer_sizes=(16,),
+        target_sparsity=0.0,
+        batch_size=40,
+        shuffle=False,
+        max_iter=100,
+        learning_rate_init=0.01,
+    )
+    model = LotteryTicketMLP(**params, random_state=0).fit(X, y, sample_weight=weights)
+    assert np.isfinite(model.loss_)
+    assert model.score(X[40:], y[40:]) > 0.5
+
+
+@pytest.mark.parametrize(
+    "train_loss, train_score, diverged",
+    [
+        (2.0, 0.9, False),  # a fine round
+        (25.0, 0.9, True),  # ten times above its start and a constant's loss
+        (1.5, 0.5, True),  # above both, at chance
+        (1.5, 0.6, False),  # above both, but learned something
+        (0.9, 0.5, False),  # at chance but below its start: slow, not diverged
+    ],
+)
+def test_a_round_has_failed_when_it_ends_far_above_or_at_chance_above(
+    train_loss, train_score, diverged
+):
+    from sklearn_lth._training import RoundResult, failed_round
+
+    result = RoundResult(loss_curve=[1.2, 1.0])
+    baseline = (0.7, 0.5)  # a balanced binary target: log 2, half right
+    reason = failed_round(result, train_loss, train_score, baseline)
+    assert (reason is not None) == diverged
+
+
+def test_an_exploding_but_finite_loss_is_divergence(digits):
+    """SGD at a learning rate of 10 ends with a loss near 1e200, not NaN."""
+    from sklearn_lth import LotteryTicketMLP
+
+    X, y = digits
+    model = LotteryTicketMLP(
+        hidden_layer_sizes=(16,),
+        solver="sgd",
+        learning_rate_init=10.0,
+        max_iter=5,
+        random_state=0,
+    )
+    with pytest.raises(
+        TrainingDivergedError, match=r"round 0(: its training loss ended|, epoch)"
+    ):
+        model.fit(X[:400], y[:400])
+    assert not hasattr(model, "coefs_")
+
+
+def test_a_network_that_learned_nothing_warns(digits):
+    """Unscaled features and a huge learning rate: a dead network at chance."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_lth import LotteryTicketMLP
+
+    X, y = load_digits(return_X_y=True)
+    model = LotteryTicketMLP(
+        learning_rate_init=10.0, max_iter=20, pruning_rounds=1, random_state=0
+    )
+    with pytest.warns(UserWarning, match=r"no better than chance.*learned nothing"):
+        try:
+            model.fit(X, y)
+        except TrainingDivergedError:
+            pytest.fail("a dead network below its starting loss is not divergence")
