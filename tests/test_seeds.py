@@ -99,3 +99,64 @@ def test_dask_cluster_equals_serial(small_classification):
         serial_search.cv_results_["mean_test_score"],
     )
     assert dask_search.best_params_ == serial_search.best_params_
+
+
+def test_a_diverged_seed_does_not_discard_the_finished_ones(
+    small_classification, monkeypatch
+):
+    """Seeds run one after another here: the second diverges in round 1."""
+    import sklearn_lth._imp as imp
+    from sklearn_lth.exceptions import TrainingDivergedError
+
+    X, y = small_classification
+    real, calls = imp.train_round, []
+
+    def train_round(*args, round_index, **kwargs):
+        calls.append(round_index)
+        if len(calls) == 5:  # seed 1, round 1
+            raise TrainingDivergedError("the loss is nan", round_index=round_index)
+        return real(*args, round_index=round_index, **kwargs)
+
+    monkeypatch.setattr(imp, "train_round", train_round)
+    with pytest.warns(UserWarning, match="1 of 3 seeds diverged"):
+        model = LotteryTicketMLP(**PARAMS, n_jobs=1).fit(X, y)
+    assert model.best_seed_ in (0, 2)
+    table = model.seeds_history_
+    np.testing.assert_array_equal(table["round"][table["seed"] == 1], [0])
+    np.testing.assert_array_equal(model.history_["round"], [0, 1, 2])
+
+
+def test_when_every_seed_diverges_the_error_keeps_the_deepest_rounds(
+    small_classification, monkeypatch
+):
+    import sklearn_lth._imp as imp
+    from sklearn_lth.exceptions import TrainingDivergedError
+
+    X, y = small_classification
+    real = imp.train_round
+
+    def train_round(*args, round_index, **kwargs):
+        if round_index == 2:
+            raise TrainingDivergedError("the loss is nan", round_index=2)
+        return real(*args, round_index=round_index, **kwargs)
+
+    monkeypatch.setattr(imp, "train_round", train_round)
+    with pytest.raises(TrainingDivergedError, match="round 1, the last") as caught:
+        LotteryTicketMLP(**PARAMS, n_jobs=1).fit(X, y)
+    np.testing.assert_array_equal(caught.value.estimator.history_["round"], [0, 1])
+
+
+def test_the_kept_seed_is_the_deepest_then_the_best_scoring():
+    from sklearn_lth._seeds import choose_seed
+
+    def result(rounds, score):
+        history = {
+            "round": np.arange(rounds),
+            "validation_score": np.full(rounds, score),
+        }
+        return type("Result", (), {"history": history})()
+
+    # A denser seed that scores better is never kept over a sparser one.
+    assert choose_seed([result(2, 0.99), result(3, 0.5), result(3, 0.7)]) == 2
+    assert choose_seed([None, result(1, 0.5), result(1, 0.5)]) == 1
+    assert choose_seed([None, None]) is None
