@@ -443,13 +443,7 @@ def test_sigkill_during_a_later_round_then_resume(tmp_path):
     """A real crash: the search process is killed, a new one resumes it."""
     from sklearn.datasets import load_digits
 
-    params = dict(
-        hidden_layer_sizes=(64,),
-        target_sparsity=0.9,
-        pruning_rounds=6,
-        max_iter=25,
-        random_state=0,
-    )
+    params = PARAMS_DIGITS
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), repr(params)])
     deadline = time.monotonic() + 120
 
