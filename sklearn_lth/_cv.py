@@ -25,7 +25,7 @@ def _fold_path(estimator: LotteryTicketMLP, X, y, train, test, stop: StopFlag):
         sparsities.append(record["sparsity"])
 
     estimator._validate_params()
-    estimator._fit(X[train], y[train], on_round_end=score_round, stop=stop)
+    estimator._fit(X[train], y[train], on_round_end=score_round, stop=stop, nested=True)
     return np.asarray(scores), np.asarray(sparsities)
 
 

@@ -493,6 +493,8 @@ def find_ticket(
     )
 
     for round_index in range(search.completed + 1, n_rounds + 1):
+        if stop is not None:  # a thread between rounds starts no new one
+            stop.raise_if_set()
         tic = time.perf_counter()
         if round_index > 0:
             _prune_and_rewind(
@@ -530,6 +532,8 @@ def find_ticket(
         _judge(search, result, record, train_loss, baseline, training)
         search.complete(round_index, result, record)
         if checkpoint is not None:
+            if stop is not None:  # the interrupted fit may have let go of the lock
+                stop.raise_if_set()
             search.save(checkpoint, rng)
         if on_round_end is not None:
             exported = search.result()
@@ -603,7 +607,7 @@ def _prune_and_rewind(
             "so that no layer is cut off. The final sparsity will be below "
             f"target_sparsity={pruning.target_sparsity}.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=7,
         )
     positions = [pos[k].astype(np.intp, copy=False) for pos, k in zip(positions, keep)]
     search.network = network = scores = magnitudes = keep = path = None
@@ -699,5 +703,5 @@ def _warn_if_snapshot_late(result: RoundResult, snap_at, rewind: str) -> None:
             "rewind to the end of round 0 instead. Lower rewind_iteration or "
             "rewind_fraction, or raise max_iter.",
             UserWarning,
-            stacklevel=5,
+            stacklevel=7,
         )

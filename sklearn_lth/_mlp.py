@@ -115,6 +115,16 @@ class _Plan:
 
 
 @dataclass
+class _Interrupt:
+    """How a fit reacts to an interrupt: its stop flag, what to keep, whether
+    to say so (a nested fit leaves that to the fit around it)."""
+
+    stop: StopFlag
+    transaction: FitTransaction
+    quiet: bool = False
+
+
+@dataclass
 class _Folder:
     """The checkpoint folder of one search and the fingerprint its files carry."""
 
@@ -247,13 +257,16 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fitting -------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, on_round_end=None, stop=None):
+    def _fit(
+        self, X, y, sample_weight=None, on_round_end=None, stop=None, nested=False
+    ):
         """Fit, all or nothing (see :mod:`._interrupt` for the rule).
 
         ``on_round_end(record, round_model)`` is called after every round with
         the round's history row and a copy of the estimator fitted at that
         round; ``stop`` lets a caller running several fits in threads stop
-        this one.
+        this one. A ``nested`` fit belongs to another estimator's fit, which
+        tells the user itself what an interrupt leaves.
         """
         stop = StopFlag() if stop is None else stop
         with FitTransaction(self) as transaction:
@@ -274,12 +287,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     validation_rows=plan.validation_rows,
                     ticket=self.ticket,
                 )
+                interrupt = _Interrupt(stop, transaction, quiet=nested)
                 if plan.seeds is None:
-                    self._fit_one(
-                        data, rng, search, folder, on_round_end, stop, transaction
-                    )
+                    self._fit_one(data, rng, search, folder, on_round_end, interrupt)
                 else:
-                    self._fit_seeds(data, plan, search, folder, stop, transaction)
+                    self._fit_seeds(data, plan, search, folder, interrupt)
         return self
 
     def _prepare(self, X, y, sample_weight) -> _FitData:
@@ -378,7 +390,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
         return plan
 
-    def _fit_one(self, data, rng, search, folder, on_round_end, stop, transaction):
+    def _fit_one(self, data, rng, search, folder, on_round_end, interrupt):
         """One search; its completed rounds survive an interrupt or divergence."""
         callback = None
         if on_round_end is not None:
@@ -399,24 +411,24 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 checkpoint=None if folder is None else folder.store("imp_state.npz"),
                 on_round_end=callback,
                 progress=progress,
-                stop=stop,
+                stop=interrupt.stop,
                 **search,
             )
         except KeyboardInterrupt:
-            self._keep_interrupted([progress.result()], transaction)
+            self._keep_interrupted([progress.result()], interrupt)
             raise
         except TrainingDivergedError as error:
             raise self._diverged(error, [progress.result()]) from error
         self._set_fitted(result, [result], 0)
 
-    def _fit_seeds(self, data, plan, search, folder, stop, transaction):
+    def _fit_seeds(self, data, plan, search, folder, interrupt):
         """One search per seed, in parallel; keep the best that finished."""
         stores = [
             None if folder is None else folder.store(f"imp_state_seed{i}.npz")
             for i in range(len(plan.seeds))
         ]
         with transport_folder() as transport:
-            progress = SeedsProgress(len(plan.seeds), transport, stop)
+            progress = SeedsProgress(len(plan.seeds), transport, interrupt.stop)
             try:
                 outcomes = search_seeds(
                     plan.seeds,
@@ -429,9 +441,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     **search,
                 )
             except KeyboardInterrupt:
-                stop.set()
+                interrupt.stop.set()
                 recovered = recover_seeds(plan.seeds, data.X, stores, progress, search)
-                self._keep_interrupted(recovered, transaction)
+                self._keep_interrupted(recovered, interrupt)
                 raise
         finished = [o if isinstance(o, IMPResult) else None for o in outcomes]
         tables = [o if isinstance(o, IMPResult) else o.partial for o in outcomes]
@@ -448,19 +460,24 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         best = choose_seed(finished)
         self._set_fitted(finished[best], tables, best)
 
-    def _keep_interrupted(self, results, transaction) -> None:
-        """Keep the sparsest completed round (if any) when ``fit`` is interrupted."""
+    def _keep_interrupted(self, results, interrupt: _Interrupt) -> None:
+        """Keep the sparsest completed round (if any) when ``fit`` is interrupted.
+
+        A warning names the kept round, unless the fit is a quiet, nested one.
+        """
         best = choose_seed(results)
         if best is None:
             return
-        self._set_fitted(results[best], results, best)
-        transaction.keep()
+        self._set_fitted(results[best], results, best, warn=False)
+        interrupt.transaction.keep()
+        if interrupt.quiet:
+            return
         warnings.warn(
             f"Training interrupted by the user; the estimator keeps round "
             f"{int(self.history_['round'][-1])}, the last one completed "
             f"(sparsity {self.history_['sparsity'][-1]:.4f}).",
             UserWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
 
     def _diverged(self, error, results) -> TrainingDivergedError:
@@ -471,7 +488,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         message = f"{error} The estimator is left as it was before fit"
         if best is not None:
             kept = copy.copy(self)
-            kept._set_fitted(results[best], results, best)
+            kept._set_fitted(results[best], results, best, warn=False)
             message += (
                 f"; the network of round {int(kept.history_['round'][-1])}, the "
                 "last one completed, is in this error's `estimator` attribute"
@@ -480,8 +497,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             message + ".", round_index=error.round_index, estimator=kept
         )
 
-    def _set_fitted(self, result, results, best: int) -> None:
-        """Set every fitted attribute from ``result`` in one step."""
+    def _set_fitted(self, result, results, best: int, warn: bool = True) -> None:
+        """Set every fitted attribute from ``result`` in one step.
+
+        Warns about unconverged rounds and rounds at chance, if ``warn``.
+        """
         last = result.last_round
         self.__dict__.update(
             coefs_=result.coefs,
@@ -497,15 +517,15 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             validation_scores_=last.validation_scores,
             best_validation_score_=last.best_validation_score,
         )
-        if result.unconverged_rounds:
+        if warn and result.unconverged_rounds:
             warnings.warn(
                 f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
                 f"reached and the optimization has not converged yet in round(s) "
                 f"{result.unconverged_rounds}.",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
-        if result.chance_rounds:
+        if warn and result.chance_rounds:
             warnings.warn(
                 f"Round(s) {result.chance_rounds} ended with a training score no "
                 "better than chance (the share of the most frequent class, or an R2 "
@@ -513,7 +533,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 "learned nothing there. More epochs (max_iter), another "
                 "learning_rate_init or scaled input features may help.",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
 
     def _check_ticket(self, X) -> list[int]:
