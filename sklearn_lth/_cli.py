@@ -6,7 +6,9 @@ magnitude pruning and prints one row per round as it finishes, then the dense
 network's test score beside the last round's, and says whether the last round
 is a winning ticket (within one point of the dense network, or better).
 ``--output`` saves the fitted ``Pipeline(StandardScaler, estimator)``, which
-takes raw features.
+takes raw features (a regressor inside a ``TransformedTargetRegressor``: the
+CLI standardises regression targets too, and the saved model predicts in the
+target's own units).
 
 A CSV file is read with the standard library's :mod:`csv` module: its first
 row names the columns, the separator is guessed from the file's start unless
@@ -50,6 +52,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn import datasets
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -619,13 +622,19 @@ def _check_classes(y: np.ndarray) -> None:
 # -- splitting and the estimator ---------------------------------------------------
 @dataclass
 class Split:
-    """Scaled train and test features, their targets and the fitted scaler."""
+    """Scaled train and test features, their targets and the fitted scalers.
+
+    Regression targets are standardised too (``target_scaler``): a network
+    learns them at any scale with the default learning rate, and R² is the
+    same on standardised targets as on the original ones.
+    """
 
     X_train: np.ndarray
     X_test: np.ndarray
     y_train: np.ndarray
     y_test: np.ndarray
     scaler: StandardScaler
+    target_scaler: StandardScaler | None = None
 
 
 def _one_line(message: object) -> str:
@@ -660,8 +669,20 @@ def split_and_scale(data: Dataset, y: np.ndarray, task: str, args) -> Split:
             f"{_one_line(exc)}"
         ) from exc
     scaler = StandardScaler().fit(X_train)
+    target_scaler = None
+    if task == "regression":
+        target_scaler = StandardScaler().fit(y_train.reshape(-1, 1))
+        y_train, y_test = (
+            target_scaler.transform(part.reshape(-1, 1)).ravel()
+            for part in (y_train, y_test)
+        )
     return Split(
-        scaler.transform(X_train), scaler.transform(X_test), y_train, y_test, scaler
+        scaler.transform(X_train),
+        scaler.transform(X_test),
+        y_train,
+        y_test,
+        scaler,
+        target_scaler,
     )
 
 
@@ -809,10 +830,6 @@ def run_search(estimator, split: Split, verbose: bool) -> Search:
     except ValueError as exc:  # InvalidParameterError, TrainingDivergedError
         raise UsageError(_one_line(exc)) from exc
     search.seconds = time.perf_counter() - tic
-    # An estimator may also keep its last completed round and return normally.
-    if not search.interrupted:
-        completed = len(estimator.history_["round"])
-        search.interrupted = completed < estimator.pruning_rounds + 1
     return search
 
 
@@ -877,12 +894,16 @@ def print_verdict(search: Search, estimator, metric: str) -> None:
         f"difference: {100 * (last - dense):+.2f} points; total {search.seconds:.1f} s"
     )
     if not winning:
+        advice = "try a lower --target-sparsity or more --max-iter"
+        if metric == "accuracy":  # a classifier: the CV estimator can choose
+            advice = (
+                "try a lower --target-sparsity, more --max-iter, or "
+                "LotteryTicketMLPCV to choose the sparsity by cross-validation"
+            )
         print(
             f"the last round ({ticket.sparsity:.1%} sparse) scores "
             f"{100 * (dense - last):.1f} points below the dense network: not a "
-            "winning ticket at this sparsity; try a lower --target-sparsity, more "
-            "--max-iter, or LotteryTicketMLPCV to choose the sparsity by "
-            "cross-validation"
+            f"winning ticket at this sparsity; {advice}"
         )
 
 
@@ -910,8 +931,28 @@ def report_interrupt(estimator, split: Split, output: str | None) -> int:
     return EXIT_INTERRUPTED
 
 
+def _in_target_units(estimator, target_scaler: StandardScaler):
+    """``estimator`` fitted on standardised targets, predicting original ones.
+
+    A fitted :class:`~sklearn.compose.TransformedTargetRegressor` around it,
+    built without refitting (refitting would run the search again).
+    """
+    model = TransformedTargetRegressor(
+        regressor=estimator, transformer=target_scaler, check_inverse=False
+    )
+    model.regressor_, model.transformer_ = estimator, target_scaler
+    model._training_dim = 1
+    return model
+
+
 def save_model(path: str, split: Split, estimator, note: str = "") -> None:
-    """Pickle ``Pipeline(scaler, estimator)``, which takes raw features."""
+    """Pickle ``Pipeline(scaler, estimator)``, which takes raw features.
+
+    A regressor is saved inside a ``TransformedTargetRegressor`` that undoes
+    the target scaling, so the pipeline predicts in the target's own units.
+    """
+    if split.target_scaler is not None:
+        estimator = _in_target_units(estimator, split.target_scaler)
     model = Pipeline([("scale", split.scaler), ("mlp", estimator)])
     try:
         with open(path, "wb") as handle:

@@ -14,7 +14,7 @@ from sklearn.datasets import load_diabetes, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_lth import TrainingDivergedError, _cli, per_round_rate
+from sklearn_lth import TrainingDivergedError, _cli
 from sklearn_lth._cli import main
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
@@ -111,6 +111,30 @@ def test_csv_with_a_label_column_and_regression(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "scores are R2" in out and len(_rows(out)) == 2
+
+
+def test_a_saved_regressor_predicts_in_the_targets_own_units(tmp_path, capsys):
+    """Targets are standardised for training; the saved model undoes it, and
+    its R2 on the test part is the one printed."""
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = 1000 + 300 * X[:, 0] - 200 * X[:, 1]  # far from unit scale
+    path = tmp_path / "data.csv"
+    rows = ["a,b,c,target"] + [f"{a},{b},{c},{t}" for (a, b, c), t in zip(X, y)]
+    path.write_text("\n".join(rows))
+    model_path = tmp_path / "model.pkl"
+    argv = [str(path), "--pruning-rounds", "1", "--max-iter", "100"]
+    assert main([*argv, "--output", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    printed = float(re.search(r"last round .* test R2: ([-\d.]+)", out)[1])
+    with open(model_path, "rb") as handle:
+        model = pickle.load(handle)
+    _, X_test, _, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    assert r2_score(y_test, model.predict(X_test)) == pytest.approx(printed, abs=1e-4)
+    assert printed > 0.5
 
 
 # -- mistakes: one line on stderr, exit status 2 -----------------------------------
@@ -410,32 +434,18 @@ def test_saved_model_keeps_feature_names_and_labels(
 
 
 # -- Ctrl-C ------------------------------------------------------------------------
-def _stop_after_round_1(real_fit, reraise: bool):
-    """``_fit`` that completes rounds 0 and 1, then is interrupted.
+def test_ctrl_c_keeps_the_last_completed_round(tmp_path, monkeypatch, capsys):
+    """The estimator keeps round 1 and re-raises; the CLI saves it, exits 130."""
+    import sklearn_lth._imp as imp
 
-    With ``reraise`` it stays fitted at round 1 and raises KeyboardInterrupt;
-    without, it returns the estimator fitted at round 1 (the older contract).
-    """
+    real = imp.train_round
 
-    def fit(self, X, y, sample_weight=None, on_round_end=None):
-        planned = {"pruning_rounds": self.pruning_rounds}
-        planned["target_sparsity"] = self.target_sparsity
-        first = per_round_rate(self.target_sparsity, self.pruning_rounds)
-        self.set_params(pruning_rounds=1, target_sparsity=first)
-        real_fit(self, X, y, sample_weight, on_round_end=on_round_end)
-        self.set_params(**planned)
-        if reraise:
+    def train_round(*args, round_index, **kwargs):
+        if round_index == 2:
             raise KeyboardInterrupt
-        return self
+        return real(*args, round_index=round_index, **kwargs)
 
-    return fit
-
-
-@pytest.mark.parametrize("reraise", [True, False])
-def test_ctrl_c_keeps_the_last_completed_round(reraise, tmp_path, monkeypatch, capsys):
-    real_fit = _cli.LotteryTicketMLP._fit
-    fit = _stop_after_round_1(real_fit, reraise)
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(imp, "train_round", train_round)
     output = tmp_path / "model.pkl"
     argv = ["iris", *TINY, "--target-sparsity", "0.75", "--output", str(output)]
     assert main(argv) == 130
