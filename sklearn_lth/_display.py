@@ -154,6 +154,18 @@ class LotteryTicketDisplay:
         check_matplotlib_support(f"{type(self).__name__}.plot")
         import matplotlib.pyplot as plt
 
+        n_points = np.shape(self.remaining)
+        if np.shape(self.scores) != n_points or len(n_points) != 1:
+            raise ValueError(
+                "remaining and scores must be 1-d and of the same length, got "
+                f"shapes {np.shape(self.remaining)} and {np.shape(self.scores)}."
+            )
+        if self.spread is not None and np.shape(self.spread) != (2, *n_points):
+            raise ValueError(
+                "spread must be (lower, upper) with one value per point, got "
+                f"shape {np.shape(self.spread)}."
+            )
+
         if ax is None:
             _, ax = plt.subplots()
         label = self.name if name is None else name

@@ -83,3 +83,13 @@ def test_cli_saves_a_plot(tmp_path, capsys):
     )
     assert path.stat().st_size > 1000
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mismatched_points_are_a_clear_error():
+    pytest.importorskip("matplotlib")
+    with pytest.raises(
+        ValueError, match="same length, got shapes \\(2,\\) and \\(1,\\)"
+    ):
+        LotteryTicketDisplay(remaining=[100, 50], scores=[0.9]).plot()
+    with pytest.raises(ValueError, match="spread must be"):
+        LotteryTicketDisplay(remaining=[100, 50], scores=[0.9, 0.8], spread=[1]).plot()
