@@ -824,7 +824,7 @@ def run_search(estimator, split: Split, verbose: bool) -> Search:
     tic = time.perf_counter()
     try:
         with heartbeat:
-            estimator._fit(split.X_train, split.y_train, on_round_end=report)
+            estimator.fit(split.X_train, split.y_train, on_round_end=report)
     except KeyboardInterrupt:
         search.interrupted = True
     except ValueError as exc:  # InvalidParameterError, TrainingDivergedError

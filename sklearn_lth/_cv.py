@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._interrupt import FitTransaction, StopFlag
+from ._interrupt import FitTransaction, StopFlag, nested_fit
 from ._mlp import LotteryTicketMLP
 
 
@@ -24,8 +24,8 @@ def _fold_path(estimator: LotteryTicketMLP, X, y, train, test, stop: StopFlag):
         scores.append(round_model.score(X[test], y[test]))
         sparsities.append(record["sparsity"])
 
-    estimator._validate_params()
-    estimator._fit(X[train], y[train], on_round_end=score_round, stop=stop, nested=True)
+    with nested_fit(stop):
+        estimator.fit(X[train], y[train], on_round_end=score_round)
     return np.asarray(scores), np.asarray(sparsities)
 
 

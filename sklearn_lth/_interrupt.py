@@ -16,6 +16,10 @@ The rule, the same for every estimator, seed count and joblib backend:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 
 class StopFlag:
@@ -72,3 +76,35 @@ class FitTransaction:
             state.clear()
             state.update(self.before)
         return False
+
+
+@dataclass(frozen=True)
+class FitScope:
+    """The stop flag a fit obeys, and whether it is nested in another fit."""
+
+    stop: StopFlag = field(default_factory=StopFlag)
+    nested: bool = False
+
+
+# Each thread starts without a scope: a fit then has a stop flag of its own.
+_SCOPE: ContextVar[FitScope | None] = ContextVar("sklearn_lth_fit_scope", default=None)
+
+
+def current_fit_scope() -> FitScope:
+    """The scope set by :func:`nested_fit` in this thread, or a fresh one."""
+    scope = _SCOPE.get()
+    return FitScope() if scope is None else scope
+
+
+@contextmanager
+def nested_fit(stop: StopFlag) -> Iterator[None]:
+    """Fits in this block (in this thread) are part of another estimator's fit.
+
+    They stop when ``stop`` is set and say nothing of what an interrupt keeps:
+    the outer fit decides what it keeps and tells the user.
+    """
+    token = _SCOPE.set(FitScope(stop, nested=True))
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)

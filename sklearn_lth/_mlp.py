@@ -38,7 +38,7 @@ from ._checkpoint import (
     search_directory,
 )
 from ._imp import IMPResult, Progress, PruningConfig, find_ticket
-from ._interrupt import FitTransaction, StopFlag
+from ._interrupt import FitTransaction, StopFlag, current_fit_scope
 from ._network import prediction_operands
 from ._pruning import check_schedule
 from ._rewinding import REWIND_STRATEGIES
@@ -257,18 +257,14 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fitting -------------------------------------------------------------------
-    def _fit(
-        self, X, y, sample_weight=None, on_round_end=None, stop=None, nested=False
-    ):
+    def _fit(self, X, y, sample_weight=None, on_round_end=None):
         """Fit, all or nothing (see :mod:`._interrupt` for the rule).
 
-        ``on_round_end(record, round_model)`` is called after every round with
-        the round's history row and a copy of the estimator fitted at that
-        round; ``stop`` lets a caller running several fits in threads stop
-        this one. A ``nested`` fit belongs to another estimator's fit, which
-        tells the user itself what an interrupt leaves.
+        Inside :func:`~._interrupt.nested_fit` (the folds of another
+        estimator's fit) the fit stops with that fit's stop flag and leaves
+        it to tell the user what an interrupt keeps.
         """
-        stop = StopFlag() if stop is None else stop
+        scope = current_fit_scope()
         with FitTransaction(self) as transaction:
             data = self._prepare(X, y, sample_weight)
             with self._checkpoint_folder(data) as folder:
@@ -287,7 +283,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     validation_rows=plan.validation_rows,
                     ticket=self.ticket,
                 )
-                interrupt = _Interrupt(stop, transaction, quiet=nested)
+                interrupt = _Interrupt(scope.stop, transaction, quiet=scope.nested)
                 if plan.seeds is None:
                     self._fit_one(data, rng, search, folder, on_round_end, interrupt)
                 else:
@@ -797,7 +793,7 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         return type_of_target(y) in ("binary", "multiclass")
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, on_round_end=None):
         """Search for a winning ticket and train it.
 
         Parameters
@@ -808,13 +804,19 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
             Class labels, or a label indicator matrix for multilabel data.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights of the loss.
+        on_round_end : callable, default=None
+            Called after every round as ``on_round_end(record, round_model)``
+            with the round's row of ``history_`` (a dict) and a copy of the
+            estimator fitted at that round, which predicts and scores: to
+            score every round on held-out data, log progress, or stop the
+            search (an exception raised there ends ``fit`` like any other).
 
         Returns
         -------
         self : LotteryTicketMLP
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, on_round_end)
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
@@ -928,7 +930,7 @@ early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
         return "identity"
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, on_round_end=None):
         """Search for a winning ticket and train it.
 
         Parameters
@@ -939,13 +941,19 @@ early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
             Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights of the loss.
+        on_round_end : callable, default=None
+            Called after every round as ``on_round_end(record, round_model)``
+            with the round's row of ``history_`` (a dict) and a copy of the
+            estimator fitted at that round, which predicts and scores: to
+            score every round on held-out data, log progress, or stop the
+            search (an exception raised there ends ``fit`` like any other).
 
         Returns
         -------
         self : LotteryTicketMLPRegressor
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight)
+        return self._fit(X, y, sample_weight, on_round_end)
 
     def predict(self, X):
         """Predicted target values.

@@ -339,3 +339,22 @@ def test_a_ticket_changed_after_construction_is_refused_with_the_reason(
     ticket.weights[1].indices[0] = ticket.weights[1].indices[1]
     with pytest.raises(ValueError, match="Layer 1 .*duplicate or unsorted"):
         LotteryTicketMLP(ticket=ticket).fit(X, y)
+
+
+def test_on_round_end_sees_every_round_as_a_fitted_model(small_classification):
+    """The documented observer: a history row and a model per round."""
+    X, y = small_classification
+    seen = []
+    model = LotteryTicketMLP(**FAST).fit(
+        X,
+        y,
+        on_round_end=lambda record, round_model: seen.append((record, round_model)),
+    )
+    assert [record["round"] for record, _ in seen] == [0, 1, 2, 3]
+    for (record, round_model), remaining in zip(
+        seen, model.history_["remaining_parameters"]
+    ):
+        assert record["remaining_parameters"] == remaining
+        assert sum(W.nnz for W in round_model.coefs_) == remaining
+        assert round_model.predict(X).shape == y.shape
+    np.testing.assert_array_equal(seen[-1][1].predict(X), model.predict(X))
