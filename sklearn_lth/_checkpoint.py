@@ -36,6 +36,10 @@ from typing import BinaryIO
 import numpy as np
 import scipy.sparse as sp
 
+from ._network import Layer, Network
+from ._rewinding import StartPoint
+from ._search import CompletedRound, SearchState
+from ._training import RoundResult
 from .exceptions import CheckpointError
 
 try:
@@ -660,3 +664,138 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# -- the state of a search, as a checkpoint ------------------------------------
+def save_search(store: CheckpointStore, state: SearchState, rng) -> None:
+    """Save ``state`` after its last completed round, with ``rng``'s state.
+
+    Start points are saved at the kept positions only: later rounds read
+    nothing else from them.
+    """
+    last_round = state.last.result
+    name, keys, pos, has_gauss, cached = rng.get_state()
+    header = {
+        "completed_round": state.completed,
+        "history": state.history,
+        "unconverged": state.unconverged,
+        "chance": state.chance,
+        "rng": [name, int(pos), int(has_gauss), float(cached)],
+        "start": [state.start.step, state.start.hold_final_lr],
+        "snapshot_step": (
+            None if state.rewind_snapshot is None else state.rewind_snapshot.step
+        ),
+        "last_round": {
+            "n_iter": last_round.n_iter,
+            "steps": last_round.steps,
+            "loss_curve": last_round.loss_curve,
+            "validation_scores": last_round.validation_scores,
+            "best_validation_score": last_round.best_validation_score,
+            "converged": last_round.converged,
+            "min_validation_loss_iteration": last_round.min_validation_loss_iteration,
+            "validation_score_at_min_loss": last_round.validation_score_at_min_loss,
+        },
+    }
+    arrays = {"rng_keys": keys}
+    points = {
+        "start": state.start,
+        "initial": state.initial,
+        "snapshot": state.rewind_snapshot,
+    }
+    for i, layer in enumerate(state.network.layers):
+        positions = layer.positions
+        arrays[f"positions_{i}"] = positions
+        arrays[f"values_{i}"] = layer.values
+        arrays[f"bias_{i}"] = layer.bias
+        for prefix, point in points.items():
+            if point is not None:
+                arrays[f"{prefix}_weights_{i}"] = point.values(i, positions)
+                arrays[f"{prefix}_bias_{i}"] = point.biases[i]
+    store.save(header, arrays)
+
+
+def restore_search(store: CheckpointStore, state: SearchState, rng) -> bool:
+    """Continue ``state`` (and ``rng``) from the store, if it holds a search.
+
+    Returns whether it did. Anything malformed is a :class:`CheckpointError`.
+    """
+    saved = store.load()
+    if saved is None:
+        return False
+    try:
+        _restore(state, *saved, rng)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"The checkpoint {store.path} does not hold a valid search state "
+            f"({type(exc).__name__}: {exc}). Delete it (or choose another "
+            "checkpoint_dir) to start the search over."
+        ) from exc
+    return True
+
+
+def _restore(state: SearchState, header: dict, arrays: dict, rng) -> None:
+    dtype = state.start.biases[0].dtype
+    positions = [
+        _checked_positions(arrays[f"positions_{i}"], shape, i)
+        for i, shape in enumerate(state.shapes)
+    ]
+
+    def layer_array(name: str, size: int) -> np.ndarray:
+        values = np.asarray(arrays[name])
+        if values.shape != (size,) or values.dtype.kind != "f":
+            raise ValueError(f"{name} has shape {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} holds non-finite values")
+        return values.astype(dtype, copy=False)
+
+    def point(prefix: str, **kwargs) -> StartPoint:
+        weights = [
+            layer_array(f"{prefix}_weights_{i}", pos.size)
+            for i, pos in enumerate(positions)
+        ]
+        biases = [
+            layer_array(f"{prefix}_bias_{i}", shape[1])
+            for i, shape in enumerate(state.shapes)
+        ]
+        return StartPoint(weights, biases, positions=positions, **kwargs)
+
+    completed = int(header["completed_round"])
+    history = {key: list(header["history"][key]) for key in state.history}
+    if completed < 0 or any(len(v) != completed + 1 for v in history.values()):
+        raise ValueError("the history does not match the completed rounds")
+    name, pos, has_gauss, cached = header["rng"]
+    rng.set_state((name, arrays["rng_keys"], int(pos), int(has_gauss), cached))
+    state.history = history
+    state.unconverged = [int(r) for r in header["unconverged"]]
+    state.chance = [int(r) for r in header.get("chance", [])]
+    state.initial = point("initial") if "initial_weights_0" in arrays else None
+    if header["snapshot_step"] is not None:
+        state.rewind_snapshot = point("snapshot", step=int(header["snapshot_step"]))
+    layers = [
+        Layer(
+            pos,
+            layer_array(f"values_{i}", pos.size),
+            layer_array(f"bias_{i}", shape[1]),
+            shape,
+        )
+        for i, (pos, shape) in enumerate(zip(positions, state.shapes))
+    ]
+    state.network = Network(layers, state.activation, state.out_activation)
+    step, hold = header["start"]
+    state.start = point("start", step=int(step), hold_final_lr=bool(hold))
+    state.first_positions = None  # the network holds them
+    result = RoundResult(**header["last_round"])
+    state.last = CompletedRound(completed, state.network, state.start, result)
+
+
+def _checked_positions(positions, shape, layer: int) -> np.ndarray:
+    """Saved kept positions: sorted, unique, inside the layer."""
+    positions = np.asarray(positions)
+    if positions.ndim != 1 or positions.dtype.kind not in "iu":
+        raise ValueError(f"positions_{layer} is not a 1-d integer array")
+    size = shape[0] * shape[1]
+    if positions.size and (
+        positions[0] < 0 or positions[-1] >= size or np.any(np.diff(positions) <= 0)
+    ):
+        raise ValueError(f"positions_{layer} are not sorted positions of the layer")
+    return positions.astype(np.intp, copy=False)

@@ -58,8 +58,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
+from ._params import DEFAULTS, PARAMS
 from ._pruning import per_round_rate
-from ._rewinding import REWIND_STRATEGIES
 
 BUNDLED = {
     "digits": datasets.load_digits,
@@ -262,7 +262,7 @@ def _add_pruning_options(group) -> None:
         "--hidden-layer-sizes",
         metavar="UNITS",
         type=hidden_sizes,
-        default="100",
+        default=",".join(map(str, DEFAULTS["hidden_layer_sizes"])),
         help="units of each hidden layer, comma-separated, e.g. 300,100 "
         "(default: %(default)s)",
     )
@@ -270,7 +270,7 @@ def _add_pruning_options(group) -> None:
         "--target-sparsity",
         metavar="FRACTION",
         type=sparsity,
-        default=0.8,
+        default=DEFAULTS["target_sparsity"],
         help="fraction of the weights removed by the last round, in [0, 1), "
         "e.g. 0.8 (default: %(default)s)",
     )
@@ -278,14 +278,14 @@ def _add_pruning_options(group) -> None:
         "--pruning-rounds",
         metavar="N",
         type=positive_int,
-        default=5,
+        default=DEFAULTS["pruning_rounds"],
         help="rounds of pruning, rewinding and retraining after the dense "
         "round 0 (default: %(default)s)",
     )
     group.add_argument(
         "--pruning-scope",
-        choices=["global", "layer"],
-        default="global",
+        choices=PARAMS["pruning_scope"].options,
+        default=DEFAULTS["pruning_scope"],
         help="global: remove the smallest weights of the whole network; layer: "
         "the same fraction of each layer (default: %(default)s)",
     )
@@ -293,14 +293,14 @@ def _add_pruning_options(group) -> None:
         "--output-layer-rate",
         metavar="FRACTION",
         type=round_rate,
-        default=None,
+        default=DEFAULTS["output_layer_rate"],
         help="fraction of the output layer's remaining weights removed each "
         "round, in [0, 1) (default: the rate of the other layers)",
     )
     group.add_argument(
         "--rewind",
-        choices=REWIND_STRATEGIES,
-        default="init",
+        choices=PARAMS["rewind"].options,
+        default=DEFAULTS["rewind"],
         help="where the surviving weights restart each round: init (initial "
         "weights), early or late (round 0's weights early in training), lr "
         "(trained weights, schedule restarted), none (fine-tuning), reinit "
@@ -312,35 +312,35 @@ def _add_training_options(group) -> None:
     """Add the options of each round's training to ``group``."""
     group.add_argument(
         "--solver",
-        choices=["adam", "sgd"],
-        default="adam",
+        choices=PARAMS["solver"].options,
+        default=DEFAULTS["solver"],
         help="optimizer (default: %(default)s)",
     )
     group.add_argument(
         "--learning-rate",
-        choices=["constant", "cosine", "step"],
-        default="constant",
+        choices=PARAMS["learning_rate"].options,
+        default=DEFAULTS["learning_rate"],
         help="learning-rate schedule within a round (default: %(default)s)",
     )
     group.add_argument(
         "--learning-rate-init",
         metavar="RATE",
         type=positive_float,
-        default=1e-3,
+        default=DEFAULTS["learning_rate_init"],
         help="initial learning rate, > 0 (default: %(default)s)",
     )
     group.add_argument(
         "--alpha",
         metavar="ALPHA",
         type=non_negative_float,
-        default=1e-4,
+        default=DEFAULTS["alpha"],
         help="L2 penalty, >= 0 (default: %(default)s)",
     )
     group.add_argument(
         "--batch-size",
         metavar="N",
         type=batch_size,
-        default="auto",
+        default=DEFAULTS["batch_size"],
         help="mini-batch size: a positive whole number, or auto for "
         "min(200, samples) (default: %(default)s)",
     )
@@ -348,13 +348,14 @@ def _add_training_options(group) -> None:
         "--max-iter",
         metavar="EPOCHS",
         type=positive_int,
-        default=200,
+        default=DEFAULTS["max_iter"],
         help="maximum epochs of each round (default: %(default)s)",
     )
     group.add_argument(
         "--early-stopping",
         action="store_true",
-        help="end a round when the score on 10%% of the training part, held "
+        help="end a round when the score on "
+        f"{100 * DEFAULTS['validation_fraction']:g}%% of the training part, held "
         "out, stops improving (default: off)",
     )
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import check_cv
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._interrupt import FitTransaction, StopFlag, nested_fit
 from ._mlp import LotteryTicketMLP
+from ._params import CV_DEFAULTS, CV_PARAMS, constraints, fill_parameters
 
 
 def _fold_path(estimator: LotteryTicketMLP, X, y, train, test, stop: StopFlag):
@@ -29,6 +27,7 @@ def _fold_path(estimator: LotteryTicketMLP, X, y, train, test, stop: StopFlag):
     return np.asarray(scores), np.asarray(sparsities)
 
 
+@fill_parameters(CV_PARAMS)
 class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
     """Lottery-ticket classifier whose sparsity is chosen by cross-validation.
 
@@ -44,24 +43,7 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    cv : int, cross-validation generator or iterable, default=5
-        The folds (stratified for classifiers when an int).
-    pruning_rate : float in (0, 1), default=0.2
-        Fraction of the remaining weights pruned in each round.
-    max_rounds : int, default=10
-        Rounds of the path; the sparsest level is
-        ``1 - (1 - pruning_rate) ** max_rounds``.
-    score_tolerance : float, default=0.01
-        How far below the best mean score (accuracy) the chosen, sparser level
-        may be. ``0`` takes the best.
-    n_jobs : int, default=None
-        Folds run in parallel through joblib.
-    hidden_layer_sizes, activation, pruning_scope, pruning_criterion, \
-output_layer_rate, rewind, rewind_iteration, rewind_fraction, solver, alpha, \
-batch_size, learning_rate, learning_rate_init, max_iter, shuffle, random_state, \
-tol, verbose, momentum, nesterovs_momentum, early_stopping, validation_fraction, \
-beta_1, beta_2, epsilon, n_iter_no_change
-        As for :class:`LotteryTicketMLP` (``tol`` is the training tolerance).
+    {parameters}
 
     Attributes
     ----------
@@ -100,59 +82,42 @@ beta_1, beta_2, epsilon, n_iter_no_change
     True
     """
 
-    _parameter_constraints: dict = {
-        **{
-            k: v
-            for k, v in LotteryTicketMLP._parameter_constraints.items()
-            if k
-            not in (
-                "target_sparsity",
-                "pruning_rounds",
-                "ticket",
-                "n_seeds",
-                "checkpoint_dir",
-            )
-        },
-        "cv": ["cv_object"],
-        "pruning_rate": [Interval(Real, 0, 1, closed="neither")],
-        "max_rounds": [Interval(Integral, 1, None, closed="left")],
-        "score_tolerance": [Interval(Real, 0, None, closed="left")],
-    }
+    _parameter_constraints: dict = constraints(CV_PARAMS)
 
     def __init__(
         self,
         *,
-        cv=5,
-        pruning_rate=0.2,
-        max_rounds=10,
-        score_tolerance=0.01,
-        n_jobs=None,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        pruning_scope="global",
-        pruning_criterion="magnitude",
-        output_layer_rate=None,
-        rewind="init",
-        rewind_iteration=100,
-        rewind_fraction=0.1,
-        solver="adam",
-        alpha=1e-4,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=1e-3,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
+        cv=CV_DEFAULTS["cv"],
+        pruning_rate=CV_DEFAULTS["pruning_rate"],
+        max_rounds=CV_DEFAULTS["max_rounds"],
+        score_tolerance=CV_DEFAULTS["score_tolerance"],
+        n_jobs=CV_DEFAULTS["n_jobs"],
+        hidden_layer_sizes=CV_DEFAULTS["hidden_layer_sizes"],
+        activation=CV_DEFAULTS["activation"],
+        pruning_scope=CV_DEFAULTS["pruning_scope"],
+        pruning_criterion=CV_DEFAULTS["pruning_criterion"],
+        output_layer_rate=CV_DEFAULTS["output_layer_rate"],
+        rewind=CV_DEFAULTS["rewind"],
+        rewind_iteration=CV_DEFAULTS["rewind_iteration"],
+        rewind_fraction=CV_DEFAULTS["rewind_fraction"],
+        solver=CV_DEFAULTS["solver"],
+        alpha=CV_DEFAULTS["alpha"],
+        batch_size=CV_DEFAULTS["batch_size"],
+        learning_rate=CV_DEFAULTS["learning_rate"],
+        learning_rate_init=CV_DEFAULTS["learning_rate_init"],
+        max_iter=CV_DEFAULTS["max_iter"],
+        shuffle=CV_DEFAULTS["shuffle"],
+        random_state=CV_DEFAULTS["random_state"],
+        tol=CV_DEFAULTS["tol"],
+        verbose=CV_DEFAULTS["verbose"],
+        momentum=CV_DEFAULTS["momentum"],
+        nesterovs_momentum=CV_DEFAULTS["nesterovs_momentum"],
+        early_stopping=CV_DEFAULTS["early_stopping"],
+        validation_fraction=CV_DEFAULTS["validation_fraction"],
+        beta_1=CV_DEFAULTS["beta_1"],
+        beta_2=CV_DEFAULTS["beta_2"],
+        epsilon=CV_DEFAULTS["epsilon"],
+        n_iter_no_change=CV_DEFAULTS["n_iter_no_change"],
     ):
         self.cv = cv
         self.pruning_rate = pruning_rate

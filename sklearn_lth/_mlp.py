@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import os
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,6 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -40,8 +37,9 @@ from ._checkpoint import (
 from ._imp import IMPResult, Progress, PruningConfig, find_ticket
 from ._interrupt import FitTransaction, StopFlag, current_fit_scope
 from ._network import prediction_operands
+from ._params import DEFAULTS, PARAMS, constraints, fill_parameters
 from ._pruning import check_schedule
-from ._rewinding import REWIND_STRATEGIES
+from ._rewinding import RewindPolicy
 from ._seeds import (
     DivergedSeed,
     SeedsProgress,
@@ -52,7 +50,6 @@ from ._seeds import (
     stack_histories,
     transport_folder,
 )
-from ._ticket import LotteryTicket
 from ._training import TrainingConfig
 from .exceptions import CheckpointError, TrainingDivergedError
 
@@ -79,9 +76,6 @@ _PRUNING_PARAMS = (
     "pruning_rounds",
     "pruning_scope",
     "output_layer_rate",
-    "rewind",
-    "rewind_iteration",
-    "rewind_fraction",
     "pruning_criterion",
 )
 
@@ -138,82 +132,43 @@ class _Folder:
 class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
     """Parameters, validation and fitted state shared by both estimators."""
 
-    _parameter_constraints: dict = {
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "target_sparsity": [Interval(Real, 0, 1, closed="left")],
-        "pruning_rounds": [Interval(Integral, 1, None, closed="left")],
-        "pruning_scope": [StrOptions({"global", "layer"})],
-        "pruning_criterion": [StrOptions({"magnitude", "random", "snip"})],
-        "output_layer_rate": [Interval(Real, 0, 1, closed="left"), None],
-        "rewind": [StrOptions(set(REWIND_STRATEGIES))],
-        "rewind_iteration": [Interval(Integral, 0, None, closed="left")],
-        "rewind_fraction": [Interval(Real, 0, 1, closed="both")],
-        "ticket": [LotteryTicket, None],
-        "n_seeds": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [Integral, None],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "solver": [StrOptions({"adam", "sgd"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "learning_rate": [StrOptions({"constant", "cosine", "step"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-    }
+    _parameter_constraints: dict = constraints(PARAMS)
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
+        hidden_layer_sizes=DEFAULTS["hidden_layer_sizes"],
+        activation=DEFAULTS["activation"],
         *,
-        target_sparsity=0.8,
-        pruning_rounds=5,
-        pruning_scope="global",
-        pruning_criterion="magnitude",
-        output_layer_rate=None,
-        rewind="init",
-        rewind_iteration=100,
-        rewind_fraction=0.1,
-        ticket=None,
-        n_seeds=1,
-        n_jobs=None,
-        checkpoint_dir=None,
-        solver="adam",
-        alpha=1e-4,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=1e-3,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
+        target_sparsity=DEFAULTS["target_sparsity"],
+        pruning_rounds=DEFAULTS["pruning_rounds"],
+        pruning_scope=DEFAULTS["pruning_scope"],
+        pruning_criterion=DEFAULTS["pruning_criterion"],
+        output_layer_rate=DEFAULTS["output_layer_rate"],
+        rewind=DEFAULTS["rewind"],
+        rewind_iteration=DEFAULTS["rewind_iteration"],
+        rewind_fraction=DEFAULTS["rewind_fraction"],
+        ticket=DEFAULTS["ticket"],
+        n_seeds=DEFAULTS["n_seeds"],
+        n_jobs=DEFAULTS["n_jobs"],
+        checkpoint_dir=DEFAULTS["checkpoint_dir"],
+        solver=DEFAULTS["solver"],
+        alpha=DEFAULTS["alpha"],
+        batch_size=DEFAULTS["batch_size"],
+        learning_rate=DEFAULTS["learning_rate"],
+        learning_rate_init=DEFAULTS["learning_rate_init"],
+        max_iter=DEFAULTS["max_iter"],
+        shuffle=DEFAULTS["shuffle"],
+        random_state=DEFAULTS["random_state"],
+        tol=DEFAULTS["tol"],
+        verbose=DEFAULTS["verbose"],
+        momentum=DEFAULTS["momentum"],
+        nesterovs_momentum=DEFAULTS["nesterovs_momentum"],
+        early_stopping=DEFAULTS["early_stopping"],
+        validation_fraction=DEFAULTS["validation_fraction"],
+        beta_1=DEFAULTS["beta_1"],
+        beta_2=DEFAULTS["beta_2"],
+        epsilon=DEFAULTS["epsilon"],
+        n_iter_no_change=DEFAULTS["n_iter_no_change"],
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -278,6 +233,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     ),
                     pruning=PruningConfig(
                         **{k: getattr(self, k) for k in _PRUNING_PARAMS}
+                    ),
+                    rewind=RewindPolicy(
+                        self.rewind, self.rewind_iteration, self.rewind_fraction
                     ),
                     rows=plan.rows,
                     validation_rows=plan.validation_rows,
@@ -575,6 +533,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         return tags
 
 
+@fill_parameters(PARAMS)
 class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketMLP):
     """Multi-layer perceptron classifier pruned by iterative magnitude pruning.
 
@@ -588,106 +547,7 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of int, default=(100,)
-        Number of units of each hidden layer.
-    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Activation of the hidden layers.
-    target_sparsity : float in [0, 1), default=0.8
-        Fraction of the weights pruned once all rounds are done. ``0.0``
-        trains one dense round: a plain MLP.
-    pruning_rounds : int, default=5
-        Number of prune-rewind-train rounds after the dense round 0. ``1`` is
-        one-shot pruning.
-    pruning_scope : {"global", "layer"}, default="global"
-        ``"global"`` ranks the weights of all layers together; ``"layer"``
-        prunes every layer at the per-round rate separately.
-    pruning_criterion : {"magnitude", "random", "snip"}, default="magnitude"
-        Which weights a round removes: the smallest trained weights by
-        absolute value; ``"random"`` ones (the same counts, positions drawn
-        from ``random_state``: the paper's random-pruning control); or those
-        with the lowest connection sensitivity ``|dL/dw * w|`` (SNIP, Lee et
-        al. 2019), measured at the weights the next round starts from with the
-        gradient of the mean training loss over all training samples (in
-        mini-batches, no update). With ``rewind="init"`` and
-        ``pruning_rounds=1`` that is SNIP's pruning at initialisation: the cut
-        does not depend on the dense training of round 0.
-    output_layer_rate : float in [0, 1), default=None
-        Per-round pruning rate of the output layer, which is then ranked on
-        its own. None prunes it like the other layers; ``0`` never prunes it.
-        Frankle & Carbin use half the hidden layers' rate.
-    rewind : {"init", "early", "late", "lr", "none", "reinit"}, default="init"
-        What the surviving weights restart from after each pruning step:
-        ``"init"`` the initial weights; ``"early"`` the weights after
-        ``rewind_iteration`` optimizer steps of round 0; ``"late"`` the weights
-        after ``rewind_fraction`` of round 0's scheduled steps; ``"lr"`` the
-        weights just trained, with the learning-rate schedule restarted;
-        ``"none"`` the weights just trained, at the schedule's final learning
-        rate (fine-tuning); ``"reinit"`` fresh random weights (the control
-        experiment). Biases are rewound with the weights.
-    rewind_iteration : int, default=100
-        Optimizer step of round 0 that ``rewind="early"`` rewinds to.
-    rewind_fraction : float in [0, 1], default=0.1
-        Fraction of round 0's scheduled steps (``max_iter`` epochs) that
-        ``rewind="late"`` rewinds to.
-    ticket : LotteryTicket, default=None
-        If given, no search: ``fit`` trains this sub-network alone from its
-        stored weights (the architecture comes from the ticket).
-    n_seeds : int, default=1
-        Number of independent searches, each from its own initialisation
-        (seeds drawn from ``random_state``). With more than one,
-        ``validation_fraction`` of the training data is held out (stratified,
-        once, shared by all seeds) and the seed whose final network scores
-        best on it is kept (ties: the first). Results do not depend on
-        ``n_jobs`` or the joblib backend.
-    n_jobs : int, default=None
-        Number of seeds searched in parallel through joblib. None means 1
-        unless in a :func:`joblib.parallel_config` context (which also chooses
-        the backend, for example ``"dask"``); -1 means all processors.
-    checkpoint_dir : str or path-like, default=None
-        If given, the state of the search is saved there after every
-        completed round (atomically, as plain ``.npz`` arrays), and ``fit``
-        with the same directory, parameters and data resumes after the last
-        completed round, ending exactly as an uninterrupted run. A directory
-        written for other parameters or data is refused (delete it, or choose
-        another, to start over).
-    solver : {"adam", "sgd"}, default="adam"
-        Optimizer. Its state restarts every round.
-    alpha : float, default=1e-4
-        L2 penalty on the weights.
-    batch_size : int or "auto", default="auto"
-        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
-    learning_rate : {"constant", "cosine", "step"}, default="constant"
-        Learning-rate schedule over each round's ``max_iter`` epochs.
-        ``"cosine"`` anneals to 1% of ``learning_rate_init``; ``"step"``
-        divides it by 10 at half and at three quarters of the round. With a
-        decaying schedule ``rewind="lr"`` and ``"none"`` differ.
-    learning_rate_init : float, default=1e-3
-        Initial learning rate.
-    max_iter : int, default=200
-        Maximum number of epochs of each round.
-    shuffle : bool, default=True
-        Whether to shuffle the samples every epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, the validation split and ``"reinit"``.
-    tol : float, default=1e-4
-        A round stops when the training loss (or validation score with
-        ``early_stopping``) has not improved by ``tol`` for
-        ``n_iter_no_change`` epochs.
-    verbose : bool, default=False
-        Print the loss after every epoch.
-    momentum : float, default=0.9
-        Momentum of ``solver="sgd"``.
-    nesterovs_momentum : bool, default=True
-        Use Nesterov's momentum with ``solver="sgd"``.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified), stop
-        each round when its score stops improving and keep the best weights.
-    validation_fraction : float, default=0.1
-        Size of the held-out split for ``early_stopping`` and ``n_seeds > 1``.
-    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
-        Adam's parameters.
-    n_iter_no_change : int, default=10
-        Epochs without improvement before a round stops.
+    {parameters}
 
     Notes
     -----
@@ -837,6 +697,7 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         return tags
 
 
+@fill_parameters(PARAMS)
 class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     """Multi-layer perceptron regressor pruned by iterative magnitude pruning.
 
@@ -846,15 +707,7 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
 
     Parameters
     ----------
-    hidden_layer_sizes, activation, target_sparsity, pruning_rounds, \
-pruning_scope, pruning_criterion, output_layer_rate, rewind, rewind_iteration, \
-rewind_fraction, \
-ticket, n_seeds, n_jobs, checkpoint_dir, solver, alpha, batch_size, learning_rate, \
-learning_rate_init, \
-max_iter, shuffle, random_state, tol, verbose, momentum, nesterovs_momentum, \
-early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change
-        As for :class:`LotteryTicketMLP`; the validation split of
-        ``early_stopping`` is not stratified and is scored by R².
+    {parameters}
 
     Attributes
     ----------

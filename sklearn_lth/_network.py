@@ -161,8 +161,10 @@ def choose_kernel(density: float) -> str:
 class Layer:
     """A fully connected layer whose surviving weights have a fixed pattern.
 
-    The layer owns its trainable arrays (``values``, ``bias``) and their
-    gradients (``grad``, ``bias_grad``), which the optimizer updates in place.
+    The layer holds its trainable arrays (``values``, ``bias``) and their
+    gradients (``grad``, ``bias_grad``), which the optimizer updates in place;
+    during training they are views into the network's flat buffers
+    (:meth:`Network.flatten`), so one optimizer call updates every layer.
 
     Parameters
     ----------
@@ -225,6 +227,25 @@ class Layer:
         if self._positions is None:
             return np.arange(self.n_kept, dtype=position_dtype(self.shape))
         return self._positions
+
+    @property
+    def sparse_positions(self) -> np.ndarray | None:
+        """The kept positions, or None when the layer keeps every weight."""
+        return self._positions
+
+    def release_training_state(self) -> None:
+        """Free the gradients, buffers and kernel copies; keep the weights.
+
+        For a layer that will not train again (the last completed round while
+        the next one trains): ``values``, ``positions`` and ``bias`` remain.
+        """
+        # ``bias_grad`` too: as a view, it would keep the whole flat gradient
+        # buffer alive.
+        self._full_grad = self.grad = self.bias_grad = self._matrix = None
+        self._buffers = {}
+        self.__dict__.pop("_transposed", None)
+        if self.kernel == "dense" and not self.full:
+            self.dense = None  # ``values`` and ``positions`` hold the weights
 
     @property
     def matrix(self) -> sp.csr_array:
@@ -452,13 +473,7 @@ class Network:
     def release_gradients(self) -> None:
         """Free what a network that will not train again no longer needs."""
         for layer in self.layers:
-            # ``bias_grad`` too: as a view, it would keep the whole flat
-            # gradient buffer alive.
-            layer._full_grad = layer.grad = layer.bias_grad = layer._matrix = None
-            layer._buffers = {}
-            layer.__dict__.pop("_transposed", None)
-            if layer.kernel == "dense" and not layer.full:
-                layer.dense = None  # ``values`` and ``positions`` hold the weights
+            layer.release_training_state()
 
     def biases(self) -> list[np.ndarray]:
         return [layer.bias.copy() for layer in self.layers]

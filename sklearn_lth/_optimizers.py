@@ -1,38 +1,22 @@
-"""Stochastic optimizers and learning-rate schedules.
+"""Stochastic optimizers, and the L2 penalty's gradient.
 
 The optimizers update a list of 1-D or 2-D parameter arrays in place, with
 state (moments, velocities) preallocated once per round. Because the
 parameters hold only the weights that survived pruning, the state exists only
 for those weights too: a pruned weight has no gradient, no momentum and no
-Adam moments that could bring it back.
+Adam moments that could bring it back. The learning rate of each step comes
+from the caller (see :mod:`sklearn_lth._schedules`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-# Decaying schedules end at this fraction of ``learning_rate_init``.
-FINAL_LR_FRACTION = 0.01
-
-
-def scheduled_learning_rate(schedule: str, lr_init: float, progress: float) -> float:
-    """Learning rate at ``progress`` (0 = start, 1 = end) of a round's schedule.
-
-    ``"constant"`` keeps ``lr_init``; ``"cosine"`` anneals from ``lr_init`` to
-    ``FINAL_LR_FRACTION * lr_init`` along half a cosine; ``"step"`` divides it by
-    10 at half and again at three quarters of the round.
-    """
-    progress = min(max(progress, 0.0), 1.0)
-    if schedule == "constant":
-        return lr_init
-    if schedule == "cosine":
-        lr_min = FINAL_LR_FRACTION * lr_init
-        return lr_min + 0.5 * (lr_init - lr_min) * (1 + math.cos(math.pi * progress))
-    if schedule == "step":
-        return lr_init * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
-    raise ValueError(f"Unknown learning-rate schedule {schedule!r}.")
+if TYPE_CHECKING:
+    from ._training import TrainingConfig
 
 
 class SGD:
@@ -46,7 +30,9 @@ class SGD:
         self.nesterov = nesterov and momentum > 0
         self.velocities = [np.zeros_like(p) for p in params]
 
-    def step(self, params, grads, lr: float) -> None:
+    def step(
+        self, params: list[np.ndarray], grads: list[np.ndarray], lr: float
+    ) -> None:
         m = self.momentum
         for p, g, v in zip(params, grads, self.velocities):
             # v <- m v - lr g ; update = v, or m v - lr g with Nesterov
@@ -70,13 +56,17 @@ class Adam:
     its scratch space: they are overwritten.
     """
 
-    def __init__(self, params, beta_1: float, beta_2: float, epsilon: float):
+    def __init__(
+        self, params: list[np.ndarray], beta_1: float, beta_2: float, epsilon: float
+    ):
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self.t = 0
         self.first = [np.zeros_like(p) for p in params]
         self.second = [np.zeros_like(p) for p in params]
 
-    def step(self, params, grads, lr: float) -> None:
+    def step(
+        self, params: list[np.ndarray], grads: list[np.ndarray], lr: float
+    ) -> None:
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
@@ -97,7 +87,12 @@ class Adam:
             p -= g
 
 
-def add_l2_gradient(weights, grads, coefficient: float, scratch) -> None:
+def add_l2_gradient(
+    weights: list[np.ndarray],
+    grads: list[np.ndarray],
+    coefficient: float,
+    scratch: np.ndarray,
+) -> None:
     """``grad += coefficient * weight`` for every layer, in chunks of ``scratch``.
 
     A small scratch buffer, reused chunk after chunk, keeps the penalty from
@@ -112,7 +107,9 @@ def add_l2_gradient(weights, grads, coefficient: float, scratch) -> None:
             g[start:stop] += buf
 
 
-def make_optimizer(solver: str, params, config) -> SGD | Adam:
+def make_optimizer(
+    solver: str, params: list[np.ndarray], config: TrainingConfig
+) -> SGD | Adam:
     """The optimizer named by ``solver``, with fresh state for ``params``."""
     if solver == "sgd":
         return SGD(params, config.momentum, config.nesterovs_momentum)

@@ -14,9 +14,13 @@ stable sort's, so results never depend on the platform.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
+
+from ._training import mean_gradient
 
 
 def per_round_rate(target_sparsity: float, pruning_rounds: int) -> float:
@@ -268,3 +272,75 @@ def _empty_round(layer_sizes, target_sparsity, n_rounds, scope, output_layer_rat
                 return round_index
             remaining -= pruned
     return None
+
+
+def pruning_scores(
+    criterion: str,
+    magnitudes: list[np.ndarray],
+    rng: np.random.RandomState,
+    sensitivity: Callable[[], list[np.ndarray]],
+) -> list[np.ndarray]:
+    """One score per remaining weight; the lowest are pruned.
+
+    Parameters
+    ----------
+    criterion : {"magnitude", "random", "snip"}
+        ``"magnitude"``: the trained weights' absolute values. ``"random"``:
+        uniform draws from the search's random state (the paper's
+        random-pruning control: the same counts at random positions).
+        ``"snip"``: connection sensitivity (Lee et al., 2019), from
+        ``sensitivity``.
+    magnitudes : list of ndarray
+        Per layer, the absolute values of the trained kept weights.
+    rng : RandomState
+        The search's random state (``"random"``).
+    sensitivity : callable
+        Computes the connection sensitivity, called only for ``"snip"`` (see
+        :func:`connection_sensitivity`).
+    """
+    if criterion == "magnitude":
+        return magnitudes
+    if criterion == "random":
+        return [rng.random_sample(m.size) for m in magnitudes]
+    if criterion == "snip":
+        return sensitivity()
+    raise ValueError(f"Unknown pruning criterion {criterion!r}.")
+
+
+def connection_sensitivity(network, X, Y, sample_weight, rows) -> list[np.ndarray]:
+    """SNIP's ``|dL/dw * w|`` at ``network``'s kept weights (Lee et al., 2019).
+
+    The gradient is that of the mean training loss over all training ``rows``
+    (in mini-batches, no update), at the weights the next round starts from.
+    """
+    scores = mean_gradient(network, X, Y, sample_weight, rows)
+    for score, layer in zip(scores, network.layers):
+        # In the gradient sums' own arrays: no second array per layer.
+        np.multiply(score, layer.values, out=score)
+        np.abs(score, out=score)
+    return scores
+
+
+def warn_if_pruned_less(
+    keep: list[np.ndarray],
+    scores: list[np.ndarray],
+    groups: list[list[int]],
+    rates: list[float],
+    round_index: int,
+    target_sparsity: float,
+) -> None:
+    """Warn when protecting the strongest path kept a round from its full count."""
+    expected = sum(
+        n_to_prune(rate, sum(scores[i].size for i in layers))
+        for layers, rate in zip(groups, rates)
+    )
+    removed = sum(int((~k).sum()) for k in keep)
+    if removed < expected:
+        warnings.warn(
+            f"Round {round_index} prunes {removed} weights instead of {expected}: "
+            "the strongest path from the output back to an input is never pruned, "
+            "so that no layer is cut off. The final sparsity will be below "
+            f"target_sparsity={target_sparsity}.",
+            UserWarning,
+            stacklevel=8,
+        )

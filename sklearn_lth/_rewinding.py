@@ -19,12 +19,15 @@ al. (2019, "Stabilizing the lottery ticket hypothesis") for ``"early"`` and
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-REWIND_STRATEGIES = ("init", "early", "late", "lr", "none", "reinit")
+from ._params import DEFAULTS, REWIND_STRATEGIES
+
+__all__ = ["REWIND_STRATEGIES", "RewindPolicy", "StartPoint"]
 
 
 @dataclass
@@ -80,58 +83,96 @@ class StartPoint:
         )
 
 
-def snapshot_step(
-    rewind: str,
-    rewind_iteration: int,
-    rewind_fraction: float,
-    steps_per_epoch: int,
-    max_iter: int,
-) -> int | None:
-    """The optimizer step of round 0 whose weights later rounds rewind to.
+@dataclass(frozen=True)
+class RewindPolicy:
+    """One rewind strategy: what to snapshot in round 0, and where rounds restart.
 
-    None when the strategy needs no snapshot of round 0.
-    """
-    if rewind == "early":
-        return rewind_iteration
-    if rewind == "late":
-        return int(round(rewind_fraction * max_iter * steps_per_epoch))
-    return None
-
-
-def rewind_point(
-    rewind: str,
-    *,
-    initial: StartPoint,
-    snapshot: StartPoint | None,
-    trained: StartPoint | None,
-    draw_fresh: Callable[[], StartPoint],
-) -> StartPoint:
-    """The start of the next round for strategy ``rewind``.
+    Built once from the estimator's ``rewind``, ``rewind_iteration`` and
+    ``rewind_fraction``; the IMP loop asks it questions and never compares
+    the strategy's name itself.
 
     Parameters
     ----------
-    rewind : str
+    strategy : str
         One of :data:`REWIND_STRATEGIES`.
-    initial : StartPoint
-        The initial weights W0 at step 0.
-    snapshot : StartPoint or None
-        Round 0's weights at :func:`snapshot_step` (``"early"``, ``"late"``).
-    trained : StartPoint or None
-        The weights at the end of the round just finished (``"lr"``,
-        ``"none"``).
-    draw_fresh : callable
-        Draws a new random initialisation (``"reinit"``).
+    rewind_iteration : int
+        The optimizer step of round 0 that ``"early"`` rewinds to.
+    rewind_fraction : float
+        The fraction of round 0's scheduled steps that ``"late"`` rewinds to.
     """
-    if rewind == "init":
-        return initial
-    if rewind in ("early", "late"):
-        return snapshot
-    if rewind == "lr":
-        return replace(trained, step=0, hold_final_lr=False)
-    if rewind == "none":
-        return replace(trained, hold_final_lr=True)
-    if rewind == "reinit":
+
+    strategy: str = DEFAULTS["rewind"]
+    rewind_iteration: int = DEFAULTS["rewind_iteration"]
+    rewind_fraction: float = DEFAULTS["rewind_fraction"]
+
+    def __post_init__(self):
+        if self.strategy not in REWIND_STRATEGIES:
+            raise ValueError(
+                f"Unknown rewind strategy {self.strategy!r}; choose one of "
+                f"{REWIND_STRATEGIES}."
+            )
+
+    def snapshot_step(self, steps_per_epoch: int, max_iter: int) -> int | None:
+        """The optimizer step of round 0 whose weights later rounds rewind to.
+
+        None when the strategy needs no snapshot of round 0.
+        """
+        if self.strategy == "early":
+            return self.rewind_iteration
+        if self.strategy == "late":
+            return int(round(self.rewind_fraction * max_iter * steps_per_epoch))
+        return None
+
+    @property
+    def keeps_initial_weights(self) -> bool:
+        """Whether rounds after the first still rewind to W0."""
+        return self.strategy == "init"
+
+    @property
+    def needs_trained_weights(self) -> bool:
+        """Whether the next round starts from the weights just trained."""
+        return self.strategy in ("lr", "none")
+
+    def next_start(
+        self,
+        *,
+        initial: StartPoint | None,
+        snapshot: StartPoint | None,
+        trained: StartPoint | None,
+        draw_fresh: Callable[[], StartPoint],
+    ) -> StartPoint:
+        """Where the next round starts (see the table in this module's docstring).
+
+        Parameters
+        ----------
+        initial : StartPoint or None
+            The initial weights W0 at step 0 (``"init"``).
+        snapshot : StartPoint or None
+            Round 0's weights at :meth:`snapshot_step` (``"early"``, ``"late"``).
+        trained : StartPoint or None
+            The weights at the end of the round just finished (``"lr"``,
+            ``"none"``).
+        draw_fresh : callable
+            Draws a new random initialisation (``"reinit"``).
+        """
+        if self.strategy == "init":
+            return initial
+        if self.strategy in ("early", "late"):
+            return snapshot
+        if self.strategy == "lr":
+            return replace(trained, step=0, hold_final_lr=False)
+        if self.strategy == "none":
+            return replace(trained, hold_final_lr=True)
         return draw_fresh()
-    raise ValueError(
-        f"Unknown rewind strategy {rewind!r}; choose one of {REWIND_STRATEGIES}."
-    )
+
+    def warn_if_snapshot_late(self, steps_taken: int, snapshot_at: int | None) -> None:
+        """Warn when round 0 ended before the step it should rewind to."""
+        if snapshot_at is not None and steps_taken < snapshot_at:
+            warnings.warn(
+                f"Round 0 stopped after {steps_taken} optimizer steps, before the "
+                f"rewind point at step {snapshot_at} (rewind={self.strategy!r}); "
+                "later rounds rewind to the end of round 0 instead. Lower "
+                "rewind_iteration or rewind_fraction, or raise max_iter.",
+                UserWarning,
+                stacklevel=7,
+            )

@@ -25,6 +25,7 @@ from ._network import (
     prediction_operands,
 )
 from ._optimizers import Adam
+from ._training import NoImprovementRule, resolve_batch_size
 
 
 def _sigmoid(S: np.ndarray) -> np.ndarray:
@@ -243,14 +244,12 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
     def _train(self, X, Y, weights, biases, scores, rng, loss_curve):
         """Train ``scores`` in place, appending each epoch's loss to ``loss_curve``."""
         n = X.shape[0]
-        batch_size = (
-            min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
-        )
+        batch_size = resolve_batch_size(self.batch_size, n)
         optimizer = Adam(scores, 0.9, 0.999, 1e-8)
         hidden, output = ACTIVATIONS[self.activation], ACTIVATIONS[self.out_activation_]
         derivative = DERIVATIVES[self.activation]
         order = np.arange(n)
-        best, stale = np.inf, 0
+        stopping = NoImprovementRule(self.tol, self.n_iter_no_change)
         for epoch in range(self.max_iter):
             if self.shuffle:
                 rng.shuffle(order)
@@ -284,9 +283,8 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
             loss_curve.append(loss)
             if self.verbose:
                 print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
-            stale = stale + 1 if loss > best - self.tol else 0
-            best = min(best, loss)
-            if stale > self.n_iter_no_change:
+            stopping.update(loss)
+            if stopping.should_stop:
                 break
 
     def __sklearn_tags__(self):

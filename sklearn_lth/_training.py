@@ -1,9 +1,28 @@
-"""Training one round: mini-batch epochs over a network with a fixed mask."""
+"""Training one round: mini-batch epochs over a network with a fixed mask.
+
+:func:`train_round` is a loop over epochs, each a loop over mini-batches; the
+steps it calls each own one concern:
+
+- :class:`BatchSource`: which rows each mini-batch holds, and gathering them;
+- :class:`~sklearn_lth._schedules.LearningRateSchedule`: the learning rate of
+  each step (see :mod:`sklearn_lth._schedules`);
+- :class:`TrainingStep`: one optimizer step on one mini-batch;
+- :class:`ValidationTracker`: the validation rows' score and loss per epoch,
+  and the best weights for early stopping;
+- :class:`NoImprovementRule`: when training stops (shared with
+  :class:`~sklearn_lth.SupermaskMLP`).
+
+A new solver is a new optimizer for :class:`TrainingStep` (see
+:mod:`sklearn_lth._optimizers`), a new schedule one new class in
+:mod:`sklearn_lth._schedules`.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils import gen_batches
@@ -11,39 +30,66 @@ from sklearn.utils import gen_batches
 from ._interrupt import StopFlag
 from ._losses import loss_value, output_delta, validation_score
 from ._network import Network
-from ._optimizers import add_l2_gradient, make_optimizer, scheduled_learning_rate
+from ._optimizers import add_l2_gradient, make_optimizer
+from ._params import DEFAULTS
 from ._rewinding import StartPoint
+from ._schedules import LearningRateSchedule, make_schedule
 from .exceptions import TrainingDivergedError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    # The training data: dense rows, or CSR rows.
+    Features = np.ndarray | sp.csr_array | sp.csr_matrix
 
 # Elements per chunk of the L2 penalty's gradient (128 KiB of float32).
 L2_CHUNK = 32_768
+
+
+def resolve_batch_size(batch_size: int | str, n_samples: int) -> int:
+    """The mini-batch size ``batch_size`` means for ``n_samples`` rows.
+
+    ``"auto"`` is ``min(200, n_samples)``, as in scikit-learn's MLP; a number
+    is clipped to ``[1, n_samples]``.
+    """
+    if batch_size == "auto":
+        return min(200, n_samples)
+    return min(max(int(batch_size), 1), n_samples)
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """Hyper-parameters of training, read from an estimator's parameters."""
 
-    solver: str = "adam"
-    alpha: float = 1e-4
-    batch_size: int | str = "auto"
-    learning_rate: str = "constant"
-    learning_rate_init: float = 1e-3
-    max_iter: int = 200
-    shuffle: bool = True
-    tol: float = 1e-4
-    n_iter_no_change: int = 10
-    momentum: float = 0.9
-    nesterovs_momentum: bool = True
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-8
-    verbose: bool = False
-    early_stopping: bool = False
+    solver: str = DEFAULTS["solver"]
+    alpha: float = DEFAULTS["alpha"]
+    batch_size: int | str = DEFAULTS["batch_size"]
+    learning_rate: str = DEFAULTS["learning_rate"]
+    learning_rate_init: float = DEFAULTS["learning_rate_init"]
+    max_iter: int = DEFAULTS["max_iter"]
+    shuffle: bool = DEFAULTS["shuffle"]
+    tol: float = DEFAULTS["tol"]
+    n_iter_no_change: int = DEFAULTS["n_iter_no_change"]
+    momentum: float = DEFAULTS["momentum"]
+    nesterovs_momentum: bool = DEFAULTS["nesterovs_momentum"]
+    beta_1: float = DEFAULTS["beta_1"]
+    beta_2: float = DEFAULTS["beta_2"]
+    epsilon: float = DEFAULTS["epsilon"]
+    verbose: bool = DEFAULTS["verbose"]
+    early_stopping: bool = DEFAULTS["early_stopping"]
 
     def resolved_batch_size(self, n_samples: int) -> int:
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        return min(max(int(self.batch_size), 1), n_samples)
+        """The mini-batch size for ``n_samples`` training rows."""
+        return resolve_batch_size(self.batch_size, n_samples)
+
+    def steps_per_epoch(self, n_samples: int) -> int:
+        """Optimizer steps in one epoch over ``n_samples`` training rows.
+
+        The last mini-batch of an epoch may be short. The search uses this
+        too (the steps a rewind point is counted in): keep it the only place
+        that computes it.
+        """
+        return -(-n_samples // self.resolved_batch_size(n_samples))
 
 
 @dataclass
@@ -94,7 +140,7 @@ def failed_round(
     """
     null_loss, chance = baseline
     start = result.loss_curve[0] if result.loss_curve else null_loss
-    reference = max(null_loss, start, np.finfo(np.float32).tiny)
+    reference = max(null_loss, start, float(np.finfo(np.float32).tiny))
     if train_loss > DIVERGED_FACTOR * reference:
         return (
             f"its training loss ended at {train_loss:.4g}, more than "
@@ -122,7 +168,7 @@ def weights_now(network: Network, step: int = 0) -> StartPoint:
         [layer.values.copy() for layer in network.layers],
         network.biases(),
         step=step,
-        positions=[layer._positions for layer in network.layers],
+        positions=[layer.sparse_positions for layer in network.layers],
     )
 
 
@@ -173,9 +219,432 @@ def mean_gradient(
     return sums
 
 
+class BatchSource:
+    """The mini-batches of one round: which rows, in which order, gathered.
+
+    Owns the order of the training rows, shuffled in place with the round's
+    ``rng`` at the start of every epoch (so each epoch's order depends on all
+    the previous ones, as in scikit-learn), and the buffer dense batches are
+    gathered into.
+
+    Parameters
+    ----------
+    X : ndarray or CSR matrix of shape (n_rows, n_features)
+        All the data (the training rows and any others).
+    Y : ndarray of shape (n_rows, n_outputs)
+        Targets, encoded for the output layer.
+    sample_weight : ndarray of shape (n_rows,) or None
+    rows : ndarray of int or None
+        The training rows of ``X`` (None: all of them).
+    batch_size : int
+        Rows per mini-batch (the last one of an epoch may be short).
+    shuffle : bool
+        Shuffle every epoch; otherwise batches are consecutive slices.
+    rng : RandomState
+        Does the shuffling.
+    """
+
+    __slots__ = (
+        "X",
+        "Y",
+        "sample_weight",
+        "rows",
+        "batch_size",
+        "shuffle",
+        "rng",
+        "n_samples",
+        "total_weight",
+        "order",
+        "buffer",
+    )
+
+    def __init__(
+        self,
+        X: Features,
+        Y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        rows: np.ndarray | None,
+        batch_size: int,
+        shuffle: bool,
+        rng: np.random.RandomState,
+    ):
+        self.X, self.Y, self.sample_weight, self.rows = X, Y, sample_weight, rows
+        self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
+        self.n_samples = X.shape[0] if rows is None else rows.size
+        # The divisor of an epoch's mean loss.
+        if sample_weight is None:
+            self.total_weight = self.n_samples
+        else:
+            self.total_weight = float(
+                sample_weight.sum() if rows is None else sample_weight[rows].sum()
+            )
+        # Dense batches are gathered into this one buffer, reused batch after
+        # batch, rather than into a new array each (CSR rows are copied anew).
+        self.buffer = (
+            np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+            if isinstance(X, np.ndarray)
+            else None
+        )
+        # Positions among the training rows, in this epoch's order.
+        self.order = np.arange(self.n_samples)
+
+    def epoch(self) -> Iterator[slice]:
+        """Start an epoch: shuffle the order, give the batches' slices of it."""
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+        return gen_batches(self.n_samples, self.batch_size)
+
+    def gather(
+        self, batch: slice
+    ) -> tuple[Features, np.ndarray, np.ndarray | None, float]:
+        """The rows of ``batch``: inputs, targets, weights and their sum.
+
+        Returns
+        -------
+        inputs : ndarray or CSR matrix
+            A view of the reused buffer, a slice of ``X`` (unshuffled, all
+            rows), or new CSR rows; valid until the next call.
+        targets : ndarray
+        weights : ndarray or None
+        weight_sum : int or float
+            The batch's size when there are no sample weights.
+        """
+        idx = self.order[batch] if self.shuffle else batch
+        if self.rows is not None:
+            idx = self.rows[idx]
+        n = batch.stop - batch.start
+        if self.buffer is None or isinstance(idx, slice):
+            inputs = self.X[idx]  # a slice of an array is a view: no copy
+        else:
+            # With out=, the default mode="raise" would gather through a
+            # temporary buffer; the indices are rows of X, so clip never acts.
+            inputs = np.take(self.X, idx, axis=0, out=self.buffer[:n], mode="clip")
+        weights = None if self.sample_weight is None else self.sample_weight[idx]
+        weight_sum = n if weights is None else float(weights.sum())
+        return inputs, self.Y[idx], weights, weight_sum
+
+
+class TrainingStep:
+    """One optimizer step on one mini-batch, with the buffers it reuses.
+
+    Owns the network's parameters as one flat buffer (and their gradients as
+    another: see :meth:`Network.flatten`), the optimizer and its state, and
+    the activations, errors and L2 scratch space, all allocated once per
+    round: a step allocates no parameter- or batch-sized array.
+
+    Parameters
+    ----------
+    network : Network
+        Flattened here, then trained in place by every call.
+    config : TrainingConfig
+        Gives the solver, its hyper-parameters, and ``alpha``.
+    batch_size : int
+        The largest mini-batch the buffers must hold.
+    dtype : dtype
+        The data's.
+    """
+
+    __slots__ = (
+        "network",
+        "alpha",
+        "params",
+        "grads",
+        "weights",
+        "weight_grads",
+        "optimizer",
+        "l2_scratch",
+        "activations",
+        "deltas",
+        "out_activation",
+    )
+
+    def __init__(
+        self, network: Network, config: TrainingConfig, batch_size: int, dtype
+    ):
+        self.network, self.alpha = network, config.alpha
+        flat_params, flat_grads, n_weights = network.flatten()
+        self.params, self.grads = [flat_params], [flat_grads]
+        # The weights lead the flat buffers; the biases (no L2) follow.
+        self.weights = [flat_params[:n_weights]]
+        self.weight_grads = [flat_grads[:n_weights]]
+        self.optimizer = make_optimizer(config.solver, self.params, config)
+        # The L2 gradient goes through this chunk, not a weight-sized temporary.
+        self.l2_scratch = np.empty(min(n_weights, L2_CHUNK), dtype=flat_params.dtype)
+        self.activations, self.deltas = network.allocate(batch_size, dtype)
+        self.out_activation = network.out_activation
+
+    def __call__(
+        self,
+        inputs: Features,
+        targets: np.ndarray,
+        weights: np.ndarray | None,
+        weight_sum: float,
+        learning_rate: float,
+    ) -> float:
+        """Forward, loss (with L2), backward, update; return the batch's loss.
+
+        A non-finite loss is returned at once, with no update, for the caller
+        to report. A batch whose rows all weigh zero counts its loss but takes
+        no step: its gradient would be divided by zero.
+        """
+        network, activations, alpha = self.network, self.activations, self.alpha
+        activations[0] = inputs
+        # Overflows show up as a non-finite loss, which the caller reports.
+        with np.errstate(over="ignore", invalid="ignore"):
+            predicted = network.forward(activations)
+            loss = loss_value(self.out_activation, targets, predicted, weights)
+            if alpha:
+                # scikit-learn's penalty, 0.5 * alpha * ||W||^2, per unit of
+                # batch weight like the loss it is added to.
+                l2 = sum(float(np.dot(w, w)) for w in self.weights)
+                loss += 0.5 * alpha * l2 / max(weight_sum, 1e-12)
+        if weight_sum > 0 and math.isfinite(loss):
+            # The error is divided by the batch weight here, so that the
+            # gradients come out as averages with no pass over them.
+            error = self.deltas[-1][: targets.shape[0]]
+            output_delta(targets, predicted, weights, error, scale=1.0 / weight_sum)
+            network.backward(activations, self.deltas)
+            if alpha:
+                add_l2_gradient(
+                    self.weights, self.weight_grads, alpha / weight_sum, self.l2_scratch
+                )
+            self.optimizer.step(self.params, self.grads, learning_rate)
+            # The products read copies of the weights (dense or CSR), which
+            # backward may also have used as scratch: refresh them.
+            network.sync()
+        return loss
+
+
+class ValidationTracker:
+    """The validation rows' score and loss after every epoch.
+
+    Owns what a round records about its validation rows: the score per epoch,
+    the step of minimum validation loss and the score there (written into the
+    :class:`RoundResult`), and, for early stopping, a copy of the best
+    weights.
+
+    Parameters
+    ----------
+    network : Network
+        The network being trained (read only).
+    X, Y, sample_weight
+        All the data, as given to :func:`train_round`.
+    rows : ndarray of int
+        The validation rows.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        X: Features,
+        Y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        rows: np.ndarray,
+    ):
+        self.network, self.X, self.rows = network, X, rows
+        self.targets = Y[rows]
+        self.weights = None if sample_weight is None else sample_weight[rows]
+        self.min_loss = np.inf
+        self.best_params: list[np.ndarray] | None = None
+
+    def score_epoch(self, result: RoundResult) -> float:
+        """Score the network now, record it in ``result`` and return the score."""
+        out_activation = self.network.out_activation
+        predicted = predict_network(self.network, self.X, self.rows)
+        score = validation_score(out_activation, self.targets, predicted, self.weights)
+        result.validation_scores.append(score)
+        loss = loss_value(out_activation, self.targets, predicted, self.weights)
+        if loss < self.min_loss:
+            self.min_loss = loss
+            result.min_validation_loss_iteration = result.steps
+            result.validation_score_at_min_loss = score
+        return score
+
+    def keep_best(self, params: list[np.ndarray]) -> None:
+        """Copy ``params`` as the best weights (into the same arrays each time)."""
+        if self.best_params is None:
+            self.best_params = [p.copy() for p in params]
+        else:
+            for best, p in zip(self.best_params, params):
+                best[...] = p
+
+    def restore_best(self, params: list[np.ndarray]) -> bool:
+        """Put the best weights back into ``params``; False when none was kept."""
+        if self.best_params is None:
+            return False
+        for p, best in zip(params, self.best_params):
+            p[...] = best
+        return True
+
+
+class NoImprovementRule:
+    """Stop after more than ``n_iter_no_change`` epochs without improvement.
+
+    An epoch improves when its value beats the best so far by at least
+    ``tol``; the best is updated by any improvement, however small. These are
+    the semantics of scikit-learn's MLP (``_update_no_improvement_count``),
+    used by :func:`train_round` and by :class:`~sklearn_lth.SupermaskMLP`.
+
+    Parameters
+    ----------
+    tol : float
+    n_iter_no_change : int
+    maximize : bool, default=False
+        The value is a score to maximise (early stopping's validation score)
+        rather than a loss to minimise.
+    """
+
+    __slots__ = ("tol", "n_iter_no_change", "maximize", "best", "count")
+
+    def __init__(self, tol: float, n_iter_no_change: int, *, maximize: bool = False):
+        self.tol, self.n_iter_no_change, self.maximize = tol, n_iter_no_change, maximize
+        self.best = -np.inf if maximize else np.inf
+        self.count = 0  # epochs without improvement, in a row
+
+    def update(self, value: float) -> bool:
+        """Count an epoch's value; return whether it is the best so far.
+
+        A NaN value restarts the count and is never the best (comparisons
+        with NaN are false), as in scikit-learn.
+        """
+        if self.maximize:
+            stalled, is_best = value < self.best + self.tol, value > self.best
+        else:
+            stalled, is_best = value > self.best - self.tol, value < self.best
+        self.count = self.count + 1 if stalled else 0
+        if is_best:
+            self.best = value
+        return is_best
+
+    @property
+    def should_stop(self) -> bool:
+        """Whether the last ``n_iter_no_change + 1`` epochs all stalled."""
+        return self.count > self.n_iter_no_change
+
+    def restart(self) -> None:
+        """Forget the stall (a schedule lowered its rate in answer to it)."""
+        self.count = 0
+
+
+class _Round:
+    """One round's state, and the two halves of each of its epochs.
+
+    :meth:`train_epoch` runs the mini-batches (the batch source, the
+    schedule, the training step), counting steps and taking the snapshot;
+    :meth:`end_epoch` does the epoch's bookkeeping (validation, the stopping
+    rule and early stopping's best weights, the schedule's end-of-epoch hook,
+    ``verbose``); :meth:`finish` restores the best weights and returns the
+    :class:`RoundResult`.
+    """
+
+    def __init__(
+        self,
+        config: TrainingConfig,
+        train_step: TrainingStep,
+        batches: BatchSource,
+        schedule: LearningRateSchedule,
+        validation: ValidationTracker | None,
+        *,
+        start_step: int,
+        snapshot_at: int | None,
+        stop: StopFlag | None,
+        round_index: int,
+    ):
+        self.config, self.train_step, self.batches = config, train_step, batches
+        self.schedule, self.validation = schedule, validation
+        self.start_step, self.snapshot_at = start_step, snapshot_at
+        self.stop, self.round_index = stop, round_index
+        # Early stopping watches the validation score, otherwise the training loss.
+        self.early_stopping = validation is not None and config.early_stopping
+        self.stopping = NoImprovementRule(
+            config.tol, config.n_iter_no_change, maximize=self.early_stopping
+        )
+        self.result = RoundResult(validation_scores=None if validation is None else [])
+        if snapshot_at is not None and snapshot_at <= 0:
+            self.result.snapshot = weights_now(train_step.network, step=0)
+
+    def train_epoch(self, epoch: int) -> None:
+        """Train one epoch; add its mean loss to the loss curve.
+
+        Raises
+        ------
+        TrainingDivergedError
+            At the first mini-batch whose loss is not finite.
+        """
+        # Bound to locals once: the loop below runs once per mini-batch.
+        batches, train_step, schedule = self.batches, self.train_step, self.schedule
+        result, stop, snapshot_at = self.result, self.stop, self.snapshot_at
+        step = self.start_step + result.steps  # the position on the schedule
+        accumulated = 0.0
+        for batch in batches.epoch():
+            if stop is not None:
+                stop.raise_if_set()
+            inputs, targets, weights, weight_sum = batches.gather(batch)
+            lr = schedule.learning_rate(step)
+            loss = train_step(inputs, targets, weights, weight_sum, lr)
+            if not math.isfinite(loss):
+                raise self._diverged(loss, epoch)
+            accumulated += loss * weight_sum
+            step += 1
+            result.steps += 1
+            if snapshot_at is not None and result.snapshot is None:
+                if result.steps >= snapshot_at:
+                    result.snapshot = weights_now(train_step.network, step=step)
+        result.n_iter += 1
+        result.loss_curve.append(accumulated / max(batches.total_weight, 1e-12))
+
+    def end_epoch(self) -> bool:
+        """Score the epoch and count it for the stopping rule; True: stop."""
+        result, stopping, validation = self.result, self.stopping, self.validation
+        epoch_loss = result.loss_curve[-1]
+        score = None if validation is None else validation.score_epoch(result)
+        improved = stopping.update(score if self.early_stopping else epoch_loss)
+        if self.early_stopping and improved:
+            validation.keep_best(self.train_step.params)
+        if self.schedule.end_epoch(
+            samples_seen=result.n_iter * self.batches.n_samples,
+            epochs_without_improvement=stopping.count,
+        ):
+            stopping.restart()  # the schedule lowered its rate instead
+        if self.config.verbose:
+            print(_epoch_line(self.round_index, result))
+        result.converged = stopping.should_stop
+        return result.converged
+
+    def finish(self) -> RoundResult:
+        """Restore early stopping's best weights; snapshot if not done yet."""
+        result, network = self.result, self.train_step.network
+        if self.early_stopping:
+            if self.validation.restore_best(self.train_step.params):
+                network.sync()
+                result.best_validation_score = self.stopping.best
+        if self.snapshot_at is not None and result.snapshot is None:
+            result.snapshot = weights_now(network, step=self.start_step + result.steps)
+        return result
+
+    def _diverged(self, loss: float, epoch: int) -> TrainingDivergedError:
+        return TrainingDivergedError(
+            f"Training diverged in round {self.round_index}, epoch {epoch + 1}: "
+            f"the loss is {loss}. Try a smaller learning_rate_init (now "
+            f"{self.config.learning_rate_init}) or scale the input features.",
+            round_index=self.round_index,
+        )
+
+
+def _epoch_line(round_index: int, result: RoundResult) -> str:
+    """The line ``verbose`` prints after an epoch."""
+    line = (
+        f"Round {round_index}, iteration {result.n_iter}, "
+        f"loss = {result.loss_curve[-1]:.8f}"
+    )
+    if result.validation_scores is not None:
+        line += f", validation score = {result.validation_scores[-1]:.6f}"
+    return line
+
+
 def train_round(
     network: Network,
-    X,
+    X: Features,
     Y: np.ndarray,
     sample_weight: np.ndarray | None,
     config: TrainingConfig,
@@ -214,148 +683,32 @@ def train_round(
     stop : StopFlag, optional
         Checked between mini-batches: once set, training stops with a
         KeyboardInterrupt (another thread of the same fit was interrupted).
+
+    Returns
+    -------
+    RoundResult
+        Epochs and steps run, the loss curve, validation scores, whether the
+        stopping rule ended the round, and the snapshot.
     """
     n_samples = X.shape[0] if rows is None else rows.size
     batch_size = config.resolved_batch_size(n_samples)
-    steps_per_epoch = math.ceil(n_samples / batch_size)
-    scheduled_steps = config.max_iter * steps_per_epoch
-    flat_params, flat_grads, n_weights = network.flatten()
-    params, grads = [flat_params], [flat_grads]
-    weights, weight_grads = [flat_params[:n_weights]], [flat_grads[:n_weights]]
-    optimizer = make_optimizer(config.solver, params, config)
-    l2_scratch = np.empty(min(n_weights, L2_CHUNK), dtype=flat_params.dtype)
-    activations, deltas = network.allocate(batch_size, X.dtype)
-    # Batches of a dense X are gathered into one buffer, not a new array each.
-    batch_buffer = (
-        np.empty((batch_size, X.shape[1]), dtype=X.dtype)
-        if isinstance(X, np.ndarray)
-        else None
+    scheduled_steps = config.max_iter * config.steps_per_epoch(n_samples)
+    validation = None
+    if validation_rows is not None:
+        validation = ValidationTracker(network, X, Y, sample_weight, validation_rows)
+    this_round = _Round(
+        config,
+        TrainingStep(network, config, batch_size, X.dtype),
+        BatchSource(X, Y, sample_weight, rows, batch_size, config.shuffle, rng),
+        make_schedule(config, start, scheduled_steps),
+        validation,
+        start_step=start.step,
+        snapshot_at=snapshot_at,
+        stop=stop,
+        round_index=round_index,
     )
-    out_activation = network.out_activation
-    if sample_weight is None:
-        total_weight = n_samples
-    else:
-        total_weight = float(
-            sample_weight.sum() if rows is None else sample_weight[rows].sum()
-        )
-
-    track = validation_rows is not None
-    early_stopping = track and config.early_stopping
-    result = RoundResult(validation_scores=[] if track else None)
-    min_validation_loss = np.inf
-    if snapshot_at is not None and snapshot_at <= 0:
-        result.snapshot = weights_now(network, step=0)
-    step = start.step
-    best_loss, best_score, best_params = np.inf, -np.inf, None
-    no_improvement = 0
-    sample_idx = np.arange(n_samples)
-
     for epoch in range(config.max_iter):
-        if config.shuffle:
-            rng.shuffle(sample_idx)
-        accumulated = 0.0
-        for batch in gen_batches(n_samples, batch_size):
-            if stop is not None:
-                stop.raise_if_set()
-            idx = sample_idx[batch] if config.shuffle else batch
-            if rows is not None:
-                idx = rows[idx]
-            n = batch.stop - batch.start
-            if batch_buffer is None or isinstance(idx, slice):
-                activations[0] = X[idx]  # a slice of an array is a view
-            else:
-                activations[0] = np.take(
-                    X, idx, axis=0, out=batch_buffer[:n], mode="clip"
-                )
-            Y_batch = Y[idx]
-            sw = None if sample_weight is None else sample_weight[idx]
-            sw_sum = n if sw is None else float(sw.sum())
-            # Overflows show up as a non-finite loss, reported just below.
-            with np.errstate(over="ignore", invalid="ignore"):
-                P = network.forward(activations)
-                loss = loss_value(out_activation, Y_batch, P, sw)
-                if config.alpha:
-                    l2 = sum(float(np.dot(w, w)) for w in weights)
-                    loss += 0.5 * config.alpha * l2 / max(sw_sum, 1e-12)
-            if not math.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"Training diverged in round {round_index}, epoch {epoch + 1}: "
-                    f"the loss is {loss}. Try a smaller learning_rate_init (now "
-                    f"{config.learning_rate_init}) or scale the input features.",
-                    round_index=round_index,
-                )
-            accumulated += loss * sw_sum
-            if sw_sum > 0:
-                # The error is divided by the batch weight here, so that the
-                # gradients come out as averages with no pass over them.
-                output_delta(Y_batch, P, sw, deltas[-1][:n], scale=1.0 / sw_sum)
-                network.backward(activations, deltas)
-                if config.alpha:
-                    add_l2_gradient(
-                        weights, weight_grads, config.alpha / sw_sum, l2_scratch
-                    )
-                if start.hold_final_lr:
-                    lr = scheduled_learning_rate(
-                        config.learning_rate, config.learning_rate_init, 1.0
-                    )
-                else:
-                    lr = scheduled_learning_rate(
-                        config.learning_rate,
-                        config.learning_rate_init,
-                        step / scheduled_steps,
-                    )
-                optimizer.step(params, grads, lr)
-                network.sync()
-            step += 1
-            result.steps += 1
-            if snapshot_at is not None and result.snapshot is None:
-                if result.steps >= snapshot_at:
-                    result.snapshot = weights_now(network, step=step)
-
-        result.n_iter += 1
-        epoch_loss = accumulated / max(total_weight, 1e-12)
-        result.loss_curve.append(epoch_loss)
-        if track:
-            sw_val = None if sample_weight is None else sample_weight[validation_rows]
-            P_val = predict_network(network, X, validation_rows)
-            score = validation_score(out_activation, Y[validation_rows], P_val, sw_val)
-            result.validation_scores.append(score)
-            validation_loss = loss_value(
-                out_activation, Y[validation_rows], P_val, sw_val
-            )
-            if validation_loss < min_validation_loss:
-                min_validation_loss = validation_loss
-                result.min_validation_loss_iteration = result.steps
-                result.validation_score_at_min_loss = score
-        if early_stopping:
-            no_improvement = (
-                no_improvement + 1 if score < best_score + config.tol else 0
-            )
-            if score > best_score:
-                best_score = score
-                best_params = [p.copy() for p in params]
-        else:
-            no_improvement = (
-                no_improvement + 1 if epoch_loss > best_loss - config.tol else 0
-            )
-            best_loss = min(best_loss, epoch_loss)
-        if config.verbose:
-            line = (
-                f"Round {round_index}, iteration {result.n_iter}, "
-                f"loss = {epoch_loss:.8f}"
-            )
-            if track:
-                line += f", validation score = {result.validation_scores[-1]:.6f}"
-            print(line)
-        if no_improvement > config.n_iter_no_change:
-            result.converged = True
+        this_round.train_epoch(epoch)
+        if this_round.end_epoch():
             break
-
-    if best_params is not None:
-        for p, best in zip(params, best_params):
-            p[...] = best
-        network.sync()
-        result.best_validation_score = best_score
-    if snapshot_at is not None and result.snapshot is None:
-        result.snapshot = weights_now(network, step=step)
-    return result
+    return this_round.finish()

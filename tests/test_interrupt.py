@@ -35,6 +35,7 @@ from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPCV, SupermaskMLP
 from sklearn_lth._checkpoint import CheckpointStore
 from sklearn_lth._interrupt import current_fit_scope
 from sklearn_lth._network import glorot_uniform
+from sklearn_lth._search import SearchState
 from sklearn_lth.exceptions import TrainingDivergedError
 
 PARAMS = dict(
@@ -610,7 +611,7 @@ def _assert_consistent_at(model, X, y, expected, round_index):
 
 
 def _prune_round(args, kwargs):
-    return args[5]  # _prune_and_rewind(search, pruning, groups, rates, draw, round)
+    return args[3]  # _prune_and_rewind(state, pruning, rewind, round_index, ...)
 
 
 def _record_round(args, kwargs):
@@ -648,7 +649,7 @@ def test_an_interrupt_while_committing_round_two_keeps_round_one(
     interrupt in between keeps round 1 and its rows only."""
     X, y = small_classification
     expected = _round_models(X, y, **PARAMS)[1]
-    real = imp._Search.compact_start_points
+    real = SearchState.compact_start_points
     calls = []
 
     def compact(self, positions, spare=None):
@@ -658,7 +659,7 @@ def test_an_interrupt_while_committing_round_two_keeps_round_one(
             raise KeyboardInterrupt
         return real(self, positions, spare)
 
-    monkeypatch.setattr(imp._Search, "compact_start_points", compact)
+    monkeypatch.setattr(SearchState, "compact_start_points", compact)
     model = LotteryTicketMLP(**PARAMS)
     with pytest.warns(UserWarning, match="keeps round 1,"):
         with pytest.raises(KeyboardInterrupt):

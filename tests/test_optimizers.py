@@ -6,12 +6,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
 from sklearn_lth._network import Network, glorot_uniform
-from sklearn_lth._optimizers import (
-    FINAL_LR_FRACTION,
-    SGD,
-    Adam,
-    scheduled_learning_rate,
-)
+from sklearn_lth._optimizers import SGD, Adam
 from sklearn_lth._rewinding import StartPoint
 from sklearn_lth._training import TrainingConfig, train_round
 
@@ -108,13 +103,3 @@ def test_adam_matches_scikit_learn():
         ours.step(ours_params, grads, 0.01)  # uses grads as scratch
     for a, b in zip(ours_params, theirs_params):
         np.testing.assert_allclose(a, b, rtol=1e-12)
-
-
-@pytest.mark.parametrize("schedule", ["constant", "cosine", "step"])
-def test_schedules_start_at_lr_init_and_decay(schedule):
-    assert scheduled_learning_rate(schedule, 0.1, 0.0) == pytest.approx(0.1)
-    end = scheduled_learning_rate(schedule, 0.1, 1.0)
-    expected = 0.1 if schedule == "constant" else 0.1 * FINAL_LR_FRACTION
-    assert end == pytest.approx(expected)
-    lrs = [scheduled_learning_rate(schedule, 0.1, t) for t in np.linspace(0, 1, 11)]
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))

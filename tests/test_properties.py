@@ -12,7 +12,7 @@ from sklearn_lth._pruning import (
     prune_lowest,
     pruning_pools,
 )
-from sklearn_lth._rewinding import REWIND_STRATEGIES, StartPoint, rewind_point
+from sklearn_lth._rewinding import REWIND_STRATEGIES, RewindPolicy, StartPoint
 
 layer_units = st.lists(st.integers(1, 12), min_size=2, max_size=5)
 sparsities = st.floats(0.0, 0.99)
@@ -125,8 +125,7 @@ def test_kept_weights_after_rewinding_equal_the_rewind_point(
 
     initial, snapshot, trained = point(), point(step=7), point()
     fresh = point()
-    start = rewind_point(
-        rewind,
+    start = RewindPolicy(rewind).next_start(
         initial=initial,
         snapshot=snapshot,
         trained=trained,

@@ -45,3 +45,13 @@ def test_prediction_uses_the_deterministic_mask():
     H = np.maximum(X_test @ W1, 0)
     Z = H @ W2
     np.testing.assert_array_equal(model.predict(X_test), model.classes_[Z.argmax(1)])
+
+
+def test_training_stops_after_n_iter_no_change_stalled_epochs():
+    """The stopping rule of LotteryTicketMLP: a tolerance no epoch can beat
+    stops training after the first epoch and ``n_iter_no_change + 1`` more."""
+    X_train, _, y_train, _ = _digits()
+    model = SupermaskMLP(
+        hidden_layer_sizes=(16,), tol=1e9, n_iter_no_change=2, random_state=0
+    ).fit(X_train, y_train)
+    assert model.n_iter_ == 4 == len(model.loss_curve_)

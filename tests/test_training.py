@@ -2,11 +2,18 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sklearn_lth._losses import loss_value
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._rewinding import StartPoint
 from sklearn_lth._training import (
+    BatchSource,
+    NoImprovementRule,
+    RoundResult,
     TrainingConfig,
+    TrainingStep,
+    ValidationTracker,
     predict_network,
+    resolve_batch_size,
     train_round,
 )
 from sklearn_lth.exceptions import TrainingDivergedError
@@ -206,3 +213,151 @@ def test_a_network_that_learned_nothing_warns(digits):
             model.fit(X, y)
         except TrainingDivergedError:
             pytest.fail("a dead network below its starting loss is not divergence")
+
+
+@pytest.mark.parametrize(
+    "batch_size, n_samples, resolved, steps",
+    [("auto", 1000, 200, 5), ("auto", 90, 90, 1), (60, 4000, 60, 67), (0, 5, 1, 5)],
+)
+def test_batch_size_and_steps_per_epoch(batch_size, n_samples, resolved, steps):
+    assert resolve_batch_size(batch_size, n_samples) == resolved
+    config = TrainingConfig(batch_size=batch_size)
+    assert config.resolved_batch_size(n_samples) == resolved
+    assert config.steps_per_epoch(n_samples) == steps
+
+
+def test_the_stopping_rule_counts_epochs_without_improvement_by_tol():
+    rule = NoImprovementRule(tol=0.1, n_iter_no_change=2)
+    # The first value always improves; 0.95 is a new best but not by tol.
+    for value, is_best, count in [(1.0, True, 0), (0.95, True, 1), (1.2, False, 2)]:
+        assert rule.update(value) is is_best
+        assert rule.count == count and not rule.should_stop
+    assert rule.best == 0.95
+    assert rule.update(0.9) is True and rule.count == 3 and rule.should_stop
+    rule.restart()
+    assert rule.count == 0 and not rule.should_stop
+    assert rule.update(0.5) is True and rule.count == 0
+
+
+def test_the_stopping_rule_maximizes_a_score():
+    rule = NoImprovementRule(tol=0.05, n_iter_no_change=1, maximize=True)
+    assert rule.update(0.5) and rule.update(0.7) and rule.count == 0
+    assert rule.update(0.72) and rule.count == 1  # the best, but not by tol
+    assert not rule.update(0.6) and rule.should_stop and rule.best == 0.72
+    # A NaN score is never the best and does not count as a stall (as
+    # scikit-learn's, whose comparisons with NaN are all False).
+    assert not rule.update(np.nan) and rule.count == 0 and rule.best == 0.72
+
+
+def test_a_round_stops_after_n_iter_no_change_stalled_epochs(small_classification):
+    """A tolerance no epoch can beat: the first epoch sets the best, then
+    ``n_iter_no_change + 1`` stalled epochs stop the round."""
+    X, y = small_classification
+    start, positions = _masked_start(np.random.RandomState(0), [8, 6, 3], 1.0)
+    net = Network.from_dense(start.weights, start.biases, positions, "relu", "softmax")
+    config = TrainingConfig(max_iter=50, tol=1e9, n_iter_no_change=3)
+    result = train_round(
+        net, X, np.eye(3)[y], None, config, np.random.RandomState(0), start=start
+    )
+    assert result.converged and result.n_iter == 5
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_the_batch_source_gathers_the_rows_of_each_batch(shuffle, sparse_input):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 4))
+    if sparse_input:
+        X = sp.csr_array(X)
+    Y, sw = rng.normal(size=(50, 2)), rng.uniform(size=50)
+    rows = np.arange(3, 40)
+    source = BatchSource(X, Y, sw, rows, 8, shuffle, np.random.RandomState(1))
+    assert source.total_weight == pytest.approx(sw[rows].sum())
+    for _ in range(2):  # the order is shuffled again every epoch
+        seen, buffers = [], set()
+        for batch in source.epoch():
+            inputs, targets, weights, weight_sum = source.gather(batch)
+            idx = rows[source.order[batch]]
+            dense = inputs.toarray() if sparse_input else inputs
+            np.testing.assert_array_equal(
+                dense, X[idx].toarray() if sparse_input else X[idx]
+            )
+            np.testing.assert_array_equal(targets, Y[idx])
+            np.testing.assert_array_equal(weights, sw[idx])
+            assert weight_sum == pytest.approx(sw[idx].sum())
+            seen.extend(idx)
+            if not sparse_input:
+                buffers.add(inputs.__array_interface__["data"][0])
+        assert sorted(seen) == list(rows)
+        assert len(buffers) <= 1  # one buffer, reused
+    assert np.array_equal(np.sort(source.order), np.arange(rows.size))
+    assert shuffle != np.array_equal(source.order, np.arange(rows.size))
+
+
+def test_an_unshuffled_batch_of_all_rows_is_a_view_of_x():
+    X, Y = np.arange(20.0).reshape(10, 2), np.zeros((10, 1))
+    source = BatchSource(X, Y, None, None, 4, False, np.random.RandomState(0))
+    inputs, _, weights, weight_sum = source.gather(slice(4, 8))
+    assert np.shares_memory(inputs, X) and weights is None and weight_sum == 4
+
+
+def _step_and_network(small_classification, alpha=1e-3):
+    X, y = small_classification
+    start, positions = _masked_start(np.random.RandomState(0), [8, 6, 3], 0.5)
+    net = Network.from_dense(start.weights, start.biases, positions, "relu", "softmax")
+    step = TrainingStep(net, TrainingConfig(alpha=alpha), 20, X.dtype)
+    return X[:20], np.eye(3)[y[:20]], net, step
+
+
+def test_a_training_step_updates_and_returns_the_batch_loss(small_classification):
+    X, Y, net, step = _step_and_network(small_classification, alpha=0.0)
+    before = step.params[0].copy()
+    expected = loss_value("softmax", Y, predict_network(net, X), None)
+    loss = step(X, Y, None, 20, 0.01)
+    assert loss == pytest.approx(expected, rel=1e-12)
+    assert not np.array_equal(step.params[0], before)
+    # The layers read the updated values (the step synced them).
+    np.testing.assert_array_equal(
+        np.concatenate([layer.values for layer in net.layers]),
+        step.weights[0],
+    )
+
+
+def test_a_batch_that_weighs_nothing_takes_no_step(small_classification):
+    X, Y, _, step = _step_and_network(small_classification)
+    before = step.params[0].copy()
+    loss = step(X, Y, np.zeros(20), 0.0, 0.01)
+    assert np.isfinite(loss)
+    np.testing.assert_array_equal(step.params[0], before)
+
+
+def test_a_non_finite_loss_is_returned_before_any_update(small_classification):
+    X, Y, _, step = _step_and_network(small_classification)
+    before = step.params[0].copy()
+    with np.errstate(all="ignore"):
+        loss = step(X * np.inf, Y, None, 20, 0.01)
+    assert not np.isfinite(loss)
+    np.testing.assert_array_equal(step.params[0], before)
+
+
+def test_the_validation_tracker_records_the_step_of_minimum_loss(
+    small_classification,
+):
+    X, y = small_classification
+    start, positions = _masked_start(np.random.RandomState(0), [8, 6, 3], 1.0)
+    net = Network.from_dense(start.weights, start.biases, positions, "relu", "softmax")
+    tracker = ValidationTracker(net, X, np.eye(3)[y], None, np.arange(30))
+    result = RoundResult(validation_scores=[])
+    result.steps = 7
+    score = tracker.score_epoch(result)
+    assert result.validation_scores == [score]
+    assert result.min_validation_loss_iteration == 7
+    assert result.validation_score_at_min_loss == score
+    params = [np.arange(3.0)]
+    tracker.keep_best(params)
+    kept = tracker.best_params[0]
+    params[0][:] = -1.0
+    tracker.keep_best(params)
+    assert tracker.best_params[0] is kept  # the same array, overwritten
+    params[0][:] = 5.0
+    assert tracker.restore_best(params) and np.all(params[0] == -1.0)

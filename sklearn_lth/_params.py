@@ -1,0 +1,385 @@
+"""The parameters of the estimators, each stated once.
+
+For every parameter, :data:`PARAMS` (the lottery-ticket MLPs) and
+:data:`CV_PARAMS` (:class:`~sklearn_lth.LotteryTicketMLPCV`) hold its numpydoc
+type, its default, its scikit-learn constraint and its description. From them
+come the estimators' ``__init__`` defaults (:data:`DEFAULTS`,
+:data:`CV_DEFAULTS`), their ``_parameter_constraints`` (:func:`constraints`),
+the Parameters sections of their docstrings (:func:`fill_parameters`) and the
+command line's choices and defaults. ``tests/test_params.py`` checks that they
+agree.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+from ._compat import Interval, StrOptions
+from ._ticket import LotteryTicket
+
+# The rewind strategies, in the order the documentation lists them; their
+# meaning lives in :mod:`._rewinding`.
+REWIND_STRATEGIES = ("init", "early", "late", "lr", "none", "reinit")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter: numpydoc type, default, constraint and description.
+
+    ``options`` are the strings a choice takes (see :func:`_choice`), in the
+    order the documentation lists them; empty for any other parameter.
+    """
+
+    type: str
+    default: object
+    constraint: list
+    doc: str
+    options: tuple[str, ...] = ()
+
+    def entry(self, name: str) -> str:
+        """The numpydoc entry: ``name : type, default=...``, then the description."""
+        doc = textwrap.indent(textwrap.dedent(self.doc).strip(), "    ")
+        return f"{name} : {self.type}, default={_shown(self.default)}\n{doc}"
+
+
+def _shown(default: object) -> str:
+    """A default as the docs write it: ``"relu"``, ``1e-4`` (not ``0.0001``)."""
+    if isinstance(default, str):
+        return f'"{default}"'
+    if isinstance(default, float) and 0 < default < 1e-2:
+        return f"{default:.0e}".replace("e-0", "e-")
+    return repr(default)
+
+
+def _choice(options: tuple[str, ...], default: str, doc: str) -> Param:
+    """A parameter that is one of ``options``."""
+    listed = ", ".join(f'"{option}"' for option in options)
+    return Param("{" + listed + "}", default, [StrOptions(set(options))], doc, options)
+
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+
+#: The parameters of LotteryTicketMLP and LotteryTicketMLPRegressor, in the
+#: order of their signature and documentation.
+PARAMS: dict[str, Param] = {
+    "hidden_layer_sizes": Param(
+        "array-like of int",
+        (100,),
+        ["array-like", _POSITIVE_INT],
+        "Number of units of each hidden layer.",
+    ),
+    "activation": _choice(
+        ("relu", "tanh", "logistic", "identity"),
+        "relu",
+        "Activation of the hidden layers.",
+    ),
+    "target_sparsity": Param(
+        "float in [0, 1)",
+        0.8,
+        [Interval(Real, 0, 1, closed="left")],
+        """
+        Fraction of the weights pruned once all rounds are done. ``0.0``
+        trains one dense round: a plain MLP.
+        """,
+    ),
+    "pruning_rounds": Param(
+        "int",
+        5,
+        [_POSITIVE_INT],
+        """
+        Number of prune-rewind-train rounds after the dense round 0. ``1`` is
+        one-shot pruning.
+        """,
+    ),
+    "pruning_scope": _choice(
+        ("global", "layer"),
+        "global",
+        """
+        ``"global"`` ranks the weights of all layers together; ``"layer"``
+        prunes every layer at the per-round rate separately.
+        """,
+    ),
+    "pruning_criterion": _choice(
+        ("magnitude", "random", "snip"),
+        "magnitude",
+        """
+        Which weights a round removes: the smallest trained weights by
+        absolute value; ``"random"`` ones (the same counts, positions drawn
+        from ``random_state``: the paper's random-pruning control); or those
+        with the lowest connection sensitivity ``|dL/dw * w|`` (SNIP, Lee et
+        al. 2019), measured at the weights the next round starts from with the
+        gradient of the mean training loss over all training samples (in
+        mini-batches, no update). With ``rewind="init"`` and
+        ``pruning_rounds=1`` that is SNIP's pruning at initialisation: the cut
+        does not depend on the dense training of round 0.
+        """,
+    ),
+    "output_layer_rate": Param(
+        "float in [0, 1)",
+        None,
+        [Interval(Real, 0, 1, closed="left"), None],
+        """
+        Per-round pruning rate of the output layer, which is then ranked on
+        its own. None prunes it like the other layers; ``0`` never prunes it.
+        Frankle & Carbin use half the hidden layers' rate.
+        """,
+    ),
+    "rewind": _choice(
+        REWIND_STRATEGIES,
+        "init",
+        """
+        What the surviving weights restart from after each pruning step:
+        ``"init"`` the initial weights; ``"early"`` the weights after
+        ``rewind_iteration`` optimizer steps of round 0; ``"late"`` the weights
+        after ``rewind_fraction`` of round 0's scheduled steps; ``"lr"`` the
+        weights just trained, with the learning-rate schedule restarted;
+        ``"none"`` the weights just trained, at the schedule's final learning
+        rate (fine-tuning); ``"reinit"`` fresh random weights (the control
+        experiment). Biases are rewound with the weights.
+        """,
+    ),
+    "rewind_iteration": Param(
+        "int",
+        100,
+        [Interval(Integral, 0, None, closed="left")],
+        'Optimizer step of round 0 that ``rewind="early"`` rewinds to.',
+    ),
+    "rewind_fraction": Param(
+        "float in [0, 1]",
+        0.1,
+        [Interval(Real, 0, 1, closed="both")],
+        """
+        Fraction of round 0's scheduled steps (``max_iter`` epochs) that
+        ``rewind="late"`` rewinds to.
+        """,
+    ),
+    "ticket": Param(
+        "LotteryTicket",
+        None,
+        [LotteryTicket, None],
+        """
+        If given, no search: ``fit`` trains this sub-network alone from its
+        stored weights (the architecture comes from the ticket).
+        """,
+    ),
+    "n_seeds": Param(
+        "int",
+        1,
+        [_POSITIVE_INT],
+        """
+        Number of independent searches, each from its own initialisation
+        (seeds drawn from ``random_state``). With more than one,
+        ``validation_fraction`` of the training data is held out (once, shared
+        by all seeds; stratified for a classifier) and the seed whose final
+        network scores best on it is kept (ties: the first). Results do not
+        depend on ``n_jobs`` or the joblib backend.
+        """,
+    ),
+    "n_jobs": Param(
+        "int",
+        None,
+        [Integral, None],
+        """
+        Number of seeds searched in parallel through joblib. None means 1
+        unless in a :func:`joblib.parallel_config` context (which also chooses
+        the backend, for example ``"dask"``); -1 means all processors.
+        """,
+    ),
+    "checkpoint_dir": Param(
+        "str or path-like",
+        None,
+        [str, os.PathLike, None],
+        """
+        If given, the state of the search is saved there after every
+        completed round (atomically, as plain ``.npz`` arrays), and ``fit``
+        with the same directory, parameters and data resumes after the last
+        completed round, ending exactly as an uninterrupted run. A directory
+        written for other parameters or data is refused (delete it, or choose
+        another, to start over).
+        """,
+    ),
+    "solver": _choice(
+        ("adam", "sgd"), "adam", "Optimizer. Its state restarts every round."
+    ),
+    "alpha": Param(
+        "float",
+        1e-4,
+        [Interval(Real, 0, None, closed="left")],
+        "L2 penalty on the weights.",
+    ),
+    "batch_size": Param(
+        'int or "auto"',
+        "auto",
+        [StrOptions({"auto"}), _POSITIVE_INT],
+        'Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.',
+    ),
+    "learning_rate": _choice(
+        ("constant", "cosine", "step"),
+        "constant",
+        """
+        Learning-rate schedule over each round's ``max_iter`` epochs.
+        ``"cosine"`` anneals to 1% of ``learning_rate_init``; ``"step"``
+        divides it by 10 at half and at three quarters of the round. With a
+        decaying schedule ``rewind="lr"`` and ``"none"`` differ.
+        """,
+    ),
+    "learning_rate_init": Param(
+        "float",
+        1e-3,
+        [Interval(Real, 0, None, closed="neither")],
+        "Initial learning rate.",
+    ),
+    "max_iter": Param(
+        "int", 200, [_POSITIVE_INT], "Maximum number of epochs of each round."
+    ),
+    "shuffle": Param(
+        "bool", True, ["boolean"], "Whether to shuffle the samples every epoch."
+    ),
+    "random_state": Param(
+        "int, RandomState instance or None",
+        None,
+        ["random_state"],
+        'Seeds initialisation, shuffling, the validation split and ``"reinit"``.',
+    ),
+    "tol": Param(
+        "float",
+        1e-4,
+        [Interval(Real, 0, None, closed="left")],
+        """
+        A round stops when the training loss (or validation score with
+        ``early_stopping``) has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs.
+        """,
+    ),
+    "verbose": Param("bool", False, ["verbose"], "Print the loss after every epoch."),
+    "momentum": Param(
+        "float",
+        0.9,
+        [Interval(Real, 0, 1, closed="both")],
+        'Momentum of ``solver="sgd"``.',
+    ),
+    "nesterovs_momentum": Param(
+        "bool", True, ["boolean"], 'Use Nesterov\'s momentum with ``solver="sgd"``.'
+    ),
+    "early_stopping": Param(
+        "bool",
+        False,
+        ["boolean"],
+        """
+        Hold out ``validation_fraction`` of the training data (stratified for
+        a classifier), stop each round when its score (accuracy, or R² for a
+        regressor) stops improving and keep the best weights.
+        """,
+    ),
+    "validation_fraction": Param(
+        "float",
+        0.1,
+        [Interval(Real, 0, 1, closed="neither")],
+        "Size of the held-out split for ``early_stopping`` and ``n_seeds > 1``.",
+    ),
+    "beta_1": Param(
+        "float",
+        0.9,
+        [Interval(Real, 0, 1, closed="left")],
+        "Decay rate of Adam's first-moment (mean) estimates.",
+    ),
+    "beta_2": Param(
+        "float",
+        0.999,
+        [Interval(Real, 0, 1, closed="left")],
+        "Decay rate of Adam's second-moment (variance) estimates.",
+    ),
+    "epsilon": Param(
+        "float",
+        1e-8,
+        [Interval(Real, 0, None, closed="neither")],
+        "Adam's term added to the denominator, for numerical stability.",
+    ),
+    "n_iter_no_change": Param(
+        "int", 10, [_POSITIVE_INT], "Epochs without improvement before a round stops."
+    ),
+}
+
+#: What LotteryTicketMLPCV does not pass on to the LotteryTicketMLP of its
+#: folds: it sets the sparsity and the rounds itself, and offers no ticket,
+#: seeds or checkpoints.
+CV_EXCLUDED = (
+    "target_sparsity",
+    "pruning_rounds",
+    "ticket",
+    "n_seeds",
+    "checkpoint_dir",
+)
+
+_CV_OWN: dict[str, Param] = {
+    "cv": Param(
+        "int, cross-validation generator or iterable",
+        5,
+        ["cv_object"],
+        "The folds (stratified for classifiers when an int).",
+    ),
+    "pruning_rate": Param(
+        "float in (0, 1)",
+        0.2,
+        [Interval(Real, 0, 1, closed="neither")],
+        "Fraction of the remaining weights pruned in each round.",
+    ),
+    "max_rounds": Param(
+        "int",
+        10,
+        [_POSITIVE_INT],
+        """
+        Rounds of the path; the sparsest level is
+        ``1 - (1 - pruning_rate) ** max_rounds``.
+        """,
+    ),
+    "score_tolerance": Param(
+        "float",
+        0.01,
+        [Interval(Real, 0, None, closed="left")],
+        """
+        How far below the best mean score (accuracy) the chosen, sparser level
+        may be. ``0`` takes the best.
+        """,
+    ),
+    "n_jobs": Param(
+        "int", None, [Integral, None], "Folds run in parallel through joblib."
+    ),
+}
+
+#: The parameters of LotteryTicketMLPCV: its own, then those it passes on.
+CV_PARAMS: dict[str, Param] = _CV_OWN | {
+    name: param
+    for name, param in PARAMS.items()
+    if name not in CV_EXCLUDED and name not in _CV_OWN
+}
+
+DEFAULTS = {name: param.default for name, param in PARAMS.items()}
+CV_DEFAULTS = {name: param.default for name, param in CV_PARAMS.items()}
+
+
+def constraints(params: dict[str, Param]) -> dict[str, list]:
+    """The ``_parameter_constraints`` of an estimator with ``params``."""
+    return {name: param.constraint for name, param in params.items()}
+
+
+def fill_parameters(params: dict[str, Param]) -> Callable[[type], type]:
+    """Class decorator: the docstring's line ``{parameters}`` becomes the
+    numpydoc entries of ``params``, indented as that line was."""
+
+    def decorate(cls: type) -> type:
+        if cls.__doc__:  # None under python -OO
+            entries = "\n".join(param.entry(name) for name, param in params.items())
+            lines = cls.__doc__.splitlines(keepends=True)
+            (line,) = [line for line in lines if line.strip() == "{parameters}"]
+            indent = line[: len(line) - len(line.lstrip())]
+            cls.__doc__ = cls.__doc__.replace(
+                line, textwrap.indent(entries, indent) + "\n"
+            )
+        return cls
+
+    return decorate
