@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import check_cv
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._compat import _fit_context
 from ._interrupt import FitTransaction, StopFlag, nested_fit
 from ._mlp import LotteryTicketMLP
-from ._params import CV_DEFAULTS, CV_PARAMS, constraints, fill_parameters
+from ._params import CV_DEFAULTS, CV_PARAMS, PARAMS, constraints, fill_parameters
 
 
 def _fold_path(estimator: LotteryTicketMLP, X, y, train, test, stop: StopFlag):
@@ -152,11 +153,9 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
 
     def _estimator(self, rounds: int) -> LotteryTicketMLP:
-        shared = {
-            k: v
-            for k, v in self.get_params().items()
-            if k not in ("cv", "pruning_rate", "max_rounds", "score_tolerance")
-        }
+        """The classifier that prunes ``rounds`` rounds at ``pruning_rate``."""
+        # Its shared parameters, and n_jobs=None: the folds run in parallel.
+        shared = {k: v for k, v in self.get_params().items() if k in PARAMS}
         shared["n_jobs"] = None
         target = 1 - (1 - self.pruning_rate) ** rounds if rounds else 0.0
         return LotteryTicketMLP(

@@ -202,20 +202,7 @@ def find_ticket(
             _prune_and_rewind(
                 state, pruning, rewind, round_index, rng, data, draw_fresh
             )
-        result = train_round(
-            state.network,
-            X,
-            Y,
-            sample_weight,
-            training,
-            rng,
-            start=state.start,
-            rows=rows,
-            snapshot_at=snapshot_at if round_index == 0 else None,
-            validation_rows=validation_rows,
-            round_index=round_index,
-            stop=stop,
-        )
+        result = _train(state, data, training, rng, round_index, stop, snapshot_at)
         if round_index == 0:
             state.rewind_snapshot, result.snapshot = result.snapshot, None
             rewind.warn_if_snapshot_late(result.steps, snapshot_at)
@@ -233,6 +220,24 @@ def find_ticket(
     if ticket is not None and ticket.sparsity_history is not None:
         final.ticket.sparsity_history = ticket.sparsity_history
     return final
+
+
+def _train(state, data, training, rng, round_index, stop, snapshot_at):
+    """Train the round's network (round 0 also snapshots its rewind point)."""
+    return train_round(
+        state.network,
+        data.X,
+        data.Y,
+        data.sample_weight,
+        training,
+        rng,
+        start=state.start,
+        rows=data.rows,
+        snapshot_at=snapshot_at if round_index == 0 else None,
+        validation_rows=data.validation_rows,
+        round_index=round_index,
+        stop=stop,
+    )
 
 
 def _check(stop: StopFlag | None) -> None:

@@ -5,20 +5,16 @@ from __future__ import annotations
 import copy
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    check_random_state,
-    validate_data,
-)
+from sklearn.utils.validation import check_random_state, validate_data
 
 from ._base import (
     CSRClassifierMixin,
@@ -34,6 +30,7 @@ from ._checkpoint import (
     fingerprint,
     search_directory,
 )
+from ._compat import _fit_context, check_sample_weight
 from ._imp import IMPResult, Progress, PruningConfig, find_ticket
 from ._interrupt import FitTransaction, StopFlag, current_fit_scope
 from ._network import prediction_operands
@@ -53,31 +50,9 @@ from ._seeds import (
 from ._training import TrainingConfig
 from .exceptions import CheckpointError, TrainingDivergedError
 
-_TRAINING_PARAMS = (
-    "solver",
-    "alpha",
-    "batch_size",
-    "learning_rate",
-    "learning_rate_init",
-    "max_iter",
-    "shuffle",
-    "tol",
-    "n_iter_no_change",
-    "momentum",
-    "nesterovs_momentum",
-    "beta_1",
-    "beta_2",
-    "epsilon",
-    "verbose",
-    "early_stopping",
-)
-_PRUNING_PARAMS = (
-    "target_sparsity",
-    "pruning_rounds",
-    "pruning_scope",
-    "output_layer_rate",
-    "pruning_criterion",
-)
+# The estimator's parameters that configure training and pruning.
+_TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig))
+_PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig))
 
 
 @dataclass
@@ -212,6 +187,33 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- fitting -------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, on_round_end=None):
+        """Search for a winning ticket and train it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data trains in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (or a label indicator matrix for multilabel data) for
+            the classifier, target values for the regressor.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+        on_round_end : callable, default=None
+            Called after every round as ``on_round_end(record, round_model)``
+            with the round's row of ``history_`` (a dict) and a copy of the
+            estimator fitted at that round, which predicts and scores: to
+            score every round on held-out data, log progress, or stop the
+            search (an exception raised there ends ``fit`` like any other).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, on_round_end)
+
     def _fit(self, X, y, sample_weight=None, on_round_end=None):
         """Fit, all or nothing (see :mod:`._interrupt` for the rule).
 
@@ -255,7 +257,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if sp.issparse(X):
             X = X.tocsr()
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(
+            sample_weight = check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
         self.n_outputs_ = Y.shape[1]
@@ -652,32 +654,6 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
     def _stratify_validation(self, y) -> bool:
         return type_of_target(y) in ("binary", "multiclass")
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, on_round_end=None):
-        """Search for a winning ticket and train it.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 data trains in float32.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels, or a label indicator matrix for multilabel data.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the loss.
-        on_round_end : callable, default=None
-            Called after every round as ``on_round_end(record, round_model)``
-            with the round's row of ``history_`` (a dict) and a copy of the
-            estimator fitted at that round, which predicts and scores: to
-            score every round on held-out data, log progress, or stop the
-            search (an exception raised there ends ``fit`` like any other).
-
-        Returns
-        -------
-        self : LotteryTicketMLP
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight, on_round_end)
-
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
 
@@ -781,32 +757,6 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
 
     def _out_activation(self, Y) -> str:
         return "identity"
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, *, on_round_end=None):
-        """Search for a winning ticket and train it.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; float32 data trains in float32.
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Target values.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the loss.
-        on_round_end : callable, default=None
-            Called after every round as ``on_round_end(record, round_model)``
-            with the round's row of ``history_`` (a dict) and a copy of the
-            estimator fitted at that round, which predicts and scores: to
-            score every round on held-out data, log progress, or stop the
-            search (an exception raised there ends ``fit`` like any other).
-
-        Returns
-        -------
-        self : LotteryTicketMLPRegressor
-            The fitted estimator.
-        """
-        return self._fit(X, y, sample_weight, on_round_end)
 
     def predict(self, X):
         """Predicted target values.

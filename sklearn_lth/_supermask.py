@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import gen_batches
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     check_random_state,
     validate_data,
 )
 
 from ._base import CSRClassifierMixin, encode_classes, hidden_layer_units
+from ._compat import _fit_context
 from ._interrupt import FitTransaction
 from ._losses import loss_value, output_delta
 from ._network import (
@@ -25,6 +24,7 @@ from ._network import (
     prediction_operands,
 )
 from ._optimizers import Adam
+from ._params import PARAMS
 from ._training import NoImprovementRule, resolve_batch_size
 
 
@@ -123,23 +123,22 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
     True
     """
 
+    # The constraints of the parameters it shares with LotteryTicketMLP (its
+    # own defaults and meanings are documented above).
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "shuffle": ["boolean"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        name: PARAMS[name].constraint
+        for name in (
+            "hidden_layer_sizes",
+            "activation",
+            "learning_rate_init",
+            "max_iter",
+            "batch_size",
+            "shuffle",
+            "tol",
+            "n_iter_no_change",
+            "random_state",
+            "verbose",
+        )
     }
 
     def __init__(

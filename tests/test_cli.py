@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_lth import TrainingDivergedError, _cli
 from sklearn_lth._cli import main
+from sklearn_lth._compat import InvalidParameterError
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
 TINY += ["--learning-rate-init", "0.05"]

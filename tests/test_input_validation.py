@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_lth import LotteryTicket, LotteryTicketMLP, LotteryTicketMLPRegressor
+from sklearn_lth._compat import InvalidParameterError
 from sklearn_lth.exceptions import CheckpointError
 
 rng = np.random.RandomState(0)

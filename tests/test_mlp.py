@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_lth import (
     LotteryTicket,
@@ -14,6 +13,7 @@ from sklearn_lth import (
     LotteryTicketMLPRegressor,
     TrainingDivergedError,
 )
+from sklearn_lth._compat import InvalidParameterError
 from sklearn_lth._pruning import n_to_prune, per_round_rate
 
 FAST = dict(

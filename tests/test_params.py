@@ -8,10 +8,10 @@ import ast
 import inspect
 
 import pytest
-from sklearn.utils._param_validation import StrOptions
 
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPCV, LotteryTicketMLPRegressor
 from sklearn_lth._cli import build_estimator, build_parser
+from sklearn_lth._compat import StrOptions
 from sklearn_lth._params import CV_EXCLUDED, CV_PARAMS, PARAMS, _shown
 
 TABLES = [
