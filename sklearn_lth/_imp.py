@@ -102,6 +102,8 @@ def open_search(
     one ``checkpoint`` holds."""
     redraw_initial = None
     if ticket is None:
+        # W0 is needed whole only to export round 0 if round 1 fails; rather
+        # than keep it, the search can draw it again from this state.
         first_draw = rng.get_state()
 
         def redraw_initial() -> StartPoint:
@@ -119,6 +121,8 @@ def open_search(
         initial, positions, validation, activation, out_activation, redraw_initial
     )
     if checkpoint is not None:
+        # The checkpoint's saved random state replaces ``rng``'s: drawing W0
+        # above changed nothing that the resumed search reads.
         restore_search(checkpoint, state, rng)
     return state
 
@@ -188,6 +192,8 @@ def find_ticket(
     if ticket is None:
         batches = training.steps_per_epoch(data.n_train)
         snapshot_at = rewind.snapshot_step(batches, training.max_iter)
+    # Chance level: the loss and score of the best constant prediction, what a
+    # round must beat not to count as diverged (see _judge).
     baseline = constant_prediction(out_activation, *data.training_targets())
 
     def draw_fresh() -> StartPoint:  # rewind="reinit"
@@ -263,7 +269,6 @@ def _prune_and_rewind(state, pruning, rewind, round_index, rng, data, draw_fresh
         trained=trained,
         draw_fresh=draw_fresh,
     )
-    del trained
 
     def sensitivity() -> list[np.ndarray]:
         probe = state.network_at(start, positions)
@@ -273,6 +278,7 @@ def _prune_and_rewind(state, pruning, rewind, round_index, rng, data, draw_fresh
 
     scores = pruning_scores(pruning.pruning_criterion, magnitudes, rng, sensitivity)
     del magnitudes
+    # Each pool (all layers, or each layer) loses the same fraction per round.
     rate = per_round_rate(pruning.target_sparsity, pruning.pruning_rounds)
     groups, rates = pruning_pools(
         len(positions), pruning.pruning_scope, rate, pruning.output_layer_rate
@@ -282,6 +288,7 @@ def _prune_and_rewind(state, pruning, rewind, round_index, rng, data, draw_fresh
         keep, scores, groups, rates, round_index, pruning.target_sparsity
     )
     del scores, path
+    # Still sorted: a boolean mask keeps the order of the positions.
     survivors = [pos[k].astype(np.intp, copy=False) for pos, k in zip(positions, keep)]
     del keep
     state.restart(start, survivors, rewind.keeps_initial_weights)

@@ -45,6 +45,9 @@ class StopFlag:
             raise KeyboardInterrupt("stopped: another part of this fit was interrupted")
 
     def __getstate__(self) -> dict:
+        # An Event cannot be pickled, and a copy in another process could not
+        # be set from here anyway: that process gets the signal itself, or
+        # joblib terminates it.
         return {}
 
     def __setstate__(self, state: dict) -> None:
@@ -72,6 +75,8 @@ class FitTransaction:
 
     def __exit__(self, exc_type, exc, traceback) -> bool:
         if exc_type is not None and not self.kept:
+            # A shallow copy suffices: fit replaces attributes, it never
+            # mutates the old ones (a refit's classes_ is a new array).
             state = self.estimator.__dict__
             state.clear()
             state.update(self.before)

@@ -61,10 +61,14 @@ class StartPoint:
         not modify the result.
         """
         stored = None if self.positions is None else self.positions[layer]
-        if stored is None:
+        if stored is None:  # a dense start point: gather at the positions
             return self.weights[layer].ravel()[positions]
         if positions is stored:
+            # The common case after compacting: the same array object, so no
+            # search and no copy (the caller copies if it trains in place).
             return self.weights[layer]
+        # Both sorted, and ``positions`` a subset of ``stored`` (pruning only
+        # removes weights): a binary search finds each value.
         return self.weights[layer][np.searchsorted(stored, positions)]
 
     def compacted(self, positions: list[np.ndarray | None]) -> StartPoint:
@@ -106,6 +110,7 @@ class RewindPolicy:
     rewind_fraction: float = DEFAULTS["rewind_fraction"]
 
     def __post_init__(self):
+        # The estimators validate ``rewind`` first; this guards direct use.
         if self.strategy not in REWIND_STRATEGIES:
             raise ValueError(
                 f"Unknown rewind strategy {self.strategy!r}; choose one of "
@@ -120,6 +125,8 @@ class RewindPolicy:
         if self.strategy == "early":
             return self.rewind_iteration
         if self.strategy == "late":
+            # A fraction of the steps round 0 is scheduled to take, not of those
+            # it takes: early stopping must not move the rewind point.
             return int(round(self.rewind_fraction * max_iter * steps_per_epoch))
         return None
 
@@ -160,9 +167,13 @@ class RewindPolicy:
         if self.strategy in ("early", "late"):
             return snapshot
         if self.strategy == "lr":
+            # Renda et al.: the trained weights, the schedule from its start.
             return replace(trained, step=0, hold_final_lr=False)
         if self.strategy == "none":
+            # Fine-tuning: the trained weights at the rate training ended with.
             return replace(trained, hold_final_lr=True)
+        # The control: same mask, fresh weights. It draws from the search's
+        # random state, before any random pruning scores, in a fixed order.
         return draw_fresh()
 
     def warn_if_snapshot_late(self, steps_taken: int, snapshot_at: int | None) -> None:

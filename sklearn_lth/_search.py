@@ -188,6 +188,8 @@ class SearchState:
         Later rounds read them only where weights survive. Points that are the
         same object stay one (compacted once); ``spare`` is left as it is.
         """
+        # Keyed by identity: with rewind="init" the start *is* W0, and the two
+        # must stay one array (compacted once, stored once).
         compacted = {id(spare): spare}
         for name in ("initial", "rewind_snapshot", "start"):
             point = getattr(self, name)
@@ -198,7 +200,7 @@ class SearchState:
     # -- what it returns -------------------------------------------------------
     def result(self) -> IMPResult:
         """The network of the last completed round, its ticket and table."""
-        last = self.last
+        last = self.last  # read once: a commit may replace it meanwhile
         start = last.start if last.start is not None else self.redraw_initial()
         coefs, intercepts, rewind_weights = _export(last.network, start)
         n_rows = last.round_index + 1
@@ -260,6 +262,7 @@ def _export(network: Network, start: StartPoint):
             ),
             shape=layer.shape,
         )
+        # scipy may copy index arrays on construction: share them explicitly.
         rewound.indices, rewound.indptr = trained.indices, trained.indptr
         coefs.append(trained)
         intercepts.append(layer.bias.copy())
