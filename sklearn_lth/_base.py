@@ -30,6 +30,8 @@ def encode_classes(y, dtype) -> tuple[np.ndarray, LabelBinarizer, np.ndarray]:
     ``Y`` is one column per class (one for binary targets), in ``dtype``.
     """
     if y.ndim == 2 and y.shape[1] == 1:
+        # A column is one target, not one label: 1-d, with scikit-learn's
+        # DataConversionWarning.
         y = column_or_1d(y, warn=True)
     check_classification_targets(y)
     binarizer = LabelBinarizer().fit(y)
@@ -80,6 +82,9 @@ class CSRPredictorMixin:
             and X.shape[0] > 0
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
+            # A NaN or inf anywhere makes the sum non-finite: one pass, no
+            # boolean array. A finite X whose sum overflows only takes the
+            # slow path.
             and (get_config()["assume_finite"] or bool(np.isfinite(X.sum())))
         )
 
@@ -110,6 +115,7 @@ class CSRClassifierMixin(CSRPredictorMixin):
         """
         P = self._forward(X)
         if self.n_outputs_ == 1 and self._label_binarizer.y_type_ == "binary":
+            # Binary targets train one logistic output, the positive class's.
             return np.hstack([1 - P, P])
         return P
 
@@ -130,4 +136,5 @@ class CSRClassifierMixin(CSRPredictorMixin):
             return self.classes_[P.argmax(axis=1)]
         if kind == "binary":
             return self.classes_[(P[:, 0] > 0.5).astype(np.intp)]
+        # Multilabel: each label's probability thresholded at 0.5.
         return self._label_binarizer.inverse_transform(P)

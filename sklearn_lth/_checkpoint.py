@@ -98,6 +98,7 @@ _LOCAL_HEADER_SIZE = 30
 
 # -- fingerprints -------------------------------------------------------------
 def _update_with_array(digest, array) -> None:
+    """Feed ``array`` to ``digest``: its bytes, with its dtype and shape."""
     if sp.issparse(array):
         array = sp.csr_array(array)
         for part in (array.data, array.indices, array.indptr):
@@ -106,8 +107,10 @@ def _update_with_array(digest, array) -> None:
         return
     array = np.asarray(array)
     if array.dtype == object:
+        # The bytes of an object array are pointers: digest the values.
         digest.update(repr(array.tolist()).encode())
         return
+    # The same bytes in another dtype or shape are other data.
     digest.update(f"{array.dtype.str}{array.shape}".encode())
     digest.update(np.ascontiguousarray(array).view(np.uint8).ravel())
 
@@ -144,7 +147,8 @@ def fingerprint(params: dict, *arrays) -> str:
         if name in _NEUTRAL_PARAMS:
             continue
         value = params[name]
-        if hasattr(value, "weights") and hasattr(value, "intercepts"):  # a ticket
+        if hasattr(value, "weights") and hasattr(value, "intercepts"):
+            # A ticket: its repr shows only counts, so digest its arrays.
             for part in (*value.weights, *value.intercepts):
                 _update_with_array(digest, part)
         elif isinstance(value, np.random.RandomState):
@@ -312,10 +316,13 @@ def _optional_int(value) -> int | None:
 
 
 def _sort_key(library) -> str:
+    """A total order on :func:`blas_info` entries, whatever their values."""
     return json.dumps(library, sort_keys=True, default=str)
 
 
 def _describe_blas(libraries) -> str:
+    """:func:`blas_info` (saved or current) in words, for a warning."""
+    # ``libraries`` may come from a checkpoint's JSON: any shape is accepted.
     if not isinstance(libraries, list) or not libraries:
         return "no BLAS detected"
     parts = []
@@ -357,6 +364,7 @@ def blas_differences(saved: list[dict], now: list[dict]) -> str | None:
 
 
 def _comparable(libraries) -> list[str] | str:
+    """:func:`blas_info` in a form that compares equal whatever the order."""
     if not isinstance(libraries, list):
         return repr(libraries)
     return sorted(_sort_key(library) for library in libraries)
@@ -466,6 +474,7 @@ def _read_npy_header(member, name: str, size: int) -> None:
 
 
 def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """One checked .npy member as an array (never through pickle)."""
     with archive.open(info) as member:
         _read_npy_header(member, info.filename, info.file_size)
         member.seek(0)
@@ -674,6 +683,9 @@ def save_search(store: CheckpointStore, state: SearchState, rng) -> None:
     nothing else from them.
     """
     last_round = state.last.result
+    # The random state after the round: a resumed search draws exactly what
+    # an uninterrupted one would (shuffles, random scores, fresh weights).
+    # No optimizer state is saved: every round starts with fresh state.
     name, keys, pos, has_gauss, cached = rng.get_state()
     header = {
         "completed_round": state.completed,
@@ -734,12 +746,16 @@ def restore_search(store: CheckpointStore, state: SearchState, rng) -> bool:
 
 
 def _restore(state: SearchState, header: dict, arrays: dict, rng) -> None:
+    """Fill ``state`` and ``rng`` from a checkpoint; raise on anything malformed."""
+    # The data's dtype: ``state`` was opened from the same data.
     dtype = state.start.biases[0].dtype
     positions = [
         _checked_positions(arrays[f"positions_{i}"], shape, i)
         for i, shape in enumerate(state.shapes)
     ]
 
+    # Every array is checked against the layer it belongs to before use:
+    # the file is untrusted, and a wrong size would fail far from here.
     def layer_array(name: str, size: int) -> np.ndarray:
         values = np.asarray(arrays[name])
         if values.shape != (size,) or values.dtype.kind != "f":
@@ -771,6 +787,8 @@ def _restore(state: SearchState, header: dict, arrays: dict, rng) -> None:
     state.initial = point("initial") if "initial_weights_0" in arrays else None
     if header["snapshot_step"] is not None:
         state.rewind_snapshot = point("snapshot", step=int(header["snapshot_step"]))
+    # Only the trained values are saved: the kernels' copies (dense weights,
+    # transposed CSR) are rebuilt from them, exactly.
     layers = [
         Layer(
             pos,

@@ -17,15 +17,17 @@ from ._params import CV_DEFAULTS, CV_PARAMS, PARAMS, constraints, fill_parameter
 
 def _fold_path(estimator: LotteryTicketMLP, X, y, train, test, stop: StopFlag):
     """One search on a fold's training part, scoring every round on its test part."""
-    scores, sparsities = [], []
+    test_scores, sparsities = [], []
 
     def score_round(record, round_model):
-        scores.append(round_model.score(X[test], y[test]))
+        test_scores.append(round_model.score(X[test], y[test]))
         sparsities.append(record["sparsity"])
 
+    # Nested: the fold stops with the CV fit's flag, and leaves it to the CV
+    # fit to say what an interrupt keeps.
     with nested_fit(stop):
         estimator.fit(X[train], y[train], on_round_end=score_round)
-    return np.asarray(scores), np.asarray(sparsities)
+    return np.asarray(test_scores), np.asarray(sparsities)
 
 
 @fill_parameters(CV_PARAMS)
@@ -157,6 +159,8 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
         # Its shared parameters, and n_jobs=None: the folds run in parallel.
         shared = {k: v for k, v in self.get_params().items() if k in PARAMS}
         shared["n_jobs"] = None
+        # The target after ``rounds`` rounds at ``pruning_rate``, from which
+        # the search derives ``pruning_rate`` back as its per-round rate.
         target = 1 - (1 - self.pruning_rate) ** rounds if rounds else 0.0
         return LotteryTicketMLP(
             **shared, target_sparsity=target, pruning_rounds=max(rounds, 1)
@@ -185,6 +189,7 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
             )
             check_classification_targets(y)
             folds = list(check_cv(self.cv, y, classifier=True).split(X, y))
+            # Every fold runs the whole path: each of its rounds is a candidate.
             path = self._estimator(self.max_rounds)
             try:
                 results = Parallel(n_jobs=self.n_jobs)(
@@ -209,21 +214,27 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
 
     def _choose(self, results) -> None:
         """The sparsest round within ``score_tolerance`` of the best mean score."""
-        scores = np.vstack([fold_scores for fold_scores, _ in results])
-        sparsity = results[0][1]
-        mean = scores.mean(axis=0)
-        good = np.flatnonzero(mean >= mean.max() - self.score_tolerance)
-        self.n_rounds_ = int(good.max())
-        self.sparsity_ = float(sparsity[self.n_rounds_])
+        # One row per fold, one column per round.
+        test_scores = np.vstack([fold_scores for fold_scores, _ in results])
+        # The folds share the architecture and the rate, so they prune the
+        # same counts (unless the strongest path holds a round back): the
+        # first fold's sparsities stand for all.
+        sparsities = results[0][1]
+        mean = test_scores.mean(axis=0)
+        within_tolerance = np.flatnonzero(mean >= mean.max() - self.score_tolerance)
+        # Sparsity grows with every round: the sparsest is the last one.
+        self.n_rounds_ = int(within_tolerance.max())
+        self.sparsity_ = float(sparsities[self.n_rounds_])
         self.cv_results_ = {
             "round": np.arange(len(mean)),
-            "sparsity": sparsity,
+            "sparsity": sparsities,
             "mean_test_score": mean,
-            "std_test_score": scores.std(axis=0),
-            **{f"split{k}_test_score": s for k, s in enumerate(scores)},
+            "std_test_score": test_scores.std(axis=0),
+            **{f"split{k}_test_score": s for k, s in enumerate(test_scores)},
         }
 
     def _copy_fitted(self) -> None:
+        """Expose the refitted estimator's fitted attributes on this one."""
         for name in (
             "classes_",
             "coefs_",
@@ -263,6 +274,7 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
         return self.best_estimator_.predict_proba(X)
 
     def _validated(self, X):
+        """``X`` checked against the features seen in ``fit``."""
         check_is_fitted(self)
         return validate_data(
             self,

@@ -110,6 +110,7 @@ class LotteryTicketDisplay:
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
         check_is_fitted(estimator)
+        # One row per seed and round (one seed: the round table itself).
         table = estimator.seeds_history_
         if score not in table:
             score = "train_score"
@@ -128,7 +129,7 @@ class LotteryTicketDisplay:
         display = cls(
             remaining=remaining,
             scores=means,
-            dense_score=means[0],
+            dense_score=means[0],  # round 0 trains the dense network
             spread=spread,
             name=f"rewind={estimator.rewind!r}" if name is None else name,
             score_name=score.replace("_", " "),
@@ -154,6 +155,8 @@ class LotteryTicketDisplay:
         check_matplotlib_support(f"{type(self).__name__}.plot")
         import matplotlib.pyplot as plt
 
+        # Checked here, with the names of the arguments, rather than left to
+        # matplotlib's less telling errors.
         n_points = np.shape(self.remaining)
         if np.shape(self.scores) != n_points or len(n_points) != 1:
             raise ValueError(
@@ -190,10 +193,14 @@ class LotteryTicketDisplay:
                 label=None if label is None else f"{label}, dense",
             )
         ax.set_xscale("log")
+        # 100% on the left. Axes a previous plot drew on are inverted
+        # already: inverting them again would undo it.
         if not ax.xaxis_inverted():
             ax.invert_xaxis()
         from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
+        # Round percentages rather than powers of ten, down to just below the
+        # sparsest point.
         ticks = [
             t
             for t in (100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1)

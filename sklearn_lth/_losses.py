@@ -16,15 +16,23 @@ from sklearn.metrics import r2_score
 def loss_value(
     out_activation: str, Y: np.ndarray, P: np.ndarray, sample_weight: np.ndarray | None
 ) -> float:
-    """Average loss of predictions ``P`` against targets ``Y``."""
+    """Average loss of predictions ``P`` against targets ``Y``.
+
+    The mean over samples (weighted by ``sample_weight``) of the per-sample
+    loss, summed over outputs; 0 when every sample weighs zero.
+    """
     if out_activation == "identity":
         per_sample = 0.5 * ((Y - P) ** 2).sum(axis=1)
     else:
+        # Probabilities are clipped to [eps, 1 - eps] of their own dtype, as
+        # scikit-learn does: a probability that underflowed to 0 (easily, in
+        # float32) would make the loss infinite and pass for a divergence.
+        # The clip only bounds the loss: the error P - Y is left alone.
         eps = np.finfo(P.dtype).eps
         if out_activation == "softmax":
             # One-hot targets: only the probability of the true class counts.
-            true = np.einsum("ij,ij->i", Y, P)
-            per_sample = -np.log(np.clip(true, eps, 1 - eps))
+            p_true = np.einsum("ij,ij->i", Y, P)
+            per_sample = -np.log(np.clip(p_true, eps, 1 - eps))
         else:
             P = np.clip(P, eps, 1 - eps)
             per_sample = -(xlogy(Y, P) + xlogy(1 - Y, 1 - P)).sum(axis=1)
@@ -42,9 +50,15 @@ def output_delta(
     out: np.ndarray,
     scale: float = 1.0,
 ) -> np.ndarray:
-    """Error at the output, ``scale * (P - Y)`` weighted per sample, into ``out``."""
+    """Error at the output, ``scale * (P - Y)`` weighted per sample, into ``out``.
+
+    ``P - Y`` is the gradient of each loss with respect to the pre-activation
+    of its paired output activation; ``scale`` turns sums into means (see
+    :class:`~sklearn_lth._training.TrainingStep`).
+    """
     np.subtract(P, Y, out=out)
     if sample_weight is not None:
+        # Scale and weights folded into one per-sample factor: one pass.
         out *= (scale * sample_weight)[:, None]
     elif scale != 1.0:
         out *= scale
@@ -54,7 +68,13 @@ def output_delta(
 def validation_score(
     out_activation: str, Y: np.ndarray, P: np.ndarray, sample_weight=None
 ) -> float:
-    """Accuracy (exact match for multilabel) for classifiers, R² for regressors."""
+    """Accuracy (exact match for multilabel) for classifiers, R² for regressors.
+
+    Rows that all weigh zero score as if unweighted (there is nothing else to
+    score them by).
+    """
+    if sample_weight is not None and not sample_weight.any():
+        sample_weight = None
     if out_activation == "identity":
         return float(r2_score(Y, P, sample_weight=sample_weight))
     if out_activation == "softmax":
@@ -71,14 +91,19 @@ def constant_prediction(
 
     The constant is the (weighted) mean target: the class frequencies for
     classifiers, the mean for regressors. Its loss is the entropy of the
-    classes (half the variance for regressors), its score the share of the
-    most frequent class (the most frequent label pattern for multilabel
-    targets; an R² of 0 for regressors).
+    classes (half the variance, summed over outputs, for regressors), its
+    score the share of the most frequent class (for binary and multilabel
+    targets, the exact-match score of predicting each label's majority
+    value; an R² of 0 for regressors).
     """
+    # np.average refuses weights that sum to zero; the unweighted mean stands
+    # in (loss_value gives such a set a loss of 0 anyway).
     weights = (
         None if sample_weight is None or not sample_weight.any() else sample_weight
     )
     mean = np.average(Y, axis=0, weights=weights)
+    # In the targets' dtype (np.average gives float64): the loss then clips
+    # with the same eps as in training.
     P = np.broadcast_to(mean, Y.shape).astype(Y.dtype)
     if out_activation == "identity":
         return loss_value(out_activation, Y, P, sample_weight), 0.0

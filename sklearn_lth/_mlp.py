@@ -75,6 +75,7 @@ class _Plan:
     seeds: np.ndarray | None
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays to save, by name; None entries are left out."""
         named = {
             "rows": self.rows,
             "validation_rows": self.validation_rows,
@@ -101,6 +102,7 @@ class _Folder:
     key: str
 
     def store(self, name: str) -> CheckpointStore:
+        """The checkpoint file ``name`` of this folder."""
         return CheckpointStore(self.directory, name, self.key)
 
 
@@ -184,6 +186,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         raise NotImplementedError
 
     def _out_activation(self, Y) -> str:
+        """The output activation for the encoded targets ``Y``."""
         raise NotImplementedError
 
     # -- fitting -------------------------------------------------------------------
@@ -221,11 +224,14 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         estimator's fit) the fit stops with that fit's stop flag and leaves
         it to tell the user what an interrupt keeps.
         """
+        # Inside nested_fit: the outer fit's stop flag, and its silence;
+        # otherwise a stop flag of its own.
         scope = current_fit_scope()
         with FitTransaction(self) as transaction:
             data = self._prepare(X, y, sample_weight)
             with self._checkpoint_folder(data) as folder:
                 rng, plan = self._plan(data, folder)
+                # What find_ticket takes beside the data, the same for every seed.
                 search = dict(
                     layer_units=data.layer_units,
                     activation=self.activation,
@@ -255,7 +261,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         hidden = hidden_layer_units(self.hidden_layer_sizes)
         X, y, Y = self._validate_targets(X, y)
         if sp.issparse(X):
-            X = X.tocsr()
+            X = X.tocsr()  # mini-batches and predictions take rows
         if sample_weight is not None:
             sample_weight = check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
@@ -264,6 +270,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.out_activation_ = self._out_activation(Y)
         layer_units = [X.shape[1], *hidden, self.n_outputs_]
         if self.ticket is not None:
+            # The ticket's layers replace hidden_layer_sizes, and it trains
+            # once without pruning: there is no schedule to check.
             layer_units = self._check_ticket(X)
         else:
             check_schedule(
@@ -297,8 +305,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
 
         With a checkpoint folder they are saved once, with the random state
         after planning, and read back when the search resumes, so that a
-        resumed search continues exactly. With ``random_state=None`` the
-        random state is a fresh one (never numpy's global one), recorded too.
+        resumed search continues exactly. With a checkpoint folder and
+        ``random_state=None``, the random state is a fresh one, recorded too,
+        rather than numpy's global one (which reading a plan back would
+        overwrite); without a folder, ``random_state=None`` means numpy's
+        global random state, as in scikit-learn.
         """
         rng = check_random_state(self.random_state)
         store = None if folder is None else folder.store("plan.npz")
@@ -311,6 +322,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if self.early_stopping or self.n_seeds > 1:
             rows, validation_rows = self._split_validation(data.X, data.y, rng)
         if self.n_seeds > 1:
+            # Drawn here, before any work is handed out: each seed's search is
+            # then a function of its seed alone, whatever n_jobs.
             seeds = draw_seeds(rng, self.n_seeds)
         plan = _Plan(rows, validation_rows, seeds)
         if store is not None:
@@ -322,6 +335,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         return rng, plan
 
     def _read_plan(self, store, saved, rng) -> _Plan:
+        """The saved plan; ``rng`` is set to the state saved with it."""
         header, arrays = saved
         try:
             name, pos, has_gauss, cached = header["rng"]
@@ -335,6 +349,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 f"({type(exc).__name__}: {exc}). Delete it (or choose another "
                 "checkpoint_dir) to start the search over."
             ) from exc
+        # The same plan and random state; another BLAS (kernel, version,
+        # threads) may still change the last bits of the resumed rounds.
         difference = blas_differences(header.get("blas", []), blas_info())
         if difference:
             warnings.warn(
@@ -352,11 +368,15 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if on_round_end is not None:
 
             def callback(record, coefs, intercepts):
+                # A shallow copy with the round's weights: it predicts and
+                # scores while this estimator's own fit goes on untouched.
                 round_model = copy.copy(self)
                 round_model.coefs_, round_model.intercepts_ = coefs, intercepts
                 round_model._operands = prediction_operands(coefs)
                 on_round_end(record, round_model)
 
+        # find_ticket leaves its search here before the first round: the
+        # completed rounds outlive whatever exception ends it.
         progress = Progress()
         try:
             result = find_ticket(
@@ -397,10 +417,16 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     **search,
                 )
             except KeyboardInterrupt:
+                # Seeds in threads stop at their next mini-batch; worker
+                # processes are stopped by their own signal or by joblib.
+                # Then each seed's last completed round is collected, from
+                # memory or from its file.
                 interrupt.stop.set()
                 recovered = recover_seeds(plan.seeds, data.X, stores, progress, search)
                 self._keep_interrupted(recovered, interrupt)
                 raise
+        # A diverged seed is never chosen, but its completed rounds stay in
+        # ``seeds_history_``.
         finished = [o if isinstance(o, IMPResult) else None for o in outcomes]
         tables = [o if isinstance(o, IMPResult) else o.partial for o in outcomes]
         diverged = [o for o in outcomes if isinstance(o, DivergedSeed)]
@@ -443,6 +469,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         kept = None
         message = f"{error} The estimator is left as it was before fit"
         if best is not None:
+            # A copy: FitTransaction restores ``self`` as the error leaves.
             kept = copy.copy(self)
             kept._set_fitted(results[best], results, best, warn=False)
             message += (
@@ -462,6 +489,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.__dict__.update(
             coefs_=result.coefs,
             intercepts_=result.intercepts,
+            # Left out of pickles, rebuilt on loading (see CSRPredictorMixin).
             _operands=prediction_operands(result.coefs),
             ticket_=result.ticket,
             history_=result.history,
@@ -493,6 +521,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
 
     def _check_ticket(self, X) -> list[int]:
+        """Check the ticket against ``X``; return the layer sizes it implies."""
+        # Checked again at every fit: its arrays may have changed since.
         self.ticket.check()
         shapes = self.ticket.layer_shapes
         if shapes[0][0] != X.shape[1] or shapes[-1][1] != self.n_outputs_:
@@ -519,6 +549,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 f"{X.shape[0]} samples for early stopping or for choosing among "
                 f"seeds: {exc}"
             ) from exc
+        # As in scikit-learn's MLP: the regressor's R² is undefined on one sample.
         if validation_rows.size < 2:
             raise ValueError(
                 "The validation set is too small for early stopping or for choosing "
@@ -527,6 +558,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         return rows, validation_rows
 
     def _stratify_validation(self, y) -> bool:
+        """Whether the validation split is stratified by ``y``."""
         return False
 
     def __sklearn_tags__(self):
@@ -554,12 +586,14 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
     Notes
     -----
     Nothing finished is lost. Ctrl-C during ``fit`` leaves the estimator
-    fitted at the last completed round, with a warning. A round whose loss
-    stops being finite raises :class:`TrainingDivergedError` naming the round
-    and epoch, and the estimator keeps the previous round's network. The
-    strongest path of weights from the output back to an input is never
-    pruned, so no layer is ever cut off; if that stops a round from pruning
-    its full count, a warning says so.
+    fitted at the last completed round, with a warning, and the
+    ``KeyboardInterrupt`` then propagates. A round that diverges raises
+    :class:`TrainingDivergedError` naming the round (and the epoch, for a
+    loss that stops being finite); the estimator is left as it was before
+    ``fit``, and the error's ``estimator`` attribute holds a copy fitted at
+    the last completed round. The strongest path of weights from the output
+    back to an input is never pruned, so no layer is ever cut off; if that
+    stops a round from pruning its full count, a warning says so.
 
     Attributes
     ----------
@@ -700,7 +734,8 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     best_seed_ : int
         Index of the seed kept (0 with ``n_seeds=1``).
     loss_ : float
-        Training loss (half the mean squared error) at the end.
+        Training loss at the end of the last round: half the squared error,
+        summed over outputs and averaged over samples.
     loss_curve_ : list of float
         Training loss per epoch of the last round.
     n_iter_ : int

@@ -2,15 +2,17 @@
 
 A layer keeps its surviving weights in a fixed sparsity pattern (CSR order,
 row-major over ``(n_in, n_out)``). The trainable values are one 1-D array per
-layer, ``Layer.values``; pruned weights have no storage at all, so they are
-exactly zero by construction and no optimizer step can bring them back.
+layer, ``Layer.values`` (in training, a view into one flat buffer for the whole
+network); pruned weights have no storage at all, so they are exactly zero by
+construction and no optimizer step can bring them back.
 
 Two kernels compute the same products:
 
 - ``"dense"`` keeps a dense copy of the weights (zeros at pruned positions) in
-  sync with ``values`` and uses BLAS;
+  sync with ``values`` and uses BLAS; a layer that keeps every weight has no
+  copy: its dense matrix *is* ``values``;
 - ``"sparse"`` multiplies by the CSR matrix directly, whose ``data`` *is*
-  ``values``.
+  ``values``, and by a CSR copy of its transpose refreshed after each update.
 
 The dense kernel wins for dense-ish layers, the sparse one for very sparse
 layers; :func:`choose_kernel` picks one per layer from its density.
@@ -38,11 +40,15 @@ SDDMM_MAX_DENSITY = 0.025
 SDDMM_BLOCK = 65_536
 
 
+# The activations overwrite ``Z`` in place: each layer's output buffer first
+# receives the product, then becomes the layer's activation.
 def _identity(Z: np.ndarray) -> None:
     pass
 
 
 def _logistic(Z: np.ndarray) -> None:
+    # exp(-z) overflows to inf for very negative z; 1 / inf is then 0, the
+    # right limit (training silences the overflow warning).
     np.negative(Z, out=Z)
     np.exp(Z, out=Z)
     Z += 1
@@ -58,6 +64,8 @@ def _relu(Z: np.ndarray) -> None:
 
 
 def _softmax(Z: np.ndarray) -> None:
+    # Shifting each row by its maximum leaves softmax unchanged and keeps exp
+    # from overflowing: the largest term becomes exp(0) = 1.
     Z -= Z.max(axis=1, keepdims=True)
     np.exp(Z, out=Z)
     Z /= Z.sum(axis=1, keepdims=True)
@@ -72,6 +80,10 @@ ACTIVATIONS = {
 }
 
 
+# The derivatives multiply ``delta`` in place and are written in terms of the
+# activation's output ``Z``, which is all the forward pass keeps (for relu,
+# Z > 0 exactly where the input was). Softmax needs none: it is only an output
+# activation, whose error the loss gives directly (see _losses).
 def _identity_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
     pass
 
@@ -109,6 +121,8 @@ def glorot_uniform(
     """
     factor = 2.0 if activation == "logistic" else 6.0
     weights, biases = [], []
+    # Layer by layer, weights then biases, drawn in float64 and cast after:
+    # scikit-learn's draws, in its order, so the same seed gives its W0.
     for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
         bound = np.sqrt(factor / (fan_in + fan_out))
         weights.append(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
@@ -124,8 +138,11 @@ def position_dtype(shape: tuple[int, int]) -> np.dtype:
 def kept_positions(matrix: sp.csr_array) -> np.ndarray:
     """Flat row-major positions of the stored entries of ``matrix``, in CSR order."""
     n_out = matrix.shape[1]
-    rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    positions = rows * n_out + matrix.indices
+    # In int64: ``row * n_out`` may overflow int32 although each factor fits.
+    entry_rows = np.repeat(
+        np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)
+    )
+    positions = entry_rows * n_out + matrix.indices
     return positions.astype(position_dtype(matrix.shape), copy=False)
 
 
@@ -136,14 +153,18 @@ def csr_from_positions(
 
     The returned array's ``data`` is ``values`` itself (no copy).
     """
+    # int32 indices whenever every index and the entry count fit: 4 bytes per
+    # kept weight instead of 8, in memory and in pickles.
     largest = max(*shape, positions.size)
     index_dtype = np.int32 if largest < np.iinfo(np.int32).max else np.int64
     indices = (positions % shape[1]).astype(index_dtype, copy=False)
+    # Sorted positions: row r's entries start at the first position >= r *
+    # n_out, so a binary search per row builds ``indptr`` with no counting.
     # In the positions' own type: a wider one would copy them for the search.
     row_starts = np.arange(shape[0] + 1, dtype=positions.dtype) * shape[1]
     indptr = np.searchsorted(positions, row_starts).astype(index_dtype, copy=False)
     matrix = sp.csr_array((values, indices, indptr), shape=shape, copy=False)
-    if matrix.data is not values:  # scipy copied: point it back at ``values``
+    if matrix.data is not values:  # scipy keeps a view (or a copy): use ``values``
         matrix.data = values
     return matrix
 
@@ -161,10 +182,11 @@ def choose_kernel(density: float) -> str:
 class Layer:
     """A fully connected layer whose surviving weights have a fixed pattern.
 
-    The layer holds its trainable arrays (``values``, ``bias``) and their
-    gradients (``grad``, ``bias_grad``), which the optimizer updates in place;
-    during training they are views into the network's flat buffers
-    (:meth:`Network.flatten`), so one optimizer call updates every layer.
+    The trainable arrays (``values``, ``bias``) and their gradients (``grad``,
+    ``bias_grad``) are updated in place by the optimizer. Once the network is
+    flattened (:meth:`Network.flatten`) they are views into the network's
+    flat buffers, which the layer does not own (the training step holds
+    them), so one optimizer call updates every layer.
 
     Parameters
     ----------
@@ -206,14 +228,18 @@ class Layer:
             self.values = np.array(values)
         self._matrix = None
         if self.kernel == "sparse":
+            # Forward multiplies by W.T and backward by W, both kept as CSR so
+            # that both run scipy's CSR-times-dense kernel on feature-major
+            # rows. W's data is ``values``; W.T's is a copy, refreshed from
+            # ``values`` through the permutation ``_order`` (see sync).
             self._matrix = csr_from_positions(positions, self.values, shape)
-            # Pre-transposed pattern sharing ``values`` through ``_order``.
             self._transposed = self._matrix.T.tocsr()
             self._order = _transpose_order(self._matrix)
         # The weight gradient: a dense product read at the kept positions, or
         # for very sparse layers a product at the kept positions only (SDDMM).
         self.sddmm = self.density <= SDDMM_MAX_DENSITY
         if self.sddmm:
+            # Each kept weight's input unit (row) and output unit (column).
             self._rows, self._cols = np.divmod(
                 positions.astype(np.intp, copy=False), shape[1]
             )
@@ -243,13 +269,20 @@ class Layer:
         # buffer alive.
         self._full_grad = self.grad = self.bias_grad = self._matrix = None
         self._buffers = {}
-        self.__dict__.pop("_transposed", None)
+        # The kernels' index arrays (one intp per kept weight each): only
+        # products and gradients read them, and this layer computes neither.
+        for name in ("_transposed", "_order", "_rows", "_cols"):
+            self.__dict__.pop(name, None)
         if self.kernel == "dense" and not self.full:
             self.dense = None  # ``values`` and ``positions`` hold the weights
 
     @property
     def matrix(self) -> sp.csr_array:
-        """The weights as CSR, sharing ``values`` (built on demand if dense)."""
+        """The weights as CSR, sharing ``values``.
+
+        Built on demand when the layer keeps no CSR matrix (the dense kernel,
+        or after :meth:`release_training_state`).
+        """
         if self._matrix is not None:
             return self._matrix
         return csr_from_positions(self.positions, self.values, self.shape)
@@ -259,11 +292,12 @@ class Layer:
         return self.n_kept / (self.shape[0] * self.shape[1])
 
     def _allocate_gradient(self, grad=None) -> None:
-        """The gradient (``grad``, or a new array) and the dense product's buffer.
+        """Set ``grad`` (the given array, or a new one) and the product's buffer.
 
-        A partial layer on the dense kernel computes its dense gradient product
-        in the dense copy of its weights, which the backward pass no longer
-        needs by then; :meth:`sync` rebuilds the weights after the update.
+        The buffer receives the dense gradient product ``A.T @ delta``. A
+        partial layer on the dense kernel computes it in the dense copy of its
+        weights, which the backward pass no longer needs by then;
+        :meth:`sync` rebuilds the weights after the update.
         """
         self.grad = np.empty_like(self.values) if grad is None else grad
         if self.bias_grad is None:
@@ -271,16 +305,27 @@ class Layer:
         if self.sddmm:
             self._full_grad = None
         elif self.full:
+            # Every position is kept: the product is the gradient itself.
             self._full_grad = self.grad.reshape(self.shape)
         elif self.kernel == "dense":
             self._full_grad = self.dense
         else:
+            # A CSR layer denser than SDDMM_MAX_DENSITY: a dense product then
+            # a gather is measured faster there, for one dense buffer.
             self._full_grad = np.empty(self.shape, dtype=self.values.dtype)
 
     def rebind(self, values, grad, bias, bias_grad) -> None:
-        """Keep the parameters and gradients in the given (flat) views."""
+        """Move the parameters into the given views; use the gradient views.
+
+        The views are slices of the network's flat buffers; the layer's own
+        arrays are then let go.
+        """
         values[...] = self.values
         bias[...] = self.bias
+        # The products must read the moved weights: a full dense layer's
+        # matrix becomes a view of them, the CSR matrix's data becomes them.
+        # A partial dense layer's copy and the transposed CSR data already
+        # hold the same values.
         if self.kernel == "dense" and self.full:
             self.dense = values.reshape(self.shape)
         if self._matrix is not None:
@@ -304,6 +349,10 @@ class Layer:
                 self.dense.fill(0)  # it may hold the last gradient product
                 self.dense.ravel()[self.positions] = self.values
         else:
+            # ``self._matrix.data`` is ``values``: only W.T's copy lags behind.
+            # mode="clip" here and below: with ``out=``, the default "raise"
+            # gathers through a temporary; the indices are valid, so clipping
+            # never acts.
             np.take(self.values, self._order, out=self._transposed.data, mode="clip")
 
     def _buffer(self, name: str, size: int, dtype) -> np.ndarray:
@@ -339,6 +388,7 @@ class Layer:
         if self.kernel == "dense" and not sp.issparse(A):
             np.matmul(self.dense.T, A.T, out=out_T)
         elif sp.issparse(A):
+            # Sparse input rows (first layer only): scipy's product, copied.
             W = self.dense if self.kernel == "dense" else self._matrix
             out_T[...] = _as_dense(A @ W).T
         else:
@@ -367,7 +417,7 @@ class Layer:
             self._full_grad[...] = _as_dense(A.T @ delta)
         else:
             np.matmul(A.T, delta, out=self._full_grad)
-        if not self.full:
+        if not self.full:  # a full layer's product was written into ``grad``
             np.take(self._full_grad.ravel(), self.positions, out=self.grad, mode="clip")
 
     def _gradient_at_kept_positions(self, A, delta: np.ndarray) -> None:
@@ -378,22 +428,31 @@ class Layer:
         (fresh large arrays would cost page faults).
         """
         n = delta.shape[0]
+        # Kept weights per block: each gathers one row of ``n`` values from
+        # either operand, SDDMM_BLOCK values per operand in all.
         block = max(1, SDDMM_BLOCK // n)
         A_rows = self._feature_major(A, "input")
         delta_rows = self._feature_major(delta, "delta")
+        # One buffer for both operands' gathered rows: inputs, then errors.
         blocks = self._buffer("blocks", 2 * block * n, delta.dtype)
         for start in range(0, self.n_kept, block):
             stop = min(start + block, self.n_kept)
             size = (stop - start) * n
-            rows = blocks[:size].reshape(stop - start, n)
-            cols = blocks[block * n : block * n + size].reshape(stop - start, n)
-            np.take(A_rows, self._rows[start:stop], axis=0, out=rows, mode="clip")
-            np.take(delta_rows, self._cols[start:stop], axis=0, out=cols, mode="clip")
-            np.einsum("ij,ij->i", rows, cols, out=self.grad[start:stop])
+            input_rows = blocks[:size].reshape(stop - start, n)
+            error_rows = blocks[block * n : block * n + size].reshape(stop - start, n)
+            np.take(A_rows, self._rows[start:stop], axis=0, out=input_rows, mode="clip")
+            np.take(
+                delta_rows, self._cols[start:stop], axis=0, out=error_rows, mode="clip"
+            )
+            # Row by row dot products: one per kept weight.
+            np.einsum("ij,ij->i", input_rows, error_rows, out=self.grad[start:stop])
 
 
 def _transpose_order(matrix: sp.csr_array) -> np.ndarray:
     """Permutation taking CSR data of ``matrix`` to CSR data of ``matrix.T``."""
+    # Each entry tagged with its own index, and scipy moves the tags as it
+    # would move the data: float64 holds the indices exactly (below 2**53),
+    # and the conversion keeps the explicit zero of entry 0.
     tagged = sp.csr_array(
         (np.arange(matrix.nnz, dtype=np.float64), matrix.indices, matrix.indptr),
         shape=matrix.shape,
@@ -451,6 +510,8 @@ class Network:
         calls per step instead of a handful per array. Returns the parameter
         buffer, the gradient buffer and the number of weight entries.
         """
+        # Weights first, then biases: all the weights are one slice, which the
+        # L2 penalty reads whole (biases are not penalised).
         n_weights = sum(layer.values.size for layer in self.layers)
         n_biases = sum(layer.bias.size for layer in self.layers)
         dtype = self.layers[0].values.dtype
@@ -573,6 +634,7 @@ def predict_csr(
             elif sp.issparse(A):
                 A = _as_dense(A @ W.T)
             elif A.shape[0] == 1:
+                # One sample: a matrix-vector product, no transposes.
                 A = (W @ A.ravel())[None, :]
             else:
                 A = (W @ A.T).T

@@ -1,11 +1,13 @@
 """Stochastic optimizers, and the L2 penalty's gradient.
 
-The optimizers update a list of 1-D or 2-D parameter arrays in place, with
-state (moments, velocities) preallocated once per round. Because the
-parameters hold only the weights that survived pruning, the state exists only
-for those weights too: a pruned weight has no gradient, no momentum and no
-Adam moments that could bring it back. The learning rate of each step comes
-from the caller (see :mod:`sklearn_lth._schedules`).
+The optimizers update a list of parameter arrays in place (in training, the
+one flat buffer of :meth:`~sklearn_lth._network.Network.flatten`; the
+supermask's 2-D scores), with state (moments, velocities) preallocated once
+per round. Because the parameters hold only the weights that survived
+pruning, the state exists only for those weights too: a pruned weight has no
+gradient, no momentum and no Adam moments that could bring it back. The
+learning rate of each step comes from the caller (see
+:mod:`sklearn_lth._schedules`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class SGD:
     def step(
         self, params: list[np.ndarray], grads: list[np.ndarray], lr: float
     ) -> None:
+        """Update ``params`` in place from ``grads`` at learning rate ``lr``."""
         m = self.momentum
         for p, g, v in zip(params, grads, self.velocities):
             # v <- m v - lr g ; update = v, or m v - lr g with Nesterov
@@ -40,6 +43,7 @@ class SGD:
             v *= m
             v -= g
             if self.nesterov:
+                # p += m v - lr g in two passes, with g (now lr g) as scratch.
                 p -= g
                 np.multiply(v, m, out=g)
                 p += g
@@ -67,6 +71,7 @@ class Adam:
     def step(
         self, params: list[np.ndarray], grads: list[np.ndarray], lr: float
     ) -> None:
+        """Update ``params`` in place from ``grads`` at learning rate ``lr``."""
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
@@ -75,11 +80,14 @@ class Adam:
         scale = lr_t * (1 - b1) / root
         eps = self.epsilon / root
         for p, g, m, v in zip(params, grads, self.first, self.second):
+            # The rescaled moments: m' <- b1 m' + g, v' <- b2 v' + g^2.
             m *= b1
             m += g
             g *= g
             v *= b2
             v += g
+            # The denominator, then the update m' / denominator, both built
+            # in g: no temporary array.
             np.sqrt(v, out=g)
             g += eps
             g *= 1.0 / scale

@@ -57,6 +57,7 @@ def per_round_rate(target_sparsity: float, pruning_rounds: int) -> float:
 
 def n_to_prune(rate: float, n_remaining: int) -> int:
     """``rate * n_remaining`` rounded half up: the weights one round removes."""
+    # Not round(), which takes halves to the even neighbour (2.5 -> 2).
     return int(math.floor(rate * n_remaining + 0.5))
 
 
@@ -108,6 +109,8 @@ def prune_lowest(
         shields = None if protected is None else [protected[i] for i in layers]
         n_pooled = sum(s.size for s in members)
         n_shielded = 0 if shields is None else sum(int(m.sum()) for m in shields)
+        # Protected weights are skipped, not counted: the next lowest go in
+        # their place, so the count only falls short when the pool runs out.
         k = min(n_to_prune(rate, n_pooled), n_pooled - n_shielded)
         if k == 0:
             continue
@@ -127,10 +130,15 @@ def _lowest(
     """
     pooled = np.concatenate(members)
     if shields is not None:
+        # Shielded weights rank last, so the k-th value is an unshielded one
+        # (the caller keeps k within the unshielded count).
         pooled[np.concatenate(shields)] = np.inf
+    # Only the k-th lowest value is needed: a selection, not a sort.
     pooled.partition(k - 1)
     kth = pooled[k - 1]
-    del pooled
+    del pooled  # as large as all the scores: gone before the masks are built
+    # Everything strictly below the k-th value goes (fewer than k weights);
+    # the rest of the count comes from the weights equal to it.
     masks = [s < kth for s in members]
     ties = [s == kth for s in members]
     if shields is not None:
@@ -138,10 +146,13 @@ def _lowest(
             mask &= ~shield
             tie &= ~shield
     missing = k - sum(int(mask.sum()) for mask in masks)
+    # The ties that go are the first ones in pool order: a choice that depends
+    # on positions only, unlike the order that partition leaves equal values
+    # in, which is the selection algorithm's own and may change with numpy.
     for mask, tie in zip(masks, ties):
-        first = np.flatnonzero(tie)[:missing]
-        mask[first] = True
-        missing -= first.size
+        first_ties = np.flatnonzero(tie)[:missing]
+        mask[first_ties] = True
+        missing -= first_ties.size
     return masks
 
 
@@ -169,11 +180,14 @@ def strongest_path(matrices: list, scores: list[np.ndarray]) -> list[np.ndarray]
     # reachable[i]: the inputs of layer i that some input reaches.
     reachable = [np.ones(matrices[0].shape[0], dtype=bool)]
     for W in matrices:
+        # Per stored entry (CSR order), whether its row is reachable.
         from_reachable = np.repeat(reachable[-1], np.diff(W.indptr))
         nxt = np.zeros(W.shape[1], dtype=bool)
         nxt[W.indices[from_reachable]] = True
         reachable.append(nxt)
     path = [np.zeros(s.size, dtype=bool) for s in scores]
+    # Walk down from the output: ``unit`` is the input unit of the entry
+    # chosen in the layer above, which the entry chosen here must feed.
     unit = None
     for i in range(len(matrices) - 1, -1, -1):
         W = matrices[i]
@@ -184,8 +198,10 @@ def strongest_path(matrices: list, scores: list[np.ndarray]) -> list[np.ndarray]
             usable &= W.indices == unit
         if not usable.any():  # already cut off: protect what is strongest
             usable[:] = True
+        # argmax takes the first of equal scores: ties go by position.
         best = int(np.argmax(np.where(usable, scores[i], -np.inf)))
         path[i][best] = True
+        # The row of entry ``best``: the last row starting at or before it.
         unit = int(np.searchsorted(W.indptr, best, side="right")) - 1
     return path
 
@@ -237,6 +253,7 @@ def check_schedule(
     empty = _empty_round(*settings, pruning_rounds, scope, output_layer_rate)
     if empty is None:
         return
+    # Fewer rounds prune more per round: the largest count that works.
     feasible = next(
         (
             n
@@ -265,6 +282,7 @@ def _empty_round(layer_sizes, target_sparsity, n_rounds, scope, output_layer_rat
     for layers, pool_rate in zip(groups, rates):
         if pool_rate != rate:  # the output layer's own rate is the user's choice
             continue
+        # The counts the search will prune: the same rounding, round by round.
         remaining = sum(layer_sizes[i] for i in layers)
         for round_index in range(1, n_rounds + 1):
             pruned = n_to_prune(rate, remaining)
@@ -301,6 +319,8 @@ def pruning_scores(
     if criterion == "magnitude":
         return magnitudes
     if criterion == "random":
+        # Layer by layer, from the search's random state, after the rewind's
+        # draws: a fixed order, so a seed (or a resumed search) repeats them.
         return [rng.random_sample(m.size) for m in magnitudes]
     if criterion == "snip":
         return sensitivity()
@@ -313,6 +333,8 @@ def connection_sensitivity(network, X, Y, sample_weight, rows) -> list[np.ndarra
     The gradient is that of the mean training loss over all training ``rows``
     (in mini-batches, no update), at the weights the next round starts from.
     """
+    # Over all the training rows (SNIP itself uses one mini-batch): no batch
+    # is singled out, and no shuffle is drawn from the search's random state.
     scores = mean_gradient(network, X, Y, sample_weight, rows)
     for score, layer in zip(scores, network.layers):
         # In the gradient sums' own arrays: no second array per layer.
@@ -330,6 +352,7 @@ def warn_if_pruned_less(
     target_sparsity: float,
 ) -> None:
     """Warn when protecting the strongest path kept a round from its full count."""
+    # The count prune_lowest aims at before any protection, per pool.
     expected = sum(
         n_to_prune(rate, sum(scores[i].size for i in layers))
         for layers, rate in zip(groups, rates)

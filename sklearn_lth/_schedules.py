@@ -74,6 +74,8 @@ class LearningRateSchedule:
         rewound to step ``k`` asks first for step ``k``. Steps past the end
         keep the final rate.
         """
+        # A function of the position alone: a round rewound to step k goes on
+        # at the rates round 0 had from its step k.
         progress = 1.0 if self.hold_final else step / self.scheduled_steps
         return self.rate_at(min(max(progress, 0.0), 1.0))
 
@@ -134,6 +136,7 @@ class StepSchedule(LearningRateSchedule):
     name = "step"
 
     def rate_at(self, progress: float) -> float:
+        # The booleans add up to the number of milestones passed (0, 1 or 2).
         return self.learning_rate_init * (
             0.1 ** ((progress >= 0.5) + (progress >= 0.75))
         )

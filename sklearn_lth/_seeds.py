@@ -41,6 +41,8 @@ class DivergedSeed:
 
 def draw_seeds(rng: np.random.RandomState, n_seeds: int) -> np.ndarray:
     """``n_seeds`` independent integer seeds drawn from ``rng``."""
+    # Integers, not RandomState objects: each search rebuilds its own from
+    # the seed, identical in whichever process or machine runs it.
     return rng.randint(np.iinfo(np.int32).max, size=n_seeds)
 
 
@@ -65,9 +67,11 @@ class SeedsProgress:
         return self.slots is not None
 
     def on_this_machine(self) -> bool:
+        """Whether the fit's process could read a file written here."""
         return socket.gethostname() == self.host
 
     def transport_store(self, index: int) -> CheckpointStore:
+        """The file in which a worker process leaves seed ``index``'s rounds."""
         # Only this fit reads it back, and only if it is interrupted: atomic
         # renames suffice, no fsync.
         return CheckpointStore(
@@ -82,6 +86,7 @@ class SeedsProgress:
 def _search_one_seed(
     index: int, seed: int, X, Y, sample_weight, store, progress, kwargs
 ) -> IMPResult | DivergedSeed:
+    """One seed's search, wherever joblib runs it; divergence is an outcome."""
     at_home = progress.at_home()
     if at_home:
         # The fit limits this process's BLAS to one thread around all seeds:
@@ -89,6 +94,9 @@ def _search_one_seed(
         # copy's threads in this process restore that one thread, harmlessly).
         slot, limits = progress.slots[index], nullcontext()
     else:
+        # Another process (or a dask copy): limit its BLAS here. The fit
+        # cannot read this slot, so a worker on this machine leaves its
+        # rounds in a file.
         slot, limits = Progress(), threadpool_limits(limits=1, user_api="blas")
         if store is None and progress.on_this_machine():
             store = progress.transport_store(index)
@@ -124,6 +132,9 @@ def search_seeds(
     seed that diverges does not stop the others: its outcome is a
     :class:`DivergedSeed`.
     """
+    # One BLAS thread per search whatever n_jobs: a BLAS may split its sums
+    # differently with the thread count, and the results would then depend
+    # on n_jobs. Seeds in parallel use the cores instead.
     with threadpool_limits(limits=1, user_api="blas"):
         return Parallel(n_jobs=n_jobs)(
             delayed(_search_one_seed)(
@@ -146,6 +157,8 @@ def recover_seeds(
     """After an interrupt: each seed's last completed round, or None."""
     recovered = []
     for i, (seed, store) in enumerate(zip(seeds, checkpoints)):
+        # A search in this process left its state in the slot; one in another
+        # process saved its rounds to a file.
         result = progress.slots[i].result()
         if result is None:
             result = _read_back(X.dtype, int(seed), store, progress, i, kwargs)
@@ -158,6 +171,8 @@ def _read_back(dtype, seed, store, progress, index, kwargs) -> IMPResult | None:
     store = store if store is not None else progress.transport_store(index)
     if not store.path.exists():
         return None
+    # The search is rebuilt as the worker opened it (same seed, so the same
+    # initial weights) and continued from the file.
     try:
         search = open_search(
             dtype,
@@ -170,6 +185,8 @@ def _read_back(dtype, seed, store, progress, index, kwargs) -> IMPResult | None:
             checkpoint=store,
         )
     except CheckpointError:
+        # An unreadable file costs this seed its rounds, not the recovery of
+        # the others.
         return None
     return None if search.last is None else search.result()
 
@@ -184,14 +201,16 @@ def choose_seed(results: list[IMPResult | None]) -> int | None:
     candidates = [(i, r) for i, r in enumerate(results) if r is not None]
     if not candidates:
         return None
+    # The most rounds first: an interrupted seed is never preferred for being
+    # denser. Without validation (one search) every score is 0.
     deepest = max(len(r.history["round"]) for _, r in candidates)
-    scores = {
+    last_scores = {
         i: r.history.get("validation_score", [0.0])[-1]
         for i, r in candidates
         if len(r.history["round"]) == deepest
     }
-    best = max(scores.values())
-    return min(i for i, score in scores.items() if score == best)
+    best = max(last_scores.values())
+    return min(i for i, score in last_scores.items() if score == best)
 
 
 def stack_histories(results: list[IMPResult | None]) -> dict[str, np.ndarray]:

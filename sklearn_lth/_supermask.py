@@ -221,14 +221,19 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         units = [X.shape[1], *hidden_layer_units(self.hidden_layer_sizes), Y.shape[1]]
         self.n_outputs_, self.n_layers_ = Y.shape[1], len(units)
         rng = check_random_state(self.random_state)
+        # Glorot biases are drawn too, then dropped, so that the weights are
+        # the ones scikit-learn's MLP draws from the same random state. Then
+        # the scores, then (in training) shuffles and masks: a fixed order.
         weights, _ = glorot_uniform(units, self.activation, X.dtype, rng)
         biases = [np.zeros(W.shape[1], dtype=X.dtype) for W in weights]
+        # Scores near 0: every weight starts kept with probability about 1/2.
         scores = [rng.uniform(-0.1, 0.1, W.shape).astype(X.dtype) for W in weights]
         return X, Y, weights, biases, scores, rng
 
     def _set_fitted(self, weights, biases, scores, loss_curve) -> None:
         """The masks of ``scores`` over the frozen weights."""
         self.loss_curve_, self.n_iter_ = list(loss_curve), len(loss_curve)
+        # sigmoid(score) > 0.5 exactly where score > 0.
         self.masks_ = [sp.csr_array(S > 0) for S in scores]
         # The kept weights are the initial values themselves, in CSR order.
         self.coefs_ = [
@@ -236,8 +241,8 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
             for W, S, M in zip(weights, scores, self.masks_)
         ]
         self.intercepts_ = biases
-        total = sum(W.size for W in weights)
-        self.sparsity_ = 1.0 - sum(M.nnz for M in self.masks_) / total
+        n_weights = sum(W.size for W in weights)
+        self.sparsity_ = 1.0 - sum(M.nnz for M in self.masks_) / n_weights
         self._operands = prediction_operands(self.coefs_)
 
     def _train(self, X, Y, weights, biases, scores, rng, loss_curve):
@@ -252,18 +257,19 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         for epoch in range(self.max_iter):
             if self.shuffle:
                 rng.shuffle(order)
-            total = 0.0
+            loss_sum = 0.0
             for batch in gen_batches(n, batch_size):
                 idx = order[batch]
                 A = [X[idx]]
                 probs = [_sigmoid(S) for S in scores]
+                # A fresh Bernoulli mask per mini-batch, layer by layer.
                 masks = [rng.uniform(size=S.shape) < p for S, p in zip(scores, probs)]
                 effective = [W * M for W, M in zip(weights, masks)]
                 for i, (W, b) in enumerate(zip(effective, biases)):
                     Z = np.asarray(A[-1] @ W) + b
                     (output if i == len(weights) - 1 else hidden)(Z)
                     A.append(Z)
-                total += loss_value(self.out_activation_, Y[idx], A[-1], None) * len(
+                loss_sum += loss_value(self.out_activation_, Y[idx], A[-1], None) * len(
                     idx
                 )
                 delta = output_delta(
@@ -272,13 +278,14 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                 grads = [None] * len(weights)
                 for i in range(len(weights) - 1, -1, -1):
                     grad_effective = np.asarray(A[i].T @ delta)
-                    # Straight-through: d mask / d sigmoid(score) taken as 1.
+                    # Straight-through: d mask / d sigmoid(score) taken as 1,
+                    # so dL/dscore = dL/dW_eff * W * sigmoid'(score).
                     grads[i] = grad_effective * weights[i] * probs[i] * (1 - probs[i])
                     if i:
                         delta = delta @ effective[i].T
                         derivative(A[i], delta)
                 optimizer.step(scores, grads, self.learning_rate_init)
-            loss = total / n
+            loss = loss_sum / n
             loss_curve.append(loss)
             if self.verbose:
                 print(f"Iteration {epoch + 1}, loss = {loss:.8f}")

@@ -53,6 +53,8 @@ class LotteryTicket:
     """
 
     def __init__(self, weights, intercepts, sparsity_history=None):
+        # Canonical CSR: a search reads the entries as sorted, unique flat
+        # positions, the only form in which its layers keep weights.
         self.weights = [_canonical_csr(W) for W in weights]
         self.intercepts = [np.asarray(b) for b in intercepts]
         self.sparsity_history = (
@@ -88,8 +90,8 @@ class LotteryTicket:
         masks = []
         for W in self.weights:
             mask = np.zeros(W.shape, dtype=bool)
-            rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
-            mask[rows, W.indices] = True
+            entry_rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+            mask[entry_rows, W.indices] = True
             masks.append(mask)
         return masks
 
@@ -111,6 +113,7 @@ class LotteryTicket:
 
     @property
     def compression_ratio(self) -> float:
+        # A ticket with no weight left counts as one, not as a division by 0.
         return self.total_parameters / max(self.remaining_parameters, 1)
 
     def __repr__(self) -> str:
@@ -136,7 +139,12 @@ def _canonical_csr(W) -> sp.csr_array:
 
 def _sorted_unique_indices(W: sp.csr_array) -> bool:
     """Whether the column indices of each row strictly increase."""
+    # Computed from the arrays, not read from scipy's has_canonical_format: a
+    # flag cached on the matrix, which edits to its arrays leave stale.
     steps = np.diff(W.indices)
+    # The step into each row's first entry crosses rows: it is not checked.
+    # A row starting at 0 (after empty rows only) or at the end (an empty
+    # row) has no such step.
     row_starts = W.indptr[1:-1]
     inside_rows = np.ones(steps.size, dtype=bool)
     inside_rows[row_starts[(row_starts > 0) & (row_starts <= steps.size)] - 1] = False

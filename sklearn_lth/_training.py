@@ -119,6 +119,12 @@ def failed_round(
 ) -> str | None:
     """Why a completed round counts as diverged, or None when it does not.
 
+    A round whose loss ends more than ``DIVERGED_FACTOR`` times above both its
+    first epoch's loss and the constant prediction's has diverged, and so has
+    one that ends above both with a training score no better than chance: it
+    has learned nothing and lost ground. A round that ends at chance below
+    its first epoch's loss is slow, not diverged (see :func:`at_chance`).
+
     Parameters
     ----------
     result : RoundResult
@@ -132,11 +138,10 @@ def failed_round(
         Loss and score of the best constant prediction
         (:func:`~sklearn_lth._losses.constant_prediction`).
 
-    A round whose loss ends more than ``DIVERGED_FACTOR`` times above both its
-    first epoch's loss and the constant prediction's has diverged, and so has
-    one that ends above both with a training score no better than chance: it
-    has learned nothing and lost ground. A round that ends at chance below
-    its first epoch's loss is slow, not diverged (see :func:`at_chance`).
+    Returns
+    -------
+    str or None
+        The reason, worded to follow "diverged in round ...:".
     """
     null_loss, chance = baseline
     start = result.loss_curve[0] if result.loss_curve else null_loss
@@ -163,7 +168,11 @@ def at_chance(train_score: float, baseline) -> bool:
 
 
 def weights_now(network: Network, step: int = 0) -> StartPoint:
-    """The network's weights and biases as a start point (copies, kept only)."""
+    """The network's weights and biases as a start point.
+
+    The values and biases are copies (the network trains on in place); the
+    positions are the layers' own arrays, shared, as nothing modifies them.
+    """
     return StartPoint(
         [layer.values.copy() for layer in network.layers],
         network.biases(),
@@ -200,23 +209,27 @@ def mean_gradient(
     batch_size = min(batch_size, n)
     activations, deltas = network.allocate(batch_size, X.dtype)
     if sample_weight is None:
-        total = n
+        total_weight = n
     else:
-        total = float(
+        total_weight = float(
             sample_weight.sum() if rows is None else sample_weight[rows].sum()
         )
-    sums = [np.zeros_like(layer.values) for layer in network.layers]
+    # Rows that all weigh zero give a zero gradient, not a division by zero.
+    total_weight = max(total_weight, 1e-12)
+    grad_sums = [np.zeros_like(layer.values) for layer in network.layers]
     for batch in gen_batches(n, batch_size):
         idx = batch if rows is None else rows[batch]
         activations[0] = X[idx]
         sw = None if sample_weight is None else sample_weight[idx]
         P = network.forward(activations)
-        output_delta(Y[idx], P, sw, deltas[-1][: P.shape[0]], scale=1.0 / total)
+        # Every batch's error divided by the weight of *all* the rows: the
+        # batch gradients then add up to the gradient of the mean loss.
+        output_delta(Y[idx], P, sw, deltas[-1][: P.shape[0]], scale=1.0 / total_weight)
         network.backward(activations, deltas)
-        for total_grad, layer in zip(sums, network.layers):
-            total_grad += layer.grad
+        for grad_sum, layer in zip(grad_sums, network.layers):
+            grad_sum += layer.grad
         network.sync()  # backward may have used the weights' buffers
-    return sums
+    return grad_sums
 
 
 class BatchSource:
@@ -309,6 +322,7 @@ class BatchSource:
         weight_sum : int or float
             The batch's size when there are no sample weights.
         """
+        # Positions among the training rows, then rows of X.
         idx = self.order[batch] if self.shuffle else batch
         if self.rows is not None:
             idx = self.rows[idx]
@@ -327,10 +341,12 @@ class BatchSource:
 class TrainingStep:
     """One optimizer step on one mini-batch, with the buffers it reuses.
 
-    Owns the network's parameters as one flat buffer (and their gradients as
-    another: see :meth:`Network.flatten`), the optimizer and its state, and
-    the activations, errors and L2 scratch space, all allocated once per
-    round: a step allocates no parameter- or batch-sized array.
+    Holds the flat buffers that :meth:`Network.flatten` moves the network's
+    parameters and gradients into (the layers keep views of them), the
+    optimizer and its state, and the activations, errors and L2 scratch
+    space, all allocated once per round: on dense data a step allocates no
+    parameter-sized array, only batch-sized temporaries (the loss's terms,
+    the products scipy returns).
 
     Parameters
     ----------
@@ -363,10 +379,13 @@ class TrainingStep:
     ):
         self.network, self.alpha = network, config.alpha
         flat_params, flat_grads, n_weights = network.flatten()
+        # One array each: the optimizer updates every layer in one pass.
         self.params, self.grads = [flat_params], [flat_grads]
         # The weights lead the flat buffers; the biases (no L2) follow.
         self.weights = [flat_params[:n_weights]]
         self.weight_grads = [flat_grads[:n_weights]]
+        # Fresh state every round, sized by the kept weights only: a pruned
+        # weight has no moment or velocity, and no round inherits another's.
         self.optimizer = make_optimizer(config.solver, self.params, config)
         # The L2 gradient goes through this chunk, not a weight-sized temporary.
         self.l2_scratch = np.empty(min(n_weights, L2_CHUNK), dtype=flat_params.dtype)
@@ -400,7 +419,10 @@ class TrainingStep:
                 loss += 0.5 * alpha * l2 / max(weight_sum, 1e-12)
         if weight_sum > 0 and math.isfinite(loss):
             # The error is divided by the batch weight here, so that the
-            # gradients come out as averages with no pass over them.
+            # gradients come out as averages with no pass over them:
+            # backpropagation is linear in the error, and the (batch,
+            # n_outputs) error is far smaller than the parameter-sized
+            # gradient.
             error = self.deltas[-1][: targets.shape[0]]
             output_delta(targets, predicted, weights, error, scale=1.0 / weight_sum)
             network.backward(activations, self.deltas)
@@ -577,6 +599,8 @@ class _Round:
         step = self.start_step + result.steps  # the position on the schedule
         accumulated = 0.0
         for batch in batches.epoch():
+            # Threads never see a Ctrl-C: one running a seed or a fold of an
+            # interrupted fit stops here, before its next step.
             if stop is not None:
                 stop.raise_if_set()
             inputs, targets, weights, weight_sum = batches.gather(batch)
@@ -584,10 +608,14 @@ class _Round:
             loss = train_step(inputs, targets, weights, weight_sum, lr)
             if not math.isfinite(loss):
                 raise self._diverged(loss, epoch)
+            # Summed per unit of weight: the epoch's loss is the weighted mean
+            # over its rows, so a short last batch counts for what it holds.
             accumulated += loss * weight_sum
             step += 1
             result.steps += 1
             if snapshot_at is not None and result.snapshot is None:
+                # The weights after step ``snapshot_at`` of the round, with
+                # their position on the schedule for the rounds rewound there.
                 if result.steps >= snapshot_at:
                     result.snapshot = weights_now(train_step.network, step=step)
         result.n_iter += 1
@@ -616,7 +644,7 @@ class _Round:
         result, network = self.result, self.train_step.network
         if self.early_stopping:
             if self.validation.restore_best(self.train_step.params):
-                network.sync()
+                network.sync()  # the products' copies still hold the last weights
                 result.best_validation_score = self.stopping.best
         if self.snapshot_at is not None and result.snapshot is None:
             result.snapshot = weights_now(network, step=self.start_step + result.steps)
