@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import type_of_target
@@ -183,6 +183,19 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
     # -- hooks for the subclasses ------------------------------------------------
     def _validate_targets(self, X, y):
         """Validate ``X, y``; return ``X, y, Y`` (targets encoded for the network)."""
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=is_regressor(self),
+            dtype=(np.float64, np.float32),
+        )
+        return X, *self._encode_targets(y, X.dtype)
+
+    def _encode_targets(self, y, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """``y`` as the estimator keeps it, and ``Y``, one column per output."""
         raise NotImplementedError
 
     def _out_activation(self, Y) -> str:
@@ -667,18 +680,10 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
     True
     """
 
-    def _validate_targets(self, X, y):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-        )
-        y, self._label_binarizer, Y = encode_classes(y, X.dtype)
+    def _encode_targets(self, y, dtype):
+        y, self._label_binarizer, Y = encode_classes(y, dtype)
         self.classes_ = self._label_binarizer.classes_
-        return X, y, Y
+        return y, Y
 
     def _out_activation(self, Y) -> str:
         if self._label_binarizer.y_type_ == "multiclass":
@@ -775,20 +780,11 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     True
     """
 
-    def _validate_targets(self, X, y):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=True,
-            dtype=(np.float64, np.float32),
-        )
-        Y = np.asarray(y, dtype=X.dtype)
+    def _encode_targets(self, y, dtype):
+        Y = np.asarray(y, dtype=dtype)
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
-        return X, y, Y
+        return y, Y
 
     def _out_activation(self, Y) -> str:
         return "identity"
