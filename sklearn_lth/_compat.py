@@ -8,12 +8,18 @@ mended in one place.
 """
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+)
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 
 __all__ = [
     "Interval",
     "InvalidParameterError",
+    "Options",
     "StrOptions",
     "_fit_context",
     "check_sample_weight",

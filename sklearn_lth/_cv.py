@@ -108,6 +108,7 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
         batch_size=CV_DEFAULTS["batch_size"],
         learning_rate=CV_DEFAULTS["learning_rate"],
         learning_rate_init=CV_DEFAULTS["learning_rate_init"],
+        power_t=CV_DEFAULTS["power_t"],
         max_iter=CV_DEFAULTS["max_iter"],
         shuffle=CV_DEFAULTS["shuffle"],
         random_state=CV_DEFAULTS["random_state"],
@@ -121,6 +122,7 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
         beta_2=CV_DEFAULTS["beta_2"],
         epsilon=CV_DEFAULTS["epsilon"],
         n_iter_no_change=CV_DEFAULTS["n_iter_no_change"],
+        max_fun=CV_DEFAULTS["max_fun"],
     ):
         self.cv = cv
         self.pruning_rate = pruning_rate
@@ -140,6 +142,7 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -153,6 +156,7 @@ class LotteryTicketMLPCV(ClassifierMixin, BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
 
     def _estimator(self, rounds: int) -> LotteryTicketMLP:
         """The classifier that prunes ``rounds`` rounds at ``pruning_rate``."""

@@ -133,6 +133,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         batch_size=DEFAULTS["batch_size"],
         learning_rate=DEFAULTS["learning_rate"],
         learning_rate_init=DEFAULTS["learning_rate_init"],
+        power_t=DEFAULTS["power_t"],
         max_iter=DEFAULTS["max_iter"],
         shuffle=DEFAULTS["shuffle"],
         random_state=DEFAULTS["random_state"],
@@ -146,6 +147,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         beta_2=DEFAULTS["beta_2"],
         epsilon=DEFAULTS["epsilon"],
         n_iter_no_change=DEFAULTS["n_iter_no_change"],
+        max_fun=DEFAULTS["max_fun"],
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -166,6 +168,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -179,6 +182,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
 
     # -- hooks for the subclasses ------------------------------------------------
     def _validate_targets(self, X, y):

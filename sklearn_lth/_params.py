@@ -12,13 +12,14 @@ agree.
 
 from __future__ import annotations
 
+import math
 import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
 
-from ._compat import Interval, StrOptions
+from ._compat import Interval, Options, StrOptions
 from ._ticket import LotteryTicket
 
 # The rewind strategies, in the order the documentation lists them; their
@@ -233,6 +234,16 @@ PARAMS: dict[str, Param] = {
         [Interval(Real, 0, None, closed="neither")],
         "Initial learning rate.",
     ),
+    "power_t": Param(
+        "float",
+        0.5,
+        [Interval(Real, 0, None, closed="left")],
+        """
+        Exponent of the inverse-scaling learning rate,
+        ``learning_rate_init / (t + 1) ** power_t`` after ``t`` samples
+        (``learning_rate="invscaling"``).
+        """,
+    ),
     "max_iter": Param(
         "int", 200, [_POSITIVE_INT], "Maximum number of epochs of each round."
     ),
@@ -278,8 +289,11 @@ PARAMS: dict[str, Param] = {
     "validation_fraction": Param(
         "float",
         0.1,
-        [Interval(Real, 0, 1, closed="neither")],
-        "Size of the held-out split for ``early_stopping`` and ``n_seeds > 1``.",
+        [Interval(Real, 0, 1, closed="left")],
+        """
+        Size of the held-out split for ``early_stopping`` and ``n_seeds > 1``
+        (which then need it above 0).
+        """,
     ),
     "beta_1": Param(
         "float",
@@ -300,7 +314,19 @@ PARAMS: dict[str, Param] = {
         "Adam's term added to the denominator, for numerical stability.",
     ),
     "n_iter_no_change": Param(
-        "int", 10, [_POSITIVE_INT], "Epochs without improvement before a round stops."
+        "int or inf",
+        10,
+        [_POSITIVE_INT, Options(Real, {math.inf})],
+        """
+        Epochs without improvement before a round stops; ``numpy.inf`` runs
+        every round for ``max_iter`` epochs.
+        """,
+    ),
+    "max_fun": Param(
+        "int",
+        15000,
+        [_POSITIVE_INT],
+        'Maximum number of loss evaluations of each round (``solver="lbfgs"``).',
     ),
 }
 

@@ -66,6 +66,7 @@ class TrainingConfig:
     batch_size: int | str = DEFAULTS["batch_size"]
     learning_rate: str = DEFAULTS["learning_rate"]
     learning_rate_init: float = DEFAULTS["learning_rate_init"]
+    power_t: float = DEFAULTS["power_t"]
     max_iter: int = DEFAULTS["max_iter"]
     shuffle: bool = DEFAULTS["shuffle"]
     tol: float = DEFAULTS["tol"]
@@ -77,6 +78,7 @@ class TrainingConfig:
     epsilon: float = DEFAULTS["epsilon"]
     verbose: bool = DEFAULTS["verbose"]
     early_stopping: bool = DEFAULTS["early_stopping"]
+    max_fun: int = DEFAULTS["max_fun"]
 
     def resolved_batch_size(self, n_samples: int) -> int:
         """The mini-batch size for ``n_samples`` training rows."""

@@ -358,3 +358,16 @@ def test_on_round_end_sees_every_round_as_a_fitted_model(small_classification):
         assert sum(W.nnz for W in round_model.coefs_) == remaining
         assert round_model.predict(X).shape == y.shape
     np.testing.assert_array_equal(seen[-1][1].predict(X), model.predict(X))
+
+
+def test_n_iter_no_change_inf_and_validation_fraction_zero_as_in_sklearn(
+    small_classification,
+):
+    """scikit-learn's MLPs accept both; so do ours, with the same meaning."""
+    X, y = small_classification
+    model = LotteryTicketMLP(
+        **{**FAST, "max_iter": 15}, n_iter_no_change=np.inf, validation_fraction=0.0
+    ).fit(X, y)
+    assert list(model.history_["n_iter"]) == [15] * 4  # no round stops early
+    with pytest.raises(ValueError, match="Cannot hold out validation_fraction=0.0"):
+        LotteryTicketMLP(**FAST, validation_fraction=0.0, early_stopping=True).fit(X, y)
