@@ -4,7 +4,7 @@ Iterative magnitude pruning (Frankle & Carbin, 2019) behind the scikit-learn
 estimator API, with weights stored as ``scipy.sparse`` CSR arrays.
 """
 
-from ._cv import LotteryTicketMLPCV
+from ._cv import LotteryTicketMLPCV, LotteryTicketMLPRegressorCV
 from ._display import LotteryTicketDisplay
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._pruning import per_round_rate
@@ -19,6 +19,7 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn_lth._mlp.LotteryTicketMLP",
     "sklearn_lth._mlp.LotteryTicketMLPRegressor",
     "sklearn_lth._cv.LotteryTicketMLPCV",
+    "sklearn_lth._cv.LotteryTicketMLPRegressorCV",
     "sklearn_lth._supermask.SupermaskMLP",
     "sklearn_lth._ticket.LotteryTicket",
     "scipy.sparse._csr.csr_array",
@@ -35,6 +36,7 @@ __all__ = [
     "LotteryTicketMLP",
     "LotteryTicketMLPCV",
     "LotteryTicketMLPRegressor",
+    "LotteryTicketMLPRegressorCV",
     "SupermaskMLP",
     "TrainingDivergedError",
     "per_round_rate",

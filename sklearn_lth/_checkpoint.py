@@ -706,6 +706,7 @@ def save_search(store: CheckpointStore, state: SearchState, rng) -> None:
             "converged": last_round.converged,
             "min_validation_loss_iteration": last_round.min_validation_loss_iteration,
             "validation_score_at_min_loss": last_round.validation_score_at_min_loss,
+            "samples_seen": last_round.samples_seen,
         },
     }
     arrays = {"rng_keys": keys}

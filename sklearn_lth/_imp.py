@@ -25,6 +25,7 @@ import numpy as np
 
 from ._checkpoint import CheckpointStore, restore_search, save_search
 from ._interrupt import StopFlag
+from ._lbfgs import train_round_lbfgs
 from ._losses import constant_prediction, loss_value, validation_score
 from ._network import glorot_uniform, position_dtype
 from ._params import DEFAULTS
@@ -87,6 +88,31 @@ class TrainingData:
         return Y[rows], None if weights is None else weights[rows]
 
 
+class WeightsFirstRandomState(np.random.RandomState):
+    """A search's random state when its validation split follows W0 in it.
+
+    scikit-learn's MLP draws the initial weights W0 and then, from the same
+    random state, its early-stopping validation split. The estimators plan
+    the split before the search draws W0; to draw it where scikit-learn
+    does, the plan draws W0 once aside, splits, and hands the search this
+    random state: set to the state W0 is drawn from, it moves on to
+    ``after_split`` (where the plan left off) once :func:`open_search` has
+    drawn W0, and training goes on from there as scikit-learn's does.
+
+    Parameters
+    ----------
+    initial_state : tuple
+        The state W0 is drawn from (``RandomState.get_state()``).
+    after_split : tuple
+        The state after W0 and the split.
+    """
+
+    def __init__(self, initial_state: tuple, after_split: tuple):
+        super().__init__()
+        self.set_state(initial_state)
+        self.after_split = after_split
+
+
 def open_search(
     dtype,
     *,
@@ -112,6 +138,10 @@ def open_search(
             return StartPoint(*glorot_uniform(layer_units, activation, dtype, again))
 
         initial = StartPoint(*glorot_uniform(layer_units, activation, dtype, rng))
+        if isinstance(rng, WeightsFirstRandomState):
+            # The validation split was drawn after these draws, as in
+            # scikit-learn: go on from where it left the random state.
+            rng.set_state(rng.after_split)
         positions = [
             np.arange(W.size, dtype=position_dtype(W.shape)) for W in initial.weights
         ]
@@ -190,7 +220,11 @@ def find_ticket(
     n_rounds = 0 if ticket is not None else n_rounds
     snapshot_at = None
     if ticket is None:
-        batches = training.steps_per_epoch(data.n_train)
+        # The steps a rewind point counts: mini-batches, or L-BFGS iterations
+        # (each one "epoch" of one step).
+        batches = (
+            1 if training.solver == "lbfgs" else training.steps_per_epoch(data.n_train)
+        )
         snapshot_at = rewind.snapshot_step(batches, training.max_iter)
     # Chance level: the loss and score of the best constant prediction, what a
     # round must beat not to count as diverged (see _judge).
@@ -229,8 +263,13 @@ def find_ticket(
 
 
 def _train(state, data, training, rng, round_index, stop, snapshot_at):
-    """Train the round's network (round 0 also snapshots its rewind point)."""
-    return train_round(
+    """Train the round's network (round 0 also snapshots its rewind point).
+
+    Mini-batch epochs for the stochastic solvers, full-batch L-BFGS
+    iterations for ``solver="lbfgs"`` (see :mod:`._lbfgs`).
+    """
+    train = train_round_lbfgs if training.solver == "lbfgs" else train_round
+    return train(
         state.network,
         data.X,
         data.Y,

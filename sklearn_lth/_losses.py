@@ -2,8 +2,9 @@
 
 Each loss is paired with the canonical output activation (softmax with the
 categorical log loss, logistic with the binary log loss, identity with half
-the squared error summed over outputs), so that the error at the output is
-``prediction - target``.
+the squared error summed over outputs, exp with half the Poisson deviance
+summed over outputs), so that the error at the output is
+``prediction - target``. The output activation names the loss throughout.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import xlogy
 from sklearn.metrics import r2_score
+
+#: The output activations of regressors (squared error, Poisson deviance):
+#: scored by R², their best constant an R² of 0.
+REGRESSION_OUTPUTS = ("identity", "exp")
 
 
 def loss_value(
@@ -23,6 +28,8 @@ def loss_value(
     """
     if out_activation == "identity":
         per_sample = 0.5 * ((Y - P) ** 2).sum(axis=1)
+    elif out_activation == "exp":
+        per_sample = _half_poisson_deviance(Y, P).sum(axis=1)
     else:
         # Probabilities are clipped to [eps, 1 - eps] of their own dtype, as
         # scikit-learn does: a probability that underflowed to 0 (easily, in
@@ -43,6 +50,20 @@ def loss_value(
     return float(np.average(per_sample, weights=sample_weight))
 
 
+def _half_poisson_deviance(Y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """``y log(y / p) - y + p`` per entry: scikit-learn's "poisson" loss.
+
+    Its gradient with respect to ``log p`` (the pre-activation of the exp
+    output) is ``p - y``, the error :func:`output_delta` gives.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_term = xlogy(Y, Y / P)
+    # 0 / 0 (a zero target where exp underflowed to 0) is NaN, but the term is
+    # 0 for every zero target; a NaN prediction still shows through ``+ P``.
+    log_term[Y == 0] = 0
+    return log_term - Y + P
+
+
 def output_delta(
     Y: np.ndarray,
     P: np.ndarray,
@@ -53,8 +74,9 @@ def output_delta(
     """Error at the output, ``scale * (P - Y)`` weighted per sample, into ``out``.
 
     ``P - Y`` is the gradient of each loss with respect to the pre-activation
-    of its paired output activation; ``scale`` turns sums into means (see
-    :class:`~sklearn_lth._training.TrainingStep`).
+    of its paired output activation (for the Poisson deviance,
+    ``d/dz (y log(y / exp(z)) - y + exp(z)) = exp(z) - y``); ``scale`` turns
+    sums into means (see :class:`~sklearn_lth._training.TrainingStep`).
     """
     np.subtract(P, Y, out=out)
     if sample_weight is not None:
@@ -75,7 +97,7 @@ def validation_score(
     """
     if sample_weight is not None and not sample_weight.any():
         sample_weight = None
-    if out_activation == "identity":
+    if out_activation in REGRESSION_OUTPUTS:
         return float(r2_score(Y, P, sample_weight=sample_weight))
     if out_activation == "softmax":
         correct = P.argmax(axis=1) == Y.argmax(axis=1)
@@ -90,11 +112,12 @@ def constant_prediction(
     """Loss and score of the best constant prediction: the baseline of chance.
 
     The constant is the (weighted) mean target: the class frequencies for
-    classifiers, the mean for regressors. Its loss is the entropy of the
-    classes (half the variance, summed over outputs, for regressors), its
-    score the share of the most frequent class (for binary and multilabel
-    targets, the exact-match score of predicting each label's majority
-    value; an R² of 0 for regressors).
+    classifiers, the mean for regressors (which minimises the Poisson
+    deviance too). Its loss is the entropy of the classes (for regressors,
+    half the variance, or half the Poisson deviance of the mean, summed over
+    outputs), its score the share of the most frequent class (for binary and
+    multilabel targets, the exact-match score of predicting each label's
+    majority value; an R² of 0 for regressors).
     """
     # np.average refuses weights that sum to zero; the unweighted mean stands
     # in (loss_value gives such a set a loss of 0 anyway).
@@ -105,7 +128,7 @@ def constant_prediction(
     # In the targets' dtype (np.average gives float64): the loss then clips
     # with the same eps as in training.
     P = np.broadcast_to(mean, Y.shape).astype(Y.dtype)
-    if out_activation == "identity":
+    if out_activation in REGRESSION_OUTPUTS:
         return loss_value(out_activation, Y, P, sample_weight), 0.0
     if out_activation == "softmax":
         score = float(mean.max())

@@ -31,10 +31,23 @@ from ._checkpoint import (
     search_directory,
 )
 from ._compat import _fit_context, check_sample_weight
-from ._imp import IMPResult, Progress, PruningConfig, find_ticket
+from ._imp import (
+    IMPResult,
+    Progress,
+    PruningConfig,
+    WeightsFirstRandomState,
+    find_ticket,
+)
 from ._interrupt import FitTransaction, StopFlag, current_fit_scope
-from ._network import prediction_operands
-from ._params import DEFAULTS, PARAMS, constraints, fill_parameters
+from ._network import glorot_uniform, prediction_operands
+from ._params import (
+    DEFAULTS,
+    PARAMS,
+    REGRESSOR_DEFAULTS,
+    REGRESSOR_PARAMS,
+    constraints,
+    fill_parameters,
+)
 from ._pruning import check_schedule
 from ._rewinding import RewindPolicy
 from ._seeds import (
@@ -327,17 +340,53 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         rather than numpy's global one (which reading a plan back would
         overwrite); without a folder, ``random_state=None`` means numpy's
         global random state, as in scikit-learn.
+
+        One search from drawn initial weights with early stopping splits as
+        scikit-learn's MLP does (with ``target_sparsity=0.0`` it takes the
+        same steps): after the initial weights W0, from the state they leave,
+        stratified as there. The search draws W0 later, so the plan draws it
+        once aside to split, and returns a random state at W0's own state
+        that moves on to the state after the split once the search has drawn
+        W0 (:class:`~._imp.WeightsFirstRandomState`; that earlier state is
+        saved and read back with the plan). ``random_state`` itself ends at
+        the state after the split. With ``n_seeds > 1`` the split comes
+        first, then the seeds, each of which draws its own W0 from itself;
+        a ticket draws no W0.
         """
         rng = check_random_state(self.random_state)
         store = None if folder is None else folder.store("plan.npz")
         saved = None if store is None else store.load()
         if folder is not None and self.random_state is None:
             rng = np.random.RandomState()
+        weights_first = self.n_seeds == 1 and self.ticket is None
         if saved is not None:
-            return rng, self._read_plan(store, saved, rng)
-        rows = validation_rows = seeds = None
+            plan = self._read_plan(store, saved, rng)
+            header, arrays = saved
+            if "rng_initial_weights" not in header:
+                return rng, plan  # no split, or one drawn before W0
+            try:
+                name, pos, has_gauss, cached = header["rng_initial_weights"]
+                keys = arrays["rng_initial_weights_keys"]
+                rng = WeightsFirstRandomState(
+                    (name, keys, int(pos), int(has_gauss), cached), rng.get_state()
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(
+                    f"The checkpoint {store.path} does not hold a valid plan "
+                    f"({type(exc).__name__}: {exc}). Delete it (or choose another "
+                    "checkpoint_dir) to start the search over."
+                ) from exc
+            return rng, plan
+        rows = validation_rows = seeds = initial_state = None
         if self.early_stopping or self.n_seeds > 1:
-            rows, validation_rows = self._split_validation(data.X, data.y, rng)
+            if weights_first:
+                # Drawn aside (the search draws it again from this state):
+                # scikit-learn's split comes after W0.
+                initial_state = rng.get_state()
+                glorot_uniform(data.layer_units, self.activation, data.X.dtype, rng)
+            rows, validation_rows = self._split_validation(
+                data.X, data.y, rng, like_scikit_learn=weights_first
+            )
         if self.n_seeds > 1:
             # Drawn here, before any work is handed out: each seed's search is
             # then a function of its seed alone, whatever n_jobs.
@@ -348,7 +397,18 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             header = {"rng": [name, int(pos), int(has_gauss), float(cached)]}
             header["blas"] = blas_info()
             arrays = {"rng_keys": keys, **plan.arrays()}
+            if initial_state is not None:
+                name, keys, pos, has_gauss, cached = initial_state
+                header["rng_initial_weights"] = [
+                    name,
+                    int(pos),
+                    int(has_gauss),
+                    float(cached),
+                ]
+                arrays["rng_initial_weights_keys"] = keys
             store.save(header, arrays)
+        if initial_state is not None:
+            rng = WeightsFirstRandomState(initial_state, rng.get_state())
         return rng, plan
 
     def _read_plan(self, store, saved, rng) -> _Plan:
@@ -517,6 +577,14 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             loss_=last.loss_curve[-1],
             validation_scores_=last.validation_scores,
             best_validation_score_=last.best_validation_score,
+            # scikit-learn's: the stopping rule's best training loss, which it
+            # keeps for its stochastic solvers and not with early stopping.
+            best_loss_=(
+                None
+                if self.early_stopping or self.solver == "lbfgs"
+                else min(last.loss_curve)
+            ),
+            t_=last.samples_seen,
         )
         if warn and result.unconverged_rounds:
             warnings.warn(
@@ -550,9 +618,13 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
         return [shapes[0][0]] + [s[1] for s in shapes]
 
-    def _split_validation(self, X, y, rng):
-        """Row indices of the training and the held-out validation parts."""
-        stratify = y if self._stratify_validation(y) else None
+    def _split_validation(self, X, y, rng, *, like_scikit_learn=False):
+        """Row indices of the training and the held-out validation parts.
+
+        ``like_scikit_learn``: stratified as scikit-learn's MLP stratifies its
+        early-stopping split (see :meth:`_stratify_validation`).
+        """
+        stratify = self._stratify_validation(y, like_scikit_learn)
         try:
             rows, validation_rows = train_test_split(
                 np.arange(X.shape[0]),
@@ -574,9 +646,13 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
         return rows, validation_rows
 
-    def _stratify_validation(self, y) -> bool:
-        """Whether the validation split is stratified by ``y``."""
-        return False
+    def _stratify_validation(self, y, like_scikit_learn=False):
+        """The labels the validation split is stratified by, or None.
+
+        ``like_scikit_learn``: as scikit-learn's MLP, which stratifies by its
+        encoded targets only when they are one column (binary classes).
+        """
+        return None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -643,6 +719,14 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         Validation score per epoch of the last round (``early_stopping``).
     best_validation_score_ : float or None
         Best validation score of the last round (``early_stopping``).
+    best_loss_ : float or None
+        Minimum training loss over the epochs of the last round; None with
+        ``early_stopping`` (which watches the validation score instead) and
+        with ``solver="lbfgs"``, as in scikit-learn.
+    t_ : int
+        Training samples seen by the solver in the last round, summed over
+        its epochs (``n_iter_`` times the training rows, validation rows
+        excluded), as scikit-learn's ``t_``; 0 with ``solver="lbfgs"``.
     n_layers_ : int
         Number of layers, input and output included.
     n_outputs_ : int
@@ -694,8 +778,18 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
             return "softmax"
         return "logistic"
 
-    def _stratify_validation(self, y) -> bool:
-        return type_of_target(y) in ("binary", "multiclass")
+    def _stratify_validation(self, y, like_scikit_learn=False):
+        kind = type_of_target(y)
+        if like_scikit_learn:
+            # scikit-learn stratifies by its binarized targets, booleans, when
+            # they are one column: binary labels (the same split as by the
+            # labels, whose classes sort alike, and the same error naming
+            # them), not multiclass or multilabel ones.
+            if kind != "binary":
+                return None
+            return self._label_binarizer.transform(y).astype(bool)
+        # Otherwise (several seeds, or a ticket) multiclass ones are too.
+        return y if kind in ("binary", "multiclass") else None
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
@@ -716,12 +810,15 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         return tags
 
 
-@fill_parameters(PARAMS)
+@fill_parameters(REGRESSOR_PARAMS)
 class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     """Multi-layer perceptron regressor pruned by iterative magnitude pruning.
 
-    The regression twin of :class:`LotteryTicketMLP`: the same parameters, the
-    same search, an identity output and the squared error. Single and
+    The regression twin of :class:`LotteryTicketMLP`: the same parameters and
+    the same search, plus ``loss`` as in scikit-learn's ``MLPRegressor``:
+    ``"squared_error"`` trains an identity output on half the squared error,
+    ``"poisson"`` an exponential output (log link) on half the Poisson
+    deviance, for counts and other non-negative targets. Single and
     multi-output targets are supported.
 
     Parameters
@@ -743,8 +840,9 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     best_seed_ : int
         Index of the seed kept (0 with ``n_seeds=1``).
     loss_ : float
-        Training loss at the end of the last round: half the squared error,
-        summed over outputs and averaged over samples.
+        Training loss at the end of the last round: half the squared error
+        (or half the Poisson deviance), summed over outputs and averaged over
+        samples.
     loss_curve_ : list of float
         Training loss per epoch of the last round.
     n_iter_ : int
@@ -753,12 +851,20 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
         Validation R² per epoch of the last round (``early_stopping``).
     best_validation_score_ : float or None
         Best validation R² of the last round (``early_stopping``).
+    best_loss_ : float or None
+        Minimum training loss over the epochs of the last round; None with
+        ``early_stopping`` (which watches the validation score instead) and
+        with ``solver="lbfgs"``, as in scikit-learn.
+    t_ : int
+        Training samples seen by the solver in the last round, summed over
+        its epochs (``n_iter_`` times the training rows, validation rows
+        excluded), as scikit-learn's ``t_``; 0 with ``solver="lbfgs"``.
     n_layers_ : int
         Number of layers, input and output included.
     n_outputs_ : int
         Number of outputs.
     out_activation_ : str
-        ``"identity"``.
+        ``"identity"``, or ``"exp"`` with ``loss="poisson"``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of str
@@ -767,6 +873,8 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     See Also
     --------
     LotteryTicketMLP : The classifier.
+    LotteryTicketMLPRegressorCV : The sparsity chosen by cross-validation.
+    sklearn.neural_network.MLPRegressor : The dense network.
 
     Examples
     --------
@@ -784,14 +892,102 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     True
     """
 
+    _parameter_constraints: dict = constraints(REGRESSOR_PARAMS)
+
+    # Its own signature, ``loss`` included: ``get_params`` reads it.
+    def __init__(
+        self,
+        hidden_layer_sizes=REGRESSOR_DEFAULTS["hidden_layer_sizes"],
+        activation=REGRESSOR_DEFAULTS["activation"],
+        *,
+        loss=REGRESSOR_DEFAULTS["loss"],
+        target_sparsity=REGRESSOR_DEFAULTS["target_sparsity"],
+        pruning_rounds=REGRESSOR_DEFAULTS["pruning_rounds"],
+        pruning_scope=REGRESSOR_DEFAULTS["pruning_scope"],
+        pruning_criterion=REGRESSOR_DEFAULTS["pruning_criterion"],
+        output_layer_rate=REGRESSOR_DEFAULTS["output_layer_rate"],
+        rewind=REGRESSOR_DEFAULTS["rewind"],
+        rewind_iteration=REGRESSOR_DEFAULTS["rewind_iteration"],
+        rewind_fraction=REGRESSOR_DEFAULTS["rewind_fraction"],
+        ticket=REGRESSOR_DEFAULTS["ticket"],
+        n_seeds=REGRESSOR_DEFAULTS["n_seeds"],
+        n_jobs=REGRESSOR_DEFAULTS["n_jobs"],
+        checkpoint_dir=REGRESSOR_DEFAULTS["checkpoint_dir"],
+        solver=REGRESSOR_DEFAULTS["solver"],
+        alpha=REGRESSOR_DEFAULTS["alpha"],
+        batch_size=REGRESSOR_DEFAULTS["batch_size"],
+        learning_rate=REGRESSOR_DEFAULTS["learning_rate"],
+        learning_rate_init=REGRESSOR_DEFAULTS["learning_rate_init"],
+        power_t=REGRESSOR_DEFAULTS["power_t"],
+        max_iter=REGRESSOR_DEFAULTS["max_iter"],
+        shuffle=REGRESSOR_DEFAULTS["shuffle"],
+        random_state=REGRESSOR_DEFAULTS["random_state"],
+        tol=REGRESSOR_DEFAULTS["tol"],
+        verbose=REGRESSOR_DEFAULTS["verbose"],
+        momentum=REGRESSOR_DEFAULTS["momentum"],
+        nesterovs_momentum=REGRESSOR_DEFAULTS["nesterovs_momentum"],
+        early_stopping=REGRESSOR_DEFAULTS["early_stopping"],
+        validation_fraction=REGRESSOR_DEFAULTS["validation_fraction"],
+        beta_1=REGRESSOR_DEFAULTS["beta_1"],
+        beta_2=REGRESSOR_DEFAULTS["beta_2"],
+        epsilon=REGRESSOR_DEFAULTS["epsilon"],
+        n_iter_no_change=REGRESSOR_DEFAULTS["n_iter_no_change"],
+        max_fun=REGRESSOR_DEFAULTS["max_fun"],
+    ):
+        super().__init__(
+            hidden_layer_sizes,
+            activation,
+            target_sparsity=target_sparsity,
+            pruning_rounds=pruning_rounds,
+            pruning_scope=pruning_scope,
+            pruning_criterion=pruning_criterion,
+            output_layer_rate=output_layer_rate,
+            rewind=rewind,
+            rewind_iteration=rewind_iteration,
+            rewind_fraction=rewind_fraction,
+            ticket=ticket,
+            n_seeds=n_seeds,
+            n_jobs=n_jobs,
+            checkpoint_dir=checkpoint_dir,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+        )
+        self.loss = loss
+
     def _encode_targets(self, y, dtype):
         Y = np.asarray(y, dtype=dtype)
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
+        # The Poisson deviance is defined for y >= 0 only (a negative target
+        # would make the loss NaN, or be fitted by no exponential output).
+        if self.loss == "poisson" and (Y < 0).any():
+            raise ValueError(
+                'loss="poisson" requires non-negative targets y; the smallest '
+                f"here is {Y.min()}."
+            )
         return y, Y
 
     def _out_activation(self, Y) -> str:
-        return "identity"
+        # scikit-learn's pairing: the canonical link of each loss.
+        return "exp" if self.loss == "poisson" else "identity"
 
     def predict(self, X):
         """Predicted target values.

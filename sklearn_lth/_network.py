@@ -63,6 +63,12 @@ def _relu(Z: np.ndarray) -> None:
     np.maximum(Z, 0, out=Z)
 
 
+def _exp(Z: np.ndarray) -> None:
+    # The Poisson regressor's output (log link). An overflow gives inf, an
+    # infinite loss, which training reports as a divergence.
+    np.exp(Z, out=Z)
+
+
 def _softmax(Z: np.ndarray) -> None:
     # Shifting each row by its maximum leaves softmax unchanged and keeps exp
     # from overflowing: the largest term becomes exp(0) = 1.
@@ -77,13 +83,14 @@ ACTIVATIONS = {
     "tanh": _tanh,
     "relu": _relu,
     "softmax": _softmax,
+    "exp": _exp,
 }
 
 
 # The derivatives multiply ``delta`` in place and are written in terms of the
 # activation's output ``Z``, which is all the forward pass keeps (for relu,
-# Z > 0 exactly where the input was). Softmax needs none: it is only an output
-# activation, whose error the loss gives directly (see _losses).
+# Z > 0 exactly where the input was). Softmax and exp need none: they are
+# only output activations, whose error the loss gives directly (see _losses).
 def _identity_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
     pass
 

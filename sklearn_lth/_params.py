@@ -1,10 +1,12 @@
 """The parameters of the estimators, each stated once.
 
-For every parameter, :data:`PARAMS` (the lottery-ticket MLPs) and
-:data:`CV_PARAMS` (:class:`~sklearn_lth.LotteryTicketMLPCV`) hold its numpydoc
-type, its default, its scikit-learn constraint and its description. From them
-come the estimators' ``__init__`` defaults (:data:`DEFAULTS`,
-:data:`CV_DEFAULTS`), their ``_parameter_constraints`` (:func:`constraints`),
+For every parameter, :data:`PARAMS` (the lottery-ticket classifier),
+:data:`REGRESSOR_PARAMS` (the regressor: the same and ``loss``),
+:data:`CV_PARAMS` and :data:`REGRESSOR_CV_PARAMS` (their cross-validated
+twins) hold its numpydoc type, its default, its scikit-learn constraint and
+its description. From them come the estimators' ``__init__`` defaults
+(:data:`DEFAULTS` and the like), their ``_parameter_constraints``
+(:func:`constraints`),
 the Parameters sections of their docstrings (:func:`fill_parameters`) and the
 command line's choices and defaults. ``tests/test_params.py`` checks that they
 agree.
@@ -18,6 +20,8 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
+
+from sklearn.metrics import get_scorer_names
 
 from ._compat import Interval, Options, StrOptions
 from ._ticket import LotteryTicket
@@ -64,8 +68,9 @@ def _choice(options: tuple[str, ...], default: str, doc: str) -> Param:
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 
-#: The parameters of LotteryTicketMLP and LotteryTicketMLPRegressor, in the
-#: order of their signature and documentation.
+#: The parameters of LotteryTicketMLP and (with ``loss``, see
+#: :data:`REGRESSOR_PARAMS`) LotteryTicketMLPRegressor, in the order of their
+#: signature and documentation.
 PARAMS: dict[str, Param] = {
     "hidden_layer_sizes": Param(
         "array-like of int",
@@ -140,7 +145,11 @@ PARAMS: dict[str, Param] = {
         weights just trained, with the learning-rate schedule restarted;
         ``"none"`` the weights just trained, at the schedule's final learning
         rate (fine-tuning); ``"reinit"`` fresh random weights (the control
-        experiment). Biases are rewound with the weights.
+        experiment). Biases are rewound with the weights. With
+        ``solver="lbfgs"`` a step is an L-BFGS iteration (``"early"``: after
+        ``rewind_iteration`` iterations of round 0; ``"late"``: after
+        ``rewind_fraction * max_iter``), and ``"lr"`` and ``"none"`` both
+        restart from the weights just trained (no schedule).
         """,
     ),
     "rewind_iteration": Param(
@@ -204,7 +213,20 @@ PARAMS: dict[str, Param] = {
         """,
     ),
     "solver": _choice(
-        ("adam", "sgd"), "adam", "Optimizer. Its state restarts every round."
+        ("adam", "sgd", "lbfgs"),
+        "adam",
+        """
+        Optimizer. Its state restarts every round. ``"lbfgs"`` is full-batch
+        L-BFGS (scipy's L-BFGS-B, as in scikit-learn's MLP) over the kept
+        weights and the biases: ``max_iter`` then counts its iterations,
+        ``max_fun`` its loss evaluations and ``tol`` bounds the gradient; the
+        mini-batch settings (``batch_size``, ``shuffle``, ``learning_rate``
+        and the rest, ``n_iter_no_change``) do not apply, and
+        ``early_stopping`` stops nothing, as in scikit-learn (the validation
+        split it or ``n_seeds`` holds out is scored once per round, with the
+        final weights). ``loss_curve_`` then holds the loss after each
+        iteration.
+        """,
     ),
     "alpha": Param(
         "float",
@@ -219,13 +241,25 @@ PARAMS: dict[str, Param] = {
         'Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.',
     ),
     "learning_rate": _choice(
-        ("constant", "cosine", "step"),
+        ("constant", "cosine", "step", "invscaling", "adaptive"),
         "constant",
         """
         Learning-rate schedule over each round's ``max_iter`` epochs.
         ``"cosine"`` anneals to 1% of ``learning_rate_init``; ``"step"``
         divides it by 10 at half and at three quarters of the round. With a
         decaying schedule ``rewind="lr"`` and ``"none"`` differ.
+        ``"invscaling"`` and ``"adaptive"`` are scikit-learn's, for
+        ``solver="sgd"`` only (with ``"adam"`` they are ``"constant"``, as in
+        scikit-learn, which ignores them there): ``"invscaling"`` sets the
+        rate to ``learning_rate_init / (t + 1) ** power_t`` at each epoch's
+        end, ``t`` the training rows of the epochs so far; ``"adaptive"``
+        keeps ``learning_rate_init`` and, each time the ``n_iter_no_change``
+        rule would stop training, divides the rate by 5 and goes on (training
+        stops once the rate is at most 1e-6). On rewinding, ``"invscaling"``
+        counts rows as a position: ``"lr"`` restarts the count, ``"none"``
+        holds the rate after ``max_iter`` epochs, ``"early"`` and ``"late"``
+        go on from the epochs round 0 had completed at the rewind point;
+        ``"adaptive"`` starts every round from ``learning_rate_init``.
         """,
     ),
     "learning_rate_init": Param(
@@ -240,8 +274,10 @@ PARAMS: dict[str, Param] = {
         [Interval(Real, 0, None, closed="left")],
         """
         Exponent of the inverse-scaling learning rate,
-        ``learning_rate_init / (t + 1) ** power_t`` after ``t`` samples
-        (``learning_rate="invscaling"``).
+        ``learning_rate_init / (t + 1) ** power_t`` after ``t`` training
+        samples, updated at each epoch's end (``learning_rate="invscaling"``
+        with ``solver="sgd"``; see ``learning_rate`` for what a rewind does
+        to ``t``).
         """,
     ),
     "max_iter": Param(
@@ -326,9 +362,44 @@ PARAMS: dict[str, Param] = {
         "int",
         15000,
         [_POSITIVE_INT],
-        'Maximum number of loss evaluations of each round (``solver="lbfgs"``).',
+        """
+        Maximum number of loss evaluations of each round (``solver="lbfgs"``;
+        checked at the end of each iteration, as scipy does).
+        """,
     ),
 }
+
+_LOSS = _choice(
+    ("squared_error", "poisson"),
+    "squared_error",
+    """
+    The loss, as in scikit-learn's ``MLPRegressor``: half the squared error
+    with an identity output, or half the Poisson deviance with an exponential
+    output (log link), which predicts positive values and requires
+    ``y >= 0``. Both are summed over outputs and averaged over samples.
+    """,
+)
+
+
+def _inserted_after(
+    params: dict[str, Param], after: str, name: str, param: Param
+) -> dict[str, Param]:
+    """``params`` with ``name`` inserted right after ``after``."""
+    inserted = {}
+    for key, value in params.items():
+        inserted[key] = value
+        if key == after:
+            inserted[name] = param
+    return inserted
+
+
+#: The parameters of LotteryTicketMLPRegressor: the classifier's, and
+#: ``loss`` first among the keyword-only ones (scikit-learn's MLPRegressor
+#: puts it first of all; here the positional ``hidden_layer_sizes`` and
+#: ``activation`` keep their places).
+REGRESSOR_PARAMS: dict[str, Param] = _inserted_after(
+    PARAMS, "activation", "loss", _LOSS
+)
 
 #: What LotteryTicketMLPCV does not pass on to the LotteryTicketMLP of its
 #: folds: it sets the sparsity and the rounds itself, and offers no ticket,
@@ -368,8 +439,25 @@ _CV_OWN: dict[str, Param] = {
         0.01,
         [Interval(Real, 0, None, closed="left")],
         """
-        How far below the best mean score (accuracy) the chosen, sparser level
-        may be. ``0`` takes the best.
+        How far below the best mean score (see ``scoring``) the chosen,
+        sparser level may be. ``0`` takes the best.
+        """,
+    ),
+    "scoring": Param(
+        "str, callable or None",
+        None,
+        [StrOptions(set(get_scorer_names())), callable, None],
+        """
+        How each round is scored on a fold's held-out part: a scorer name
+        (:func:`sklearn.metrics.get_scorer_names`) or a callable
+        ``scorer(estimator, X, y)``; higher is better. None is the estimator's
+        ``score``: accuracy for the classifier, R² for the regressor. With
+        ``sample_weight``, the held-out part's weights are passed to the
+        scorer when it takes them (None; a scorer name whose metric has a
+        ``sample_weight`` parameter, which all but a few such as
+        ``"neg_max_error"`` have; a callable with a ``sample_weight`` or
+        ``**kwargs`` parameter), and otherwise left out with a warning. The
+        same rule holds for ``score``.
         """,
     ),
     "n_jobs": Param(
@@ -377,15 +465,31 @@ _CV_OWN: dict[str, Param] = {
     ),
 }
 
-#: The parameters of LotteryTicketMLPCV: its own, then those it passes on.
-CV_PARAMS: dict[str, Param] = _CV_OWN | {
-    name: param
-    for name, param in PARAMS.items()
-    if name not in CV_EXCLUDED and name not in _CV_OWN
-}
 
-DEFAULTS = {name: param.default for name, param in PARAMS.items()}
-CV_DEFAULTS = {name: param.default for name, param in CV_PARAMS.items()}
+def _cv_params(params: dict[str, Param]) -> dict[str, Param]:
+    """A cross-validated estimator's parameters: its own, then those it
+    passes on to the estimator with ``params``."""
+    return _CV_OWN | {
+        name: param
+        for name, param in params.items()
+        if name not in CV_EXCLUDED and name not in _CV_OWN
+    }
+
+
+#: The parameters of LotteryTicketMLPCV: its own, then those it passes on.
+CV_PARAMS: dict[str, Param] = _cv_params(PARAMS)
+#: The parameters of LotteryTicketMLPRegressorCV.
+REGRESSOR_CV_PARAMS: dict[str, Param] = _cv_params(REGRESSOR_PARAMS)
+
+
+def _defaults(params: dict[str, Param]) -> dict[str, object]:
+    return {name: param.default for name, param in params.items()}
+
+
+DEFAULTS = _defaults(PARAMS)
+REGRESSOR_DEFAULTS = _defaults(REGRESSOR_PARAMS)
+CV_DEFAULTS = _defaults(CV_PARAMS)
+REGRESSOR_CV_DEFAULTS = _defaults(REGRESSOR_CV_PARAMS)
 
 
 def constraints(params: dict[str, Param]) -> dict[str, list]:

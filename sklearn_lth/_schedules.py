@@ -9,10 +9,31 @@ throughout (``hold_final_lr``, the fine-tuning of ``rewind="none"``).
 
 A new schedule is one new subclass registered in ``SCHEDULES``: a per-step
 schedule implements :meth:`LearningRateSchedule.rate_at`; a per-epoch one
-(scikit-learn's ``"invscaling"`` and ``"adaptive"``, not implemented yet) keeps
-its current rate in an attribute that
-:meth:`LearningRateSchedule.learning_rate` returns and that
+(scikit-learn's ``"invscaling"`` and ``"adaptive"``) subclasses
+:class:`EpochSchedule`, keeping its current rate in ``rate``, which
 :meth:`LearningRateSchedule.end_epoch` updates.
+
+Rewinding, per schedule (the start point's ``step`` and ``hold_final_lr``):
+
+==============  ==============================  ===============================
+schedule        ``"early"``, ``"late"``           ``"none"`` (hold the final rate)
+==============  ==============================  ===============================
+per-step        the rates round 0 had from the  the rate at the schedule's end
+                snapshot's step on
+``invscaling``  counts the rows from the        the rate after ``max_iter``
+                epochs round 0 had completed    epochs' rows, held
+                at the snapshot's step
+``adaptive``    ``learning_rate_init``          ``learning_rate_init`` (as
+                                                ``"lr"``)
+==============  ==============================  ===============================
+
+``"init"``, ``"lr"`` and ``"reinit"`` start every schedule from its start.
+``"adaptive"`` has no position: its rate follows the stalls of the round that
+trains, so every round starts from ``learning_rate_init`` and divides it as
+that round stalls (a start point carries no rate a round ended with).
+
+scikit-learn applies ``"invscaling"`` and ``"adaptive"`` to ``solver="sgd"``
+only: with Adam they are the constant rate, as there.
 """
 
 from __future__ import annotations
@@ -26,6 +47,13 @@ if TYPE_CHECKING:
 
 # Decaying schedules end at this fraction of ``learning_rate_init``.
 FINAL_LR_FRACTION = 0.01
+
+# ``"adaptive"`` stops dividing its rate (and training stops) at this rate or
+# below, as scikit-learn's ``SGDOptimizer.trigger_stopping``.
+ADAPTIVE_MIN_RATE = 1e-6
+
+# What ``"adaptive"`` divides its rate by at each stall, as scikit-learn.
+ADAPTIVE_DIVISOR = 5.0
 
 
 class LearningRateSchedule:
@@ -58,9 +86,18 @@ class LearningRateSchedule:
 
     @classmethod
     def for_round(
-        cls, config: TrainingConfig, start: StartPoint, scheduled_steps: int
+        cls,
+        config: TrainingConfig,
+        start: StartPoint,
+        scheduled_steps: int,
+        *,
+        n_samples: int | None = None,
     ) -> LearningRateSchedule:
-        """The schedule of a round; override to read more of ``config``."""
+        """The schedule of a round; override to read more of ``config``.
+
+        ``n_samples`` is the number of training rows of an epoch (what a
+        per-epoch schedule counts in).
+        """
         return cls(
             config.learning_rate_init,
             scheduled_steps,
@@ -84,7 +121,7 @@ class LearningRateSchedule:
         raise NotImplementedError
 
     def end_epoch(self, *, samples_seen: int, epochs_without_improvement: int) -> bool:
-        """Called after every epoch; the built-in schedules do nothing here.
+        """Called after every epoch; the per-step schedules do nothing here.
 
         Parameters
         ----------
@@ -142,17 +179,198 @@ class StepSchedule(LearningRateSchedule):
         )
 
 
+class EpochSchedule(LearningRateSchedule):
+    """A rate that changes only at the end of an epoch, kept in ``rate``.
+
+    The schedules of scikit-learn's SGD: ``rate`` is the rate of every step
+    until :meth:`end_epoch` changes it, whatever the step's position.
+    """
+
+    #: The rate of the steps until the next end of an epoch.
+    rate: float
+
+    @classmethod
+    def for_round(
+        cls,
+        config: TrainingConfig,
+        start: StartPoint,
+        scheduled_steps: int,
+        *,
+        n_samples: int | None = None,
+    ) -> LearningRateSchedule:
+        """The schedule of a round; Adam's is the constant rate.
+
+        scikit-learn's ``AdamOptimizer`` takes no schedule (it never updates
+        its rate at an epoch's end, and stops at the first stall): a
+        ``learning_rate`` that only ``solver="sgd"`` reads there is the
+        constant rate here too, so that code moved from ``MLPClassifier``
+        takes the same steps.
+        """
+        if config.solver != "sgd":
+            return ConstantSchedule.for_round(
+                config, start, scheduled_steps, n_samples=n_samples
+            )
+        return cls._for_sgd_round(config, start, scheduled_steps, n_samples)
+
+    @classmethod
+    def _for_sgd_round(
+        cls,
+        config: TrainingConfig,
+        start: StartPoint,
+        scheduled_steps: int,
+        n_samples: int | None,
+    ) -> LearningRateSchedule:
+        raise NotImplementedError
+
+    def learning_rate(self, step: int) -> float:
+        # The same rate for every step of an epoch, whatever its position.
+        return self.rate
+
+    def rate_at(self, progress: float) -> float:
+        # No function of the position: the rate follows the epochs' ends.
+        return self.rate
+
+
+class InvScalingSchedule(EpochSchedule):
+    """``learning_rate_init / (t + 1) ** power_t`` after ``t`` training rows.
+
+    scikit-learn's ``"invscaling"``: ``t`` counts the rows of the epochs
+    completed (its ``t_``) and the rate changes at each epoch's end, after
+    the stopping rule has counted the epoch.
+
+    Parameters
+    ----------
+    learning_rate_init : float
+    scheduled_steps : int
+    hold_final : bool, default=False
+        Train at the rate after ``final_samples`` rows throughout.
+    power_t : float, default=0.5
+    samples_before : int, default=0
+        Rows the schedule counts before the round's first epoch (a round
+        rewound part-way into round 0 goes on counting from there).
+    final_samples : int, default=0
+        The rows of ``max_iter`` epochs: the count at the schedule's end.
+    """
+
+    name = "invscaling"
+
+    def __init__(
+        self,
+        learning_rate_init: float,
+        scheduled_steps: int,
+        *,
+        hold_final: bool = False,
+        power_t: float = 0.5,
+        samples_before: int = 0,
+        final_samples: int = 0,
+    ):
+        super().__init__(learning_rate_init, scheduled_steps, hold_final=hold_final)
+        self.power_t = power_t
+        self.samples_before = samples_before
+        self.final_samples = final_samples
+        self.rate = self.rate_after(final_samples if hold_final else samples_before)
+
+    @classmethod
+    def _for_sgd_round(cls, config, start, scheduled_steps, n_samples):
+        if n_samples is None:
+            raise ValueError('learning_rate="invscaling" needs the rows per epoch.')
+        # The rows of the epochs round 0 had completed at the start's step:
+        # the round starts at the rate round 0 had there, and after j of its
+        # epochs has the rate round 0 had after as many more.
+        epochs_before = start.step // config.steps_per_epoch(n_samples)
+        return cls(
+            config.learning_rate_init,
+            scheduled_steps,
+            hold_final=start.hold_final_lr,
+            power_t=config.power_t,
+            samples_before=epochs_before * n_samples,
+            final_samples=config.max_iter * n_samples,
+        )
+
+    def rate_after(self, samples: int) -> float:
+        """The rate after ``samples`` training rows (scikit-learn's formula)."""
+        return float(self.learning_rate_init) / (samples + 1) ** self.power_t
+
+    def end_epoch(self, *, samples_seen: int, epochs_without_improvement: int) -> bool:
+        if not self.hold_final:
+            self.rate = self.rate_after(self.samples_before + samples_seen)
+        return False
+
+
+class AdaptiveSchedule(EpochSchedule):
+    """``learning_rate_init``, divided by 5 each time training would stop.
+
+    scikit-learn's ``"adaptive"``: when the stopping rule counts more than
+    ``n_iter_no_change`` epochs without improvement, the rate is divided by 5
+    and the count restarts, unless the rate is already at most
+    ``ADAPTIVE_MIN_RATE``: then training stops.
+
+    Parameters
+    ----------
+    learning_rate_init : float
+    scheduled_steps : int
+    hold_final : bool, default=False
+        Ignored: the schedule has no final rate (see the module docstring).
+    n_iter_no_change : int or float, default=10
+        The stopping rule's patience (``np.inf``: the rate never changes).
+    """
+
+    name = "adaptive"
+
+    def __init__(
+        self,
+        learning_rate_init: float,
+        scheduled_steps: int,
+        *,
+        hold_final: bool = False,
+        n_iter_no_change: float = 10,
+    ):
+        super().__init__(learning_rate_init, scheduled_steps, hold_final=hold_final)
+        self.n_iter_no_change = n_iter_no_change
+        self.rate = float(learning_rate_init)
+
+    @classmethod
+    def _for_sgd_round(cls, config, start, scheduled_steps, n_samples):
+        return cls(
+            config.learning_rate_init,
+            scheduled_steps,
+            hold_final=start.hold_final_lr,
+            n_iter_no_change=config.n_iter_no_change,
+        )
+
+    def end_epoch(self, *, samples_seen: int, epochs_without_improvement: int) -> bool:
+        if epochs_without_improvement <= self.n_iter_no_change:
+            return False  # no stall: nothing to answer
+        if self.rate <= ADAPTIVE_MIN_RATE:
+            return False  # too small to lower: training stops
+        self.rate /= ADAPTIVE_DIVISOR
+        return True
+
+
 #: The schedules by the ``learning_rate`` value that selects them.
 SCHEDULES: dict[str, type[LearningRateSchedule]] = {
     schedule.name: schedule
-    for schedule in (ConstantSchedule, CosineSchedule, StepSchedule)
+    for schedule in (
+        ConstantSchedule,
+        CosineSchedule,
+        StepSchedule,
+        InvScalingSchedule,
+        AdaptiveSchedule,
+    )
 }
 
 
 def make_schedule(
-    config: TrainingConfig, start: StartPoint, scheduled_steps: int
+    config: TrainingConfig,
+    start: StartPoint,
+    scheduled_steps: int,
+    *,
+    n_samples: int | None = None,
 ) -> LearningRateSchedule:
     """The schedule ``config.learning_rate`` names, for a round from ``start``.
+
+    ``n_samples``, the training rows of an epoch, is needed by
+    ``"invscaling"`` (with ``solver="sgd"``).
 
     Raises
     ------
@@ -162,4 +380,4 @@ def make_schedule(
     schedule = SCHEDULES.get(config.learning_rate)
     if schedule is None:
         raise ValueError(f"Unknown learning-rate schedule {config.learning_rate!r}.")
-    return schedule.for_round(config, start, scheduled_steps)
+    return schedule.for_round(config, start, scheduled_steps, n_samples=n_samples)

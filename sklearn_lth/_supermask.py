@@ -14,7 +14,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import CSRClassifierMixin, encode_classes, hidden_layer_units
-from ._compat import _fit_context
+from ._compat import _fit_context, check_sample_weight
 from ._interrupt import FitTransaction
 from ._losses import loss_value, output_delta
 from ._network import (
@@ -167,7 +167,7 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Learn the masks; the weights stay at their random initial values.
 
         Parameters
@@ -176,6 +176,10 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a label indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss, as in :class:`LotteryTicketMLP`:
+            each mini-batch's loss is its weighted mean, and a mini-batch whose
+            samples all weigh zero takes no step.
 
         Returns
         -------
@@ -184,9 +188,15 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         """
         with FitTransaction(self) as transaction:
             X, Y, weights, biases, scores, rng = self._prepare(X, y)
+            if sample_weight is not None:
+                sample_weight = check_sample_weight(
+                    sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+                )
             loss_curve = []
             try:
-                self._train(X, Y, weights, biases, scores, rng, loss_curve)
+                self._train(
+                    X, Y, sample_weight, weights, biases, scores, rng, loss_curve
+                )
             except KeyboardInterrupt:
                 # Keep the masks learned so far once an epoch has completed.
                 if loss_curve:
@@ -245,9 +255,14 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         self.sparsity_ = 1.0 - sum(M.nnz for M in self.masks_) / n_weights
         self._operands = prediction_operands(self.coefs_)
 
-    def _train(self, X, Y, weights, biases, scores, rng, loss_curve):
-        """Train ``scores`` in place, appending each epoch's loss to ``loss_curve``."""
+    def _train(self, X, Y, sample_weight, weights, biases, scores, rng, loss_curve):
+        """Train ``scores`` in place, appending each epoch's loss to ``loss_curve``.
+
+        The epoch's loss is the weighted mean over its samples (0 when they
+        all weigh zero).
+        """
         n = X.shape[0]
+        total_weight = n if sample_weight is None else float(sample_weight.sum())
         batch_size = resolve_batch_size(self.batch_size, n)
         optimizer = Adam(scores, 0.9, 0.999, 1e-8)
         hidden, output = ACTIVATIONS[self.activation], ACTIVATIONS[self.out_activation_]
@@ -260,6 +275,8 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
             loss_sum = 0.0
             for batch in gen_batches(n, batch_size):
                 idx = order[batch]
+                sw = None if sample_weight is None else sample_weight[idx]
+                batch_weight = len(idx) if sw is None else float(sw.sum())
                 A = [X[idx]]
                 probs = [_sigmoid(S) for S in scores]
                 # A fresh Bernoulli mask per mini-batch, layer by layer.
@@ -269,11 +286,15 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                     Z = np.asarray(A[-1] @ W) + b
                     (output if i == len(weights) - 1 else hidden)(Z)
                     A.append(Z)
-                loss_sum += loss_value(self.out_activation_, Y[idx], A[-1], None) * len(
-                    idx
-                )
+                batch_loss = loss_value(self.out_activation_, Y[idx], A[-1], sw)
+                loss_sum += batch_loss * batch_weight
+                # A batch whose samples all weigh zero takes no step (its mean
+                # gradient would divide by zero). Its masks are drawn all the
+                # same: the random stream does not depend on the weights.
+                if batch_weight == 0:
+                    continue
                 delta = output_delta(
-                    Y[idx], A[-1], None, np.empty_like(A[-1]), scale=1.0 / len(idx)
+                    Y[idx], A[-1], sw, np.empty_like(A[-1]), scale=1.0 / batch_weight
                 )
                 grads = [None] * len(weights)
                 for i in range(len(weights) - 1, -1, -1):
@@ -285,7 +306,7 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                         delta = delta @ effective[i].T
                         derivative(A[i], delta)
                 optimizer.step(scores, grads, self.learning_rate_init)
-            loss = loss_sum / n
+            loss = loss_sum / total_weight if total_weight > 0 else 0.0
             loss_curve.append(loss)
             if self.verbose:
                 print(f"Iteration {epoch + 1}, loss = {loss:.8f}")

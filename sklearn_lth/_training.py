@@ -109,6 +109,9 @@ class RoundResult:
     # step (at an epoch's end) of minimum validation loss, and the score there.
     min_validation_loss_iteration: int | None = None
     validation_score_at_min_loss: float | None = None
+    # Training rows seen, summed over the epochs (scikit-learn's ``t_``; 0 for
+    # a solver that has no epochs).
+    samples_seen: int = 0
 
 
 # A round has failed when it ends this many times above both its first epoch's
@@ -621,6 +624,7 @@ class _Round:
                 if result.steps >= snapshot_at:
                     result.snapshot = weights_now(train_step.network, step=step)
         result.n_iter += 1
+        result.samples_seen += batches.n_samples
         result.loss_curve.append(accumulated / max(batches.total_weight, 1e-12))
 
     def end_epoch(self) -> bool:
@@ -632,7 +636,7 @@ class _Round:
         if self.early_stopping and improved:
             validation.keep_best(self.train_step.params)
         if self.schedule.end_epoch(
-            samples_seen=result.n_iter * self.batches.n_samples,
+            samples_seen=result.samples_seen,
             epochs_without_improvement=stopping.count,
         ):
             stopping.restart()  # the schedule lowered its rate instead
@@ -730,7 +734,7 @@ def train_round(
         config,
         TrainingStep(network, config, batch_size, X.dtype),
         BatchSource(X, Y, sample_weight, rows, batch_size, config.shuffle, rng),
-        make_schedule(config, start, scheduled_steps),
+        make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,
         start_step=start.step,
         snapshot_at=snapshot_at,

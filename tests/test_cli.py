@@ -206,14 +206,14 @@ def test_errors_of_the_estimator_are_one_line(error, monkeypatch, capsys):
 
 
 def test_a_value_error_of_fit_is_one_line(capsys):
-    """15 training samples cannot hold out a stratified validation set."""
-    assert main(["iris", *TINY, "--test-size", "0.9", "--early-stopping"]) == 2
+    """7 training samples cannot hold out a validation set of two."""
+    assert main(["iris", *TINY, "--test-size", "0.95", "--early-stopping"]) == 2
     assert _error_line(capsys).startswith("sklearn-lth: error: ")
 
 
 def test_python_dash_m_prints_no_traceback():
     result = subprocess.run(
-        [sys.executable, "-m", "sklearn_lth", "iris", *TINY, "--test-size", "0.9"]
+        [sys.executable, "-m", "sklearn_lth", "iris", *TINY, "--test-size", "0.95"]
         + ["--early-stopping"],
         capture_output=True,
         text=True,

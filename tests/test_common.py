@@ -11,6 +11,7 @@ from sklearn_lth import (
     LotteryTicketMLP,
     LotteryTicketMLPCV,
     LotteryTicketMLPRegressor,
+    LotteryTicketMLPRegressorCV,
     SupermaskMLP,
 )
 
@@ -43,10 +44,33 @@ ESTIMATORS = [
         learning_rate_init=0.01,
         random_state=0,
     ),
+    LotteryTicketMLPRegressorCV(
+        cv=2,
+        max_rounds=2,
+        hidden_layer_sizes=(16,),
+        max_iter=100,
+        learning_rate_init=0.01,
+        random_state=0,
+    ),
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _expected_failed_checks(estimator) -> dict[str, str]:
+    if not isinstance(estimator, SupermaskMLP):
+        return {}
+    # With shuffle=False they pass (tests/test_supermask.py).
+    reason = (
+        "The training masks are drawn from the random stream that also shuffles "
+        "the rows, and shuffling more rows draws more: repeated rows and integer "
+        "weights see other masks (they agree in expectation only)."
+    )
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

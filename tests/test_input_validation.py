@@ -108,11 +108,12 @@ INVALID_PARAMS = {
     "n_seeds": 0,
     "n_jobs": "many",
     "checkpoint_dir": 3.5,
-    "solver": "lbfgs",
+    "solver": "newton",
     "alpha": -1.0,
     "batch_size": 0,
-    "learning_rate": "adaptive",
+    "learning_rate": "exponential",
     "learning_rate_init": 0.0,
+    "power_t": -0.5,
     "max_iter": 0,
     "shuffle": "yes",
     "random_state": "seed",
@@ -125,6 +126,7 @@ INVALID_PARAMS = {
     "beta_2": -0.5,
     "epsilon": 0.0,
     "n_iter_no_change": 0,
+    "max_fun": 0,
 }
 
 

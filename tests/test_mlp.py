@@ -371,3 +371,335 @@ def test_n_iter_no_change_inf_and_validation_fraction_zero_as_in_sklearn(
     assert list(model.history_["n_iter"]) == [15] * 4  # no round stops early
     with pytest.raises(ValueError, match="Cannot hold out validation_fraction=0.0"):
         LotteryTicketMLP(**FAST, validation_fraction=0.0, early_stopping=True).fit(X, y)
+
+
+# -- loss="poisson", as scikit-learn's MLPRegressor ---------------------------
+
+
+def _counts(n=80, n_outputs=1, seed=0):
+    """Count targets whose log-mean is linear in the features."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 5))
+    rates = np.exp(0.6 * X[:, :n_outputs] - 0.3 * X[:, [1]])
+    y = rng.poisson(rates).astype(float)
+    return X, y[:, 0] if n_outputs == 1 else y
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_poisson_dense_round_equals_scikit_learns_mlp(solver, n_outputs, weighted):
+    """target_sparsity=0.0: the steps of MLPRegressor(loss="poisson"), from
+    the same random_state (shuffled mini-batches, L2 penalty)."""
+    import warnings
+
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = _counts(n_outputs=n_outputs)
+    sample_weight = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+    fit_params = {"sample_weight": sample_weight} if weighted else {}
+    params = dict(
+        loss="poisson",
+        hidden_layer_sizes=(7, 4),
+        solver=solver,
+        batch_size=16,
+        learning_rate_init=0.01,
+        alpha=1e-3,
+        max_iter=12,
+        tol=0.0,
+        n_iter_no_change=100,
+        random_state=3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = MLPRegressor(**params).fit(X, y, **fit_params)
+        ours = LotteryTicketMLPRegressor(target_sparsity=0.0, **params).fit(
+            X, y, **fit_params
+        )
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a.toarray(), b, rtol=1e-9, atol=1e-12)
+    for a, b in zip(ours.intercepts_, theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-9)
+    if not weighted:
+        # Weighted, the epoch's loss here is the weighted mean over its rows
+        # (scikit-learn weighs each batch by its row count instead).
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+
+
+def test_poisson_loss_is_half_the_poisson_deviance_with_error_p_minus_y():
+    """The loss is scikit-learn's metric halved, and the error at the output
+    is its gradient with respect to the exp output's pre-activation."""
+    from sklearn.metrics import mean_poisson_deviance
+
+    from sklearn_lth._losses import loss_value, output_delta
+
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(6, 2))
+    Y = rng.poisson(2.0, size=(6, 2)).astype(float)
+    Y[0] = 0.0  # zero counts: y log y is 0
+    sw = rng.uniform(0.5, 2.0, 6)
+    loss = loss_value("exp", Y, np.exp(Z), sw)
+    expected = sum(
+        mean_poisson_deviance(Y[:, k], np.exp(Z[:, k]), sample_weight=sw) / 2
+        for k in range(2)
+    )
+    assert loss == pytest.approx(expected, rel=1e-12)
+    # Central differences of the summed loss with respect to Z.
+    numeric = np.empty_like(Z)
+    h = 1e-6
+    for index in np.ndindex(Z.shape):
+        up, down = Z.copy(), Z.copy()
+        up[index] += h
+        down[index] -= h
+        numeric[index] = (
+            loss_value("exp", Y, np.exp(up), sw)
+            - loss_value("exp", Y, np.exp(down), sw)
+        ) / (2 * h)
+    delta = output_delta(Y, np.exp(Z), sw, np.empty_like(Z), scale=1 / sw.sum())
+    np.testing.assert_allclose(delta, numeric, rtol=1e-6, atol=1e-9)
+    # A zero target where exp underflowed to 0 is a perfect prediction, not NaN.
+    assert loss_value("exp", np.zeros((2, 1)), np.zeros((2, 1)), None) == 0.0
+
+
+def test_poisson_constant_prediction_is_the_mean_with_an_r2_of_zero():
+    """The baseline of the divergence and chance tests: the deviance of the
+    mean, the constant that minimises it."""
+    from sklearn.metrics import mean_poisson_deviance
+
+    from sklearn_lth._losses import constant_prediction, loss_value
+
+    _, y = _counts()
+    Y = y.reshape(-1, 1)
+    loss, score = constant_prediction("exp", Y)
+    assert score == 0.0
+    assert loss == pytest.approx(
+        mean_poisson_deviance(y, np.full_like(y, y.mean())) / 2
+    )
+    for other in (0.9 * y.mean(), 1.1 * y.mean()):
+        assert loss < loss_value("exp", Y, np.full_like(Y, other), None)
+    assert constant_prediction("exp", np.zeros((4, 1))) == (0.0, 0.0)
+
+
+def test_poisson_regressor_prunes_predicts_positive_counts_without_warnings():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = _counts(n=200)
+    model = LotteryTicketMLPRegressor(
+        loss="poisson",
+        hidden_layer_sizes=(12,),
+        target_sparsity=0.75,
+        pruning_rounds=2,
+        learning_rate_init=0.01,
+        max_iter=100,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        # A round that learned would be flagged "no better than chance" if
+        # the baseline were the squared error's (or a classifier's).
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.out_activation_ == "exp"
+    assert model.ticket_.sparsity == pytest.approx(0.75, abs=0.01)
+    assert np.all(model.predict(X) > 0)
+    assert np.all(model.history_["train_score"] > 0.3)  # R², as scikit-learn's
+    assert model.score(X, y) == model.history_["train_score"][-1]
+
+
+def test_poisson_refuses_negative_targets_and_leaves_the_estimator_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _counts()
+    y[3] = -0.5
+    model = LotteryTicketMLPRegressor(loss="poisson", **FAST)
+    with pytest.raises(
+        ValueError, match=r'loss="poisson" requires non-negative .*-0.5'
+    ):
+        model.fit(X, y)
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+    # The squared error takes any target; so does poisson once y >= 0.
+    LotteryTicketMLPRegressor(**FAST).fit(X, y)
+    y[3] = 0.0
+    LotteryTicketMLPRegressor(loss="poisson", **FAST).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'loss' parameter"):
+        LotteryTicketMLPRegressor(loss="log_loss").fit(X, y)
+
+
+# -- t_, best_loss_ and early stopping, as scikit-learn's MLP -------------------
+
+
+def _with_sklearn(theirs_class, ours_class, X, y, fit_params=None, **params):
+    """scikit-learn's MLP and ours at target_sparsity=0.0, fitted alike."""
+    import warnings
+
+    fit_params = fit_params or {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter reached
+        theirs = theirs_class(**params).fit(X, y, **fit_params)
+        ours = ours_class(target_sparsity=0.0, **params).fit(X, y, **fit_params)
+    return theirs, ours
+
+
+ES = dict(
+    hidden_layer_sizes=(9,),
+    early_stopping=True,
+    n_iter_no_change=3,
+    learning_rate_init=0.01,
+    max_iter=60,
+)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_t_and_best_loss_are_scikit_learns(
+    small_classification, early_stopping, solver
+):
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = small_classification
+    theirs, ours = _with_sklearn(
+        MLPClassifier,
+        LotteryTicketMLP,
+        X,
+        y,
+        **{**ES, "early_stopping": early_stopping, "max_iter": 20},
+        solver=solver,
+        random_state=2,
+    )
+    assert ours.n_iter_ == theirs.n_iter_
+    n_train = 108 if early_stopping else 120  # 12 rows held out
+    assert type(ours.t_) is int and ours.t_ == theirs.t_ == ours.n_iter_ * n_train
+    if early_stopping:
+        assert ours.best_loss_ is None and theirs.best_loss_ is None
+    else:
+        assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-9)
+        assert ours.best_loss_ == min(ours.loss_curve_)
+
+
+@pytest.mark.filterwarnings("ignore:Round\\(s\\)")  # rounds at chance: irrelevant here
+def test_t_and_best_loss_describe_the_last_round(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(**{**FAST, "tol": 1e-2, "n_iter_no_change": 2}).fit(X, y)
+    last_epochs = int(model.history_["n_iter"][-1])
+    assert model.n_iter_ == last_epochs
+    assert model.t_ == last_epochs * len(y)
+    assert model.best_loss_ == min(model.loss_curve_)
+    early = LotteryTicketMLP(**FAST, early_stopping=True).fit(X, y)
+    assert early.t_ == early.n_iter_ * 108 and early.best_loss_ is None
+    restored = pickle.loads(pickle.dumps(model))
+    assert (restored.t_, restored.best_loss_) == (model.t_, model.best_loss_)
+
+
+def _targets(kind, X, y):
+    if kind == "binary":
+        return (y > 0).astype(int)
+    if kind == "multilabel":
+        return np.c_[y == 1, X[:, 4] > 0].astype(int)
+    return y
+
+
+@pytest.mark.parametrize("random_state", [0, 5, "instance"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
+def test_early_stopping_takes_scikit_learns_steps(
+    small_classification, kind, random_state
+):
+    """The same initial weights, then the same validation split (drawn after
+    them, stratified for binary targets only), shuffles and best weights."""
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = small_classification
+    y = _targets(kind, X, y)
+    if random_state == "instance":
+        random_state = np.random.RandomState(7)
+        theirs_state, ours_state = copy.deepcopy(random_state), random_state
+    else:
+        theirs_state = ours_state = random_state
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = MLPClassifier(**ES, random_state=theirs_state).fit(X, y)
+        ours = LotteryTicketMLP(target_sparsity=0.0, **ES, random_state=ours_state)
+        ours.fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ < ES["max_iter"]
+    assert ours.validation_scores_ == theirs.validation_scores_
+    assert ours.best_validation_score_ == theirs.best_validation_score_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        assert a.nnz == b.size  # dense
+        np.testing.assert_allclose(a.toarray(), b, rtol=1e-9, atol=1e-12)
+    for a, b in zip(ours.intercepts_, theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_early_stopping_with_sample_weight_takes_scikit_learns_steps(
+    small_classification,
+):
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = small_classification
+    sample_weight = np.random.RandomState(0).uniform(0.2, 2.0, len(y))
+    theirs, ours = _with_sklearn(
+        MLPClassifier,
+        LotteryTicketMLP,
+        X,
+        y,
+        {"sample_weight": sample_weight},
+        **ES,
+        random_state=1,
+    )
+    # The loss is weighted otherwise (see the loss="poisson" test above); the
+    # split, the steps and the weighted validation accuracy are the same.
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a.toarray(), b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_early_stopping_takes_scikit_learns_steps_in_regression(n_outputs):
+    from sklearn.neural_network import MLPRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 6))
+    t = X @ rng.normal(size=6) / 3
+    y = t if n_outputs == 1 else np.c_[t, np.sin(t)]
+    theirs, ours = _with_sklearn(
+        MLPRegressor,
+        LotteryTicketMLPRegressor,
+        X,
+        y,
+        **{**ES, "learning_rate_init": 0.03},
+        random_state=4,
+    )
+    assert ours.n_iter_ == theirs.n_iter_ < ES["max_iter"]
+    np.testing.assert_allclose(
+        ours.validation_scores_, theirs.validation_scores_, rtol=1e-12
+    )
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a.toarray(), b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-9)
+    if n_outputs == 1:
+        # With several outputs scikit-learn reports the squared error averaged
+        # over the outputs too (its gradient, the one both follow, is of the
+        # sum): ``loss_`` in the regressor's docstring.
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+
+
+@pytest.mark.filterwarnings("ignore:Round\\(s\\)")  # rounds at chance: irrelevant here
+def test_early_stopping_with_several_seeds_splits_before_them(small_classification):
+    """n_seeds > 1: the split comes first (the seeds then draw their own
+    initial weights); t_ counts the training rows it leaves."""
+    X, y = small_classification
+    model = LotteryTicketMLP(
+        **{**FAST, "pruning_rounds": 1, "max_iter": 5},
+        n_seeds=2,
+        early_stopping=True,
+    ).fit(X, y)
+    assert model.t_ == model.n_iter_ * 108

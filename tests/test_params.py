@@ -9,15 +9,28 @@ import inspect
 
 import pytest
 
-from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPCV, LotteryTicketMLPRegressor
+from sklearn_lth import (
+    LotteryTicketMLP,
+    LotteryTicketMLPCV,
+    LotteryTicketMLPRegressor,
+    LotteryTicketMLPRegressorCV,
+)
 from sklearn_lth._cli import build_estimator, build_parser
 from sklearn_lth._compat import StrOptions
-from sklearn_lth._params import CV_EXCLUDED, CV_PARAMS, PARAMS, _shown
+from sklearn_lth._params import (
+    CV_EXCLUDED,
+    CV_PARAMS,
+    PARAMS,
+    REGRESSOR_CV_PARAMS,
+    REGRESSOR_PARAMS,
+    _shown,
+)
 
 TABLES = [
     (LotteryTicketMLP, PARAMS),
-    (LotteryTicketMLPRegressor, PARAMS),
+    (LotteryTicketMLPRegressor, REGRESSOR_PARAMS),
     (LotteryTicketMLPCV, CV_PARAMS),
+    (LotteryTicketMLPRegressorCV, REGRESSOR_CV_PARAMS),
 ]
 IDS = [cls.__name__ for cls, _ in TABLES]
 
@@ -66,7 +79,11 @@ def test_numpydoc_sees_every_parameter(cls, table):
 
 
 def test_documented_defaults_are_the_defaults():
-    for name, param in [*PARAMS.items(), *CV_PARAMS.items()]:
+    for name, param in [
+        *REGRESSOR_PARAMS.items(),
+        *CV_PARAMS.items(),
+        *REGRESSOR_CV_PARAMS.items(),
+    ]:
         assert ast.literal_eval(_shown(param.default)) == param.default, name
         if param.options:
             assert param.default in param.options, name
@@ -108,17 +125,50 @@ def test_cli_defaults_are_the_estimators(task, cls):
     assert build_estimator(args, task).get_params() == cls(random_state=0).get_params()
 
 
-def test_cv_shares_the_classifiers_parameters():
-    cv, mlp = _signature(LotteryTicketMLPCV), _signature(LotteryTicketMLP)
-    own = {"cv", "pruning_rate", "max_rounds", "score_tolerance", "n_jobs"}
+@pytest.mark.parametrize(
+    "cv_cls, mlp_cls, cv_table, table",
+    [
+        (LotteryTicketMLPCV, LotteryTicketMLP, CV_PARAMS, PARAMS),
+        (
+            LotteryTicketMLPRegressorCV,
+            LotteryTicketMLPRegressor,
+            REGRESSOR_CV_PARAMS,
+            REGRESSOR_PARAMS,
+        ),
+    ],
+    ids=["classifier", "regressor"],
+)
+def test_cv_shares_the_estimators_parameters(cv_cls, mlp_cls, cv_table, table):
+    cv, mlp = _signature(cv_cls), _signature(mlp_cls)
+    own = {"cv", "pruning_rate", "max_rounds", "score_tolerance", "scoring", "n_jobs"}
     assert set(mlp) - set(cv) == set(CV_EXCLUDED)
     assert set(cv) - set(mlp) == own - {"n_jobs"}
     for name in set(cv) & set(mlp):
         assert cv[name].default == mlp[name].default, name
         # The very same constraint objects, not copies that could drift.
         assert (
-            LotteryTicketMLPCV._parameter_constraints[name]
-            == LotteryTicketMLP._parameter_constraints[name]
+            cv_cls._parameter_constraints[name] == mlp_cls._parameter_constraints[name]
         ), name
     for name in set(cv) & set(mlp) - own:
-        assert CV_PARAMS[name] is PARAMS[name], name
+        assert cv_table[name] is table[name], name
+    # What the folds fit: every parameter passed on, the sparsity set by the path.
+    passed_on = cv_cls(max_rounds=2, pruning_rate=0.5)._estimator(2).get_params()
+    assert set(passed_on) == set(mlp)
+    assert passed_on["target_sparsity"] == 0.75 and passed_on["pruning_rounds"] == 2
+
+
+def test_the_regressor_has_the_classifiers_parameters_and_loss():
+    """``loss`` is the regressor's own, first of its keyword-only parameters;
+    every other entry is the classifier's, the very same object."""
+    assert list(REGRESSOR_PARAMS) == [
+        "hidden_layer_sizes",
+        "activation",
+        "loss",
+        *list(PARAMS)[2:],
+    ]
+    assert all(REGRESSOR_PARAMS[name] is param for name, param in PARAMS.items())
+    signature = _signature(LotteryTicketMLPRegressor)
+    assert signature["loss"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert signature["activation"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert REGRESSOR_PARAMS["loss"].options == ("squared_error", "poisson")
+    assert "loss" not in _signature(LotteryTicketMLP)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
@@ -55,3 +56,68 @@ def test_training_stops_after_n_iter_no_change_stalled_epochs():
         hidden_layer_sizes=(16,), tol=1e9, n_iter_no_change=2, random_state=0
     ).fit(X_train, y_train)
     assert model.n_iter_ == 4 == len(model.loss_curve_)
+
+
+def test_unit_sample_weights_change_nothing():
+    X_train, X_test, y_train, _ = _digits()
+    params = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    plain = SupermaskMLP(**params).fit(X_train, y_train)
+    weighted = SupermaskMLP(**params).fit(
+        X_train, y_train, sample_weight=np.ones(len(y_train))
+    )
+    assert weighted.loss_curve_ == plain.loss_curve_
+    np.testing.assert_array_equal(
+        weighted.predict_proba(X_test), plain.predict_proba(X_test)
+    )
+
+
+def test_zero_weight_rows_count_as_absent():
+    """Full-batch and unshuffled, rows that weigh zero change neither the
+    loss nor the gradient: the masks are those learned without the rows."""
+    X_train, _, y_train, _ = _digits()
+    X, y = X_train[:300], y_train[:300]
+    sample_weight = np.ones(len(y))
+    sample_weight[200:] = 0.0
+    params = dict(hidden_layer_sizes=(16,), max_iter=8, shuffle=False, random_state=0)
+    weighted = SupermaskMLP(**params, batch_size=300).fit(
+        X, y, sample_weight=sample_weight
+    )
+    kept = SupermaskMLP(**params, batch_size=200).fit(X[:200], y[:200])
+    np.testing.assert_allclose(weighted.loss_curve_, kept.loss_curve_, rtol=1e-10)
+    for a, b in zip(weighted.masks_, kept.masks_):
+        np.testing.assert_array_equal(a.toarray(), b.toarray())
+
+
+def test_a_batch_that_weighs_zero_takes_no_step_and_divides_by_nothing():
+    import warnings
+
+    X_train, X_test, y_train, _ = _digits()
+    sample_weight = np.ones(len(y_train))
+    sample_weight[:100] = 0.0  # the first two batches, unshuffled
+    params = dict(hidden_layer_sizes=(16,), max_iter=3, batch_size=50, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by zero, no NaN
+        weighted = SupermaskMLP(**params, random_state=0).fit(
+            X_train, y_train, sample_weight=sample_weight
+        )
+    assert np.all(np.isfinite(weighted.loss_curve_))
+    # Not the unweighted fit: those rows did not count.
+    plain = SupermaskMLP(**params, random_state=0).fit(X_train, y_train)
+    assert weighted.loss_curve_ != plain.loss_curve_
+    # As in LotteryTicketMLP and scikit-learn: weights must be >= 0, not all 0.
+    for bad, message in ((-sample_weight, "Negative"), (0 * sample_weight, "non-zero")):
+        with pytest.raises(ValueError, match=message):
+            SupermaskMLP(**params).fit(X_train, y_train, sample_weight=bad)
+
+
+def test_integer_weights_equal_repeated_rows_without_shuffling():
+    """scikit-learn's check, which holds with ``shuffle=False``: shuffled, the
+    masks drawn in training depend on the number of rows (see test_common)."""
+    from sklearn.utils.estimator_checks import (
+        check_sample_weight_equivalence_on_dense_data,
+    )
+
+    model = SupermaskMLP(
+        hidden_layer_sizes=(32,), max_iter=20, shuffle=False, random_state=0
+    )
+    check_sample_weight_equivalence_on_dense_data("SupermaskMLP", model)
