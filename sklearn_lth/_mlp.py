@@ -378,7 +378,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 ) from exc
             return rng, plan
         rows = validation_rows = seeds = initial_state = None
-        if self.early_stopping or self.n_seeds > 1:
+        # scikit-learn's L-BFGS ignores early_stopping: it trains on all rows.
+        early_stopping = self.early_stopping and self.solver != "lbfgs"
+        if early_stopping or self.n_seeds > 1:
             if weights_first:
                 # Drawn aside (the search draws it again from this state):
                 # scikit-learn's split comes after W0.
@@ -588,8 +590,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         )
         if warn and result.unconverged_rounds:
             warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) "
-                f"reached and the optimization has not converged yet in round(s) "
+                f"{'L-BFGS' if self.solver == 'lbfgs' else 'Stochastic optimizer'}: "
+                f"maximum iterations ({self.max_iter}) reached and the "
+                "optimization has not converged yet in round(s) "
                 f"{result.unconverged_rounds}.",
                 ConvergenceWarning,
                 stacklevel=6,
