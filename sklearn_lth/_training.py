@@ -474,10 +474,17 @@ class ValidationTracker:
         self.min_loss = np.inf
         self.best_params: list[np.ndarray] | None = None
 
-    def score_epoch(self, result: RoundResult) -> float:
-        """Score the network now, record it in ``result`` and return the score."""
+    def score_epoch(self, result: RoundResult) -> float | None:
+        """Score the network now, record it in ``result`` and return the score.
+
+        None (nothing recorded) when the network's outputs are not finite.
+        """
         out_activation = self.network.out_activation
         predicted = predict_network(self.network, self.X, self.rows)
+        if not np.isfinite(predicted).all():
+            # Weights that overflowed: no score means anything (r2_score would
+            # refuse the NaN); the caller reports the divergence.
+            return None
         score = validation_score(out_activation, self.targets, predicted, self.weights)
         result.validation_scores.append(score)
         loss = loss_value(out_activation, self.targets, predicted, self.weights)
@@ -632,6 +639,8 @@ class _Round:
         result, stopping, validation = self.result, self.stopping, self.validation
         epoch_loss = result.loss_curve[-1]
         score = None if validation is None else validation.score_epoch(result)
+        if validation is not None and score is None:
+            raise self._diverged(float("nan"), result.n_iter - 1)
         improved = stopping.update(score if self.early_stopping else epoch_loss)
         if self.early_stopping and improved:
             validation.keep_best(self.train_step.params)
@@ -659,8 +668,10 @@ class _Round:
     def _diverged(self, loss: float, epoch: int) -> TrainingDivergedError:
         return TrainingDivergedError(
             f"Training diverged in round {self.round_index}, epoch {epoch + 1}: "
-            f"the loss is {loss}. Try a smaller learning_rate_init (now "
-            f"{self.config.learning_rate_init}) or scale the input features.",
+            f"the loss is {loss}. Solver produced non-finite parameter weights. "
+            "The input data may contain large values and need to be preprocessed. "
+            f"Try a smaller learning_rate_init (now {self.config.learning_rate_init})"
+            " or scale the input features.",
             round_index=self.round_index,
         )
 
