@@ -91,6 +91,9 @@ class CSRPredictorMixin:
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: never edit __dict__
         state.pop("_operands", None)
+        # partial_fit's network and optimizer: a loaded model's next
+        # partial_fit starts again from its coefs_ (with a fresh optimizer).
+        state.pop("_incremental", None)
         return state
 
     def __setstate__(self, state):

@@ -13,8 +13,14 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_random_state, validate_data
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    check_classification_targets,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.validation import check_random_state, column_or_1d, validate_data
 
 from ._base import (
     CSRClassifierMixin,
@@ -38,6 +44,7 @@ from ._imp import (
     WeightsFirstRandomState,
     find_ticket,
 )
+from ._incremental import IncrementalTraining, first_network
 from ._interrupt import FitTransaction, StopFlag, current_fit_scope
 from ._network import glorot_uniform, prediction_operands
 from ._params import (
@@ -66,6 +73,16 @@ from .exceptions import CheckpointError, TrainingDivergedError
 # The estimator's parameters that configure training and pruning.
 _TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig))
 _PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig))
+
+
+def _has_stochastic_solver(estimator) -> bool:
+    """``partial_fit`` exists for the mini-batch solvers only, as in scikit-learn."""
+    if estimator.solver == "lbfgs":
+        raise AttributeError(
+            "partial_fit is only available for stochastic optimizers; lbfgs is "
+            "not stochastic."
+        )
+    return True
 
 
 @dataclass
@@ -246,6 +263,73 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             The fitted estimator.
         """
         return self._fit(X, y, sample_weight, on_round_end)
+
+    def _partial_fit(self, X, y, sample_weight, classes=None):
+        """One pass over ``X, y`` on the current network (see :mod:`._incremental`)."""
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        with FitTransaction(self):
+            try:
+                X, Y, weights = self._validate_increment(X, y, sample_weight, classes)
+                config = TrainingConfig(
+                    **{k: getattr(self, k) for k in _TRAINING_PARAMS}
+                )
+                # Anew at every call, as scikit-learn does.
+                rng = check_random_state(self.random_state)
+                if not hasattr(self, "_incremental"):
+                    self._start_incremental(X, Y, config, rng)
+                loss = self._incremental.one_pass(config, X, Y, weights, rng)
+            except BaseException:
+                # The pass may have moved the weights: the next call restarts
+                # from the fitted ones (with a fresh optimizer).
+                self.__dict__.pop("_incremental", None)
+                raise
+        network = self._incremental.network
+        coefs = [layer.to_csr() for layer in network.layers]
+        self.__dict__.update(
+            coefs_=coefs,
+            intercepts_=[layer.bias.copy() for layer in network.layers],
+            _operands=prediction_operands(coefs),
+            n_iter_=1,  # scikit-learn counts the epochs of this call
+            t_=self.t_ + X.shape[0],
+            loss_=loss,
+            loss_curve_=[*self.loss_curve_, loss],
+        )
+        self.best_loss_ = min(self.loss_curve_)
+        return self
+
+    def _start_incremental(self, X, Y, config, rng) -> None:
+        """The network and optimizer that the first ``partial_fit`` trains."""
+        hidden = hidden_layer_units(self.hidden_layer_sizes)
+        network = first_network(self, [X.shape[1], *hidden, Y.shape[1]], X.dtype, rng)
+        self._incremental = IncrementalTraining(network, config, X.dtype)
+        self.n_layers_ = len(network.layers) + 1
+        if not hasattr(self, "loss_curve_"):  # after fit, the counts go on
+            self.t_, self.loss_curve_ = 0, []
+
+    def _validate_increment(self, X, y, sample_weight, classes):
+        """The data of one ``partial_fit`` call, checked against earlier calls."""
+        reset = not hasattr(self, "n_features_in_")
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=is_regressor(self),
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if sp.issparse(X):
+            X = X.tocsr()
+        Y = self._encode_increment(y, X.dtype, classes)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        self.n_outputs_ = Y.shape[1]
+        self.out_activation_ = self._out_activation(Y)
+        return X, Y, sample_weight
 
     def _fit(self, X, y, sample_weight=None, on_round_end=None):
         """Fit, all or nothing (see :mod:`._interrupt` for the rule).
@@ -794,6 +878,65 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         # Otherwise (several seeds, or a ticket) multiclass ones are too.
         return y if kind in ("binary", "multiclass") else None
 
+    @available_if(_has_stochastic_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One pass over the given data, with the kept weights fixed (no pruning).
+
+        As scikit-learn's ``partial_fit``: the first call draws the initial
+        weights from ``random_state`` (or starts from ``ticket``, or from the
+        fitted network after ``fit``), and each call trains one epoch, keeping
+        the optimizer's state for the next. Pruned weights stay exactly zero:
+        a found ticket keeps learning on streaming data while staying sparse.
+        ``learning_rate="invscaling"`` decays with the samples seen; the
+        other schedules train at ``learning_rate_init``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data of this call.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Its targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the stream; required on the first call.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._partial_fit(X, y, sample_weight, classes)
+
+    def _encode_increment(self, y, dtype, classes):
+        """``y`` encoded with the classes of the first call (checked)."""
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        multilabel = type_of_target(y).startswith("multilabel")
+        if not hasattr(self, "classes_"):
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+            self._label_binarizer = LabelBinarizer().fit(y if multilabel else classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(
+            np.unique(classes), self.classes_
+        ):
+            raise ValueError(
+                f"`classes={list(classes)!r}` is not the same as on the first call "
+                f"to partial_fit (or fit), was: {list(self.classes_)!r}."
+            )
+        unseen = [] if multilabel else np.setdiff1d(unique_labels(y), self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"Expected only labels in classes_ = {list(self.classes_)!r}, but "
+                f"got {list(unseen)!r}."
+            )
+        return self._label_binarizer.transform(y).astype(dtype, copy=False)
+
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities.
 
@@ -991,6 +1134,38 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     def _out_activation(self, Y) -> str:
         # scikit-learn's pairing: the canonical link of each loss.
         return "exp" if self.loss == "poisson" else "identity"
+
+    @available_if(_has_stochastic_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One pass over the given data, with the kept weights fixed (no pruning).
+
+        As scikit-learn's ``partial_fit``: the first call draws the initial
+        weights from ``random_state`` (or starts from ``ticket``, or from the
+        fitted network after ``fit``), and each call trains one epoch, keeping
+        the optimizer's state for the next. Pruned weights stay exactly zero:
+        a found ticket keeps learning on streaming data while staying sparse.
+        ``learning_rate="invscaling"`` decays with the samples seen; the
+        other schedules train at ``learning_rate_init``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The data of this call.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Its targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._partial_fit(X, y, sample_weight)
+
+    def _encode_increment(self, y, dtype, classes):
+        return self._encode_targets(y, dtype)[1]
 
     def predict(self, X):
         """Predicted target values.

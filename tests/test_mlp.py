@@ -703,3 +703,56 @@ def test_early_stopping_with_several_seeds_splits_before_them(small_classificati
         early_stopping=True,
     ).fit(X, y)
     assert model.t_ == model.n_iter_ * 108
+
+
+@pytest.mark.parametrize(
+    "solver, learning_rate",
+    [("adam", "constant"), ("sgd", "constant"), ("sgd", "invscaling")],
+)
+def test_partial_fit_takes_scikit_learns_steps(
+    small_classification, solver, learning_rate
+):
+    """Four calls on a stream of 30-row chunks, as MLPClassifier.partial_fit."""
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = small_classification
+    params = dict(solver=solver, learning_rate=learning_rate, batch_size=25)
+    theirs = MLPClassifier((7,), random_state=0, **params)
+    ours = LotteryTicketMLP((7,), random_state=0, target_sparsity=0.0, **params)
+    for chunk in range(4):
+        rows = slice(30 * chunk, 30 * (chunk + 1))
+        theirs.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+        ours.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+    for W, C in zip(theirs.coefs_, ours.coefs_):
+        np.testing.assert_allclose(C.toarray(), W, rtol=1e-12, atol=1e-14)
+    assert ours.t_ == theirs.t_ and ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+
+
+def test_partial_fit_keeps_a_ticket_sparse_and_checks_its_classes(
+    small_classification,
+):
+    X, y = small_classification
+    model = LotteryTicketMLP(**FAST).fit(X, y)
+    patterns = [(W.indices.copy(), W.indptr.copy()) for W in model.coefs_]
+    before = model.predict_proba(X)
+    for _ in range(3):
+        model.partial_fit(X, y)
+    for W, (indices, indptr) in zip(model.coefs_, patterns):
+        np.testing.assert_array_equal(W.indices, indices)
+        np.testing.assert_array_equal(W.indptr, indptr)
+    assert not np.array_equal(model.predict_proba(X), before)
+    with pytest.raises(ValueError, match="Expected only labels in classes_"):
+        model.partial_fit(X, y + 5)
+    with pytest.raises(ValueError, match="classes must be passed on the first"):
+        LotteryTicketMLP(**FAST).partial_fit(X, y)
+    with pytest.raises(ValueError, match="does not support early_stopping"):
+        LotteryTicketMLP(**FAST, early_stopping=True).partial_fit(
+            X, y, classes=[0, 1, 2]
+        )
+    assert not hasattr(LotteryTicketMLP(solver="lbfgs"), "partial_fit")
+    # A failed call changes nothing; the next one starts from the fitted network.
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    loaded = pickle.loads(pickle.dumps(model))
+    assert not hasattr(loaded, "_incremental")
+    loaded.partial_fit(X, y)

@@ -1,0 +1,103 @@
+"""``partial_fit``: one pass over the given data, the kept weights fixed.
+
+As scikit-learn's ``partial_fit``, each call trains one epoch over the rows it
+is given and keeps the optimizer's state for the next call; at
+``target_sparsity=0.0`` a sequence of calls takes scikit-learn's steps.
+Nothing is pruned: the network keeps the pattern it started with (a found
+ticket's, a fitted estimator's, or all weights on a first call), and pruned
+weights stay exactly zero with no optimizer state.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._network import Network, glorot_uniform, kept_positions, position_dtype
+from ._search import start_from_ticket
+from ._training import BatchSource, TrainingConfig, TrainingStep
+from .exceptions import TrainingDivergedError
+
+
+class IncrementalTraining:
+    """What ``partial_fit`` keeps between calls (never pickled).
+
+    Parameters
+    ----------
+    network : Network
+        Trained in place by every pass.
+    config : TrainingConfig
+        The estimator's training parameters.
+    dtype : dtype
+        The data's.
+    """
+
+    def __init__(self, network: Network, config: TrainingConfig, dtype):
+        self.network = network
+        # The buffers grow with the largest batch seen; the optimizer (built
+        # once here) carries its moments from call to call.
+        self.batch_capacity = 1
+        self.train_step = TrainingStep(network, config, self.batch_capacity, dtype)
+        self.learning_rate = config.learning_rate_init
+        self.samples_seen = 0
+
+    def one_pass(self, config: TrainingConfig, X, Y, sample_weight, rng) -> float:
+        """Train one epoch over ``X``, shuffled by ``rng``; return its mean loss.
+
+        scikit-learn takes ``check_random_state(random_state)`` anew at every
+        call: with an int seed every pass shuffles from that seed again.
+        """
+        n_samples = X.shape[0]
+        batch_size = config.resolved_batch_size(n_samples)
+        if batch_size > self.batch_capacity:
+            step = self.train_step
+            step.activations, step.deltas = self.network.allocate(batch_size, X.dtype)
+            self.batch_capacity = batch_size
+        batches = BatchSource(
+            X, Y, sample_weight, None, batch_size, config.shuffle, rng
+        )
+        accumulated = 0.0
+        for batch in batches.epoch():
+            inputs, targets, weights, weight_sum = batches.gather(batch)
+            loss = self.train_step(
+                inputs, targets, weights, weight_sum, self.learning_rate
+            )
+            if not math.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"Training diverged in partial_fit: the loss is {loss}. Try a "
+                    f"smaller learning_rate_init (now {config.learning_rate_init}) "
+                    "or scale the input features."
+                )
+            accumulated += loss * weight_sum
+        self.samples_seen += n_samples
+        if config.solver == "sgd" and config.learning_rate == "invscaling":
+            # scikit-learn's SGD after each pass: by the samples seen so far.
+            self.learning_rate = (
+                float(config.learning_rate_init)
+                / (self.samples_seen + 1) ** config.power_t
+            )
+        return accumulated / max(batches.total_weight, 1e-12)
+
+
+def first_network(estimator, layer_units, dtype, rng) -> Network:
+    """The network a first ``partial_fit`` trains.
+
+    The fitted network (``coefs_``) if there is one, else the ``ticket``'s,
+    else the dense network of fresh initial weights drawn from ``rng``, as
+    scikit-learn's first ``partial_fit`` draws them.
+    """
+    activation, out = estimator.activation, estimator.out_activation_
+    if hasattr(estimator, "coefs_"):
+        positions = [kept_positions(W) for W in estimator.coefs_]
+        layers = [W.toarray().astype(dtype) for W in estimator.coefs_]
+        biases = [np.asarray(b, dtype=dtype) for b in estimator.intercepts_]
+        return Network.from_dense(layers, biases, positions, activation, out)
+    if estimator.ticket is not None:
+        start, positions = start_from_ticket(estimator.ticket, dtype)
+        return Network.from_dense(
+            start.weights, start.biases, positions, activation, out
+        )
+    weights, biases = glorot_uniform(layer_units, activation, dtype, rng)
+    positions = [np.arange(W.size, dtype=position_dtype(W.shape)) for W in weights]
+    return Network.from_dense(weights, biases, positions, activation, out)
