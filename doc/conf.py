@@ -26,7 +26,9 @@ autodoc_default_options = {
     # Our mixins' methods (predict, predict_proba) but not scikit-learn's.
     "inherited-members": "BaseEstimator,ClassifierMixin,RegressorMixin",
     # scikit-learn's generated metadata-routing methods cite its own docs.
-    "exclude-members": "set_fit_request,set_score_request,get_metadata_routing",
+    "exclude-members": (
+        "set_fit_request,set_partial_fit_request,set_score_request,get_metadata_routing"
+    ),
 }
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
