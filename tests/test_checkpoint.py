@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import fail_in_round
 
 import sklearn_lth._imp as imp
 from sklearn_lth import LotteryTicketMLP, TrainingDivergedError
@@ -66,17 +67,6 @@ def _stale_files(checkpoint_dir):
     return [p for p in checkpoint_dir.rglob("*") if p.name.endswith(".tmp")]
 
 
-def _fail_in_round(monkeypatch, round_to_fail, error):
-    real = imp.train_round
-
-    def train_round(*args, round_index, **kwargs):
-        if round_index == round_to_fail:
-            raise error
-        return real(*args, round_index=round_index, **kwargs)
-
-    monkeypatch.setattr(imp, "train_round", train_round)
-
-
 @pytest.mark.parametrize(
     "extra",
     [
@@ -94,7 +84,7 @@ def test_resuming_after_a_crash_equals_an_uninterrupted_run(
     params = {**PARAMS, **extra}
     uninterrupted = LotteryTicketMLP(**params).fit(X, y)
     with monkeypatch.context() as patch:
-        _fail_in_round(patch, 3, RuntimeError("the machine went down"))
+        fail_in_round(patch, 3, RuntimeError("the machine went down"))
         with pytest.raises(RuntimeError, match="went down"):
             LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
     ran = []
@@ -119,9 +109,9 @@ def test_a_finished_search_is_read_back_without_training(
 ):
     X, y = small_classification
     first = LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
-    _fail_in_round(monkeypatch, 0, AssertionError("no round should run"))
+    fail_in_round(monkeypatch, 0, AssertionError("no round should run"))
     for r in range(5):
-        _fail_in_round(monkeypatch, r, AssertionError("no round should run"))
+        fail_in_round(monkeypatch, r, AssertionError("no round should run"))
     again = LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
     _assert_same_model(again, first)
 
@@ -169,7 +159,7 @@ def test_ctrl_c_keeps_the_last_completed_round_and_propagates(
     small_classification, monkeypatch
 ):
     X, y = small_classification
-    _fail_in_round(monkeypatch, 3, KeyboardInterrupt())
+    fail_in_round(monkeypatch, 3, KeyboardInterrupt())
     model = LotteryTicketMLP(**PARAMS)
     with pytest.warns(UserWarning, match="interrupted.*keeps round 2"):
         with pytest.raises(KeyboardInterrupt):
@@ -190,7 +180,7 @@ def test_a_failure_in_round_one_keeps_round_zero_and_its_initial_weights(
     from sklearn_lth._network import glorot_uniform
 
     X, y = small_classification
-    _fail_in_round(monkeypatch, 1, KeyboardInterrupt())
+    fail_in_round(monkeypatch, 1, KeyboardInterrupt())
     model = LotteryTicketMLP(**PARAMS, rewind=rewind)
     with pytest.warns(UserWarning, match="keeps round 0"):
         with pytest.raises(KeyboardInterrupt):
@@ -205,7 +195,7 @@ def test_a_failure_in_round_one_keeps_round_zero_and_its_initial_weights(
 
 def test_ctrl_c_in_round_zero_stops_the_fit(small_classification, monkeypatch):
     X, y = small_classification
-    _fail_in_round(monkeypatch, 0, KeyboardInterrupt())
+    fail_in_round(monkeypatch, 0, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         LotteryTicketMLP(**PARAMS).fit(X, y)
 
@@ -216,7 +206,7 @@ def test_divergence_leaves_the_estimator_and_keeps_the_rounds_in_the_error(
     X, y = small_classification
     fitted = LotteryTicketMLP(**PARAMS).fit(X[:, :6], y == 0)
     before = fitted.predict_proba(X[:, :6])
-    _fail_in_round(
+    fail_in_round(
         monkeypatch,
         2,
         TrainingDivergedError(
@@ -247,7 +237,7 @@ def test_resuming_after_a_crash_in_round_zero_with_early_stopping_is_exact(
     params = {**PARAMS, "early_stopping": True, "rewind": "late"}
     uninterrupted = LotteryTicketMLP(**params).fit(X, y)
     with monkeypatch.context() as patch:
-        _fail_in_round(patch, 0, RuntimeError("the machine went down"))
+        fail_in_round(patch, 0, RuntimeError("the machine went down"))
         with pytest.raises(RuntimeError):
             LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
     resumed = LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
@@ -260,7 +250,7 @@ def test_random_state_none_is_recorded_so_a_resume_is_exact(
     X, y = small_classification
     params = {**PARAMS, "random_state": None}
     with monkeypatch.context() as patch:
-        _fail_in_round(patch, 2, RuntimeError("the machine went down"))
+        fail_in_round(patch, 2, RuntimeError("the machine went down"))
         with pytest.raises(RuntimeError):
             LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
     state = np.random.get_state()[1].copy()  # noqa: NPY002

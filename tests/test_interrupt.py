@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from _helpers import fail_in_round
 from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -829,17 +830,6 @@ def _binary_data():
     return X[keep][:, :20] / 16, y[keep]
 
 
-def _fail_round(monkeypatch, round_to_fail, error):
-    real = imp.train_round
-
-    def train_round(*args, round_index, **kwargs):
-        if round_index == round_to_fail:
-            raise error
-        return real(*args, round_index=round_index, **kwargs)
-
-    monkeypatch.setattr(imp, "train_round", train_round)
-
-
 @pytest.mark.parametrize("failure", ["interrupt-in-round-0", "nan-in-X", "diverged"])
 def test_a_failed_refit_leaves_the_previous_model(
     small_classification, monkeypatch, failure
@@ -851,14 +841,14 @@ def test_a_failed_refit_leaves_the_previous_model(
     model = LotteryTicketMLP(**PARAMS).fit(X_a, y_a)
     before, P_before = dict(vars(model)), model.predict_proba(X_a)
     if failure == "interrupt-in-round-0":
-        _fail_round(monkeypatch, 0, KeyboardInterrupt())
+        fail_in_round(monkeypatch, 0, KeyboardInterrupt())
         error = KeyboardInterrupt
     elif failure == "nan-in-X":
         X_b = X_b.copy()
         X_b[3, 2] = np.nan
         error = ValueError
     else:
-        _fail_round(
+        fail_in_round(
             monkeypatch,
             2,
             TrainingDivergedError("Training diverged in round 2.", round_index=2),
@@ -887,7 +877,7 @@ def test_an_interrupt_before_any_round_leaves_a_new_estimator_unfitted(
 ):
     """Only its parameters: no fitted attribute, not even ``classes_``."""
     X, y = small_classification
-    _fail_round(monkeypatch, 0, KeyboardInterrupt())
+    fail_in_round(monkeypatch, 0, KeyboardInterrupt())
     model = LotteryTicketMLP(**PARAMS)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y)
@@ -935,7 +925,7 @@ def test_an_interrupt_during_the_folds_claims_no_kept_round(
 ):
     """No warning says a round is kept when the CV estimator keeps nothing."""
     X, y = small_classification
-    _fail_round(monkeypatch, 2, KeyboardInterrupt())
+    fail_in_round(monkeypatch, 2, KeyboardInterrupt())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(KeyboardInterrupt):
