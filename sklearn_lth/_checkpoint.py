@@ -707,6 +707,7 @@ def save_search(store: CheckpointStore, state: SearchState, rng) -> None:
             "min_validation_loss_iteration": last_round.min_validation_loss_iteration,
             "validation_score_at_min_loss": last_round.validation_score_at_min_loss,
             "samples_seen": last_round.samples_seen,
+            "stall_count": last_round.stall_count,
         },
     }
     arrays = {"rng_keys": keys}
@@ -804,7 +805,9 @@ def _restore(state: SearchState, header: dict, arrays: dict, rng) -> None:
     state.start = point("start", step=int(step), hold_final_lr=bool(hold))
     state.first_positions = None  # the network holds them
     result = RoundResult(**header["last_round"])
-    state.last = CompletedRound(completed, state.network, state.start, result)
+    state.last = CompletedRound(
+        completed, state.network, state.start, result, rng.get_state()
+    )
 
 
 def _checked_positions(positions, shape, layer: int) -> np.ndarray:

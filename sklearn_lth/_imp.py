@@ -39,7 +39,7 @@ from ._pruning import (
     warn_if_pruned_less,
 )
 from ._rewinding import RewindPolicy, StartPoint
-from ._search import IMPResult, Progress, SearchState, start_from_ticket
+from ._search import IMPResult, Progress, SearchState, WarmStart, start_from_ticket
 from ._ticket import LotteryTicket
 from ._training import (
     TrainingConfig,
@@ -63,6 +63,26 @@ class PruningConfig:
     pruning_scope: str = DEFAULTS["pruning_scope"]
     output_layer_rate: float | None = DEFAULTS["output_layer_rate"]
     pruning_criterion: str = DEFAULTS["pruning_criterion"]
+    # The schedule's sparsity before this fit's rounds (a warm-started fit
+    # that takes a search further); not an estimator parameter.
+    reached_sparsity: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """The fraction of the remaining weights each round prunes."""
+        return per_round_rate(
+            self.target_sparsity,
+            self.pruning_rounds,
+            reached_sparsity=self.reached_sparsity,
+        )
+
+    def scheduled_sparsity(self, rounds_pruned: int) -> float:
+        """The sparsity the schedule reaches after ``rounds_pruned`` rounds."""
+        if rounds_pruned <= 0 or self.target_sparsity <= self.reached_sparsity:
+            return self.reached_sparsity
+        if rounds_pruned >= self.pruning_rounds:
+            return self.target_sparsity
+        return 1.0 - (1.0 - self.reached_sparsity) * (1.0 - self.rate) ** rounds_pruned
 
 
 @dataclass(frozen=True)
@@ -123,10 +143,22 @@ def open_search(
     validation: bool = False,
     ticket: LotteryTicket | None = None,
     checkpoint: CheckpointStore | None = None,
+    warm: WarmStart | None = None,
 ) -> SearchState:
-    """Step 1: a search from ``rng``'s initial weights (or a ticket's), or the
-    one ``checkpoint`` holds."""
+    """Step 1: a search from ``rng``'s initial weights (or a ticket's), the
+    fitted one a warm-started fit goes on with, or the one ``checkpoint``
+    holds."""
     redraw_initial = None
+    if warm is not None:
+        state = SearchState.continued(
+            warm, dtype, validation, activation, out_activation
+        )
+        if not warm.keeps_training:
+            # Pruning on takes the random numbers where the search left them.
+            rng.set_state(warm.end.rng_state)
+        if checkpoint is not None:
+            restore_search(checkpoint, state, rng)
+        return state
     if ticket is None:
         # W0 is needed whole only to export round 0 if round 1 fails; rather
         # than keep it, the search can draw it again from this state.
@@ -176,6 +208,7 @@ def find_ticket(
     on_round_end: Callable | None = None,
     progress: Progress | None = None,
     stop: StopFlag | None = None,
+    warm: WarmStart | None = None,
 ) -> IMPResult:
     """Run iterative magnitude pruning and return the final sparse network.
 
@@ -196,6 +229,12 @@ def find_ticket(
     stop : StopFlag, optional
         Once set, the search stops (between mini-batches, before a round or
         a save) with a KeyboardInterrupt.
+    warm : WarmStart, optional
+        A fitted search to go on with (``warm_start=True``): either
+        ``pruning.pruning_rounds`` more rounds from its last one, pruning
+        from ``pruning.reached_sparsity`` to the target with its random
+        state, or, if ``warm.keeps_training``, one more round that trains its
+        network on without pruning, as scikit-learn's ``warm_start`` does.
 
     Raises
     ------
@@ -211,15 +250,36 @@ def find_ticket(
         validation=validation_rows is not None,
         ticket=ticket,
         checkpoint=checkpoint,
+        warm=warm,
     )
     if progress is not None:
         progress.search = state
     data = TrainingData(X, Y, sample_weight, rows, validation_rows)
-    # A ticket trains once; a target sparsity of zero has nothing to prune.
-    n_rounds = pruning.pruning_rounds if pruning.target_sparsity > 0 else 0
-    n_rounds = 0 if ticket is not None else n_rounds
+    # Where this fit's rounds begin: after the fitted search's, if warm.
+    first_round = 0 if warm is None else len(warm.history["round"])
+    if warm is not None and warm.keeps_training:
+        last_round = first_round
+    elif ticket is not None or pruning.target_sparsity <= pruning.reached_sparsity:
+        # A ticket trains once; a target already reached has nothing to prune.
+        last_round = first_round
+    else:
+        last_round = first_round - 1 + pruning.pruning_rounds + (warm is None)
+    # What a later warm-started fit reads: the schedule's sparsity and the
+    # rewind strategy of the rounds this search commits.
+    if warm is not None and warm.keeps_training:
+        state.rewind_policy = warm.end.rewind
+        state.scheduled_sparsity = lambda _: warm.end.scheduled_sparsity
+    elif ticket is None:
+        state.rewind_policy = rewind
+        # The round before this fit's first: none pruned by this schedule.
+        pruned_before = first_round - (warm is not None)
+
+        def scheduled(round_index: int) -> float:
+            return pruning.scheduled_sparsity(round_index - pruned_before)
+
+        state.scheduled_sparsity = scheduled
     snapshot_at = None
-    if ticket is None:
+    if ticket is None and warm is None:
         # The steps a rewind point counts: mini-batches, or L-BFGS iterations
         # (each one "epoch" of one step).
         batches = (
@@ -233,22 +293,33 @@ def find_ticket(
     def draw_fresh() -> StartPoint:  # rewind="reinit"
         return StartPoint(*glorot_uniform(layer_units, activation, X.dtype, rng))
 
-    for round_index in range(state.completed + 1, n_rounds + 1):
+    for round_index in range(state.completed + 1, last_round + 1):
         _check(stop)
         tic = time.perf_counter()
+        earlier = None
         if round_index == 0:
             state.build_first_network()  # step 2
+        elif warm is not None and warm.keeps_training:
+            earlier = warm.earlier  # the fitted network trains on
         else:  # steps 3-4
             _prune_and_rewind(
                 state, pruning, rewind, round_index, rng, data, draw_fresh
             )
-        result = _train(state, data, training, rng, round_index, stop, snapshot_at)
+        if training.verbose:
+            kept = state.network.n_remaining
+            print(
+                f"Round {round_index}: {kept} of {state.n_dense_weights} weights "
+                f"kept (sparsity {1 - kept / state.n_dense_weights:.4f})"
+            )
+        result = _train(
+            state, data, training, rng, round_index, stop, snapshot_at, earlier
+        )
         if round_index == 0:
             state.rewind_snapshot, result.snapshot = result.snapshot, None
             rewind.warn_if_snapshot_late(result.steps, snapshot_at)
         record, train_loss = _record(state, result, round_index, data, tic)
         _judge(state, result, record, train_loss, baseline, training)
-        state.complete(round_index, result, record)
+        state.complete(round_index, result, record, rng.get_state())
         if checkpoint is not None:
             _check(stop)  # the interrupted fit may have let go of the lock
             save_search(checkpoint, state, rng)
@@ -262,13 +333,16 @@ def find_ticket(
     return final
 
 
-def _train(state, data, training, rng, round_index, stop, snapshot_at):
+def _train(state, data, training, rng, round_index, stop, snapshot_at, earlier):
     """Train the round's network (round 0 also snapshots its rewind point).
 
     Mini-batch epochs for the stochastic solvers, full-batch L-BFGS
-    iterations for ``solver="lbfgs"`` (see :mod:`._lbfgs`).
+    iterations for ``solver="lbfgs"`` (see :mod:`._lbfgs`). A round that
+    trains a fitted network on (``earlier``) starts a new optimizer and
+    schedule, as scikit-learn's ``warm_start`` does.
     """
     train = train_round_lbfgs if training.solver == "lbfgs" else train_round
+    start = state.start if earlier is None else StartPoint([], [])
     return train(
         state.network,
         data.X,
@@ -276,12 +350,13 @@ def _train(state, data, training, rng, round_index, stop, snapshot_at):
         data.sample_weight,
         training,
         rng,
-        start=state.start,
+        start=start,
         rows=data.rows,
         snapshot_at=snapshot_at if round_index == 0 else None,
         validation_rows=data.validation_rows,
         round_index=round_index,
         stop=stop,
+        earlier=earlier,
     )
 
 
@@ -318,7 +393,7 @@ def _prune_and_rewind(state, pruning, rewind, round_index, rng, data, draw_fresh
     scores = pruning_scores(pruning.pruning_criterion, magnitudes, rng, sensitivity)
     del magnitudes
     # Each pool (all layers, or each layer) loses the same fraction per round.
-    rate = per_round_rate(pruning.target_sparsity, pruning.pruning_rounds)
+    rate = pruning.rate
     groups, rates = pruning_pools(
         len(positions), pruning.pruning_scope, rate, pruning.output_layer_rate
     )
@@ -373,5 +448,7 @@ def _judge(state, result, record, train_loss, baseline, training) -> None:
         )
     if not result.converged:
         state.unconverged.append(round_index)
-    if at_chance(record["train_score"], baseline) and train_loss > baseline[0]:
+    # A constant target (a constant prediction's loss is 0) has nothing more
+    # to learn: no round of it is "at chance".
+    if at_chance(record["train_score"], baseline) and train_loss > baseline[0] > 0:
         state.chance.append(round_index)

@@ -59,6 +59,7 @@ from ._network import Network
 from ._rewinding import StartPoint
 from ._training import (
     BatchSource,
+    EarlierTraining,
     RoundResult,
     TrainingConfig,
     ValidationTracker,
@@ -222,6 +223,7 @@ def train_round_lbfgs(
     validation_rows: np.ndarray | None = None,
     round_index: int = 0,
     stop: StopFlag | None = None,
+    earlier: EarlierTraining | None = None,
 ) -> RoundResult:
     """Train ``network`` in place with L-BFGS for up to ``config.max_iter`` iterations.
 
@@ -255,6 +257,10 @@ def train_round_lbfgs(
     stop : StopFlag, optional
         Checked before every evaluation: once set, training stops with a
         KeyboardInterrupt.
+    earlier : EarlierTraining, optional
+        A warm-started fit's carry-over: the loss curve goes on from it.
+        L-BFGS itself restarts from the fitted weights, as scikit-learn's
+        does.
 
     Returns
     -------
@@ -284,10 +290,7 @@ def train_round_lbfgs(
                 objective.load(xk)
                 result.snapshot = weights_now(network, step=iteration)
         if config.verbose:
-            print(
-                f"Round {round_index}, iteration {iteration}, "
-                f"loss = {objective.last_loss:.8f}"
-            )
+            print(f"Iteration {iteration}, loss = {objective.last_loss:.8f}")
 
     options = {"maxfun": config.max_fun, "maxiter": config.max_iter, "gtol": config.tol}
     if _SCIPY_HAS_IPRINT:
@@ -319,4 +322,7 @@ def train_round_lbfgs(
         ValidationTracker(network, X, Y, sample_weight, validation_rows).score_epoch(
             result
         )
+    if earlier is not None:
+        result.loss_curve[:0] = earlier.loss_curve
+        result.samples_seen = earlier.samples_seen
     return result

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +58,7 @@ from ._params import (
 )
 from ._pruning import check_schedule
 from ._rewinding import RewindPolicy
+from ._search import SearchEnd, SearchState, WarmStart
 from ._seeds import (
     DivergedSeed,
     SeedsProgress,
@@ -67,12 +69,12 @@ from ._seeds import (
     stack_histories,
     transport_folder,
 )
-from ._training import TrainingConfig
+from ._training import EarlierTraining, RoundResult, TrainingConfig
 from .exceptions import CheckpointError, TrainingDivergedError
 
 # The estimator's parameters that configure training and pruning.
 _TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig))
-_PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig))
+_PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig) if f.name in PARAMS)
 
 
 def _has_stochastic_solver(estimator) -> bool:
@@ -169,6 +171,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         random_state=DEFAULTS["random_state"],
         tol=DEFAULTS["tol"],
         verbose=DEFAULTS["verbose"],
+        warm_start=DEFAULTS["warm_start"],
         momentum=DEFAULTS["momentum"],
         nesterovs_momentum=DEFAULTS["nesterovs_momentum"],
         early_stopping=DEFAULTS["early_stopping"],
@@ -204,6 +207,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
+        self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
@@ -215,8 +219,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.max_fun = max_fun
 
     # -- hooks for the subclasses ------------------------------------------------
-    def _validate_targets(self, X, y):
-        """Validate ``X, y``; return ``X, y, Y`` (targets encoded for the network)."""
+    def _validate_targets(self, X, y, warm: bool = False):
+        """Validate ``X, y``; return ``X, y, Y`` (targets encoded for the network).
+
+        ``warm``: a warm-started fit, whose data must match the fitted one's.
+        """
         X, y = validate_data(
             self,
             X,
@@ -225,11 +232,15 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             multi_output=True,
             y_numeric=is_regressor(self),
             dtype=(np.float64, np.float32),
+            reset=not warm,
         )
-        return X, *self._encode_targets(y, X.dtype)
+        return X, *self._encode_targets(y, X.dtype, warm)
 
-    def _encode_targets(self, y, dtype) -> tuple[np.ndarray, np.ndarray]:
-        """``y`` as the estimator keeps it, and ``Y``, one column per output."""
+    def _encode_targets(self, y, dtype, warm=False) -> tuple[np.ndarray, np.ndarray]:
+        """``y`` as the estimator keeps it, and ``Y``, one column per output.
+
+        ``warm``: encoded as the fitted targets were, which ``y`` must match.
+        """
         raise NotImplementedError
 
     def _out_activation(self, Y) -> str:
@@ -296,6 +307,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             loss_curve_=[*self.loss_curve_, loss],
         )
         self.best_loss_ = min(self.loss_curve_)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
         return self
 
     def _start_incremental(self, X, Y, config, rng) -> None:
@@ -342,9 +355,18 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         # otherwise a stop flag of its own.
         scope = current_fit_scope()
         with FitTransaction(self) as transaction:
-            data = self._prepare(X, y, sample_weight)
-            with self._checkpoint_folder(data) as folder:
-                rng, plan = self._plan(data, folder)
+            warm = None
+            if self.warm_start and hasattr(self, "coefs_"):
+                self._check_warm_start()
+            data = self._prepare(X, y, sample_weight, warm=self._is_warm())
+            pruning = PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS})
+            rewind = RewindPolicy(
+                self.rewind, self.rewind_iteration, self.rewind_fraction
+            )
+            if self._is_warm():
+                warm, pruning = self._warm_start_from_fitted(data, pruning, rewind)
+            with self._checkpoint_folder(data, warm) as folder:
+                rng, plan = self._plan(data, folder, warm)
                 # What find_ticket takes beside the data, the same for every seed.
                 search = dict(
                     layer_units=data.layer_units,
@@ -353,27 +375,114 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     training=TrainingConfig(
                         **{k: getattr(self, k) for k in _TRAINING_PARAMS}
                     ),
-                    pruning=PruningConfig(
-                        **{k: getattr(self, k) for k in _PRUNING_PARAMS}
-                    ),
-                    rewind=RewindPolicy(
-                        self.rewind, self.rewind_iteration, self.rewind_fraction
-                    ),
+                    pruning=pruning,
+                    rewind=rewind,
                     rows=plan.rows,
                     validation_rows=plan.validation_rows,
                     ticket=self.ticket,
                 )
                 interrupt = _Interrupt(scope.stop, transaction, quiet=scope.nested)
                 if plan.seeds is None:
-                    self._fit_one(data, rng, search, folder, on_round_end, interrupt)
+                    self._fit_one(
+                        data, rng, search, folder, on_round_end, interrupt, warm
+                    )
                 else:
                     self._fit_seeds(data, plan, search, folder, interrupt)
         return self
 
-    def _prepare(self, X, y, sample_weight) -> _FitData:
-        """Validate the data and derive the architecture; refuse what cannot fit."""
+    # -- warm_start --------------------------------------------------------------
+    def _is_warm(self) -> bool:
+        """Whether this fit goes on from the fitted search (``warm_start``)."""
+        return self.warm_start and hasattr(self, "_search_end")
+
+    def _check_warm_start(self) -> None:
+        """Refuse a warm start that cannot go on from the fitted state."""
+        if not hasattr(self, "_search_end"):
+            raise ValueError(
+                "warm_start=True goes on from a search that fit found, but this "
+                "estimator was trained by partial_fit only: call fit with "
+                "warm_start=False first, or go on with partial_fit."
+            )
+        if self.n_seeds > 1:
+            raise ValueError(
+                f"warm_start=True goes on with the fitted network alone, not with "
+                f"n_seeds={self.n_seeds} searches: set n_seeds=1 for the "
+                "warm-started fits (or warm_start=False to search anew)."
+            )
+
+    def _warm_start_from_fitted(self, data, pruning, rewind):
+        """The fitted search to go on with, and the pruning that takes it on.
+
+        The schedule's sparsity so far decides: a higher ``target_sparsity``
+        prunes on from it, the same one trains the fitted network on (as
+        does a ``ticket``, which never prunes), a lower one is an error.
+        """
+        end = SearchEnd.from_fitted(self._search_end)
+        reached = end.scheduled_sparsity
+        if reached is None:  # a ticket trained once: its measured sparsity
+            reached = float(self.history_["sparsity"][-1])
+        target = self.target_sparsity
+        keeps_training = self.ticket is not None or math.isclose(
+            target, reached, rel_tol=1e-9, abs_tol=1e-12
+        )
+        if not keeps_training and target < reached:
+            raise ValueError(
+                f"target_sparsity={target} is below the sparsity the fitted search "
+                f"has reached ({reached:.6g}): warm_start can only prune further, or "
+                "train on at the same target. Set warm_start=False to search anew."
+            )
+        earlier = None
+        if keeps_training:
+            # scikit-learn's counts and stopping rule go on (see EarlierTraining).
+            best = self.best_validation_score_ if self.early_stopping else None
+            if not self.early_stopping and self.best_loss_ is not None:
+                best = self.best_loss_
+            earlier = EarlierTraining(
+                samples_seen=self.t_,
+                loss_curve=list(self.loss_curve_),
+                validation_scores=self.validation_scores_,
+                best=best,
+                stall_count=self._no_improvement_count,
+            )
+        else:
+            check_schedule(
+                [W.nnz for W in self.coefs_],
+                target,
+                self.pruning_rounds,
+                self.pruning_scope,
+                self.output_layer_rate,
+                reached_sparsity=reached,
+            )
+            pruning = replace(pruning, reached_sparsity=reached)
+        last_round = RoundResult(
+            n_iter=self.n_iter_,
+            loss_curve=list(self.loss_curve_),
+            samples_seen=self.t_,
+            stall_count=self._no_improvement_count,
+        )
+        warm = WarmStart(
+            self.coefs_,
+            self.intercepts_,
+            self.ticket_,
+            self.history_,
+            last_round,
+            end,
+            earlier,
+        )
+        if not keeps_training:
+            # Refused before any work if its rewind point is gone.
+            SearchState.continued(
+                warm, data.X.dtype, False, self.activation, self.out_activation_
+            ).check_rewind(rewind, end.rewind)
+        return warm, pruning
+
+    def _prepare(self, X, y, sample_weight, warm: bool = False) -> _FitData:
+        """Validate the data and derive the architecture; refuse what cannot fit.
+
+        ``warm``: the data and layers must match the fitted network's.
+        """
         hidden = hidden_layer_units(self.hidden_layer_sizes)
-        X, y, Y = self._validate_targets(X, y)
+        X, y, Y = self._validate_targets(X, y, warm)
         if sp.issparse(X):
             X = X.tocsr()  # mini-batches and predictions take rows
         if sample_weight is not None:
@@ -387,7 +496,17 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             # The ticket's layers replace hidden_layer_sizes, and it trains
             # once without pruning: there is no schedule to check.
             layer_units = self._check_ticket(X)
-        else:
+        if warm:
+            fitted = [self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_)]
+            if layer_units != fitted:
+                raise ValueError(
+                    f"warm_start=True goes on with the fitted network, whose layers "
+                    f"have {fitted} units, but hidden_layer_sizes (or the ticket) "
+                    f"and the data give {layer_units}: set warm_start=False to "
+                    "start over."
+                )
+            # Its schedule is checked from the fitted sparsity on.
+        elif self.ticket is None:
             check_schedule(
                 [a * b for a, b in zip(layer_units, layer_units[1:])],
                 self.target_sparsity,
@@ -399,7 +518,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         return _FitData(X, y, Y, sample_weight, layer_units)
 
     @contextmanager
-    def _checkpoint_folder(self, data: _FitData):
+    def _checkpoint_folder(self, data: _FitData, warm: WarmStart | None = None):
         """The locked folder of this search inside ``checkpoint_dir``, or None.
 
         Each distinct search (parameters, data, seed) has a folder of its own,
@@ -409,12 +528,20 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if self.checkpoint_dir is None:
             yield None
             return
-        key = fingerprint(self.get_params(), data.X, data.Y, data.sample_weight)
+        fitted = []
+        if warm is not None:
+            # A warm-started search is also a function of the fitted one.
+            for W in (*warm.coefs, *warm.ticket.weights):
+                fitted += [W.indices, W.indptr, W.data]
+            fitted += [*warm.intercepts, np.asarray(warm.end.rng_state[1])]
+        key = fingerprint(
+            self.get_params(), data.X, data.Y, data.sample_weight, *fitted
+        )
         directory = search_directory(self.checkpoint_dir, key)
         with SearchLock(directory):
             yield _Folder(directory, key)
 
-    def _plan(self, data: _FitData, folder):
+    def _plan(self, data: _FitData, folder, warm: WarmStart | None = None):
         """The random state, training and validation rows, and seeds of a search.
 
         With a checkpoint folder they are saved once, with the random state
@@ -436,13 +563,19 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         the state after the split. With ``n_seeds > 1`` the split comes
         first, then the seeds, each of which draws its own W0 from itself;
         a ticket draws no W0.
+
+        A warm-started fit that trains the fitted network on (``warm``) draws
+        no W0 either: its split comes first, as in scikit-learn's. One that
+        prunes on plans as the fit it continues did (the same split for the
+        same data); its search then takes the fitted search's random state.
         """
         rng = check_random_state(self.random_state)
         store = None if folder is None else folder.store("plan.npz")
         saved = None if store is None else store.load()
         if folder is not None and self.random_state is None:
             rng = np.random.RandomState()
-        weights_first = self.n_seeds == 1 and self.ticket is None
+        like_scikit_learn = self.n_seeds == 1 and self.ticket is None
+        weights_first = like_scikit_learn and (warm is None or not warm.keeps_training)
         if saved is not None:
             plan = self._read_plan(store, saved, rng)
             header, arrays = saved
@@ -471,7 +604,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 initial_state = rng.get_state()
                 glorot_uniform(data.layer_units, self.activation, data.X.dtype, rng)
             rows, validation_rows = self._split_validation(
-                data.X, data.y, rng, like_scikit_learn=weights_first
+                data.X, data.y, rng, like_scikit_learn=like_scikit_learn
             )
         if self.n_seeds > 1:
             # Drawn here, before any work is handed out: each seed's search is
@@ -525,8 +658,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
         return plan
 
-    def _fit_one(self, data, rng, search, folder, on_round_end, interrupt):
-        """One search; its completed rounds survive an interrupt or divergence."""
+    def _fit_one(self, data, rng, search, folder, on_round_end, interrupt, warm):
+        """One search; its completed rounds survive an interrupt or divergence.
+
+        ``warm``: the fitted search it goes on with (``warm_start``).
+        """
         callback = None
         if on_round_end is not None:
 
@@ -551,6 +687,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 on_round_end=callback,
                 progress=progress,
                 stop=interrupt.stop,
+                warm=warm,
                 **search,
             )
         except KeyboardInterrupt:
@@ -649,6 +786,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         Warns about unconverged rounds and rounds at chance, if ``warn``.
         """
         last = result.last_round
+        # A network partial_fit was training is not this one any more.
+        self.__dict__.pop("_incremental", None)
         self.__dict__.update(
             coefs_=result.coefs,
             intercepts_=result.intercepts,
@@ -671,6 +810,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 else min(last.loss_curve)
             ),
             t_=last.samples_seen,
+            # scikit-learn's name; a warm-started fit's stopping rule goes on
+            # from it.
+            _no_improvement_count=last.stall_count,
+            # What a warm-started fit needs to go on with this search.
+            _search_end=result.end.as_fitted(),
         )
         if warn and result.unconverged_rounds:
             warnings.warn(
@@ -855,7 +999,20 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
     True
     """
 
-    def _encode_targets(self, y, dtype):
+    def _encode_targets(self, y, dtype, warm=False):
+        if warm:
+            # scikit-learn's rule and message: the fitted classes, no other.
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+            classes = unique_labels(y)
+            if set(classes) != set(self.classes_):
+                raise ValueError(
+                    "warm_start can only be used where `y` has the same classes as "
+                    f"in the previous call to fit. Previously got {self.classes_}, "
+                    f"`y` has {classes}"
+                )
+            return y, self._label_binarizer.transform(y).astype(dtype, copy=False)
         y, self._label_binarizer, Y = encode_classes(y, dtype)
         self.classes_ = self._label_binarizer.classes_
         return y, Y
@@ -1070,6 +1227,7 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
         random_state=REGRESSOR_DEFAULTS["random_state"],
         tol=REGRESSOR_DEFAULTS["tol"],
         verbose=REGRESSOR_DEFAULTS["verbose"],
+        warm_start=REGRESSOR_DEFAULTS["warm_start"],
         momentum=REGRESSOR_DEFAULTS["momentum"],
         nesterovs_momentum=REGRESSOR_DEFAULTS["nesterovs_momentum"],
         early_stopping=REGRESSOR_DEFAULTS["early_stopping"],
@@ -1106,6 +1264,7 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
             random_state=random_state,
             tol=tol,
             verbose=verbose,
+            warm_start=warm_start,
             momentum=momentum,
             nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping,
@@ -1118,10 +1277,16 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
         )
         self.loss = loss
 
-    def _encode_targets(self, y, dtype):
+    def _encode_targets(self, y, dtype, warm=False):
         Y = np.asarray(y, dtype=dtype)
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
+        if warm and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"warm_start=True goes on with the fitted network, which has "
+                f"{self.n_outputs_} output(s), but y has {Y.shape[1]}: set "
+                "warm_start=False to start over."
+            )
         # The Poisson deviance is defined for y >= 0 only (a negative target
         # would make the loss NaN, or be fitted by no exponential output).
         if self.loss == "poisson" and (Y < 0).any():

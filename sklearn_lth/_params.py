@@ -303,6 +303,22 @@ PARAMS: dict[str, Param] = {
         """,
     ),
     "verbose": Param("bool", False, ["verbose"], "Print the loss after every epoch."),
+    "warm_start": Param(
+        "bool",
+        False,
+        ["boolean"],
+        """
+        Let ``fit`` go on from the fitted network instead of starting over.
+        With the ``target_sparsity`` already reached it trains the network
+        on, pruning nothing, as scikit-learn's ``warm_start`` does (one more
+        row in ``history_``). With a higher one it takes the search further:
+        ``pruning_rounds`` more rounds from the fitted mask and rewind point,
+        each pruning the fraction that reaches the new target in those
+        rounds, appended to ``history_``. A lower one is an error. The data
+        must have the same features (and classes); ``n_seeds`` must be 1.
+        See :ref:`warm_start`.
+        """,
+    ),
     "momentum": Param(
         "float",
         0.9,
@@ -403,13 +419,14 @@ REGRESSOR_PARAMS: dict[str, Param] = _inserted_after(
 
 #: What LotteryTicketMLPCV does not pass on to the LotteryTicketMLP of its
 #: folds: it sets the sparsity and the rounds itself, and offers no ticket,
-#: seeds or checkpoints.
+#: seeds, checkpoints or warm start (every fold and the refit start over).
 CV_EXCLUDED = (
     "target_sparsity",
     "pruning_rounds",
     "ticket",
     "n_seeds",
     "checkpoint_dir",
+    "warm_start",
 )
 
 _CV_OWN: dict[str, Param] = {

@@ -23,7 +23,9 @@ import numpy as np
 from ._training import mean_gradient
 
 
-def per_round_rate(target_sparsity: float, pruning_rounds: int) -> float:
+def per_round_rate(
+    target_sparsity: float, pruning_rounds: int, *, reached_sparsity: float = 0.0
+) -> float:
     """Fraction of the remaining weights pruned in each round.
 
     Parameters
@@ -32,16 +34,23 @@ def per_round_rate(target_sparsity: float, pruning_rounds: int) -> float:
         Fraction of the weights gone after all rounds.
     pruning_rounds : int >= 1
         Number of pruning rounds.
+    reached_sparsity : float in [0, target_sparsity], default=0.0
+        Fraction already gone before the first of these rounds (a search
+        that a warm-started fit takes further).
 
     Returns
     -------
     float
+        ``1 - ((1 - target_sparsity) / (1 - reached_sparsity)) **
+        (1 / pruning_rounds)``; from a dense start,
         ``1 - (1 - target_sparsity) ** (1 / pruning_rounds)``.
 
     Examples
     --------
     >>> round(per_round_rate(0.8, 5), 4)
     0.2752
+    >>> round(per_round_rate(0.95, 2, reached_sparsity=0.8), 4)
+    0.5
     """
     if not (isinstance(target_sparsity, Real) and 0 <= target_sparsity < 1):
         raise ValueError(
@@ -52,7 +61,14 @@ def per_round_rate(target_sparsity: float, pruning_rounds: int) -> float:
         raise ValueError(
             f"pruning_rounds must be an integer >= 1, got {pruning_rounds!r}."
         )
-    return 1.0 - (1.0 - target_sparsity) ** (1.0 / pruning_rounds)
+    if not 0 <= reached_sparsity <= target_sparsity:
+        raise ValueError(
+            f"reached_sparsity must be in [0, target_sparsity={target_sparsity}], "
+            f"got {reached_sparsity!r}."
+        )
+    # Divided by 1.0 from a dense start: exactly the formula without it.
+    remaining = (1.0 - target_sparsity) / (1.0 - reached_sparsity)
+    return 1.0 - remaining ** (1.0 / pruning_rounds)
 
 
 def n_to_prune(rate: float, n_remaining: int) -> int:
@@ -232,6 +248,7 @@ def check_schedule(
     pruning_rounds: int,
     scope: str,
     output_layer_rate: float | None,
+    reached_sparsity: float = 0.0,
 ) -> None:
     """Refuse a schedule with rounds that would prune no weight at all.
 
@@ -243,13 +260,16 @@ def check_schedule(
     Parameters
     ----------
     layer_sizes : list of int
-        Number of weights of each layer.
+        Number of weights of each layer (kept so far, for a search that a
+        warm-started fit takes further).
     target_sparsity, pruning_rounds, scope, output_layer_rate
         As for :class:`~sklearn_lth.LotteryTicketMLP`.
+    reached_sparsity : float, default=0.0
+        The sparsity the schedule has reached before these rounds.
     """
-    if target_sparsity <= 0:
+    if target_sparsity <= reached_sparsity:
         return
-    settings = (layer_sizes, target_sparsity)
+    settings = (layer_sizes, target_sparsity, reached_sparsity)
     empty = _empty_round(*settings, pruning_rounds, scope, output_layer_rate)
     if empty is None:
         return
@@ -267,18 +287,20 @@ def check_schedule(
         if feasible
         else "use a larger network or a higher target_sparsity"
     )
+    rate = per_round_rate(
+        target_sparsity, pruning_rounds, reached_sparsity=reached_sparsity
+    )
     raise ValueError(
         f"pruning_rounds={pruning_rounds} cannot reach "
         f"target_sparsity={target_sparsity} with {sum(layer_sizes)} weights: round "
-        f"{empty} would prune no weight at the per-round rate "
-        f"{per_round_rate(target_sparsity, pruning_rounds):.4g}; {advice}."
+        f"{empty} would prune no weight at the per-round rate {rate:.4g}; {advice}."
     )
 
 
-def _empty_round(layer_sizes, target_sparsity, n_rounds, scope, output_layer_rate):
+def _empty_round(layer_sizes, target_sparsity, reached, n_rounds, scope, output_rate):
     """The first round that prunes no weight of a pool at the main rate, or None."""
-    rate = per_round_rate(target_sparsity, n_rounds)
-    groups, rates = pruning_pools(len(layer_sizes), scope, rate, output_layer_rate)
+    rate = per_round_rate(target_sparsity, n_rounds, reached_sparsity=reached)
+    groups, rates = pruning_pools(len(layer_sizes), scope, rate, output_rate)
     for layers, pool_rate in zip(groups, rates):
         if pool_rate != rate:  # the output layer's own rate is the user's choice
             continue

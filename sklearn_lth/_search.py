@@ -16,15 +16,15 @@ pruning or saving) leaves the last completed round readable through
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 
 from ._network import Layer, Network, kept_positions
-from ._rewinding import StartPoint
+from ._rewinding import RewindPolicy, StartPoint
 from ._ticket import LotteryTicket
-from ._training import RoundResult
+from ._training import EarlierTraining, RoundResult
 
 HISTORY_KEYS = (
     "round",
@@ -42,6 +42,59 @@ VALIDATION_KEYS = (
 )
 
 
+@dataclass(frozen=True)
+class SearchEnd:
+    """What a later, warm-started fit needs to go on with a search.
+
+    The fitted weights, ticket and round table hold the rest: the ticket's
+    weights are the last round's start point, here its position on the
+    learning-rate schedule.
+
+    Attributes
+    ----------
+    rng_state : tuple
+        The search's random state after its last completed round.
+    start_step : int
+        The ticket's position on the learning-rate schedule.
+    hold_final_lr : bool
+        Whether rounds from the ticket train at the schedule's final rate.
+    snapshot : StartPoint or None
+        Round 0's rewind snapshot, when it is not the ticket itself (a search
+        that stopped after round 0).
+    scheduled_sparsity : float or None
+        The sparsity the schedule has reached (the target, for a finished
+        search; it differs from the measured one with ``output_layer_rate``).
+        None for a ``ticket=`` trained once.
+    rewind : RewindPolicy or None
+        How the search rewound (set by the estimator).
+    """
+
+    rng_state: tuple
+    start_step: int
+    hold_final_lr: bool
+    snapshot: StartPoint | None
+    scheduled_sparsity: float | None
+    rewind: RewindPolicy | None = None
+
+    def as_fitted(self) -> dict:
+        """Plain types only (dicts, lists, arrays), as a fitted attribute:
+        skops then loads it with the estimator, trusting nothing more."""
+        return asdict(self)
+
+    @classmethod
+    def from_fitted(cls, fitted: dict) -> SearchEnd:
+        """The inverse of :meth:`as_fitted`."""
+        snapshot, rewind = fitted["snapshot"], fitted["rewind"]
+        return cls(
+            rng_state=tuple(fitted["rng_state"]),
+            start_step=int(fitted["start_step"]),
+            hold_final_lr=bool(fitted["hold_final_lr"]),
+            snapshot=None if snapshot is None else StartPoint(**snapshot),
+            scheduled_sparsity=fitted["scheduled_sparsity"],
+            rewind=None if rewind is None else RewindPolicy(**rewind),
+        )
+
+
 @dataclass
 class IMPResult:
     """The network trained in the last (completed) round, its ticket and table."""
@@ -54,19 +107,57 @@ class IMPResult:
     unconverged_rounds: list[int] = field(default_factory=list)
     # Rounds that ended no better than chance (but not diverged).
     chance_rounds: list[int] = field(default_factory=list)
+    end: SearchEnd | None = None
 
 
 @dataclass(frozen=True)
 class CompletedRound:
     """The last completed round, committed in one assignment.
 
-    ``start`` None after round 0 means the initial weights, drawn again.
+    ``start`` None after round 0 means the initial weights, drawn again;
+    ``rng_state`` is the search's random state right after the round.
     """
 
     round_index: int
     network: Network
     start: StartPoint | None
     result: RoundResult
+    rng_state: tuple | None = None
+
+
+@dataclass
+class WarmStart:
+    """A fitted search that a warm-started fit goes on with.
+
+    Parameters
+    ----------
+    coefs, intercepts : list
+        The fitted (trained) weights, CSR, and biases.
+    ticket : LotteryTicket
+        The fitted ticket: the last round's start point, same pattern.
+    history : dict of ndarray
+        The fitted round table.
+    last_round : RoundResult
+        What the fitted last round did (kept if this fit completes none).
+    end : SearchEnd
+        The rest of the fitted search's state.
+    earlier : EarlierTraining or None
+        None: prune on (more rounds). Otherwise train the fitted network
+        once more, as scikit-learn's ``warm_start`` does, carrying this over.
+    """
+
+    coefs: list
+    intercepts: list
+    ticket: LotteryTicket
+    history: dict
+    last_round: RoundResult
+    end: SearchEnd
+    earlier: EarlierTraining | None = None
+
+    @property
+    def keeps_training(self) -> bool:
+        """Whether the fit trains the fitted network on, pruning nothing."""
+        return self.earlier is not None
 
 
 class SearchState:
@@ -112,6 +203,115 @@ class SearchState:
         self.unconverged: list[int] = []
         self.chance: list[int] = []
         self.last: CompletedRound | None = None
+        # The schedule's sparsity after a round and the rewind strategy (see
+        # SearchEnd), set by the loop.
+        self.scheduled_sparsity: Callable[[int], float | None] = lambda _: None
+        self.rewind_policy: RewindPolicy | None = None
+        # The last round of the fitted search a warm-started fit goes on
+        # with: not this fit's to keep (see Progress).
+        self.inherited_round = -1
+
+    @classmethod
+    def continued(
+        cls,
+        warm: WarmStart,
+        dtype,
+        validation: bool,
+        activation: str,
+        out_activation: str,
+    ) -> SearchState:
+        """The search a warm-started fit goes on with, after its last round.
+
+        The fitted network is the last completed round (as the loop would
+        have committed it); the ticket is its start point, which also serves
+        as W0 or as round 0's snapshot where the fitted search's rewind
+        strategy says it is one (see :meth:`check_rewind`).
+        """
+        positions = [
+            kept_positions(W.sorted_indices()).astype(np.intp) for W in warm.coefs
+        ]
+        for W, pos in zip(warm.ticket.weights, positions):
+            if not np.array_equal(kept_positions(W.sorted_indices()), pos):
+                raise ValueError(
+                    "warm_start: the fitted ticket_ and coefs_ keep different "
+                    "weights; set warm_start=False to search anew."
+                )
+        end, shapes = warm.end, [W.shape for W in warm.coefs]
+
+        def values(matrices, i):
+            return np.asarray(matrices[i].sorted_indices().data, dtype=dtype)
+
+        start = StartPoint(
+            [values(warm.ticket.weights, i) for i in range(len(shapes))],
+            [np.asarray(b, dtype=dtype).copy() for b in warm.ticket.intercepts],
+            end.start_step,
+            end.hold_final_lr,
+            positions=positions,
+        )
+
+        def fitted_network() -> Network:
+            layers = [
+                Layer(pos, values(warm.coefs, i).copy(), np.array(b, dtype=dtype), sh)
+                for i, (pos, b, sh) in enumerate(
+                    zip(positions, warm.intercepts, shapes)
+                )
+            ]
+            return Network(layers, activation, out_activation)
+
+        state = cls(start, positions, validation, activation, out_activation)
+        # The start point holds only the kept weights: the layers' shapes
+        # come from the fitted ones.
+        state.shapes = shapes
+        state.n_dense_weights = sum(a * b for a, b in shapes)
+        rounds = len(warm.history["round"])
+        strategy = None if end.rewind is None else end.rewind.strategy
+        # Until a round prunes, the ticket is round 0's start: W0 itself.
+        pruned = end.scheduled_sparsity != 0
+        state.initial = start if strategy == "init" or not pruned else None
+        state.rewind_snapshot = end.snapshot
+        if end.snapshot is None and strategy in ("early", "late") and pruned:
+            state.rewind_snapshot = start
+        state.start, state.first_positions = start, None
+        for key in set(warm.history) - set(state.history):
+            state.history[key] = []
+        for key, column in state.history.items():
+            column.extend(warm.history.get(key, np.full(rounds, np.nan)).tolist())
+        last = fitted_network()
+        # Trained on in place when the fit keeps training: a copy, so that
+        # the fitted round stays exactly as it was until the next commits.
+        state.network = fitted_network() if warm.keeps_training else last
+        state.last = CompletedRound(
+            int(warm.history["round"][-1]),
+            last,
+            start,
+            warm.last_round,
+            end.rng_state,
+        )
+        state.inherited_round = state.last.round_index
+        return state
+
+    def check_rewind(self, rewind: RewindPolicy, fitted: RewindPolicy | None) -> None:
+        """Refuse to prune on with a rewind strategy whose start point is gone.
+
+        ``"init"`` needs W0 and ``"early"``/``"late"`` round 0's snapshot at
+        the same step; the fitted search keeps them only if it rewound there
+        too (or stopped after round 0, for W0).
+        """
+        needs = {"init": self.initial, "early": self.rewind_snapshot}
+        needs["late"] = needs["early"]
+        if rewind.strategy not in needs:
+            return  # the trained weights or a fresh draw: always at hand
+        missing = needs[rewind.strategy] is None
+        if rewind.strategy != "init" and fitted is not None and rewind != fitted:
+            missing = True  # a snapshot, but of another step
+        if missing:
+            was = "none" if fitted is None else repr(fitted.strategy)
+            raise ValueError(
+                f"warm_start cannot go on with rewind={rewind.strategy!r}: the "
+                f"fitted search rewound with {was} and did not keep the weights "
+                f"{rewind.strategy!r} rewinds to. Use the fitted search's rewind "
+                "settings, or set warm_start=False to search anew."
+            )
 
     @property
     def completed(self) -> int:
@@ -140,18 +340,28 @@ class SearchState:
         ]
         return Network(layers, self.activation, self.out_activation)
 
-    def complete(self, round_index: int, result: RoundResult, record: dict) -> None:
+    def complete(
+        self,
+        round_index: int,
+        result: RoundResult,
+        record: dict,
+        rng_state: tuple | None = None,
+    ) -> None:
         """Commit a finished round: its history row, then the round itself.
 
         Until the single assignment of ``self.last``, :meth:`result` still
         gives the previous round (it reads only rows up to ``self.last``).
+        A column the row lacks (a warm-started fit's table may have more)
+        gets NaN.
         """
-        for key, value in record.items():
-            self.history[key].append(value)
+        for key, column in self.history.items():
+            column.append(record.get(key, np.nan))
         self.compact_start_points(
             [layer.sparse_positions for layer in self.network.layers]
         )
-        self.last = CompletedRound(round_index, self.network, self.start, result)
+        self.last = CompletedRound(
+            round_index, self.network, self.start, result, rng_state
+        )
 
     def retire_network(self) -> None:
         """The trained network stays only as the last completed round."""
@@ -208,6 +418,16 @@ class SearchState:
         ticket = LotteryTicket(
             rewind_weights, [b.copy() for b in start.biases], history["sparsity"]
         )
+        snapshot = self.rewind_snapshot
+        end = SearchEnd(
+            rng_state=last.rng_state,
+            start_step=start.step,
+            hold_final_lr=start.hold_final_lr,
+            # Kept only when the ticket is not the snapshot: after round 0.
+            snapshot=None if snapshot is None or snapshot is last.start else snapshot,
+            scheduled_sparsity=self.scheduled_sparsity(last.round_index),
+            rewind=self.rewind_policy,
+        )
         return IMPResult(
             coefs=coefs,
             intercepts=intercepts,
@@ -216,6 +436,7 @@ class SearchState:
             last_round=last.result,
             unconverged_rounds=[r for r in self.unconverged if r <= last.round_index],
             chance_rounds=[r for r in self.chance if r <= last.round_index],
+            end=end,
         )
 
 
@@ -234,6 +455,8 @@ class Progress:
         search = self.search
         if search is None or search.last is None:
             return None
+        if search.last.round_index <= search.inherited_round:
+            return None  # only the fitted search's round: nothing new to keep
         return search.result()
 
 

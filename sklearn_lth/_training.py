@@ -112,6 +112,27 @@ class RoundResult:
     # Training rows seen, summed over the epochs (scikit-learn's ``t_``; 0 for
     # a solver that has no epochs).
     samples_seen: int = 0
+    # The stopping rule's count of epochs without improvement at the end
+    # (scikit-learn's ``_no_improvement_count``).
+    stall_count: int = 0
+
+
+@dataclass(frozen=True)
+class EarlierTraining:
+    """What a warm-started fit carries over from the fit before it.
+
+    scikit-learn's ``warm_start`` keeps training the fitted network with a
+    new optimizer, but its counts and its stopping rule go on: ``t_`` (which
+    ``"invscaling"`` reads), the loss curve, the validation scores, the best
+    loss or validation score, and the count of epochs without improvement.
+    A round given this picks them up (see :func:`train_round`).
+    """
+
+    samples_seen: int
+    loss_curve: list[float]
+    validation_scores: list[float] | None
+    best: float | None
+    stall_count: int
 
 
 # A round has failed when it ends this many times above both its first epoch's
@@ -583,6 +604,7 @@ class _Round:
         snapshot_at: int | None,
         stop: StopFlag | None,
         round_index: int,
+        earlier: EarlierTraining | None = None,
     ):
         self.config, self.train_step, self.batches = config, train_step, batches
         self.schedule, self.validation = schedule, validation
@@ -596,6 +618,23 @@ class _Round:
         self.result = RoundResult(validation_scores=None if validation is None else [])
         if snapshot_at is not None and snapshot_at <= 0:
             self.result.snapshot = weights_now(train_step.network, step=0)
+        if earlier is not None:
+            self._go_on_from(earlier)
+
+    def _go_on_from(self, earlier: EarlierTraining) -> None:
+        """Pick up the counts and the stopping rule of an earlier fit."""
+        result, stopping = self.result, self.stopping
+        result.samples_seen = earlier.samples_seen
+        result.loss_curve = list(earlier.loss_curve)
+        if result.validation_scores is not None and earlier.validation_scores:
+            result.validation_scores = list(earlier.validation_scores)
+        stopping.count = earlier.stall_count
+        if earlier.best is not None and np.isfinite(earlier.best):
+            stopping.best = earlier.best
+            if self.early_stopping:
+                # The fitted weights are the earlier fit's best: they stay
+                # unless an epoch beats them, as in scikit-learn.
+                self.validation.keep_best(self.train_step.params)
 
     def train_epoch(self, epoch: int) -> None:
         """Train one epoch; add its mean loss to the loss curve.
@@ -650,8 +689,9 @@ class _Round:
         ):
             stopping.restart()  # the schedule lowered its rate instead
         if self.config.verbose:
-            print(_epoch_line(self.round_index, result))
+            print(_epoch_line(result))
         result.converged = stopping.should_stop
+        result.stall_count = stopping.count
         return result.converged
 
     def finish(self) -> RoundResult:
@@ -676,14 +716,14 @@ class _Round:
         )
 
 
-def _epoch_line(round_index: int, result: RoundResult) -> str:
-    """The line ``verbose`` prints after an epoch."""
-    line = (
-        f"Round {round_index}, iteration {result.n_iter}, "
-        f"loss = {result.loss_curve[-1]:.8f}"
-    )
+def _epoch_line(result: RoundResult) -> str:
+    """What ``verbose`` prints after an epoch: scikit-learn's MLP's lines.
+
+    The round they belong to is printed when it starts (see :mod:`._imp`).
+    """
+    line = f"Iteration {result.n_iter}, loss = {result.loss_curve[-1]:.8f}"
     if result.validation_scores is not None:
-        line += f", validation score = {result.validation_scores[-1]:.6f}"
+        line += f"\nValidation score: {result.validation_scores[-1]:f}"
     return line
 
 
@@ -701,6 +741,7 @@ def train_round(
     validation_rows: np.ndarray | None = None,
     round_index: int = 0,
     stop: StopFlag | None = None,
+    earlier: EarlierTraining | None = None,
 ) -> RoundResult:
     """Train ``network`` in place for up to ``config.max_iter`` epochs.
 
@@ -728,6 +769,9 @@ def train_round(
     stop : StopFlag, optional
         Checked between mini-batches: once set, training stops with a
         KeyboardInterrupt (another thread of the same fit was interrupted).
+    earlier : EarlierTraining, optional
+        A warm-started fit's carry-over: the result's counts, loss curve and
+        validation scores continue it, and so does the stopping rule.
 
     Returns
     -------
@@ -751,6 +795,7 @@ def train_round(
         snapshot_at=snapshot_at,
         stop=stop,
         round_index=round_index,
+        earlier=earlier,
     )
     for epoch in range(config.max_iter):
         this_round.train_epoch(epoch)

@@ -323,7 +323,7 @@ def test_verbose_prints_every_epoch(monkeypatch, capsys):
     assert main(["iris", *TINY, "--verbose"]) == 0
     out = capsys.readouterr().out
     assert verbose == [True] and len(_rows(out)) == 3
-    epochs = [line for line in out.splitlines() if "iteration" in line]
+    epochs = [line for line in out.splitlines() if line.startswith("Iteration ")]
     assert len(epochs) == 3 * 5
 
 

@@ -121,6 +121,7 @@ INVALID_PARAMS = {
     "momentum": 2.0,
     "nesterovs_momentum": "yes",
     "early_stopping": "yes",
+    "warm_start": "yes",
     "validation_fraction": 1.0,
     "beta_1": 1.0,
     "beta_2": -0.5,

@@ -371,5 +371,6 @@ def test_verbose_prints_every_iteration(data, capsys):
         X, y
     )
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == [line for line in lines if "Round 0, iteration" in line]
-    assert lines[2].startswith("Round 0, iteration 3, loss = ")
+    assert lines[0].startswith("Round 0: ")
+    assert lines[1:4] == [line for line in lines if "Iteration" in line]
+    assert lines[3].startswith("Iteration 3, loss = ")
