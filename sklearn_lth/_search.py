@@ -249,14 +249,11 @@ class SearchState:
             positions=positions,
         )
 
-        def fitted_network() -> Network:
-            layers = [
-                Layer(pos, values(warm.coefs, i).copy(), np.array(b, dtype=dtype), sh)
-                for i, (pos, b, sh) in enumerate(
-                    zip(positions, warm.intercepts, shapes)
-                )
-            ]
-            return Network(layers, activation, out_activation)
+        layers = [
+            Layer(pos, values(warm.coefs, i).copy(), np.array(b, dtype=dtype), shape)
+            for i, (pos, b, shape) in enumerate(zip(positions, warm.intercepts, shapes))
+        ]
+        network = Network(layers, activation, out_activation)
 
         state = cls(start, positions, validation, activation, out_activation)
         # The start point holds only the kept weights: the layers' shapes
@@ -272,17 +269,16 @@ class SearchState:
         if end.snapshot is None and strategy in ("early", "late") and pruned:
             state.rewind_snapshot = start
         state.start, state.first_positions = start, None
-        for key in set(warm.history) - set(state.history):
-            state.history[key] = []
+        for key in warm.history:  # the fitted table may have more columns
+            state.history.setdefault(key, [])
         for key, column in state.history.items():
             column.extend(warm.history.get(key, np.full(rounds, np.nan)).tolist())
-        last = fitted_network()
-        # Trained on in place when the fit keeps training: a copy, so that
-        # the fitted round stays exactly as it was until the next commits.
-        state.network = fitted_network() if warm.keeps_training else last
+        # Trained on in place when the fit keeps training: the fitted round
+        # is never exported again (see Progress), the estimator holds its own.
+        state.network = network
         state.last = CompletedRound(
             int(warm.history["round"][-1]),
-            last,
+            network,
             start,
             warm.last_round,
             end.rng_state,
