@@ -257,25 +257,35 @@ def find_ticket(
     data = TrainingData(X, Y, sample_weight, rows, validation_rows)
     # Where this fit's rounds begin: after the fitted search's, if warm.
     first_round = 0 if warm is None else len(warm.history["round"])
+    # The schedule's rounds follow round ``origin``: round 0 (which trains the
+    # dense network), the fitted search's last round (pruning on), or where
+    # an interrupted schedule began (finishing it).
+    origin = 0 if warm is None else first_round - 1
+    if warm is not None and warm.plan_origin is not None:
+        origin = warm.plan_origin
     if warm is not None and warm.keeps_training:
         last_round = first_round
     elif ticket is not None or pruning.target_sparsity <= pruning.reached_sparsity:
         # A ticket trains once; a target already reached has nothing to prune.
         last_round = first_round
     else:
-        last_round = first_round - 1 + pruning.pruning_rounds + (warm is None)
-    # What a later warm-started fit reads: the schedule's sparsity and the
-    # rewind strategy of the rounds this search commits.
+        last_round = origin + pruning.pruning_rounds
+    # What a later warm-started fit reads: the schedule and the rewind
+    # strategy of the rounds this search commits.
     if warm is not None and warm.keeps_training:
-        state.rewind_policy = warm.end.rewind
+        state.rewind_policy, state.plan = warm.end.rewind, warm.end.plan
         state.scheduled_sparsity = lambda _: warm.end.scheduled_sparsity
     elif ticket is None:
         state.rewind_policy = rewind
-        # The round before this fit's first: none pruned by this schedule.
-        pruned_before = first_round - (warm is not None)
+        state.plan = (
+            origin,
+            pruning.reached_sparsity,
+            pruning.target_sparsity,
+            pruning.pruning_rounds,
+        )
 
         def scheduled(round_index: int) -> float:
-            return pruning.scheduled_sparsity(round_index - pruned_before)
+            return pruning.scheduled_sparsity(round_index - origin)
 
         state.scheduled_sparsity = scheduled
     snapshot_at = None

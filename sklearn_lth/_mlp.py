@@ -395,6 +395,23 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         """Whether this fit goes on from the fitted search (``warm_start``)."""
         return self.warm_start and hasattr(self, "_search_end")
 
+    def _check_warm_ticket(self) -> None:
+        """A ``ticket`` on a warm start must be the fitted network's pattern.
+
+        It never prunes (the fitted network trains on): another ticket is
+        refused rather than ignored.
+        """
+        fitted = [(W.indptr, W.indices) for W in self.coefs_]
+        given = [(W.indptr, W.indices) for W in self.ticket.weights]
+        if len(fitted) != len(given) or not all(
+            np.array_equal(a, b) for pair in zip(fitted, given) for a, b in zip(*pair)
+        ):
+            raise ValueError(
+                "warm_start=True trains the fitted network on, but the ticket "
+                "given keeps other weights: set warm_start=False to train that "
+                "ticket, or ticket=None to go on from the fitted network."
+            )
+
     def _check_warm_start(self) -> None:
         """Refuse a warm start that cannot go on from the fitted state."""
         if not hasattr(self, "_search_end"):
@@ -415,16 +432,30 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
 
         The schedule's sparsity so far decides: a higher ``target_sparsity``
         prunes on from it, the same one trains the fitted network on (as
-        does a ``ticket``, which never prunes), a lower one is an error.
+        does a ``ticket``, which never prunes), a lower one is an error. A
+        search interrupted before its target (Ctrl-C keeps the last round
+        completed) is finished, at the target and ``pruning_rounds`` it was
+        given, exactly as it would have gone on.
         """
         end = SearchEnd.from_fitted(self._search_end)
         reached = end.scheduled_sparsity
         if reached is None:  # a ticket trained once: its measured sparsity
             reached = float(self.history_["sparsity"][-1])
         target = self.target_sparsity
+        if self.ticket is not None:
+            self._check_warm_ticket()
         keeps_training = self.ticket is not None or math.isclose(
             target, reached, rel_tol=1e-9, abs_tol=1e-12
         )
+        plan_origin = None
+        if end.plan is not None and not keeps_training:
+            origin, plan_reached, plan_target, plan_rounds = end.plan
+            unfinished = int(self.history_["round"][-1]) < origin + plan_rounds
+            if unfinished and (target, self.pruning_rounds) == (
+                plan_target,
+                plan_rounds,
+            ):
+                plan_origin, reached = int(origin), plan_reached
         if not keeps_training and target < reached:
             raise ValueError(
                 f"target_sparsity={target} is below the sparsity the fitted search "
@@ -444,7 +475,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 best=best,
                 stall_count=self._no_improvement_count,
             )
-        else:
+        elif plan_origin is None:  # (an unfinished schedule was checked)
             check_schedule(
                 [W.nnz for W in self.coefs_],
                 target,
@@ -453,6 +484,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 self.output_layer_rate,
                 reached_sparsity=reached,
             )
+        if not keeps_training:
             pruning = replace(pruning, reached_sparsity=reached)
         last_round = RoundResult(
             n_iter=self.n_iter_,
@@ -468,6 +500,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             last_round,
             end,
             earlier,
+            plan_origin,
         )
         if not keeps_training:
             # Refused before any work if its rewind point is gone.

@@ -314,9 +314,10 @@ PARAMS: dict[str, Param] = {
         row in ``history_``). With a higher one it takes the search further:
         ``pruning_rounds`` more rounds from the fitted mask and rewind point,
         each pruning the fraction that reaches the new target in those
-        rounds, appended to ``history_``. A lower one is an error. The data
-        must have the same features (and classes); ``n_seeds`` must be 1.
-        See :ref:`warm_start`.
+        rounds, appended to ``history_`` (a search that Ctrl-C stopped
+        short of the same target finishes its own rounds instead). A lower
+        one is an error. The data must have the same features (and classes);
+        ``n_seeds`` must be 1. See :ref:`warm_start`.
         """,
     ),
     "momentum": Param(

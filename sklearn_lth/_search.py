@@ -66,7 +66,12 @@ class SearchEnd:
         search; it differs from the measured one with ``output_layer_rate``).
         None for a ``ticket=`` trained once.
     rewind : RewindPolicy or None
-        How the search rewound (set by the estimator).
+        How the search rewound.
+    plan : tuple or None
+        Its schedule: ``(origin, reached_sparsity, target_sparsity,
+        pruning_rounds)``, the rounds after round ``origin`` pruning from
+        one sparsity to the other (None for a ticket trained once). A search
+        interrupted before ``origin + pruning_rounds`` can be finished.
     """
 
     rng_state: tuple
@@ -75,6 +80,7 @@ class SearchEnd:
     snapshot: StartPoint | None
     scheduled_sparsity: float | None
     rewind: RewindPolicy | None = None
+    plan: tuple | None = None
 
     def as_fitted(self) -> dict:
         """Plain types only (dicts, lists, arrays), as a fitted attribute:
@@ -92,6 +98,7 @@ class SearchEnd:
             snapshot=None if snapshot is None else StartPoint(**snapshot),
             scheduled_sparsity=fitted["scheduled_sparsity"],
             rewind=None if rewind is None else RewindPolicy(**rewind),
+            plan=None if fitted["plan"] is None else tuple(fitted["plan"]),
         )
 
 
@@ -144,6 +151,9 @@ class WarmStart:
     earlier : EarlierTraining or None
         None: prune on (more rounds). Otherwise train the fitted network
         once more, as scikit-learn's ``warm_start`` does, carrying this over.
+    plan_origin : int or None
+        Finish the fitted, interrupted schedule, whose rounds follow this
+        one, rather than start a schedule after the fitted last round.
     """
 
     coefs: list
@@ -153,6 +163,7 @@ class WarmStart:
     last_round: RoundResult
     end: SearchEnd
     earlier: EarlierTraining | None = None
+    plan_origin: int | None = None
 
     @property
     def keeps_training(self) -> bool:
@@ -207,6 +218,7 @@ class SearchState:
         # SearchEnd), set by the loop.
         self.scheduled_sparsity: Callable[[int], float | None] = lambda _: None
         self.rewind_policy: RewindPolicy | None = None
+        self.plan: tuple | None = None
         # The last round of the fitted search a warm-started fit goes on
         # with: not this fit's to keep (see Progress).
         self.inherited_round = -1
@@ -262,8 +274,10 @@ class SearchState:
         state.n_dense_weights = sum(a * b for a, b in shapes)
         rounds = len(warm.history["round"])
         strategy = None if end.rewind is None else end.rewind.strategy
-        # Until a round prunes, the ticket is round 0's start: W0 itself.
-        pruned = end.scheduled_sparsity != 0
+        # Until a round prunes, the ticket is round 0's start: W0 itself (a
+        # ticket trained once, with no schedule, started from its own
+        # weights, which "init" then rewinds to).
+        pruned = bool(end.scheduled_sparsity)
         state.initial = start if strategy == "init" or not pruned else None
         state.rewind_snapshot = end.snapshot
         if end.snapshot is None and strategy in ("early", "late") and pruned:
@@ -301,12 +315,22 @@ class SearchState:
         if rewind.strategy != "init" and fitted is not None and rewind != fitted:
             missing = True  # a snapshot, but of another step
         if missing:
-            was = "none" if fitted is None else repr(fitted.strategy)
+
+            def settings(policy: RewindPolicy) -> str:
+                """The estimator parameters that chose ``policy``."""
+                named = f"rewind={policy.strategy!r}"
+                if policy.strategy == "early":
+                    named += f", rewind_iteration={policy.rewind_iteration}"
+                if policy.strategy == "late":
+                    named += f", rewind_fraction={policy.rewind_fraction}"
+                return named
+
+            was = "a ticket trained once" if fitted is None else settings(fitted)
             raise ValueError(
-                f"warm_start cannot go on with rewind={rewind.strategy!r}: the "
-                f"fitted search rewound with {was} and did not keep the weights "
-                f"{rewind.strategy!r} rewinds to. Use the fitted search's rewind "
-                "settings, or set warm_start=False to search anew."
+                f"warm_start cannot go on with {settings(rewind)}: the fitted "
+                f"search ({was}) did not keep the weights that rewinds to. Use "
+                "the fitted search's rewind settings, or set warm_start=False to "
+                "search anew."
             )
 
     @property
@@ -423,6 +447,7 @@ class SearchState:
             snapshot=None if snapshot is None or snapshot is last.start else snapshot,
             scheduled_sparsity=self.scheduled_sparsity(last.round_index),
             rewind=self.rewind_policy,
+            plan=self.plan,
         )
         return IMPResult(
             coefs=coefs,

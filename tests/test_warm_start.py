@@ -396,3 +396,35 @@ def test_without_warm_start_every_fit_starts_over(digits):
     assert (
         clone(model.set_params(warm_start=True)).fit(X, y).history_["round"].size == 3
     )
+
+
+def test_a_search_interrupted_then_warm_started_finishes_as_planned(
+    digits, monkeypatch
+):
+    # Ctrl-C keeps round 3 of four; the same fit again finishes that
+    # schedule (round 4, at its rate), not two new rounds.
+    X, y = digits
+    one = LotteryTicketMLP(target_sparsity=ALL_THE_WAY, pruning_rounds=4, **SEARCH)
+    model = LotteryTicketMLP(
+        target_sparsity=ALL_THE_WAY, pruning_rounds=4, warm_start=True, **SEARCH
+    )
+    with monkeypatch.context() as patch:
+        fail_in_round(patch, 4, KeyboardInterrupt())
+        with (
+            pytest.warns(UserWarning, match="keeps round 3"),
+            pytest.raises(KeyboardInterrupt),
+        ):
+            model.fit(X, y)
+    assert_same_fit(one.fit(X, y), model.fit(X, y))
+
+
+def test_another_ticket_is_refused_not_ignored(digits):
+    X, y = digits
+    found = LotteryTicketMLP(target_sparsity=0.5, pruning_rounds=2, **SEARCH).fit(X, y)
+    other = LotteryTicketMLP(target_sparsity=0.8, pruning_rounds=2, **SEARCH).fit(X, y)
+    model = LotteryTicketMLP(ticket=found.ticket_, warm_start=True, **SEARCH).fit(X, y)
+    with pytest.raises(ValueError, match="the ticket given keeps other weights"):
+        model.set_params(ticket=other.ticket_).fit(X, y)
+    # Without a ticket it prunes on, rewinding to the ticket's weights.
+    model.set_params(ticket=None, target_sparsity=0.8, pruning_rounds=2).fit(X, y)
+    assert model.history_["sparsity"][-1] == pytest.approx(0.8, abs=2e-3)
