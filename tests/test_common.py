@@ -16,42 +16,20 @@ from sklearn_lth import (
 )
 
 # Small, fast instances: the checks fit dozens of times.
+SEARCH = dict(
+    hidden_layer_sizes=(16,),
+    target_sparsity=0.5,
+    pruning_rounds=2,
+    max_iter=100,
+    learning_rate_init=0.01,
+    random_state=0,
+)
 ESTIMATORS = [
-    LotteryTicketMLP(
-        hidden_layer_sizes=(16,),
-        target_sparsity=0.5,
-        pruning_rounds=2,
-        max_iter=100,
-        learning_rate_init=0.01,
-        random_state=0,
-    ),
-    LotteryTicketMLPRegressor(
-        hidden_layer_sizes=(16,),
-        target_sparsity=0.5,
-        pruning_rounds=2,
-        max_iter=100,
-        learning_rate_init=0.01,
-        random_state=0,
-    ),
+    LotteryTicketMLP(**SEARCH),
+    LotteryTicketMLPRegressor(**SEARCH),
     # warm_start=True: every fit but the first goes on from the fitted search.
-    LotteryTicketMLP(
-        hidden_layer_sizes=(16,),
-        target_sparsity=0.5,
-        pruning_rounds=2,
-        max_iter=100,
-        learning_rate_init=0.01,
-        random_state=0,
-        warm_start=True,
-    ),
-    LotteryTicketMLPRegressor(
-        hidden_layer_sizes=(16,),
-        target_sparsity=0.5,
-        pruning_rounds=2,
-        max_iter=100,
-        learning_rate_init=0.01,
-        random_state=0,
-        warm_start=True,
-    ),
+    LotteryTicketMLP(**SEARCH, warm_start=True),
+    LotteryTicketMLPRegressor(**SEARCH, warm_start=True),
     SupermaskMLP(
         hidden_layer_sizes=(128,), max_iter=100, learning_rate_init=0.1, random_state=0
     ),

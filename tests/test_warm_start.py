@@ -38,6 +38,15 @@ def iris():
     return (X - X.mean(0)) / X.std(0), y
 
 
+@pytest.fixture
+def half_way(digits):
+    """A warm-started search fitted half-way (two of four rounds), pickled."""
+    model = LotteryTicketMLP(
+        target_sparsity=HALF_WAY, pruning_rounds=2, warm_start=True, **SEARCH
+    ).fit(*digits)
+    return model, pickle.dumps(model)
+
+
 @pytest.fixture(autouse=True)
 def _quiet():
     with warnings.catch_warnings():
@@ -64,6 +73,23 @@ def assert_same_fit(a, b):
     np.testing.assert_array_equal(
         a.ticket_.sparsity_history, b.ticket_.sparsity_history
     )
+
+
+def interrupt_fit(model, X, y, monkeypatch, round_index, kept_round=None):
+    """Fit ``model`` with a Ctrl-C at the start of ``round_index``; check the
+    warning naming the round it keeps (None: nothing new to keep)."""
+    with monkeypatch.context() as patch:
+        fail_in_round(patch, round_index, KeyboardInterrupt())
+        with (
+            pytest.raises(KeyboardInterrupt),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always")
+            model.fit(X, y)
+    kept = [str(w.message) for w in caught if "interrupted" in str(w.message)]
+    assert len(kept) == (kept_round is not None)
+    if kept_round is not None:
+        assert f"keeps round {kept_round}" in kept[0]
 
 
 def kept(W):
@@ -181,36 +207,25 @@ def test_a_crashed_continuation_resumes_from_its_checkpoint(digits, tmp_path):
     assert_same_fit(one.fit(X, y), two.fit(X, y))
 
 
-def test_an_interrupted_continuation_keeps_its_new_rounds(digits, monkeypatch):
+def test_an_interrupted_continuation_keeps_its_new_rounds(
+    digits, half_way, monkeypatch
+):
     X, y = digits
-    model = LotteryTicketMLP(
-        target_sparsity=HALF_WAY, pruning_rounds=2, warm_start=True, **SEARCH
-    ).fit(X, y)
-    fitted = pickle.dumps(model)
+    model, fitted = half_way
     model.set_params(target_sparsity=ALL_THE_WAY)
-    with monkeypatch.context() as patch:
-        fail_in_round(patch, 3, KeyboardInterrupt())
-        with pytest.raises(KeyboardInterrupt):
-            model.fit(X, y)
+    interrupt_fit(model, X, y, monkeypatch, 3)
     # Nothing new completed: the estimator is as it was.
     assert pickle.dumps(model.set_params(target_sparsity=HALF_WAY)) == fitted
     model.set_params(target_sparsity=ALL_THE_WAY)
-    with monkeypatch.context() as patch:
-        fail_in_round(patch, 4, KeyboardInterrupt())
-        with (
-            pytest.warns(UserWarning, match="keeps round 3"),
-            pytest.raises(KeyboardInterrupt),
-        ):
-            model.fit(X, y)
+    interrupt_fit(model, X, y, monkeypatch, 4, kept_round=3)
     assert model.history_["round"].tolist() == [0, 1, 2, 3]
 
 
-def test_a_diverged_continuation_leaves_the_estimator_as_it_was(digits, monkeypatch):
+def test_a_diverged_continuation_leaves_the_estimator_as_it_was(
+    digits, half_way, monkeypatch
+):
     X, y = digits
-    model = LotteryTicketMLP(
-        target_sparsity=HALF_WAY, pruning_rounds=2, warm_start=True, **SEARCH
-    ).fit(X, y)
-    fitted = pickle.dumps(model)
+    model, fitted = half_way
     model.set_params(target_sparsity=ALL_THE_WAY)
     fail_in_round(monkeypatch, 4, TrainingDivergedError("boom", round_index=4))
     with pytest.raises(TrainingDivergedError) as error:
@@ -408,13 +423,7 @@ def test_a_search_interrupted_then_warm_started_finishes_as_planned(
     model = LotteryTicketMLP(
         target_sparsity=ALL_THE_WAY, pruning_rounds=4, warm_start=True, **SEARCH
     )
-    with monkeypatch.context() as patch:
-        fail_in_round(patch, 4, KeyboardInterrupt())
-        with (
-            pytest.warns(UserWarning, match="keeps round 3"),
-            pytest.raises(KeyboardInterrupt),
-        ):
-            model.fit(X, y)
+    interrupt_fit(model, X, y, monkeypatch, 4, kept_round=3)
     assert_same_fit(one.fit(X, y), model.fit(X, y))
 
 
