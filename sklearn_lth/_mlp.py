@@ -58,7 +58,7 @@ from ._params import (
 )
 from ._pruning import check_schedule
 from ._rewinding import RewindPolicy
-from ._search import SearchEnd, SearchState, WarmStart
+from ._search import SearchEnd, WarmStart
 from ._seeds import (
     DivergedSeed,
     SeedsProgress,
@@ -364,7 +364,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 self.rewind, self.rewind_iteration, self.rewind_fraction
             )
             if self._is_warm():
-                warm, pruning = self._warm_start_from_fitted(data, pruning, rewind)
+                warm, pruning = self._warm_start_from_fitted(pruning, rewind)
             with self._checkpoint_folder(data, warm) as folder:
                 rng, plan = self._plan(data, folder, warm)
                 # What find_ticket takes beside the data, the same for every seed.
@@ -427,7 +427,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 "warm-started fits (or warm_start=False to search anew)."
             )
 
-    def _warm_start_from_fitted(self, data, pruning, rewind):
+    def _warm_start_from_fitted(self, pruning, rewind):
         """The fitted search to go on with, and the pruning that takes it on.
 
         The schedule's sparsity so far decides: a higher ``target_sparsity``
@@ -503,10 +503,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             plan_origin,
         )
         if not keeps_training:
-            # Refused before any work if its rewind point is gone.
-            SearchState.continued(
-                warm, data.X.dtype, False, self.activation, self.out_activation_
-            ).check_rewind(rewind, end.rewind)
+            end.check_rewind(rewind)  # before any work, if its point is gone
         return warm, pruning
 
     def _prepare(self, X, y, sample_weight, warm: bool = False) -> _FitData:

@@ -101,6 +101,61 @@ class SearchEnd:
             plan=None if fitted["plan"] is None else tuple(fitted["plan"]),
         )
 
+    def ticket_is_initial(self) -> bool:
+        """Whether the ticket's weights are W0 (what ``"init"`` rewinds to).
+
+        So they are when the search rewound to W0, and until a round prunes
+        (the ticket is then round 0's start; a ticket trained once started
+        from its own weights).
+        """
+        strategy = None if self.rewind is None else self.rewind.strategy
+        return strategy == "init" or not self.scheduled_sparsity
+
+    def ticket_is_snapshot(self) -> bool:
+        """Whether the ticket's weights are round 0's rewind snapshot."""
+        strategy = None if self.rewind is None else self.rewind.strategy
+        return strategy in ("early", "late") and bool(self.scheduled_sparsity)
+
+    def check_rewind(self, rewind: RewindPolicy) -> None:
+        """Refuse to prune on with a rewind strategy whose start point is gone.
+
+        ``"init"`` needs W0 and ``"early"``/``"late"`` round 0's snapshot at
+        the same step; the search kept them only if it rewound there too (or,
+        for W0, never pruned).
+        """
+        kept = {
+            "init": self.ticket_is_initial(),
+            "early": self.snapshot is not None or self.ticket_is_snapshot(),
+        }
+        kept["late"] = kept["early"]
+        if rewind.strategy not in kept:
+            return  # the trained weights or a fresh draw: always at hand
+        missing = not kept[rewind.strategy]
+        if rewind.strategy != "init" and self.rewind is not None:
+            missing |= rewind != self.rewind  # a snapshot, but of another step
+        if missing:
+
+            def settings(policy: RewindPolicy) -> str:
+                """The estimator parameters that chose ``policy``."""
+                named = f"rewind={policy.strategy!r}"
+                if policy.strategy == "early":
+                    named += f", rewind_iteration={policy.rewind_iteration}"
+                if policy.strategy == "late":
+                    named += f", rewind_fraction={policy.rewind_fraction}"
+                return named
+
+            was = (
+                "a ticket trained once"
+                if self.rewind is None
+                else settings(self.rewind)
+            )
+            raise ValueError(
+                f"warm_start cannot go on with {settings(rewind)}: the fitted "
+                f"search ({was}) did not keep the weights that rewinds to. Use "
+                "the fitted search's rewind settings, or set warm_start=False to "
+                "search anew."
+            )
+
 
 @dataclass
 class IMPResult:
@@ -237,7 +292,7 @@ class SearchState:
         The fitted network is the last completed round (as the loop would
         have committed it); the ticket is its start point, which also serves
         as W0 or as round 0's snapshot where the fitted search's rewind
-        strategy says it is one (see :meth:`check_rewind`).
+        strategy says it is one (see :meth:`SearchEnd.check_rewind`).
         """
         positions = [
             kept_positions(W.sorted_indices()).astype(np.intp) for W in warm.coefs
@@ -273,15 +328,8 @@ class SearchState:
         state.shapes = shapes
         state.n_dense_weights = sum(a * b for a, b in shapes)
         rounds = len(warm.history["round"])
-        strategy = None if end.rewind is None else end.rewind.strategy
-        # Until a round prunes, the ticket is round 0's start: W0 itself (a
-        # ticket trained once, with no schedule, started from its own
-        # weights, which "init" then rewinds to).
-        pruned = bool(end.scheduled_sparsity)
-        state.initial = start if strategy == "init" or not pruned else None
-        state.rewind_snapshot = end.snapshot
-        if end.snapshot is None and strategy in ("early", "late") and pruned:
-            state.rewind_snapshot = start
+        state.initial = start if end.ticket_is_initial() else None
+        state.rewind_snapshot = start if end.ticket_is_snapshot() else end.snapshot
         state.start, state.first_positions = start, None
         for key in warm.history:  # the fitted table may have more columns
             state.history.setdefault(key, [])
@@ -299,39 +347,6 @@ class SearchState:
         )
         state.inherited_round = state.last.round_index
         return state
-
-    def check_rewind(self, rewind: RewindPolicy, fitted: RewindPolicy | None) -> None:
-        """Refuse to prune on with a rewind strategy whose start point is gone.
-
-        ``"init"`` needs W0 and ``"early"``/``"late"`` round 0's snapshot at
-        the same step; the fitted search keeps them only if it rewound there
-        too (or stopped after round 0, for W0).
-        """
-        needs = {"init": self.initial, "early": self.rewind_snapshot}
-        needs["late"] = needs["early"]
-        if rewind.strategy not in needs:
-            return  # the trained weights or a fresh draw: always at hand
-        missing = needs[rewind.strategy] is None
-        if rewind.strategy != "init" and fitted is not None and rewind != fitted:
-            missing = True  # a snapshot, but of another step
-        if missing:
-
-            def settings(policy: RewindPolicy) -> str:
-                """The estimator parameters that chose ``policy``."""
-                named = f"rewind={policy.strategy!r}"
-                if policy.strategy == "early":
-                    named += f", rewind_iteration={policy.rewind_iteration}"
-                if policy.strategy == "late":
-                    named += f", rewind_fraction={policy.rewind_fraction}"
-                return named
-
-            was = "a ticket trained once" if fitted is None else settings(fitted)
-            raise ValueError(
-                f"warm_start cannot go on with {settings(rewind)}: the fitted "
-                f"search ({was}) did not keep the weights that rewinds to. Use "
-                "the fitted search's rewind settings, or set warm_start=False to "
-                "search anew."
-            )
 
     @property
     def completed(self) -> int:
