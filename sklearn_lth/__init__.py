@@ -4,6 +4,7 @@ Iterative magnitude pruning (Frankle & Carbin, 2019) behind the scikit-learn
 estimator API, with weights stored as ``scipy.sparse`` CSR arrays.
 """
 
+from ._config import config_context, get_config, set_config
 from ._cv import LotteryTicketMLPCV, LotteryTicketMLPRegressorCV
 from ._display import LotteryTicketDisplay
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
@@ -39,5 +40,8 @@ __all__ = [
     "LotteryTicketMLPRegressorCV",
     "SupermaskMLP",
     "TrainingDivergedError",
+    "config_context",
+    "get_config",
     "per_round_rate",
+    "set_config",
 ]

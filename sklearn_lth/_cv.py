@@ -20,6 +20,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import _fit_context, check_sample_weight
+from ._config import config_context, get_config
 from ._interrupt import FitTransaction, StopFlag, nested_fit
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._params import (
@@ -78,12 +79,22 @@ def _score(scorer, estimator, X, y, sample_weight) -> float:
 
 
 def _fold_path(
-    estimator, X, y, sample_weight, score_weight, train, test, scorer, stop: StopFlag
+    estimator,
+    X,
+    y,
+    sample_weight,
+    score_weight,
+    train,
+    test,
+    scorer,
+    stop: StopFlag,
+    config: dict,
 ):
     """One search on a fold's training part, scoring every round on its test part.
 
     ``sample_weight`` weighs the training, ``score_weight`` the scores (each
-    may be None).
+    may be None). ``config``: sklearn_lth's settings in the fit's thread,
+    which a joblib worker does not inherit.
     """
     test_scores, sparsities = [], []
     fit_weight = None if sample_weight is None else sample_weight[train]
@@ -95,7 +106,7 @@ def _fold_path(
 
     # Nested: the fold stops with the CV fit's flag, and leaves it to the CV
     # fit to say what an interrupt keeps.
-    with nested_fit(stop):
+    with nested_fit(stop), config_context(**config):
         estimator.fit(
             X[train], y[train], sample_weight=fit_weight, on_round_end=score_round
         )
@@ -251,6 +262,7 @@ class _BaseLotteryTicketMLPCV(BaseEstimator):
                         test,
                         scorer,
                         stop,
+                        get_config(),
                     )
                     for train, test in folds
                 )

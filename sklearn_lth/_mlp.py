@@ -38,6 +38,7 @@ from ._checkpoint import (
     search_directory,
 )
 from ._compat import _fit_context, check_sample_weight
+from ._config import resolved_kernels
 from ._imp import (
     IMPResult,
     Progress,
@@ -72,8 +73,16 @@ from ._seeds import (
 from ._training import EarlierTraining, RoundResult, TrainingConfig
 from .exceptions import CheckpointError, TrainingDivergedError
 
+
 # The estimator's parameters that configure training and pruning.
-_TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig))
+# The estimators' training parameters (the config's kernels come from
+# sklearn_lth.get_config, not from a parameter).
+def _n_weights(layer_units: list[int]) -> int:
+    """Weights of the dense network with these layer sizes."""
+    return sum(a * b for a, b in zip(layer_units, layer_units[1:]))
+
+
+_TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig) if f.name != "kernels")
 _PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig) if f.name in PARAMS)
 
 
@@ -283,7 +292,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             try:
                 X, Y, weights = self._validate_increment(X, y, sample_weight, classes)
                 config = TrainingConfig(
-                    **{k: getattr(self, k) for k in _TRAINING_PARAMS}
+                    **{k: getattr(self, k) for k in _TRAINING_PARAMS},
+                    kernels=resolved_kernels(self._n_weights(X.shape[1], Y.shape[1])),
                 )
                 # Anew at every call, as scikit-learn does.
                 rng = check_random_state(self.random_state)
@@ -310,6 +320,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
         return self
+
+    def _n_weights(self, n_features: int, n_outputs: int) -> int:
+        """Weights of the dense network between these inputs and outputs."""
+        hidden = hidden_layer_units(self.hidden_layer_sizes)
+        return _n_weights([n_features, *hidden, n_outputs])
 
     def _start_incremental(self, X, Y, config, rng) -> None:
         """The network and optimizer that the first ``partial_fit`` trains."""
@@ -366,14 +381,17 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             if self._is_warm():
                 warm, pruning = self._warm_start_from_fitted(pruning, rewind)
             with self._checkpoint_folder(data, warm) as folder:
-                rng, plan = self._plan(data, folder, warm)
+                # The training step's path, for every round and seed of this fit.
+                kernels = resolved_kernels(_n_weights(data.layer_units))
+                rng, plan = self._plan(data, folder, warm, kernels)
                 # What find_ticket takes beside the data, the same for every seed.
                 search = dict(
                     layer_units=data.layer_units,
                     activation=self.activation,
                     out_activation=self.out_activation_,
                     training=TrainingConfig(
-                        **{k: getattr(self, k) for k in _TRAINING_PARAMS}
+                        **{k: getattr(self, k) for k in _TRAINING_PARAMS},
+                        kernels=kernels,
                     ),
                     pruning=pruning,
                     rewind=rewind,
@@ -571,7 +589,13 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         with SearchLock(directory):
             yield _Folder(directory, key)
 
-    def _plan(self, data: _FitData, folder, warm: WarmStart | None = None):
+    def _plan(
+        self,
+        data: _FitData,
+        folder,
+        warm: WarmStart | None = None,
+        kernels: str = "numpy",
+    ):
         """The random state, training and validation rows, and seeds of a search.
 
         With a checkpoint folder they are saved once, with the random state
@@ -598,6 +622,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         no W0 either: its split comes first, as in scikit-learn's. One that
         prunes on plans as the fit it continues did (the same split for the
         same data); its search then takes the fitted search's random state.
+
+        ``kernels``: the training step's path ("numpy" or "numba"), recorded
+        with the plan; resuming on the other path warns.
         """
         rng = check_random_state(self.random_state)
         store = None if folder is None else folder.store("plan.npz")
@@ -607,7 +634,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         like_scikit_learn = self.n_seeds == 1 and self.ticket is None
         weights_first = like_scikit_learn and (warm is None or not warm.keeps_training)
         if saved is not None:
-            plan = self._read_plan(store, saved, rng)
+            plan = self._read_plan(store, saved, rng, kernels)
             header, arrays = saved
             if "rng_initial_weights" not in header:
                 return rng, plan  # no split, or one drawn before W0
@@ -645,6 +672,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             name, keys, pos, has_gauss, cached = rng.get_state()
             header = {"rng": [name, int(pos), int(has_gauss), float(cached)]}
             header["blas"] = blas_info()
+            header["kernels"] = kernels
             arrays = {"rng_keys": keys, **plan.arrays()}
             if initial_state is not None:
                 name, keys, pos, has_gauss, cached = initial_state
@@ -660,7 +688,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             rng = WeightsFirstRandomState(initial_state, rng.get_state())
         return rng, plan
 
-    def _read_plan(self, store, saved, rng) -> _Plan:
+    def _read_plan(self, store, saved, rng, kernels: str) -> _Plan:
         """The saved plan; ``rng`` is set to the state saved with it."""
         header, arrays = saved
         try:
@@ -683,6 +711,17 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 f"Resuming the search in {store.directory} under another BLAS "
                 f"setup: {difference} The resumed rounds may differ in the last "
                 "bits from an uninterrupted run.",
+                UserWarning,
+                stacklevel=6,
+            )
+        # Written before the path was recorded: by the numpy path.
+        written_by = header.get("kernels", "numpy")
+        if written_by != kernels:
+            warnings.warn(
+                f"Resuming the search in {store.directory} on the {kernels!r} "
+                f"kernels; its completed rounds ran on the {written_by!r} "
+                "kernels (see sklearn_lth.set_config). The resumed rounds may "
+                "differ in the last bits from an uninterrupted run.",
                 UserWarning,
                 stacklevel=6,
             )

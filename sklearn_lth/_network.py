@@ -38,6 +38,11 @@ SDDMM_MAX_DENSITY = 0.025
 # Elements of each block of gathered rows in the kept-position product (256
 # KiB of float32): big enough to amortise the calls, small enough for cache.
 SDDMM_BLOCK = 65_536
+# The same crossovers on the "numba" path (see _compiled), whose CSR products
+# and kept-position gradient are several times faster than scipy's and
+# numpy's: measured by ``benchmarks/bench_kernels.py`` on whole layer steps.
+COMPILED_SPARSE_KERNEL_MAX_DENSITY = 0.15
+COMPILED_SDDMM_MAX_DENSITY = 0.15
 
 
 # The activations overwrite ``Z`` in place: each layer's output buffer first
@@ -181,9 +186,38 @@ def _as_dense(product) -> np.ndarray:
     return product.toarray() if sp.issparse(product) else np.asarray(product)
 
 
-def choose_kernel(density: float) -> str:
-    """Return ``"sparse"`` for layers sparse enough to gain from CSR products."""
-    return "sparse" if density <= SPARSE_KERNEL_MAX_DENSITY else "dense"
+def choose_kernel(density: float, compiled: bool = False) -> str:
+    """Return ``"sparse"`` for layers sparse enough to gain from CSR products.
+
+    ``compiled``: for the "numba" path's kernels, whose crossover is higher.
+    """
+    limit = (
+        COMPILED_SPARSE_KERNEL_MAX_DENSITY if compiled else SPARSE_KERNEL_MAX_DENSITY
+    )
+    return "sparse" if density <= limit else "dense"
+
+
+def _rows_in_memory(T: np.ndarray) -> np.ndarray | None:
+    """The C-contiguous array whose first columns ``T`` is, or None.
+
+    The network's activations and errors of a short batch are ``(units, n)``
+    column slices of ``(units, batch)`` buffers: the compiled kernels read
+    and write the buffer's first ``n`` columns in place, with no copy.
+    """
+    if T.flags.c_contiguous:
+        return T
+    base = T.base
+    if (
+        isinstance(base, np.ndarray)
+        and base.ndim == 2
+        and base.flags.c_contiguous
+        and base.shape[0] == T.shape[0]
+        and base.strides == T.strides
+        and base.dtype == T.dtype
+        and base.ctypes.data == T.ctypes.data
+    ):
+        return base
+    return None
 
 
 class Layer:
@@ -220,39 +254,68 @@ class Layer:
         self._positions = None if self.full else positions.astype(np.intp, copy=False)
         self.bias = np.array(bias)
         self.bias_grad = np.empty_like(self.bias)
-        dtype = values.dtype
-        self.kernel = choose_kernel(self.density) if kernel is None else kernel
+        self._build(np.array(values), kernel, compiled=False)
+
+    def _build(self, values: np.ndarray, kernel: str | None, compiled: bool) -> None:
+        """Set ``values`` (owned) and the product operands for ``kernel``.
+
+        ``compiled``: the "numba" path's kernels (see :meth:`use_kernels`).
+        """
+        self.compiled = compiled
+        self.kernel = (
+            choose_kernel(self.density, compiled) if kernel is None else kernel
+        )
+        self.dense = None
         if self.kernel == "dense":
-            self.dense = np.zeros(shape, dtype=dtype)
+            self.dense = np.zeros(self.shape, dtype=values.dtype)
             if self.full:
                 # Every weight is kept: train the dense matrix itself, no copies.
                 self.dense.ravel()[:] = values
                 self.values = self.dense.ravel()
             else:
-                self.values = np.array(values)
+                self.values = values
                 self.sync()
         else:
-            self.values = np.array(values)
+            self.values = values
         self._matrix = None
         if self.kernel == "sparse":
             # Forward multiplies by W.T and backward by W, both kept as CSR so
-            # that both run scipy's CSR-times-dense kernel on feature-major
-            # rows. W's data is ``values``; W.T's is a copy, refreshed from
+            # that both run a CSR-times-dense kernel on feature-major rows.
+            # W's data is ``values``; W.T's is a copy, refreshed from
             # ``values`` through the permutation ``_order`` (see sync).
-            self._matrix = csr_from_positions(positions, self.values, shape)
+            self._matrix = csr_from_positions(self.positions, self.values, self.shape)
             self._transposed = self._matrix.T.tocsr()
             self._order = _transpose_order(self._matrix)
         # The weight gradient: a dense product read at the kept positions, or
-        # for very sparse layers a product at the kept positions only (SDDMM).
-        self.sddmm = self.density <= SDDMM_MAX_DENSITY
-        if self.sddmm:
+        # for very sparse layers a product at the kept positions only (SDDMM):
+        # numpy's below SDDMM_MAX_DENSITY, the compiled one (which reads the
+        # CSR pattern) on CSR layers below COMPILED_SDDMM_MAX_DENSITY.
+        if compiled:
+            self.sddmm = (
+                self.kernel == "sparse" and self.density <= COMPILED_SDDMM_MAX_DENSITY
+            )
+        else:
+            self.sddmm = self.density <= SDDMM_MAX_DENSITY
+        if self.sddmm and not compiled:
             # Each kept weight's input unit (row) and output unit (column).
             self._rows, self._cols = np.divmod(
-                positions.astype(np.intp, copy=False), shape[1]
+                self.positions.astype(np.intp, copy=False), self.shape[1]
             )
         self._buffers: dict[str, np.ndarray] = {}
         # Gradient buffers come with ``rebind`` (training) or on first use.
         self._full_grad = self.grad = None
+
+    def use_kernels(self, kernels: str) -> None:
+        """Compute on the ``"numpy"`` or the ``"numba"`` path from now on.
+
+        Call before training starts (before :meth:`Network.flatten`): the
+        operands are rebuilt and the gradient buffers dropped.
+        """
+        compiled = kernels == "numba"
+        if compiled != self.compiled:
+            if compiled:
+                from . import _compiled  # noqa: F401  (numba: imported when used)
+            self._build(np.array(self.values), None, compiled)
 
     @property
     def positions(self) -> np.ndarray:
@@ -314,11 +377,14 @@ class Layer:
         elif self.full:
             # Every position is kept: the product is the gradient itself.
             self._full_grad = self.grad.reshape(self.shape)
-        elif self.kernel == "dense":
+        elif self.kernel == "dense" and not self.compiled:
             self._full_grad = self.dense
         else:
             # A CSR layer denser than SDDMM_MAX_DENSITY: a dense product then
-            # a gather is measured faster there, for one dense buffer.
+            # a gather is measured faster there, for one dense buffer. (On the
+            # compiled path, a partial dense layer too: its weights' copy is
+            # then only ever written where weights are kept, so sync scatters
+            # the weights with no pass to clear it.)
             self._full_grad = np.empty(self.shape, dtype=self.values.dtype)
 
     def rebind(self, values, grad, bias, bias_grad) -> None:
@@ -351,6 +417,14 @@ class Layer:
 
     def sync(self) -> None:
         """Propagate an in-place update of ``values`` to the product operands."""
+        if self.compiled:
+            from . import _compiled
+
+            if self.kernel == "sparse":
+                _compiled.gather(self.values, self._order, self._transposed.data)
+            elif not self.full:
+                _compiled.scatter(self.values, self._positions, self.dense.ravel())
+            return
         if self.kernel == "dense":
             if not self.full:
                 self.dense.fill(0)  # it may hold the last gradient product
@@ -392,6 +466,9 @@ class Layer:
         :meth:`Network.allocate`): the products then write their rows in place.
         """
         out_T = out.T
+        if self.compiled and self.kernel == "sparse" and not sp.issparse(A):
+            self._compiled_product(self._transposed, A, out_T, self.bias, "input")
+            return out
         if self.kernel == "dense" and not sp.issparse(A):
             np.matmul(self.dense.T, A.T, out=out_T)
         elif sp.issparse(A):
@@ -406,6 +483,9 @@ class Layer:
 
     def backward(self, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out = delta @ W.T``, computed as ``out.T = W @ delta.T``."""
+        if self.compiled and self.kernel == "sparse":
+            self._compiled_product(self._matrix, delta, out.T, self.bias[:0], "delta")
+            return out
         if self.kernel == "dense":
             np.matmul(self.dense, delta.T, out=out.T)
         else:
@@ -417,15 +497,58 @@ class Layer:
         if self.grad is None:
             self._allocate_gradient()
         np.sum(delta, axis=0, out=self.bias_grad)
-        if self.sddmm:
+        if self.sddmm and self.compiled and not sp.issparse(A):
+            from . import _compiled
+
+            inputs, n = self._rows_of(A, "input")
+            errors, _ = self._rows_of(delta, "delta")
+            W = self._matrix
+            _compiled.kept_gradient(W.indptr, W.indices, inputs, errors, n, self.grad)
+            return
+        if self.sddmm and not self.compiled:
             self._gradient_at_kept_positions(A, delta)
             return
         if sp.issparse(A):
             self._full_grad[...] = _as_dense(A.T @ delta)
         else:
             np.matmul(A.T, delta, out=self._full_grad)
-        if not self.full:  # a full layer's product was written into ``grad``
+        if self.full:  # the product was written into ``grad``
+            return
+        if self.compiled:
+            from . import _compiled
+
+            _compiled.gather(self._full_grad.ravel(), self.positions, self.grad)
+        else:
             np.take(self._full_grad.ravel(), self.positions, out=self.grad, mode="clip")
+
+    def _rows_of(self, M: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+        """``M.T`` as the first ``n`` columns of a C-contiguous array, and ``n``.
+
+        The memory of a network buffer when ``M`` is one (no copy), else a
+        copy in a buffer kept between calls.
+        """
+        n = M.shape[0]
+        rows = _rows_in_memory(M.T)
+        if rows is None:
+            rows = self._feature_major(M, name)
+        return rows, n
+
+    def _compiled_product(self, matrix, M, out_T, bias, name: str) -> None:
+        """``out_T = matrix @ M.T (+ bias)`` with the compiled CSR kernel."""
+        from . import _compiled
+
+        rows, n = self._rows_of(M, name)
+        out_rows = _rows_in_memory(out_T)
+        if out_rows is None:  # not a network buffer: through a temporary
+            out_rows = np.empty(out_T.shape, dtype=out_T.dtype)
+            _compiled.csr_times_rows(
+                matrix.indptr, matrix.indices, matrix.data, rows, n, out_rows, bias
+            )
+            out_T[...] = out_rows
+            return
+        _compiled.csr_times_rows(
+            matrix.indptr, matrix.indices, matrix.data, rows, n, out_rows, bias
+        )
 
     def _gradient_at_kept_positions(self, A, delta: np.ndarray) -> None:
         """``grad[k] = A[:, row_k] @ delta[:, col_k]``: only the kept products.
@@ -508,6 +631,11 @@ class Network:
     def sync(self) -> None:
         for layer in self.layers:
             layer.sync()
+
+    def use_kernels(self, kernels: str) -> None:
+        """Train on the ``"numpy"`` or ``"numba"`` path (before :meth:`flatten`)."""
+        for layer in self.layers:
+            layer.use_kernels(kernels)
 
     def flatten(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Move every trainable array and its gradient into one flat buffer each.

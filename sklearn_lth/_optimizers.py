@@ -50,6 +50,24 @@ class SGD:
             else:
                 p += v
 
+    def fused_step(
+        self,
+        params: np.ndarray,
+        grads: np.ndarray,
+        lr: float,
+        n_weights: int,
+        l2: float,
+    ) -> None:
+        """:meth:`step` with the L2 term of the first ``n_weights``, compiled.
+
+        One pass over one flat buffer (see :mod:`sklearn_lth._compiled`),
+        with the numpy path's float operations: the same result.
+        """
+        from ._compiled import sgd_step
+
+        constants = np.array([lr, self.momentum, l2], dtype=params.dtype)
+        sgd_step(params, grads, self.velocities[0], n_weights, constants, self.nesterov)
+
 
 class Adam:
     """Adam (Kingma & Ba, 2014), in place, with no temporary arrays.
@@ -72,13 +90,8 @@ class Adam:
         self, params: list[np.ndarray], grads: list[np.ndarray], lr: float
     ) -> None:
         """Update ``params`` in place from ``grads`` at learning rate ``lr``."""
-        self.t += 1
+        scale, eps = self._next_scale(lr)
         b1, b2 = self.beta_1, self.beta_2
-        lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        # lr_t m / (sqrt(v) + eps) = m' / ((sqrt(v') + eps') / scale)
-        root = math.sqrt(1 - b2)
-        scale = lr_t * (1 - b1) / root
-        eps = self.epsilon / root
         for p, g, m, v in zip(params, grads, self.first, self.second):
             # The rescaled moments: m' <- b1 m' + g, v' <- b2 v' + g^2.
             m *= b1
@@ -93,6 +106,37 @@ class Adam:
             g *= 1.0 / scale
             np.divide(m, g, out=g)
             p -= g
+
+    def _next_scale(self, lr: float) -> tuple[float, float]:
+        """Count a step; return its scale and rescaled epsilon (see the class)."""
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        # lr_t m / (sqrt(v) + eps) = m' / ((sqrt(v') + eps') / scale)
+        root = math.sqrt(1 - b2)
+        return lr_t * (1 - b1) / root, self.epsilon / root
+
+    def fused_step(
+        self,
+        params: np.ndarray,
+        grads: np.ndarray,
+        lr: float,
+        n_weights: int,
+        l2: float,
+    ) -> None:
+        """:meth:`step` with the L2 term of the first ``n_weights``, compiled.
+
+        One pass over one flat buffer instead of about ten (see
+        :mod:`sklearn_lth._compiled`), with the numpy path's float
+        operations: the same result.
+        """
+        from ._compiled import adam_step
+
+        scale, eps = self._next_scale(lr)
+        constants = np.array(
+            [self.beta_1, self.beta_2, 1.0 / scale, eps, l2], dtype=params.dtype
+        )
+        adam_step(params, grads, self.first[0], self.second[0], n_weights, constants)
 
 
 def add_l2_gradient(

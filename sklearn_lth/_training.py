@@ -79,6 +79,10 @@ class TrainingConfig:
     verbose: bool = DEFAULTS["verbose"]
     early_stopping: bool = DEFAULTS["early_stopping"]
     max_fun: int = DEFAULTS["max_fun"]
+    # Not a parameter: the path the fit resolved from sklearn_lth's config
+    # when it started ("numpy" or "numba"; see _config), the same for every
+    # round and worker of the fit.
+    kernels: str = "numpy"
 
     def resolved_batch_size(self, n_samples: int) -> int:
         """The mini-batch size for ``n_samples`` training rows."""
@@ -398,13 +402,20 @@ class TrainingStep:
         "activations",
         "deltas",
         "out_activation",
+        "fused",
+        "n_weights",
     )
 
     def __init__(
         self, network: Network, config: TrainingConfig, batch_size: int, dtype
     ):
         self.network, self.alpha = network, config.alpha
+        network.use_kernels(config.kernels)
+        # The compiled path updates the weights (with their L2 term) and the
+        # biases in one call.
+        self.fused = config.kernels == "numba"
         flat_params, flat_grads, n_weights = network.flatten()
+        self.n_weights = n_weights
         # One array each: the optimizer updates every layer in one pass.
         self.params, self.grads = [flat_params], [flat_grads]
         # The weights lead the flat buffers; the biases (no L2) follow.
@@ -452,11 +463,23 @@ class TrainingStep:
             error = self.deltas[-1][: targets.shape[0]]
             output_delta(targets, predicted, weights, error, scale=1.0 / weight_sum)
             network.backward(activations, self.deltas)
-            if alpha:
-                add_l2_gradient(
-                    self.weights, self.weight_grads, alpha / weight_sum, self.l2_scratch
+            if self.fused:
+                self.optimizer.fused_step(
+                    self.params[0],
+                    self.grads[0],
+                    learning_rate,
+                    self.n_weights,
+                    alpha / weight_sum,
                 )
-            self.optimizer.step(self.params, self.grads, learning_rate)
+            else:
+                if alpha:
+                    add_l2_gradient(
+                        self.weights,
+                        self.weight_grads,
+                        alpha / weight_sum,
+                        self.l2_scratch,
+                    )
+                self.optimizer.step(self.params, self.grads, learning_rate)
             # The products read copies of the weights (dense or CSR), which
             # backward may also have used as scratch: refresh them.
             network.sync()

@@ -1,0 +1,161 @@
+"""Compiled kernels of the training step (the optional ``fast`` extra: numba).
+
+Imported only by a fit that runs on the ``"numba"`` path (see
+:mod:`sklearn_lth._config`); each kernel compiles on its first call for the
+types that call uses (float32 or float64, int32 or int64 indices) and is
+cached on disk (``cache=True``), so a fit compiles only what it runs, once
+per machine.
+
+Every kernel is serial: a parallel kernel between two multi-threaded BLAS
+calls was measured to make a step 15 times slower (the threads fight), and
+serial code gives the same bits whatever ``n_jobs`` or joblib backend.
+``error_model="numpy"`` lets division and square roots vectorise (numba's
+default checks them for zero, one element at a time).
+
+The optimizer updates and the products perform, element by element, the
+float operations of the numpy path in the same order, with no ``fastmath``:
+the updates give the numpy path's bits. The one exception is
+:func:`kept_gradient`, a sum over the batch per kept weight: it allows
+reassociation (``fastmath={"reassoc"}``) so that the sum vectorises, as
+BLAS's own dot products do. Its order is fixed by the compiled code, so it is
+reproducible run to run on a machine; it differs from the numpy path's sum
+in the last bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_SERIAL = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(**_SERIAL)
+def adam_step(params, grads, first, second, n_weights, constants):  # pragma: no cover
+    """Adam with the L2 term of the weights, in one pass over the parameters.
+
+    ``constants`` (the parameters' dtype): ``beta_1``, ``beta_2``,
+    ``1 / scale``, ``epsilon`` (both rescaled as in
+    :class:`~sklearn_lth._optimizers.Adam`) and the L2 coefficient, which
+    applies to the first ``n_weights`` entries (the weights; biases follow).
+    """
+    beta_1, beta_2 = constants[0], constants[1]
+    inverse_scale, epsilon, l2 = constants[2], constants[3], constants[4]
+    for i in range(n_weights):
+        g = grads[i] + params[i] * l2
+        m = first[i] * beta_1 + g
+        v = second[i] * beta_2 + g * g
+        first[i] = m
+        second[i] = v
+        params[i] -= m / ((np.sqrt(v) + epsilon) * inverse_scale)
+    for i in range(n_weights, params.size):
+        g = grads[i]
+        m = first[i] * beta_1 + g
+        v = second[i] * beta_2 + g * g
+        first[i] = m
+        second[i] = v
+        params[i] -= m / ((np.sqrt(v) + epsilon) * inverse_scale)
+
+
+@njit(**_SERIAL)
+def sgd_step(
+    params, grads, velocities, n_weights, constants, nesterov
+):  # pragma: no cover
+    """SGD with (Nesterov) momentum and the L2 term, in one pass.
+
+    ``constants``: learning rate, momentum, L2 coefficient (first
+    ``n_weights`` entries only), in the parameters' dtype.
+    """
+    lr, momentum, l2 = constants[0], constants[1], constants[2]
+    no_l2 = l2 - l2  # the dtype's zero (l2 * 0 would be float64)
+    for i in range(params.size):
+        # Biases (after the weights) have no L2 term; both branches keep the
+        # numpy path's operations: g + 0 * p is g.
+        g = grads[i] + params[i] * (l2 if i < n_weights else no_l2)
+        g = g * lr
+        v = velocities[i] * momentum - g
+        velocities[i] = v
+        if nesterov:
+            params[i] = (params[i] - g) + v * momentum
+        else:
+            params[i] += v
+
+
+@njit(**_SERIAL)
+def gather(source, positions, out):  # pragma: no cover
+    """``out[k] = source[positions[k]]``."""
+    for k in range(positions.size):
+        out[k] = source[positions[k]]
+
+
+@njit(**_SERIAL)
+def scatter(values, positions, out):  # pragma: no cover
+    """``out[positions[k]] = values[k]``."""
+    for k in range(positions.size):
+        out[positions[k]] = values[k]
+
+
+@njit(**_SERIAL)
+def csr_times_rows(indptr, indices, data, rows, n, out, bias):  # pragma: no cover
+    """``out[i, :n] = bias[i] + sum_k data[k] * rows[indices[k], :n]`` (row i's k).
+
+    A CSR matrix times a matrix stored row by row (feature-major: the batch
+    is the contiguous inner dimension), four stored entries per pass over
+    the output row so that the row is loaded and stored a quarter as often.
+    ``bias`` of size 0 adds nothing.
+    """
+    with_bias = bias.size > 0
+    for i in range(indptr.size - 1):
+        start, end = indptr[i], indptr[i + 1]
+        if with_bias:
+            b = bias[i]
+            for j in range(n):
+                out[i, j] = b
+        else:
+            for j in range(n):
+                out[i, j] = 0
+        k = start
+        while k + 4 <= end:
+            w0, w1, w2, w3 = data[k], data[k + 1], data[k + 2], data[k + 3]
+            c0, c1, c2, c3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
+            for j in range(n):
+                out[i, j] += (
+                    w0 * rows[c0, j] + w1 * rows[c1, j] + w2 * rows[c2, j]
+                ) + w3 * rows[c3, j]
+            k += 4
+        while k < end:
+            w, c = data[k], indices[k]
+            for j in range(n):
+                out[i, j] += w * rows[c, j]
+            k += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
+    """``grad[k] = inputs[r, :n] @ errors[c, :n]`` for each kept weight (r, c).
+
+    The weight gradient at the kept positions only (a sampled dense-dense
+    product), row by row of the CSR pattern: each input row is read once for
+    four kept weights at a time. Both operands are feature-major.
+    """
+    zero = grad[:0].sum()  # the dtype's zero
+    for r in range(indptr.size - 1):
+        k, end = indptr[r], indptr[r + 1]
+        while k + 4 <= end:
+            c0, c1, c2, c3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
+            s0 = s1 = s2 = s3 = zero
+            for j in range(n):
+                x = inputs[r, j]
+                s0 += x * errors[c0, j]
+                s1 += x * errors[c1, j]
+                s2 += x * errors[c2, j]
+                s3 += x * errors[c3, j]
+            grad[k], grad[k + 1], grad[k + 2], grad[k + 3] = s0, s1, s2, s3
+            k += 4
+        while k < end:
+            c = indices[k]
+            s = zero
+            for j in range(n):
+                s += inputs[r, j] * errors[c, j]
+            grad[k] = s
+            k += 1

@@ -1,0 +1,238 @@
+"""The compiled path (``kernels="numba"``) against the numpy path.
+
+Each kernel against its numpy definition; layer products and gradients on
+both paths, for every kernel choice and a short batch; a round and a whole
+search, which agree to float tolerance; and the compiled path's own
+reproducibility (seeds in parallel, a checkpoint resumed).
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _helpers import fail_in_round
+
+import sklearn_lth
+from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
+from sklearn_lth._network import (
+    COMPILED_SDDMM_MAX_DENSITY,
+    COMPILED_SPARSE_KERNEL_MAX_DENSITY,
+    Network,
+    glorot_uniform,
+)
+from sklearn_lth._optimizers import SGD, Adam, add_l2_gradient
+
+pytest.importorskip("numba")
+from sklearn_lth import _compiled  # noqa: E402
+
+
+def _weights(model):
+    return [W.toarray() for W in model.coefs_] + list(model.intercepts_)
+
+
+def _fit(kernels, estimator=LotteryTicketMLP, X=None, y=None, **params):
+    with sklearn_lth.config_context(kernels=kernels):
+        return estimator(**params).fit(X, y)
+
+
+# -- the kernels ------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 5, 13])
+def test_csr_times_rows_is_the_csr_product(dtype, n):
+    rng = np.random.RandomState(0)
+    W = sp.random(23, 17, density=0.3, format="csr", dtype=dtype, random_state=rng)
+    rows = rng.normal(size=(17, 16)).astype(dtype)  # n of 16 columns used
+    bias = rng.normal(size=23).astype(dtype)
+    out = np.full((23, 16), np.nan, dtype)
+    _compiled.csr_times_rows(W.indptr, W.indices, W.data, rows, n, out, bias)
+    expected = W @ rows[:, :n] + bias[:, None]
+    np.testing.assert_allclose(out[:, :n], expected, rtol=1e-5, atol=1e-6)
+    assert np.isnan(out[:, n:]).all()  # columns past n are not touched
+    _compiled.csr_times_rows(W.indptr, W.indices, W.data, rows, n, out, bias[:0])
+    np.testing.assert_allclose(out[:, :n], W @ rows[:, :n], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kept_gradient_is_the_product_at_the_kept_positions(dtype):
+    rng = np.random.RandomState(1)
+    W = sp.random(19, 11, density=0.4, format="csr", dtype=dtype, random_state=rng)
+    inputs = rng.normal(size=(19, 9)).astype(dtype)
+    errors = rng.normal(size=(11, 9)).astype(dtype)
+    grad = np.empty(W.nnz, dtype)
+    _compiled.kept_gradient(W.indptr, W.indices, inputs, errors, 7, grad)
+    full = inputs[:, :7] @ errors[:, :7].T
+    rows = np.repeat(np.arange(19), np.diff(W.indptr))
+    np.testing.assert_allclose(grad, full[rows, W.indices], rtol=1e-5, atol=1e-6)
+
+
+def test_gather_and_scatter():
+    source = np.arange(10.0)
+    positions = np.array([1, 4, 9])
+    out = np.empty(3)
+    _compiled.gather(source, positions, out)
+    np.testing.assert_array_equal(out, [1, 4, 9])
+    dense = np.zeros(10)
+    _compiled.scatter(np.array([7.0, 8.0, 9.0]), positions, dense)
+    np.testing.assert_array_equal(np.nonzero(dense)[0], positions)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
+def test_fused_updates_take_the_numpy_path_steps_bit_for_bit(dtype, solver):
+    """L2 + optimizer in one compiled pass: the numpy path's float operations."""
+    rng = np.random.RandomState(2)
+    n, n_weights, l2 = 1000, 900, 1e-3
+    start = rng.normal(size=n).astype(dtype)
+    numpy_params, fused_params = start.copy(), start.copy()
+
+    def make(params):
+        if solver == "adam":
+            return Adam([params], 0.9, 0.999, 1e-8)
+        return SGD([params], 0.9, nesterov=solver == "nesterov")
+
+    reference, fused = make(numpy_params), make(fused_params)
+    scratch = np.empty(128, dtype)
+    for _ in range(4):
+        grad = rng.normal(size=n).astype(dtype)
+        g = grad.copy()
+        add_l2_gradient([numpy_params[:n_weights]], [g[:n_weights]], l2, scratch)
+        reference.step([numpy_params], [g], 0.01)
+        fused.fused_step(fused_params, grad.copy(), 0.01, n_weights, l2)
+        np.testing.assert_array_equal(fused_params, numpy_params)
+    assert not np.array_equal(fused_params, start)
+
+
+# -- layers and the network ---------------------------------------------------
+def _network(rng, units, density, kernels):
+    weights, biases = glorot_uniform(units, "relu", np.float32, rng)
+    positions = [
+        np.sort(rng.choice(W.size, max(1, int(density * W.size)), replace=False))
+        for W in weights
+    ]
+    network = Network.from_dense(weights, biases, positions, "relu", "softmax")
+    network.use_kernels(kernels)
+    return network
+
+
+def _gradients(network, X, Y, capacity):
+    """Loss gradients of a batch of ``X`` held in buffers of ``capacity`` rows."""
+    from sklearn_lth._losses import output_delta
+
+    activations, deltas = network.allocate(capacity, X.dtype)
+    activations[0] = X
+    P = network.forward(activations).copy()
+    output_delta(Y, P, None, deltas[-1][: X.shape[0]], scale=1 / X.shape[0])
+    network.backward(activations, deltas)
+    network.sync()
+    return P, [(layer.grad.copy(), layer.bias_grad.copy()) for layer in network.layers]
+
+
+@pytest.mark.parametrize(
+    "density",
+    # dense BLAS, CSR with a dense gradient product, CSR with kept gradients
+    [1.0, 0.5, COMPILED_SPARSE_KERNEL_MAX_DENSITY, COMPILED_SDDMM_MAX_DENSITY / 3],
+)
+@pytest.mark.parametrize("n", [7, 10])
+def test_forward_and_backward_agree_with_the_numpy_path(density, n):
+    """Every kernel choice, a full batch and a short one (n < capacity 10)."""
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(n, 40)).astype(np.float32)
+    Y = np.eye(5, dtype=np.float32)[rng.randint(5, size=n)]
+    numpy_net = _network(np.random.RandomState(4), [40, 30, 20, 5], density, "numpy")
+    numba_net = _network(np.random.RandomState(4), [40, 30, 20, 5], density, "numba")
+    assert all(layer.compiled for layer in numba_net.layers)
+    if density < COMPILED_SPARSE_KERNEL_MAX_DENSITY:
+        assert {layer.kernel for layer in numba_net.layers} == {"sparse"}
+    P_numpy, grads_numpy = _gradients(numpy_net, X, Y, capacity=10)
+    P_numba, grads_numba = _gradients(numba_net, X, Y, capacity=10)
+    np.testing.assert_allclose(P_numba, P_numpy, rtol=1e-5, atol=1e-6)
+    for (g1, b1), (g2, b2) in zip(grads_numba, grads_numpy):
+        np.testing.assert_allclose(g1, g2, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b1, b2, rtol=1e-4, atol=1e-6)
+    # After sync, the operands hold the weights again (the next forward).
+    np.testing.assert_allclose(
+        _gradients(numba_net, X, Y, 10)[0], P_numba, rtol=1e-6, atol=1e-7
+    )
+
+
+# -- training ---------------------------------------------------------------------
+SEARCH = dict(
+    hidden_layer_sizes=(30, 20),
+    target_sparsity=0.9,
+    pruning_rounds=3,
+    max_iter=15,
+    batch_size=32,
+    random_state=0,
+)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"solver": "sgd", "alpha": 1e-2}, {"rewind": "early", "early_stopping": True}],
+)
+def test_a_search_agrees_with_the_numpy_path(digits, extra):
+    X, y = digits
+    X = X.astype(np.float32)
+    numpy_fit = _fit("numpy", X=X, y=y, **SEARCH, **extra)
+    numba_fit = _fit("numba", X=X, y=y, **SEARCH, **extra)
+    # Dense round 0: the same steps up to float rounding.
+    np.testing.assert_allclose(
+        numba_fit.history_["train_loss"][0],
+        numpy_fit.history_["train_loss"][0],
+        rtol=1e-4,
+    )
+    # Later rounds prune by magnitude: a weight at the threshold may fall on
+    # either side, so the patterns nearly match and the scores are close.
+    for a, b in zip(numba_fit.coefs_, numpy_fit.coefs_):
+        assert a.nnz == b.nnz
+        same = (a != 0).multiply(b != 0).nnz
+        assert same >= 0.98 * a.nnz
+    np.testing.assert_allclose(
+        numba_fit.history_["train_score"], numpy_fit.history_["train_score"], atol=0.03
+    )
+
+
+def test_a_regressor_round_agrees_with_the_numpy_path():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 12)).astype(np.float32)
+    y = X[:, :3].sum(axis=1) + 0.1 * rng.normal(size=150)
+    params = dict(hidden_layer_sizes=(25,), target_sparsity=0.0, max_iter=30)
+    a = _fit("numpy", LotteryTicketMLPRegressor, X, y, **params, random_state=0)
+    b = _fit("numba", LotteryTicketMLPRegressor, X, y, **params, random_state=0)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-4)
+    for Wa, Wb in zip(_weights(a), _weights(b)):
+        np.testing.assert_allclose(Wb, Wa, rtol=1e-3, atol=1e-4)
+
+
+def test_seeds_in_parallel_are_bit_identical_to_serial(small_classification):
+    X, y = small_classification
+    params = dict(
+        hidden_layer_sizes=(12,),
+        max_iter=20,
+        learning_rate_init=0.01,
+        target_sparsity=0.9,
+        pruning_rounds=2,
+        n_seeds=2,
+        random_state=0,
+    )
+    serial = _fit("numba", X=X, y=y, **params, n_jobs=1)
+    parallel = _fit("numba", X=X, y=y, **params, n_jobs=2)
+    for a, b in zip(_weights(serial), _weights(parallel)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_resumed_search_is_bit_identical_and_says_which_path(
+    digits, tmp_path, monkeypatch
+):
+    X, y = digits
+    params = dict(SEARCH, max_iter=5)
+    uninterrupted = _fit("numba", X=X, y=y, **params)
+    with monkeypatch.context() as patch:
+        fail_in_round(patch, 2, RuntimeError("the machine went down"))
+        with pytest.raises(RuntimeError, match="went down"):
+            _fit("numba", X=X, y=y, **params, checkpoint_dir=tmp_path)
+    resumed = _fit("numba", X=X, y=y, **params, checkpoint_dir=tmp_path)
+    for a, b in zip(_weights(uninterrupted), _weights(resumed)):
+        np.testing.assert_array_equal(a, b)
+    # The checkpoint says it was written by the numba path.
+    with pytest.warns(UserWarning, match="'numpy' kernels; its completed rounds ran"):
+        _fit("numpy", X=X, y=y, **params, checkpoint_dir=tmp_path)
