@@ -1,12 +1,14 @@
 """Where sparse kernels start to pay: the crossovers behind the layer defaults.
 
-For a 784x300 float32 layer and batches of 60, times (microseconds, best of
-repeats) of one training step of the layer (forward product, error sent down,
-weight gradient as a dense product then a gather, refresh after the update)
-with dense BLAS against CSR, and of the weight gradient alone as a dense
-product then a gather against a product at the kept positions only (SDDMM),
-over densities. ``sklearn_lth._network`` switches at the measured crossovers
-(``SPARSE_KERNEL_MAX_DENSITY``, ``SDDMM_MAX_DENSITY``).
+For a 784x300 float32 layer and batches of 60, the time (microseconds, best
+of repeats) of one training step of the layer: forward product, error sent
+down, weight gradient, refresh of the product operands after the update.
+Each path ("numpy", and "numba" when it is installed) is timed with each
+kernel, dense BLAS and CSR, and a CSR layer with its gradient both as a dense
+product then a gather and at the kept positions only (SDDMM).
+``sklearn_lth._network`` switches at the crossovers measured here
+(``SPARSE_KERNEL_MAX_DENSITY`` and ``SDDMM_MAX_DENSITY`` for numpy,
+``COMPILED_*`` for numba).
 """
 
 from __future__ import annotations
@@ -15,34 +17,40 @@ import timeit
 
 import numpy as np
 
+from sklearn_lth._config import numba_available
 from sklearn_lth._network import Layer
 
-DENSITIES = (0.3, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.04, 0.03, 0.025, 0.02, 0.01)
+DENSITIES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01)
 
 
-def _us(fn, number=200) -> float:
+def _us(fn, number=100) -> float:
     return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
 
 
-def measure(
-    shape=(784, 300), batch=60
-) -> list[tuple[float, float, float, float, float]]:
+def _layer(positions, values, shape, kernels, kernel, sddmm):
+    layer = Layer(positions, values, np.zeros(shape[1], np.float32), shape, kernel)
+    if kernels == "numba":
+        layer._build(np.array(values), kernel, compiled=True)
+    layer.sddmm = sddmm
+    if sddmm and kernels == "numpy":
+        layer._rows, layer._cols = np.divmod(positions, shape[1])
+    layer._allocate_gradient()
+    return layer
+
+
+def measure(kernels: str, shape=(784, 300), batch=60) -> list[tuple]:
+    """Per density: dense step, CSR step (dense gradient), CSR step (SDDMM)."""
     rng = np.random.RandomState(0)
-    A = rng.normal(size=(batch, shape[0])).astype(np.float32)
-    delta = rng.normal(size=(batch, shape[1])).astype(np.float32)
-    out = np.empty((batch, shape[1]), np.float32)
-    below = np.empty((batch, shape[0]), np.float32)
+    # Feature-major buffers, as the network allocates them.
+    A = rng.normal(size=(shape[0], batch)).astype(np.float32).T
+    delta = rng.normal(size=(shape[1], batch)).astype(np.float32).T
+    out = np.empty((shape[1], batch), np.float32).T
+    below = np.empty((shape[0], batch), np.float32).T
     results = []
     for density in DENSITIES:
         n = int(density * shape[0] * shape[1])
         positions = np.sort(rng.choice(shape[0] * shape[1], n, replace=False))
         values = rng.normal(size=n).astype(np.float32)
-        bias = np.zeros(shape[1], np.float32)
-        layers = {}
-        for kernel in ("dense", "sparse"):
-            layer = layers[kernel] = Layer(positions, values, bias, shape, kernel)
-            layer.sddmm = False
-            layer._allocate_gradient()
 
         def step(layer):
             layer.forward(A, out)
@@ -50,29 +58,27 @@ def measure(
             layer.compute_gradients(A, delta)
             layer.sync()
 
-        kept_only = Layer(positions, values, bias, shape, "sparse")
-        kept_only.sddmm = True
-        kept_only._rows, kept_only._cols = np.divmod(positions, shape[1])
-        results.append(
-            (
-                density,
-                _us(lambda d=layers["dense"]: step(d)),
-                _us(lambda s=layers["sparse"]: step(s)),
-                _us(lambda s=layers["sparse"]: s.compute_gradients(A, delta)),
-                _us(lambda k=kept_only: k.compute_gradients(A, delta), 50),
-            )
-        )
+        times = [density]
+        for kernel, sddmm in (("dense", False), ("sparse", False), ("sparse", True)):
+            layer = _layer(positions, values, shape, kernels, kernel, sddmm)
+            times.append(_us(lambda layer=layer: step(layer)))
+        results.append(tuple(times))
     return results
 
 
 def main() -> None:
-    print(
-        "| density | layer step dense | layer step CSR | gradient dense+gather "
-        "| gradient SDDMM |"
+    paths = ["numpy"] + (["numba"] if numba_available() else [])
+    header = " | ".join(
+        f"{path}: {what}"
+        for path in paths
+        for what in ("dense", "CSR + dense gradient", "CSR + SDDMM")
     )
-    print("|---:|---:|---:|---:|---:|")
-    for row in measure():
-        print("| {:.1%} | {:.0f} us | {:.0f} us | {:.0f} us | {:.0f} us |".format(*row))
+    print(f"| density | {header} |")
+    print("|---:|" + "---:|" * 3 * len(paths))
+    tables = [measure(path) for path in paths]
+    for rows in zip(*tables):
+        cells = " | ".join(f"{t:.0f} us" for row in rows for t in row[1:])
+        print(f"| {rows[0][0]:.0%} | {cells} |")
 
 
 if __name__ == "__main__":

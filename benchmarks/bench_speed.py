@@ -1,7 +1,9 @@
 """Training and prediction speed on the issue's workload.
 
 784-300-100-10 network, Adam, batches of 60, float32, a 4,000 x 784 random
-input with 10 classes; every round trains a fixed number of epochs.
+input with 10 classes; every round trains a fixed number of epochs. Rows
+marked ``[numpy]`` or ``[numba]`` ran on that kernel path (see
+``sklearn_lth.set_config``); the numba rows only when numba is installed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from _common import Row, median_seconds
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-from sklearn_lth import LotteryTicket, LotteryTicketMLP
+from sklearn_lth import LotteryTicket, LotteryTicketMLP, config_context
+from sklearn_lth._config import numba_available
 
 LAYERS = (300, 100)
 EPOCHS = 3
@@ -64,81 +67,183 @@ def bare_gemm_seconds(batch: int = 60) -> float:
     return min(timeit.repeat(step, number=50, repeat=5)) / 50
 
 
+def global_ticket(kept: float, seed: int = 0) -> LotteryTicket:
+    """A ticket keeping ``kept`` of the weights by global magnitude at init.
+
+    The per-layer densities of a real global search's pattern: the layers
+    with the widest initial range (the smallest) keep the most.
+    """
+    rng = np.random.RandomState(seed)
+    units = [784, *LAYERS, 10]
+    weights, biases = [], []
+    for n_in, n_out in zip(units[:-1], units[1:]):
+        bound = np.sqrt(6 / (n_in + n_out))
+        weights.append(rng.uniform(-bound, bound, (n_in, n_out)).astype(np.float32))
+        biases.append(np.zeros(n_out, np.float32))
+    magnitudes = np.sort(np.concatenate([np.abs(W).ravel() for W in weights]))
+    threshold = magnitudes[int((1 - kept) * magnitudes.size)]
+    return LotteryTicket(
+        [sp.csr_array(np.where(np.abs(W) >= threshold, W, 0)) for W in weights],
+        biases,
+    )
+
+
+def paths() -> list[str]:
+    """The kernel paths this machine can run: numpy, and numba if installed."""
+    return ["numpy"] + (["numba"] if numba_available() else [])
+
+
+def epoch_seconds(X, y, repeats: int, **params) -> float:
+    """One epoch's time: fits of 2 * EPOCHS minus fits of EPOCHS epochs.
+
+    The fixed costs of a fit (validation, set-up) cancel out. The two run
+    back to back and the median is over these paired differences, which
+    keeps the machine's drift out of the figure.
+    """
+
+    def fit(epochs):
+        return LotteryTicketMLP(**{**FIXED, "max_iter": epochs}, **params).fit(X, y)
+
+    fit(EPOCHS)  # warm-up (and, on the numba path, loading the kernels)
+    differences = []
+    for _ in range(2 * repeats):
+        tic = time.perf_counter()
+        fit(2 * EPOCHS)
+        middle = time.perf_counter()
+        fit(EPOCHS)
+        differences.append((middle - tic) - (time.perf_counter() - middle))
+    return statistics.median(differences) / EPOCHS
+
+
+def search_seconds(X, y) -> tuple[float, float]:
+    """A 12-round search at 20%/round: total seconds and its round 0's."""
+    totals, firsts = [], []
+    for _ in range(3):
+        search = LotteryTicketMLP(
+            LAYERS, target_sparsity=1 - 0.8**12, pruning_rounds=12, **FIXED
+        ).fit(X, y)
+        seconds = search.history_["seconds"]
+        totals.append(seconds.sum())
+        firsts.append(seconds[0])
+    middle = int(np.argsort(totals)[1])
+    return float(totals[middle]), float(firsts[middle])
+
+
+# Targets per path: the numpy path's, and the compiled path's (issue 14).
+TARGETS = {
+    "numpy": {"mlp": 0.8, "5%": 0.6, "2%": 0.4, "20%": 1.0, "search": 8.0},
+    "numba": {"mlp": 0.5, "5%": 0.3, "2%": 0.2, "20%": 0.5, "search": 8.0},
+}
+
+
 def run(repeats: int = 5) -> list[Row]:
     X, y = workload()
     rows = []
-
-    # 1. Dense round against MLPClassifier.
     sklearn_time = median_seconds(
         lambda: MLPClassifier(LAYERS, **FIXED).fit(X, y), repeats
     )
-    dense = median_seconds(
-        lambda: LotteryTicketMLP(LAYERS, target_sparsity=0.0, **FIXED).fit(X, y),
-        repeats,
-    )
-    rows.append(
-        Row(f"dense round, {EPOCHS} epochs, vs MLPClassifier", dense, sklearn_time, 0.8)
-    )
-    with threadpool_limits(limits=1, user_api="blas"):
-        one_thread = median_seconds(
+    dense_epochs, searches = {}, {}
+    for path in paths():
+        targets = TARGETS[path]
+        with config_context(kernels=path):
+            # 1. Dense round against MLPClassifier.
+            dense = median_seconds(
+                lambda: LotteryTicketMLP(LAYERS, target_sparsity=0.0, **FIXED).fit(
+                    X, y
+                ),
+                repeats,
+            )
+            rows.append(
+                Row(
+                    f"[{path}] dense round, {EPOCHS} epochs, vs MLPClassifier",
+                    dense,
+                    sklearn_time,
+                    targets["mlp"],
+                )
+            )
+            # 2. Epochs at 20% (global pattern), 5% and 2% kept vs dense.
+            dense_epoch = dense_epochs[path] = epoch_seconds(
+                X, y, repeats, hidden_layer_sizes=LAYERS, target_sparsity=0.0
+            )
+            tickets = (
+                ("20% kept (global)", global_ticket(0.2), targets["20%"]),
+                ("5% kept", random_ticket(0.05), targets["5%"]),
+                ("2% kept", random_ticket(0.02), targets["2%"]),
+            )
+            for name, ticket, target in tickets:
+                rows.append(
+                    Row(
+                        f"[{path}] epoch at {name} vs dense epoch",
+                        epoch_seconds(X, y, repeats, ticket=ticket),
+                        dense_epoch,
+                        target,
+                    )
+                )
+            # 3. A 12-round search at 20%/round against its own dense round 0.
+            total, first = searches[path] = search_seconds(X, y)
+            rows.append(
+                Row(
+                    f"[{path}] 12-round IMP at 20%/round vs its dense round 0",
+                    total,
+                    first,
+                    targets["search"],
+                )
+            )
+    if "numba" in dense_epochs:
+        steps = -(-len(X) // 60)
+        rows.append(
+            Row(
+                "dense step, numba / numpy path",
+                dense_epochs["numba"] / steps * 1e3,
+                dense_epochs["numpy"] / steps * 1e3,
+                0.75,
+                unit="ms",
+            )
+        )
+        rows.append(
+            Row(
+                "whole 12-round search, numba / numpy path",
+                searches["numba"][0],
+                searches["numpy"][0],
+                0.65,
+            )
+        )
+
+    with config_context(kernels="numpy"):
+        with threadpool_limits(limits=1, user_api="blas"):
+            one_thread = median_seconds(
+                lambda: LotteryTicketMLP(LAYERS, target_sparsity=0.0, **FIXED).fit(
+                    X, y
+                ),
+                repeats,
+            )
+        dense = median_seconds(
             lambda: LotteryTicketMLP(LAYERS, target_sparsity=0.0, **FIXED).fit(X, y),
             repeats,
         )
     # Informative: above 1 means the default (all cores) is the faster choice.
     rows.append(
         Row(
-            "dense round, 1 BLAS thread vs default threads",
+            "[numpy] dense round, 1 BLAS thread vs default threads",
             one_thread,
             dense,
             1.0,
             lower_is_better=False,
         )
     )
-
-    # Epoch time: the difference between fits of 2 * EPOCHS and EPOCHS epochs,
-    # so that the fixed costs of a fit (validation, set-up) cancel out. The two
-    # run back to back and the median is over these paired differences, which
-    # keeps the machine's drift out of the figure.
-    def epoch_seconds(**params) -> float:
-        def fit(epochs):
-            return LotteryTicketMLP(**{**FIXED, "max_iter": epochs}, **params).fit(X, y)
-
-        fit(EPOCHS)  # warm-up
-        differences = []
-        for _ in range(2 * repeats):
-            tic = time.perf_counter()
-            fit(2 * EPOCHS)
-            middle = time.perf_counter()
-            fit(EPOCHS)
-            differences.append((middle - tic) - (time.perf_counter() - middle))
-        return statistics.median(differences) / EPOCHS
-
-    dense_epoch = epoch_seconds(hidden_layer_sizes=LAYERS, target_sparsity=0.0)
     steps = -(-len(X) // 60)
     rows.append(
         Row(
-            "bare GEMM time / our dense step time",
+            "[numpy] bare GEMM time / our dense step time",
             bare_gemm_seconds() * 1e3,
-            dense_epoch / steps * 1e3,
+            dense_epochs["numpy"] / steps * 1e3,
             0.5,
             unit="ms",
             lower_is_better=False,
         )
     )
 
-    # 2. Epoch time at 5% and 2% of the weights kept, against our dense epoch.
-    for density, target in ((0.05, 0.6), (0.02, 0.4)):
-        sparse_epoch = epoch_seconds(ticket=random_ticket(density))
-        rows.append(
-            Row(
-                f"epoch at {density:.0%} kept vs dense epoch",
-                sparse_epoch,
-                dense_epoch,
-                target,
-            )
-        )
-
-    # 3. Prediction at 95% sparsity against MLPClassifier.predict.
+    # 4. Prediction at 95% sparsity against MLPClassifier.predict.
     ours = LotteryTicketMLP(ticket=random_ticket(0.05), **FIXED).fit(X, y)
     theirs = MLPClassifier(LAYERS, **FIXED).fit(X, y)
     one = X[:1]
@@ -166,7 +271,7 @@ def run(repeats: int = 5) -> list[Row]:
         )
     )
 
-    # 4. Peak memory of fit at 95% sparsity against 0%.
+    # 5. Peak memory of fit at 95% sparsity against 0%.
     def peak(**params):
         tracemalloc.start()
         LotteryTicketMLP(LAYERS, **{**FIXED, "max_iter": 1}, **params).fit(X, y)
@@ -181,27 +286,6 @@ def run(repeats: int = 5) -> list[Row]:
             peak(target_sparsity=0.0),
             1.0,
             unit="MB",
-        )
-    )
-
-    # 5. A 12-round search at 20% per round against its own dense round 0
-    # (median over searches of the ratio, each from its own history).
-    ratios, totals, firsts = [], [], []
-    for _ in range(3):
-        search = LotteryTicketMLP(
-            LAYERS, target_sparsity=1 - 0.8**12, pruning_rounds=12, **FIXED
-        ).fit(X, y)
-        seconds = search.history_["seconds"]
-        ratios.append(seconds.sum() / seconds[0])
-        totals.append(seconds.sum())
-        firsts.append(seconds[0])
-    middle = int(np.argsort(ratios)[1])
-    rows.append(
-        Row(
-            "12-round IMP at 20%/round vs its dense round 0",
-            float(totals[middle]),
-            float(firsts[middle]),
-            8.0,
         )
     )
     return rows

@@ -22,17 +22,39 @@ import bench_speed  # noqa: E402
 from _common import print_table  # noqa: E402
 
 
+def blas_line() -> str:
+    """The BLAS libraries the figures ran on: kernel, version and threads."""
+    import numpy  # noqa: F401  (loads numpy's BLAS)
+    import scipy.linalg  # noqa: F401  (loads scipy's)
+    from threadpoolctl import threadpool_info
+
+    return "; ".join(
+        f"{lib['filepath'].rsplit('/', 1)[-1]}: {lib['internal_api']} "
+        f"{lib.get('version')}, kernel {lib.get('architecture')}, "
+        f"{lib['num_threads']} threads"
+        for lib in threadpool_info()
+        if lib["user_api"] == "blas"
+    )
+
+
 def main() -> None:
     print(
         f"sklearn-lth benchmarks, {datetime.date.today()}, {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}"
     )
+    print(f"BLAS: {blas_line()}")
+    try:
+        import numba
+
+        print(f"numba {numba.__version__} (the [numba] rows)")
+    except ImportError:
+        print("numba not installed: numpy path only")
     print()
     rows = bench_speed.run() + bench_size.run() + bench_seeds.run() + bench_load.run()
     rows += bench_cv.run()
     print_table(rows)
     print()
-    print("Kernel crossovers (784x300 float32 layer, batches of 60):")
+    print("Layer step per kernel and path (784x300 float32 layer, batches of 60):")
     print()
     bench_kernels.main()
 

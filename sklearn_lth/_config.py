@@ -29,7 +29,8 @@ KERNELS = ("auto", "numpy", "numba")
 # 64-100-10 network) and importing numba costs about 0.2 s.
 AUTO_MIN_WEIGHTS = 50_000
 
-_global_config = {"kernels": os.environ.get("SKLEARN_LTH_KERNELS", "auto")}
+# An empty variable counts as unset.
+_global_config = {"kernels": os.environ.get("SKLEARN_LTH_KERNELS") or "auto"}
 _local = threading.local()
 
 
@@ -117,22 +118,41 @@ def config_context(*, kernels: str | None = None) -> Iterator[None]:
         set_config(**old)
 
 
-def _check_kernels(kernels) -> None:
+def _check_kernels(kernels, source: str = "kernels") -> None:
     if kernels not in KERNELS:
         raise ValueError(
-            f"kernels must be one of {', '.join(map(repr, KERNELS))}; got {kernels!r}."
+            f"{source} must be one of {', '.join(map(repr, KERNELS))}; got {kernels!r}."
         )
     if kernels == "numba" and not numba_available():
         raise ImportError(
-            "kernels='numba' needs numba, which is not installed: "
+            f"{source}='numba' needs numba, which is not installed or does not "
+            f"import ({_numba_problem}): "
             'pip install "sklearn-lth[fast]" (or pip install numba), or use '
             "kernels='auto', which falls back to numpy."
         )
 
 
+_numba_problem: str | None = None
+
+
 def numba_available() -> bool:
-    """Whether numba can be imported (without importing it)."""
-    return importlib.util.find_spec("numba") is not None
+    """Whether numba is installed and imports (tried once, when first asked).
+
+    An installed numba that fails to import (one built for an older numpy,
+    say) counts as absent: ``"auto"`` then falls back to numpy.
+    """
+    global _numba_problem
+    if _numba_problem is None:
+        if importlib.util.find_spec("numba") is None:
+            _numba_problem = "no module named 'numba'"
+        else:
+            try:
+                import numba  # noqa: F401
+            except Exception as exc:  # any failure: numba is unusable here
+                _numba_problem = f"{type(exc).__name__}: {exc}"
+            else:
+                _numba_problem = ""
+    return not _numba_problem
 
 
 def resolved_kernels(n_weights: int) -> str:
@@ -141,7 +161,9 @@ def resolved_kernels(n_weights: int) -> str:
     ``"numpy"`` or ``"numba"``.
     """
     kernels = _config()["kernels"]
-    _check_kernels(kernels)  # the environment variable may name anything
+    # The environment variable may name anything: say so when it did.
+    from_environment = kernels == os.environ.get("SKLEARN_LTH_KERNELS")
+    _check_kernels(kernels, "SKLEARN_LTH_KERNELS" if from_environment else "kernels")
     if kernels == "auto":
         if n_weights >= AUTO_MIN_WEIGHTS and numba_available():
             return "numba"

@@ -497,7 +497,7 @@ class Layer:
         if self.grad is None:
             self._allocate_gradient()
         np.sum(delta, axis=0, out=self.bias_grad)
-        if self.sddmm and self.compiled and not sp.issparse(A):
+        if self.sddmm and self.compiled:
             from . import _compiled
 
             inputs, n = self._rows_of(A, "input")
@@ -528,7 +528,7 @@ class Layer:
         copy in a buffer kept between calls.
         """
         n = M.shape[0]
-        rows = _rows_in_memory(M.T)
+        rows = None if sp.issparse(M) else _rows_in_memory(M.T)
         if rows is None:
             rows = self._feature_major(M, name)
         return rows, n

@@ -191,6 +191,19 @@ def test_a_search_agrees_with_the_numpy_path(digits, extra):
     )
 
 
+def test_sparse_input_reaches_every_kernel(digits):
+    """CSR rows into a first layer sparse enough for kept-position gradients."""
+    X, y = digits
+    X = sp.csr_array(np.where(np.abs(X) > 1, X, 0).astype(np.float32))
+    params = dict(SEARCH, target_sparsity=0.97, max_iter=5)
+    numpy_fit = _fit("numpy", X=X, y=y, **params)
+    numba_fit = _fit("numba", X=X, y=y, **params)
+    assert numba_fit.coefs_[0].nnz <= COMPILED_SDDMM_MAX_DENSITY * 64 * 30
+    np.testing.assert_allclose(
+        numba_fit.history_["train_score"], numpy_fit.history_["train_score"], atol=0.03
+    )
+
+
 def test_a_regressor_round_agrees_with_the_numpy_path():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(150, 12)).astype(np.float32)

@@ -36,6 +36,16 @@ def test_numba_without_numba_says_how_to_install_it(monkeypatch):
         assert config.resolved_kernels(10**9) == "numpy"
 
 
+def test_a_numba_that_fails_to_import_counts_as_absent(monkeypatch):
+    """After a numpy upgrade numba does not support yet, say."""
+    monkeypatch.setattr(config, "_numba_problem", "ImportError: Numba needs NumPy 2.3")
+    assert not config.numba_available()
+    with sklearn_lth.config_context(kernels="auto"):
+        assert config.resolved_kernels(10**9) == "numpy"
+    with pytest.raises(ImportError, match="Numba needs NumPy 2.3"):
+        sklearn_lth.set_config(kernels="numba")
+
+
 def test_auto_uses_numba_for_networks_large_enough_to_gain(monkeypatch):
     monkeypatch.setattr(config, "numba_available", lambda: True)
     with sklearn_lth.config_context(kernels="auto"):
@@ -109,6 +119,11 @@ def test_the_environment_variable_sets_the_default():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True
     )
     assert out.stdout.strip() == "numpy", out.stderr
+    env["SKLEARN_LTH_KERNELS"] = ""  # empty: unset
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "auto", out.stderr
     env["SKLEARN_LTH_KERNELS"] = "gpu"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True
