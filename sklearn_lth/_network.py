@@ -38,11 +38,13 @@ SDDMM_MAX_DENSITY = 0.025
 # Elements of each block of gathered rows in the kept-position product (256
 # KiB of float32): big enough to amortise the calls, small enough for cache.
 SDDMM_BLOCK = 65_536
-# The same crossovers on the "numba" path (see _compiled), whose CSR products
-# and kept-position gradient are several times faster than scipy's and
-# numpy's: measured by ``benchmarks/bench_kernels.py`` on whole layer steps.
-COMPILED_SPARSE_KERNEL_MAX_DENSITY = 0.15
-COMPILED_SDDMM_MAX_DENSITY = 0.15
+# The crossover on the "numba" path (see _compiled), whose CSR products and
+# kept-position gradient are faster than scipy's and numpy's: whole layer
+# steps measured by ``benchmarks/bench_kernels.py`` cross at about 13% for a
+# 784x300 layer and 15% for a 300x100 one. Below it a compiled CSR layer
+# always computes its gradient at the kept positions only, which is as fast
+# as a dense product then a gather at 15% and faster below.
+COMPILED_SPARSE_KERNEL_MAX_DENSITY = 0.13
 
 
 # The activations overwrite ``Z`` in place: each layer's output buffer first
@@ -289,11 +291,9 @@ class Layer:
         # The weight gradient: a dense product read at the kept positions, or
         # for very sparse layers a product at the kept positions only (SDDMM):
         # numpy's below SDDMM_MAX_DENSITY, the compiled one (which reads the
-        # CSR pattern) on CSR layers below COMPILED_SDDMM_MAX_DENSITY.
+        # CSR pattern) on every compiled CSR layer.
         if compiled:
-            self.sddmm = (
-                self.kernel == "sparse" and self.density <= COMPILED_SDDMM_MAX_DENSITY
-            )
+            self.sddmm = self.kernel == "sparse"
         else:
             self.sddmm = self.density <= SDDMM_MAX_DENSITY
         if self.sddmm and not compiled:
