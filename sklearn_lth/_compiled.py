@@ -95,39 +95,139 @@ def scatter(values, positions, out):  # pragma: no cover
         out[positions[k]] = values[k]
 
 
-@njit(**_SERIAL)
-def csr_times_rows(indptr, indices, data, rows, n, out, bias):  # pragma: no cover
-    """``out[i, :n] = bias[i] + sum_k data[k] * rows[indices[k], :n]`` (row i's k).
+# The activations a layer's kernels apply (or differentiate) as they write a
+# row; the output layer's softmax and exp stay with numpy.
+ACTIVATION_CODES = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
 
-    A CSR matrix times a matrix stored row by row (feature-major: the batch
-    is the contiguous inner dimension), four stored entries per pass over
-    the output row so that the row is loaded and stored a quarter as often.
-    ``bias`` of size 0 adds nothing.
+
+@njit(**_SERIAL)
+def _zero_and_one(array):  # pragma: no cover
+    """0 and 1 in ``array``'s dtype (a literal would be float64)."""
+    constants = np.zeros(2, array.dtype)
+    constants[1] = 1
+    return constants[0], constants[1]
+
+
+@njit(**_SERIAL)
+def _activate_row(out, i, n, code, zero, one):  # pragma: no cover
+    """Apply activation ``code`` to ``out[i, :n]``, as the numpy path does."""
+    if code == 1:  # relu: np.maximum(z, 0), which keeps a NaN
+        for j in range(n):
+            if out[i, j] < zero:
+                out[i, j] = zero
+    elif code == 2:
+        for j in range(n):
+            out[i, j] = np.tanh(out[i, j])
+    elif code == 3:  # 1 / (exp(-z) + 1)
+        for j in range(n):
+            out[i, j] = one / (np.exp(-out[i, j]) + one)
+
+
+@njit(**_SERIAL)
+def _differentiate_row(errors, activations, i, n, code, one):  # pragma: no cover
+    """Multiply ``errors[i, :n]`` by the derivative at ``activations[i, :n]``.
+
+    Written in terms of the activation's output, as the numpy path's.
     """
-    with_bias = bias.size > 0
+    if code == 1:  # relu: multiplied by (z > 0)
+        for j in range(n):
+            errors[i, j] *= one if activations[i, j] > 0 else one - one
+    elif code == 2:
+        for j in range(n):
+            z = activations[i, j]
+            errors[i, j] *= one - z * z
+    elif code == 3:
+        for j in range(n):
+            z = activations[i, j]
+            errors[i, j] = (errors[i, j] * z) * (one - z)
+
+
+@njit(**_SERIAL)
+def _csr_row_product(indptr, indices, data, rows, n, out, i):  # pragma: no cover
+    """``out[i, :n] += sum_k data[k] * rows[indices[k], :n]`` over row i's k.
+
+    Four stored entries per pass over the output row, so that the row is
+    loaded and stored a quarter as often.
+    """
+    k, end = indptr[i], indptr[i + 1]
+    while k + 4 <= end:
+        w0, w1, w2, w3 = data[k], data[k + 1], data[k + 2], data[k + 3]
+        c0, c1, c2, c3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
+        for j in range(n):
+            out[i, j] += (
+                w0 * rows[c0, j] + w1 * rows[c1, j] + w2 * rows[c2, j]
+            ) + w3 * rows[c3, j]
+        k += 4
+    while k < end:
+        w, c = data[k], indices[k]
+        for j in range(n):
+            out[i, j] += w * rows[c, j]
+        k += 1
+
+
+@njit(**_SERIAL)
+def csr_forward(indptr, indices, data, rows, n, out, bias, code):  # pragma: no cover
+    """``out[i, :n] = f(bias[i] + (W.T @ rows)[i, :n])``: a CSR layer's output.
+
+    ``indptr, indices, data``: the CSR arrays of ``W.T``; ``rows`` and
+    ``out`` are feature-major (the batch is the contiguous inner dimension,
+    of which the first ``n`` columns are used); ``f`` is activation ``code``
+    (see ``ACTIVATION_CODES``), applied while the row is in cache.
+    """
+    zero, one = _zero_and_one(out)
     for i in range(indptr.size - 1):
-        start, end = indptr[i], indptr[i + 1]
-        if with_bias:
-            b = bias[i]
-            for j in range(n):
-                out[i, j] = b
-        else:
-            for j in range(n):
-                out[i, j] = 0
-        k = start
-        while k + 4 <= end:
-            w0, w1, w2, w3 = data[k], data[k + 1], data[k + 2], data[k + 3]
-            c0, c1, c2, c3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
-            for j in range(n):
-                out[i, j] += (
-                    w0 * rows[c0, j] + w1 * rows[c1, j] + w2 * rows[c2, j]
-                ) + w3 * rows[c3, j]
-            k += 4
-        while k < end:
-            w, c = data[k], indices[k]
-            for j in range(n):
-                out[i, j] += w * rows[c, j]
-            k += 1
+        b = bias[i]
+        for j in range(n):
+            out[i, j] = b
+        _csr_row_product(indptr, indices, data, rows, n, out, i)
+        _activate_row(out, i, n, code, zero, one)
+
+
+@njit(**_SERIAL)
+def csr_backward(
+    indptr, indices, data, errors, n, out, activations, code
+):  # pragma: no cover
+    """``out[i, :n] = (W @ errors)[i, :n] * f'(activations[i, :n])``.
+
+    The error a CSR layer sends down, times the derivative of the layer
+    below's activation ``code`` (``indptr, indices, data``: W's CSR arrays).
+    """
+    zero, one = _zero_and_one(out)
+    for i in range(indptr.size - 1):
+        for j in range(n):
+            out[i, j] = zero
+        _csr_row_product(indptr, indices, data, errors, n, out, i)
+        _differentiate_row(out, activations, i, n, code, one)
+
+
+@njit(**_SERIAL)
+def bias_and_activation(out, n, bias, code):  # pragma: no cover
+    """``out[i, :n] = f(out[i, :n] + bias[i])`` after a dense (BLAS) product."""
+    zero, one = _zero_and_one(out)
+    for i in range(out.shape[0]):
+        b = bias[i]
+        for j in range(n):
+            out[i, j] += b
+        _activate_row(out, i, n, code, zero, one)
+
+
+@njit(**_SERIAL)
+def differentiate(errors, n, activations, code):  # pragma: no cover
+    """``errors[:, :n] *= f'(activations[:, :n])`` after a dense product."""
+    zero, one = _zero_and_one(errors)
+    for i in range(errors.shape[0]):
+        _differentiate_row(errors, activations, i, n, code, one)
+
+
+@njit(**_SERIAL)
+def row_sums(rows, n, out):  # pragma: no cover
+    """``out[i] = rows[i, :n].sum()``: the bias gradient from feature-major errors."""
+    zero, one = _zero_and_one(out)
+    for i in range(rows.shape[0]):
+        total = zero
+        for j in range(n):
+            total += rows[i, j]
+        out[i] = total
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})

@@ -28,6 +28,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+# The activations the compiled kernels apply as they write a row (the
+# output layer's softmax and exp stay with numpy); as in _compiled, which
+# only a compiled fit imports.
+ACTIVATION_CODES = ("identity", "relu", "tanh", "logistic")
+
 # Crossovers measured by ``benchmarks/bench_kernels.py`` (784x300 and 300x100
 # float32 layers, batches of 60, 2 cores): below ``SPARSE_KERNEL_MAX_DENSITY``
 # a layer's training step (products, gradient, refresh) is faster on CSR than
@@ -459,16 +464,25 @@ class Layer:
         out[...] = T
         return out
 
-    def forward(self, A, out: np.ndarray) -> np.ndarray:
-        """``out = A @ W + b``, computed as ``out.T = W.T @ A.T + b``.
+    def forward(self, A, out: np.ndarray, activation: str = "identity") -> np.ndarray:
+        """``out = f(A @ W + b)``, computed as ``out.T = f(W.T @ A.T + b)``.
 
         ``out`` should be a transposed view of a C-contiguous array (see
         :meth:`Network.allocate`): the products then write their rows in place.
+        ``f`` is the activation named ``activation``.
         """
         out_T = out.T
-        if self.compiled and self.kernel == "sparse" and not sp.issparse(A):
-            self._compiled_product(self._transposed, A, out_T, self.bias, "input")
-            return out
+        if self.compiled and not sp.issparse(A):
+            out_rows = _rows_in_memory(out_T)
+            if out_rows is not None:
+                # Softmax and exp (output layers only) stay with numpy.
+                fused = activation in ACTIVATION_CODES
+                self._compiled_forward(
+                    A, out_T, out_rows, activation if fused else "identity"
+                )
+                if not fused:
+                    ACTIVATIONS[activation](out)
+                return out
         if self.kernel == "dense" and not sp.issparse(A):
             np.matmul(self.dense.T, A.T, out=out_T)
         elif sp.issparse(A):
@@ -479,29 +493,81 @@ class Layer:
             # W.T stored as CSR times feature-major rows: scipy's row kernel.
             out_T[...] = self._transposed @ self._feature_major(A, "input")
         out_T += self.bias[:, None]
+        ACTIVATIONS[activation](out)
         return out
 
-    def backward(self, delta: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out = delta @ W.T``, computed as ``out.T = W @ delta.T``."""
-        if self.compiled and self.kernel == "sparse":
-            self._compiled_product(self._matrix, delta, out.T, self.bias[:0], "delta")
-            return out
-        if self.kernel == "dense":
-            np.matmul(self.dense, delta.T, out=out.T)
+    def _compiled_forward(self, A, out_T, out_rows, activation: str) -> None:
+        """:meth:`forward` on the compiled path, into the buffer ``out_rows``."""
+        from . import _compiled
+
+        code = _compiled.ACTIVATION_CODES[activation]
+        if self.kernel == "sparse":
+            rows, n = self._rows_of(A, "input")
+            W_T = self._transposed
+            _compiled.csr_forward(
+                W_T.indptr, W_T.indices, W_T.data, rows, n, out_rows, self.bias, code
+            )
         else:
-            out.T[...] = self._matrix @ self._feature_major(delta, "delta")
+            np.matmul(self.dense.T, A.T, out=out_T)
+            _compiled.bias_and_activation(out_rows, A.shape[0], self.bias, code)
+
+    def backward(
+        self,
+        delta: np.ndarray,
+        out: np.ndarray,
+        below: np.ndarray | None = None,
+        activation: str = "identity",
+    ) -> np.ndarray:
+        """``out = (delta @ W.T) * f'``, computed as ``out.T = W @ delta.T``.
+
+        ``f'`` is the derivative of the activation named ``activation`` (the
+        layer below's), written in terms of that layer's output ``below``.
+        """
+        out_T = out.T
+        if self.compiled and activation in ACTIVATION_CODES:
+            out_rows = _rows_in_memory(out_T)
+            below_rows = None if below is None else _rows_in_memory(below.T)
+            if out_rows is not None and (below is None or below_rows is not None):
+                self._compiled_backward(delta, out_T, out_rows, below_rows, activation)
+                return out
+        if self.kernel == "dense":
+            np.matmul(self.dense, delta.T, out=out_T)
+        else:
+            out_T[...] = self._matrix @ self._feature_major(delta, "delta")
+        if below is not None:
+            DERIVATIVES[activation](below, out)
         return out
+
+    def _compiled_backward(self, delta, out_T, out_rows, below_rows, activation):
+        """:meth:`backward` on the compiled path, into the buffer ``out_rows``."""
+        from . import _compiled
+
+        code = 0 if below_rows is None else _compiled.ACTIVATION_CODES[activation]
+        if below_rows is None:
+            below_rows = out_rows  # unread: the identity's derivative is 1
+        if self.kernel == "sparse":
+            rows, n = self._rows_of(delta, "delta")
+            W = self._matrix
+            _compiled.csr_backward(
+                W.indptr, W.indices, W.data, rows, n, out_rows, below_rows, code
+            )
+        else:
+            np.matmul(self.dense, delta.T, out=out_T)
+            _compiled.differentiate(out_rows, delta.shape[0], below_rows, code)
 
     def compute_gradients(self, A, delta: np.ndarray) -> None:
         """``grad = (A.T @ delta)`` at the kept positions; ``bias_grad``."""
         if self.grad is None:
             self._allocate_gradient()
-        np.sum(delta, axis=0, out=self.bias_grad)
-        if self.sddmm and self.compiled:
+        if self.compiled:
             from . import _compiled
 
+            errors, n = self._rows_of(delta, "delta")
+            _compiled.row_sums(errors, n, self.bias_grad)
+        else:
+            np.sum(delta, axis=0, out=self.bias_grad)
+        if self.sddmm and self.compiled:
             inputs, n = self._rows_of(A, "input")
-            errors, _ = self._rows_of(delta, "delta")
             W = self._matrix
             _compiled.kept_gradient(W.indptr, W.indices, inputs, errors, n, self.grad)
             return
@@ -532,23 +598,6 @@ class Layer:
         if rows is None:
             rows = self._feature_major(M, name)
         return rows, n
-
-    def _compiled_product(self, matrix, M, out_T, bias, name: str) -> None:
-        """``out_T = matrix @ M.T (+ bias)`` with the compiled CSR kernel."""
-        from . import _compiled
-
-        rows, n = self._rows_of(M, name)
-        out_rows = _rows_in_memory(out_T)
-        if out_rows is None:  # not a network buffer: through a temporary
-            out_rows = np.empty(out_T.shape, dtype=out_T.dtype)
-            _compiled.csr_times_rows(
-                matrix.indptr, matrix.indices, matrix.data, rows, n, out_rows, bias
-            )
-            out_T[...] = out_rows
-            return
-        _compiled.csr_times_rows(
-            matrix.indptr, matrix.indices, matrix.data, rows, n, out_rows, bias
-        )
 
     def _gradient_at_kept_positions(self, A, delta: np.ndarray) -> None:
         """``grad[k] = A[:, row_k] @ delta[:, col_k]``: only the kept products.
@@ -705,8 +754,8 @@ class Network:
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             A = activations[i] if i == 0 else activations[i][:n]
-            Z = layer.forward(A, activations[i + 1][:n])
-            ACTIVATIONS[self.out_activation if i == last else self.activation](Z)
+            activation = self.out_activation if i == last else self.activation
+            layer.forward(A, activations[i + 1][:n], activation)
         return activations[-1][:n]
 
     def backward(self, activations, deltas) -> None:
@@ -716,17 +765,17 @@ class Network:
         products: call :meth:`sync` before the next forward pass.
         """
         n = activations[0].shape[0]
-        derivative = DERIVATIVES[self.activation]
         for i in range(len(self.layers) - 1, -1, -1):
             delta = deltas[i][:n]
             layer = self.layers[i]
-            # The error sent down first: computing the gradient may reuse the
-            # weights' dense buffer.
+            # The error sent down first (times the derivative of the hidden
+            # activation below): computing the gradient may reuse the weights'
+            # dense buffer.
             if i:
-                below = layer.backward(delta, deltas[i - 1][:n])
+                layer.backward(
+                    delta, deltas[i - 1][:n], activations[i][:n], self.activation
+                )
             layer.compute_gradients(activations[i][:n] if i else activations[0], delta)
-            if i:
-                derivative(activations[i][:n], below)
 
 
 def prediction_operands(coefs: list[sp.csr_array]) -> list:

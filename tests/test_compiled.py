@@ -34,20 +34,58 @@ def _fit(kernels, estimator=LotteryTicketMLP, X=None, y=None, **params):
 
 
 # -- the kernels ------------------------------------------------------------
+ACTIVATIONS = ["identity", "relu", "tanh", "logistic"]
+
+
+def _numpy_activation(name, Z):
+    from sklearn_lth._network import ACTIVATIONS as numpy_activations
+
+    Z = Z.copy()
+    numpy_activations[name](Z)
+    return Z
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 5, 13])
-def test_csr_times_rows_is_the_csr_product(dtype, n):
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_csr_forward_is_the_csr_product_then_the_activation(dtype, n, activation):
     rng = np.random.RandomState(0)
-    W = sp.random(23, 17, density=0.3, format="csr", dtype=dtype, random_state=rng)
+    W_T = sp.random(23, 17, density=0.3, format="csr", dtype=dtype, random_state=rng)
     rows = rng.normal(size=(17, 16)).astype(dtype)  # n of 16 columns used
     bias = rng.normal(size=23).astype(dtype)
     out = np.full((23, 16), np.nan, dtype)
-    _compiled.csr_times_rows(W.indptr, W.indices, W.data, rows, n, out, bias)
-    expected = W @ rows[:, :n] + bias[:, None]
+    code = _compiled.ACTIVATION_CODES[activation]
+    _compiled.csr_forward(W_T.indptr, W_T.indices, W_T.data, rows, n, out, bias, code)
+    expected = _numpy_activation(activation, W_T @ rows[:, :n] + bias[:, None])
     np.testing.assert_allclose(out[:, :n], expected, rtol=1e-5, atol=1e-6)
     assert np.isnan(out[:, n:]).all()  # columns past n are not touched
-    _compiled.csr_times_rows(W.indptr, W.indices, W.data, rows, n, out, bias[:0])
-    np.testing.assert_allclose(out[:, :n], W @ rows[:, :n], rtol=1e-5, atol=1e-6)
+    # After a dense product: the bias and the activation alone.
+    dense = W_T @ rows
+    _compiled.bias_and_activation(dense, n, bias, code)
+    np.testing.assert_allclose(dense[:, :n], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_csr_backward_is_the_product_times_the_derivative(dtype, activation):
+    from sklearn_lth._network import DERIVATIVES
+
+    rng = np.random.RandomState(5)
+    W = sp.random(19, 11, density=0.4, format="csr", dtype=dtype, random_state=rng)
+    errors = rng.normal(size=(11, 9)).astype(dtype)
+    below = _numpy_activation(activation, rng.normal(size=(19, 9)).astype(dtype))
+    out = np.empty((19, 9), dtype)
+    code = _compiled.ACTIVATION_CODES[activation]
+    _compiled.csr_backward(W.indptr, W.indices, W.data, errors, 7, out, below, code)
+    expected = (W @ errors[:, :7]).T.copy()
+    DERIVATIVES[activation](below[:, :7].T, expected)
+    np.testing.assert_allclose(out[:, :7], expected.T, rtol=1e-5, atol=1e-6)
+    dense = W @ errors
+    _compiled.differentiate(dense, 7, below, code)
+    np.testing.assert_allclose(dense[:, :7], expected.T, rtol=1e-5, atol=1e-6)
+    sums = np.empty(11, dtype)
+    _compiled.row_sums(errors, 7, sums)
+    np.testing.assert_allclose(sums, errors[:, :7].sum(axis=1), rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -101,13 +139,13 @@ def test_fused_updates_take_the_numpy_path_steps_bit_for_bit(dtype, solver):
 
 
 # -- layers and the network ---------------------------------------------------
-def _network(rng, units, density, kernels):
-    weights, biases = glorot_uniform(units, "relu", np.float32, rng)
+def _network(rng, units, density, kernels, activation="relu"):
+    weights, biases = glorot_uniform(units, activation, np.float32, rng)
     positions = [
         np.sort(rng.choice(W.size, max(1, int(density * W.size)), replace=False))
         for W in weights
     ]
-    network = Network.from_dense(weights, biases, positions, "relu", "softmax")
+    network = Network.from_dense(weights, biases, positions, activation, "softmax")
     network.use_kernels(kernels)
     return network
 
@@ -131,13 +169,15 @@ def _gradients(network, X, Y, capacity):
     [1.0, 0.5, COMPILED_SPARSE_KERNEL_MAX_DENSITY, 0.03],
 )
 @pytest.mark.parametrize("n", [7, 10])
-def test_forward_and_backward_agree_with_the_numpy_path(density, n):
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_forward_and_backward_agree_with_the_numpy_path(density, n, activation):
     """Every kernel choice, a full batch and a short one (n < capacity 10)."""
     rng = np.random.RandomState(3)
     X = rng.normal(size=(n, 40)).astype(np.float32)
     Y = np.eye(5, dtype=np.float32)[rng.randint(5, size=n)]
-    numpy_net = _network(np.random.RandomState(4), [40, 30, 20, 5], density, "numpy")
-    numba_net = _network(np.random.RandomState(4), [40, 30, 20, 5], density, "numba")
+    units = [40, 30, 20, 5]
+    numpy_net = _network(np.random.RandomState(4), units, density, "numpy", activation)
+    numba_net = _network(np.random.RandomState(4), units, density, "numba", activation)
     assert all(layer.compiled for layer in numba_net.layers)
     if density < COMPILED_SPARSE_KERNEL_MAX_DENSITY:
         assert {layer.kernel for layer in numba_net.layers} == {"sparse"}
