@@ -12,14 +12,16 @@ serial code gives the same bits whatever ``n_jobs`` or joblib backend.
 ``error_model="numpy"`` lets division and square roots vectorise (numba's
 default checks them for zero, one element at a time).
 
-The optimizer updates and the products perform, element by element, the
-float operations of the numpy path in the same order, with no ``fastmath``:
-the updates give the numpy path's bits. The one exception is
-:func:`kept_gradient`, a sum over the batch per kept weight: it allows
-reassociation (``fastmath={"reassoc"}``) so that the sum vectorises, as
-BLAS's own dot products do. Its order is fixed by the compiled code, so it is
-reproducible run to run on a machine; it differs from the numpy path's sum
-in the last bits.
+No kernel uses ``fastmath`` but one. The optimizer updates perform, element
+by element, the numpy path's float operations in the same order: they give
+its bits. The products, activations and sums agree with the numpy path to
+float rounding, not bit for bit (they group their terms differently, and
+``exp`` and ``tanh`` come from another library). :func:`kept_gradient`, a
+sum over the batch per kept weight, allows reassociation
+(``fastmath={"reassoc"}``) so that the sum vectorises, as BLAS's own dot
+products do. Every order is fixed by the compiled code, so results are
+reproducible run to run on one machine; the reassociated sum may differ
+between machines with other vector units, as BLAS's results do.
 """
 
 from __future__ import annotations
@@ -67,18 +69,24 @@ def sgd_step(
     ``n_weights`` entries only), in the parameters' dtype.
     """
     lr, momentum, l2 = constants[0], constants[1], constants[2]
-    no_l2 = l2 - l2  # the dtype's zero (l2 * 0 would be float64)
-    for i in range(params.size):
-        # Biases (after the weights) have no L2 term; both branches keep the
-        # numpy path's operations: g + 0 * p is g.
-        g = grads[i] + params[i] * (l2 if i < n_weights else no_l2)
-        g = g * lr
-        v = velocities[i] * momentum - g
-        velocities[i] = v
-        if nesterov:
-            params[i] = (params[i] - g) + v * momentum
-        else:
-            params[i] += v
+    for i in range(n_weights):
+        _sgd_update(
+            params, velocities, i, grads[i] + params[i] * l2, lr, momentum, nesterov
+        )
+    # The biases, which have no L2 term.
+    for i in range(n_weights, params.size):
+        _sgd_update(params, velocities, i, grads[i], lr, momentum, nesterov)
+
+
+@njit(**_SERIAL)
+def _sgd_update(params, velocities, i, g, lr, momentum, nesterov):  # pragma: no cover
+    g = g * lr
+    v = velocities[i] * momentum - g
+    velocities[i] = v
+    if nesterov:
+        params[i] = (params[i] - g) + v * momentum
+    else:
+        params[i] += v
 
 
 @njit(**_SERIAL)
@@ -89,6 +97,18 @@ def gather(source, positions, out):  # pragma: no cover
 
 
 @njit(**_SERIAL)
+def gather_transposed(X, rows, out):  # pragma: no cover
+    """``out[:, k] = X[rows[k]]``: a mini-batch gathered feature-major.
+
+    Feature by feature: the writes are contiguous, and the rows' cache lines
+    serve several features in a row.
+    """
+    for f in range(X.shape[1]):
+        for k in range(rows.size):
+            out[f, k] = X[rows[k], f]
+
+
+@njit(**_SERIAL)
 def scatter(values, positions, out):  # pragma: no cover
     """``out[positions[k]] = values[k]``."""
     for k in range(positions.size):
@@ -96,8 +116,9 @@ def scatter(values, positions, out):  # pragma: no cover
 
 
 # The activations a layer's kernels apply (or differentiate) as they write a
-# row; the output layer's softmax and exp stay with numpy.
-ACTIVATION_CODES = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3}
+# row, and softmax, applied across the rows once they are all written (an
+# output activation: never differentiated). exp stays with numpy.
+ACTIVATION_CODES = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3, "softmax": 4}
 
 
 @njit(**_SERIAL)
@@ -121,6 +142,28 @@ def _activate_row(out, i, n, code, zero, one):  # pragma: no cover
     elif code == 3:  # 1 / (exp(-z) + 1)
         for j in range(n):
             out[i, j] = one / (np.exp(-out[i, j]) + one)
+
+
+@njit(**_SERIAL)
+def _softmax_columns(out, n):  # pragma: no cover
+    """Softmax of each column of ``out[:, :n]`` (one sample per column).
+
+    As the numpy path: shifted by the column's maximum, exponentiated, then
+    divided by the column's sum (summed in row order).
+    """
+    shift = out[0, :n].copy()
+    for i in range(1, out.shape[0]):
+        for j in range(n):
+            shift[j] = max(shift[j], out[i, j])
+    total = np.zeros(n, out.dtype)
+    for i in range(out.shape[0]):
+        for j in range(n):
+            e = np.exp(out[i, j] - shift[j])
+            out[i, j] = e
+            total[j] += e
+    for i in range(out.shape[0]):
+        for j in range(n):
+            out[i, j] /= total[j]
 
 
 @njit(**_SERIAL)
@@ -181,6 +224,8 @@ def csr_forward(indptr, indices, data, rows, n, out, bias, code):  # pragma: no 
             out[i, j] = b
         _csr_row_product(indptr, indices, data, rows, n, out, i)
         _activate_row(out, i, n, code, zero, one)
+    if code == 4:
+        _softmax_columns(out, n)
 
 
 @njit(**_SERIAL)
@@ -209,6 +254,8 @@ def bias_and_activation(out, n, bias, code):  # pragma: no cover
         for j in range(n):
             out[i, j] += b
         _activate_row(out, i, n, code, zero, one)
+    if code == 4:
+        _softmax_columns(out, n)
 
 
 @njit(**_SERIAL)
@@ -259,3 +306,36 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
                 s += inputs[r, j] * errors[c, j]
             grad[k] = s
             k += 1
+
+
+@njit(**_SERIAL)
+def log_loss_and_error(
+    probabilities, n, targets, weights, scale, error
+):  # pragma: no cover
+    """The softmax output's mean log loss, and its error into ``error``.
+
+    ``probabilities`` and ``error`` are feature-major (one sample per column,
+    first ``n`` used), ``targets`` one-hot ``(n, n_classes)``; ``weights`` of
+    size 0 means unweighted. As :func:`~sklearn_lth._losses.loss_value`
+    (probabilities clipped to ``[eps, 1 - eps]`` of their dtype, the mean
+    weighted by ``weights``) and :func:`~sklearn_lth._losses.output_delta`
+    (``scale * weight * (p - y)``), in one pass; the mean is summed in
+    float64. Returns 0 when every sample weighs zero.
+    """
+    weighted = weights.size > 0
+    eps = np.finfo(probabilities.dtype).eps
+    total, total_weight = 0.0, 0.0
+    for j in range(n):
+        p_true = probabilities[0, j] * targets[j, 0]
+        for i in range(1, probabilities.shape[0]):
+            p_true += probabilities[i, j] * targets[j, i]
+        p_true = min(max(p_true, eps), 1 - eps)
+        w = weights[j] if weighted else 1.0
+        total += -np.log(p_true) * w
+        total_weight += w
+        factor = scale * weights[j] if weighted else scale
+        for i in range(probabilities.shape[0]):
+            error[i, j] = (probabilities[i, j] - targets[j, i]) * factor
+    if total_weight == 0:
+        return 0.0
+    return total / total_weight

@@ -68,10 +68,14 @@ def set_config(kernels: str | None = None) -> None:
         scipy and BLAS only; ``"numba"`` uses compiled kernels (fused
         optimizer updates, sparse products and kept-position gradients),
         which need the optional ``fast`` extra (numba); ``"auto"`` uses
-        numba when it is installed and the network has at least 50,000
-        weights (smaller networks gain nothing from it). Both paths compute
-        the same training up to float rounding; each is bit-for-bit
-        reproducible on its own.
+        numba when it is installed and the layer sizes make at least 50,000
+        weights, pruned or not (smaller networks gain nothing from it).
+        L-BFGS and :class:`~sklearn_lth.SupermaskMLP` always use numpy.
+        Both paths compute the same training up to float rounding; each is
+        bit-for-bit reproducible on its own, on one machine. A fit reads the
+        setting when it starts (``partial_fit`` at its first call); worker
+        processes started by other libraries (``GridSearchCV(n_jobs=2)``)
+        read the environment variable ``SKLEARN_LTH_KERNELS`` instead.
         None leaves the setting unchanged.
 
     See Also
@@ -115,7 +119,7 @@ def config_context(*, kernels: str | None = None) -> Iterator[None]:
     try:
         yield
     finally:
-        set_config(**old)
+        _config().update(old)  # as it was, checked or not
 
 
 def _check_kernels(kernels, source: str = "kernels") -> None:

@@ -74,14 +74,13 @@ from ._training import EarlierTraining, RoundResult, TrainingConfig
 from .exceptions import CheckpointError, TrainingDivergedError
 
 
-# The estimator's parameters that configure training and pruning.
-# The estimators' training parameters (the config's kernels come from
-# sklearn_lth.get_config, not from a parameter).
 def _n_weights(layer_units: list[int]) -> int:
     """Weights of the dense network with these layer sizes."""
     return sum(a * b for a, b in zip(layer_units, layer_units[1:]))
 
 
+# The estimator's parameters that configure training and pruning (the
+# training config's kernels come from sklearn_lth.get_config instead).
 _TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig) if f.name != "kernels")
 _PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig) if f.name in PARAMS)
 
@@ -381,8 +380,13 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             if self._is_warm():
                 warm, pruning = self._warm_start_from_fitted(pruning, rewind)
             with self._checkpoint_folder(data, warm) as folder:
-                # The training step's path, for every round and seed of this fit.
-                kernels = resolved_kernels(_n_weights(data.layer_units))
+                # The training step's path, for every round and seed of this
+                # fit (L-BFGS has no compiled kernels: numpy).
+                kernels = (
+                    "numpy"
+                    if self.solver == "lbfgs"
+                    else resolved_kernels(_n_weights(data.layer_units))
+                )
                 rng, plan = self._plan(data, folder, warm, kernels)
                 # What find_ticket takes beside the data, the same for every seed.
                 search = dict(

@@ -28,10 +28,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-# The activations the compiled kernels apply as they write a row (the
-# output layer's softmax and exp stay with numpy); as in _compiled, which
-# only a compiled fit imports.
-ACTIVATION_CODES = ("identity", "relu", "tanh", "logistic")
+# The activations the compiled kernels apply (the Poisson output's exp stays
+# with numpy); as in _compiled, which only a compiled fit imports.
+ACTIVATION_CODES = ("identity", "relu", "tanh", "logistic", "softmax")
 
 # Crossovers measured by ``benchmarks/bench_kernels.py`` (784x300 and 300x100
 # float32 layers, batches of 60, 2 cores): below ``SPARSE_KERNEL_MAX_DENSITY``
@@ -681,6 +680,12 @@ class Network:
         for layer in self.layers:
             layer.sync()
 
+    @property
+    def reads_batch_transposed(self) -> bool:
+        """Whether the first layer reads its input batch feature-major."""
+        first = self.layers[0]
+        return first.kernel == "sparse" or first.sddmm
+
     def use_kernels(self, kernels: str) -> None:
         """Train on the ``"numpy"`` or ``"numba"`` path (before :meth:`flatten`)."""
         for layer in self.layers:
@@ -745,11 +750,10 @@ class Network:
         """
         n = activations[0].shape[0]
         first = self.layers[0]
-        if (first.kernel == "sparse" or first.sddmm) and not sp.issparse(
-            activations[0]
-        ):
+        if self.reads_batch_transposed and not sp.issparse(activations[0]):
             # The first layer's CSR product and kept-position gradient both
-            # read the batch feature-major: transpose it once for both.
+            # read the batch feature-major: transpose it once for both (a
+            # batch gathered feature-major already is, unless it is short).
             activations[0] = first._feature_major(activations[0], "input").T
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):

@@ -66,6 +66,8 @@ class SGD:
         from ._compiled import sgd_step
 
         constants = np.array([lr, self.momentum, l2], dtype=params.dtype)
+        # No L2 term at all when there is none, as in the numpy path.
+        n_weights = n_weights if l2 else 0
         sgd_step(params, grads, self.velocities[0], n_weights, constants, self.nesterov)
 
 
@@ -136,6 +138,8 @@ class Adam:
         constants = np.array(
             [self.beta_1, self.beta_2, 1.0 / scale, eps, l2], dtype=params.dtype
         )
+        # No L2 term at all when there is none, as in the numpy path.
+        n_weights = n_weights if l2 else 0
         adam_step(params, grads, self.first[0], self.second[0], n_weights, constants)
 
 

@@ -299,6 +299,7 @@ class BatchSource:
         "total_weight",
         "order",
         "buffer",
+        "transposed",
     )
 
     def __init__(
@@ -310,6 +311,7 @@ class BatchSource:
         batch_size: int,
         shuffle: bool,
         rng: np.random.RandomState,
+        transposed: bool = False,
     ):
         self.X, self.Y, self.sample_weight, self.rows = X, Y, sample_weight, rows
         self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
@@ -323,10 +325,14 @@ class BatchSource:
             )
         # Dense batches are gathered into this one buffer, reused batch after
         # batch, rather than into a new array each (CSR rows are copied anew).
+        # With ``transposed`` (the compiled path, whose first layer reads the
+        # batch feature-major), straight into a (features, batch) buffer.
+        self.transposed = transposed and isinstance(X, np.ndarray)
+        shape = (
+            (X.shape[1], batch_size) if self.transposed else (batch_size, X.shape[1])
+        )
         self.buffer = (
-            np.empty((batch_size, X.shape[1]), dtype=X.dtype)
-            if isinstance(X, np.ndarray)
-            else None
+            np.empty(shape, dtype=X.dtype) if isinstance(X, np.ndarray) else None
         )
         # Positions among the training rows, in this epoch's order.
         self.order = np.arange(self.n_samples)
@@ -359,6 +365,11 @@ class BatchSource:
         n = batch.stop - batch.start
         if self.buffer is None or isinstance(idx, slice):
             inputs = self.X[idx]  # a slice of an array is a view: no copy
+        elif self.transposed:
+            from ._compiled import gather_transposed
+
+            gather_transposed(self.X, idx, self.buffer)
+            inputs = self.buffer[:, :n].T
         else:
             # With out=, the default mode="raise" would gather through a
             # temporary buffer; the indices are rows of X, so clip never acts.
@@ -403,6 +414,8 @@ class TrainingStep:
         "deltas",
         "out_activation",
         "fused",
+        "fused_loss",
+        "no_weights",
         "n_weights",
     )
 
@@ -428,6 +441,14 @@ class TrainingStep:
         self.l2_scratch = np.empty(min(n_weights, L2_CHUNK), dtype=flat_params.dtype)
         self.activations, self.deltas = network.allocate(batch_size, dtype)
         self.out_activation = network.out_activation
+        # The compiled path computes a softmax output's loss and error in one
+        # call (other losses: numpy).
+        self.fused_loss = None
+        if self.fused and self.out_activation == "softmax":
+            from ._compiled import log_loss_and_error
+
+            self.fused_loss = log_loss_and_error
+        self.no_weights = np.empty(0, dtype=dtype)
 
     def __call__(
         self,
@@ -448,7 +469,19 @@ class TrainingStep:
         # Overflows show up as a non-finite loss, which the caller reports.
         with np.errstate(over="ignore", invalid="ignore"):
             predicted = network.forward(activations)
-            loss = loss_value(self.out_activation, targets, predicted, weights)
+            if self.fused_loss:
+                # The loss and the error at once (compiled), as below.
+                scale = 1.0 / weight_sum if weight_sum > 0 else 0.0
+                loss = self.fused_loss(
+                    activations[-1].T,
+                    targets.shape[0],
+                    targets,
+                    self.no_weights if weights is None else weights,
+                    predicted.dtype.type(scale),
+                    self.deltas[-1].T,
+                )
+            else:
+                loss = loss_value(self.out_activation, targets, predicted, weights)
             if alpha:
                 # scikit-learn's penalty, 0.5 * alpha * ||W||^2, per unit of
                 # batch weight like the loss it is added to.
@@ -460,8 +493,9 @@ class TrainingStep:
             # backpropagation is linear in the error, and the (batch,
             # n_outputs) error is far smaller than the parameter-sized
             # gradient.
-            error = self.deltas[-1][: targets.shape[0]]
-            output_delta(targets, predicted, weights, error, scale=1.0 / weight_sum)
+            if not self.fused_loss:
+                error = self.deltas[-1][: targets.shape[0]]
+                output_delta(targets, predicted, weights, error, scale=1.0 / weight_sum)
             network.backward(activations, self.deltas)
             if self.fused:
                 self.optimizer.fused_step(
@@ -810,8 +844,17 @@ def train_round(
         validation = ValidationTracker(network, X, Y, sample_weight, validation_rows)
     this_round = _Round(
         config,
-        TrainingStep(network, config, batch_size, X.dtype),
-        BatchSource(X, Y, sample_weight, rows, batch_size, config.shuffle, rng),
+        step := TrainingStep(network, config, batch_size, X.dtype),
+        BatchSource(
+            X,
+            Y,
+            sample_weight,
+            rows,
+            batch_size,
+            config.shuffle,
+            rng,
+            transposed=step.fused and network.reads_batch_transposed,
+        ),
         make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,
         start_step=start.step,
