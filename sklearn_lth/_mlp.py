@@ -290,9 +290,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         with FitTransaction(self):
             try:
                 X, Y, weights = self._validate_increment(X, y, sample_weight, classes)
+                hidden = hidden_layer_units(self.hidden_layer_sizes)
+                units = [X.shape[1], *hidden, Y.shape[1]]
                 config = TrainingConfig(
                     **{k: getattr(self, k) for k in _TRAINING_PARAMS},
-                    kernels=resolved_kernels(self._n_weights(X.shape[1], Y.shape[1])),
+                    kernels=resolved_kernels(_n_weights(units)),
                 )
                 # Anew at every call, as scikit-learn does.
                 rng = check_random_state(self.random_state)
@@ -319,11 +321,6 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
         return self
-
-    def _n_weights(self, n_features: int, n_outputs: int) -> int:
-        """Weights of the dense network between these inputs and outputs."""
-        hidden = hidden_layer_units(self.hidden_layer_sizes)
-        return _n_weights([n_features, *hidden, n_outputs])
 
     def _start_incremental(self, X, Y, config, rng) -> None:
         """The network and optimizer that the first ``partial_fit`` trains."""

@@ -565,13 +565,15 @@ class Layer:
             _compiled.row_sums(errors, n, self.bias_grad)
         else:
             np.sum(delta, axis=0, out=self.bias_grad)
-        if self.sddmm and self.compiled:
-            inputs, n = self._rows_of(A, "input")
-            W = self._matrix
-            _compiled.kept_gradient(W.indptr, W.indices, inputs, errors, n, self.grad)
-            return
-        if self.sddmm and not self.compiled:
-            self._gradient_at_kept_positions(A, delta)
+        if self.sddmm:
+            if self.compiled:
+                inputs, n = self._rows_of(A, "input")
+                W = self._matrix
+                _compiled.kept_gradient(
+                    W.indptr, W.indices, inputs, errors, n, self.grad
+                )
+            else:
+                self._gradient_at_kept_positions(A, delta)
             return
         if sp.issparse(A):
             self._full_grad[...] = _as_dense(A.T @ delta)
