@@ -135,6 +135,17 @@ def test_kept_gradient_is_the_product_at_the_kept_positions(dtype):
     np.testing.assert_allclose(grad, full[rows, W.indices], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_batch_gathered_feature_major_is_its_rows_transposed(order):
+    rng = np.random.RandomState(8)
+    X = np.asarray(rng.normal(size=(50, 7)), order=order)
+    rows = rng.permutation(50)[:9]
+    out = np.full((7, 12), np.nan)  # room for a longer batch: untouched
+    _compiled.gather_transposed(X, rows, out)
+    np.testing.assert_array_equal(out[:, :9], X[rows].T)
+    assert np.isnan(out[:, 9:]).all()
+
+
 def test_gather_and_scatter():
     source = np.arange(10.0)
     positions = np.array([1, 4, 9])
