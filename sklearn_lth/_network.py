@@ -58,10 +58,15 @@ def _identity(Z: np.ndarray) -> None:
 
 
 def _logistic(Z: np.ndarray) -> None:
+    # Not np.negative(Z, out=Z): in numpy 2.4.6 it reads the wrong elements
+    # of a view whose step is 4 float32 or 8 float64 elements (a one-row
+    # batch in buffers of 4 or 8 rows). Multiplying by -1 is as exact.
+    np.multiply(Z, -1, out=Z)
     # exp(-z) overflows to inf for very negative z; 1 / inf is then 0, the
-    # right limit (training silences the overflow warning).
-    np.negative(Z, out=Z)
-    np.exp(Z, out=Z)
+    # right limit, so the overflow is no news (in scoring and prediction
+    # either, which run outside training's silenced errors).
+    with np.errstate(over="ignore"):
+        np.exp(Z, out=Z)
     Z += 1
     np.reciprocal(Z, out=Z)
 

@@ -242,3 +242,34 @@ def test_release_gradients_lets_go_of_the_flat_gradient_buffer():
         gc.collect()
         assert alive() is None
         assert all(layer.values is not None for layer in net.layers)
+
+
+@pytest.mark.parametrize("dtype, capacity", [(np.float32, 4), (np.float64, 8)])
+def test_logistic_on_a_one_row_batch_in_larger_buffers(dtype, capacity):
+    """A strided in-place negative that numpy 2.4.6 gets wrong is not used."""
+    from scipy.special import expit
+
+    rng = np.random.RandomState(0)
+    weights, biases = glorot_uniform([6, 5, 3], "logistic", dtype, rng)
+    positions = [np.arange(W.size) for W in weights]
+    net = Network.from_dense(weights, biases, positions, "logistic", "logistic")
+    X = rng.normal(size=(1, 6)).astype(dtype)
+    acts, _ = net.allocate(capacity, dtype, deltas=False)
+    acts[0] = X
+    hidden = expit(X @ weights[0] + biases[0])
+    np.testing.assert_allclose(
+        net.forward(acts), expit(hidden @ weights[1] + biases[1]), rtol=1e-6
+    )
+
+
+def test_logistic_saturates_silently():
+    """exp(-z) overflowing to inf gives exactly 0, the right limit: no warning."""
+    import warnings
+
+    from sklearn_lth._network import ACTIVATIONS
+
+    Z = np.array([[-1000.0, 0.0, 1000.0]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ACTIVATIONS["logistic"](Z)
+    np.testing.assert_array_equal(Z, [[0.0, 0.5, 1.0]])
