@@ -24,9 +24,12 @@ from contextlib import contextmanager
 
 KERNELS = ("auto", "numpy", "numba")
 
-# Below this many weights a training step costs its Python calls, not its
-# arithmetic: the compiled kernels gain nothing there (measured on a
-# 64-100-10 network) and importing numba costs about 0.2 s.
+# Below this many weights a fit is usually short, and a new process pays
+# about 0.4 s to import numba and load the cached kernels: the README's
+# digits search (64-100-10, about 3 s) would gain nothing overall. The
+# compiled steps are faster there too (0.73 of the numpy path's time for a
+# 64-100-10 search to 95% in a warm process): force kernels="numba" for long
+# fits of small networks.
 AUTO_MIN_WEIGHTS = 50_000
 
 # An empty variable counts as unset.
@@ -69,7 +72,8 @@ def set_config(kernels: str | None = None) -> None:
         optimizer updates, sparse products and kept-position gradients),
         which need the optional ``fast`` extra (numba); ``"auto"`` uses
         numba when it is installed and the layer sizes make at least 50,000
-        weights, pruned or not (smaller networks gain nothing from it).
+        weights, pruned or not (below that, a fit is usually too short to
+        repay the 0.4 s a process spends loading numba and its kernels).
         L-BFGS and :class:`~sklearn_lth.SupermaskMLP` always use numpy.
         Both paths compute the same training up to float rounding; each is
         bit-for-bit reproducible on its own, on one machine. A fit reads the
