@@ -6,8 +6,9 @@ compiled kernels of :mod:`sklearn_lth._compiled` (the optional ``fast``
 extra, ``pip install "sklearn-lth[fast]"``); ``"auto"`` (the default) is
 ``"numba"`` when numba is installed and the network has at least
 ``AUTO_MIN_WEIGHTS`` weights, ``"numpy"`` otherwise. The environment variable
-``SKLEARN_LTH_KERNELS`` sets the default of every thread and process (joblib
-workers included, which start with the default, not with ``set_config``'s).
+``SKLEARN_LTH_KERNELS`` sets the default of every thread and process (the
+workers of other libraries' joblib calls, such as ``GridSearchCV(n_jobs=2)``,
+included: they start with the default, not with ``set_config``'s).
 
 A fit reads the setting once, when it starts, and passes the resolved path
 down to everything it runs, joblib workers included: a fit never mixes the
@@ -77,10 +78,12 @@ def set_config(kernels: str | None = None) -> None:
         L-BFGS and :class:`~sklearn_lth.SupermaskMLP` always use numpy.
         Both paths compute the same training up to float rounding; each is
         bit-for-bit reproducible on its own, on one machine. A fit reads the
-        setting when it starts (``partial_fit`` at its first call); worker
-        processes started by other libraries (``GridSearchCV(n_jobs=2)``)
-        read the environment variable ``SKLEARN_LTH_KERNELS`` instead.
-        None leaves the setting unchanged.
+        setting when it starts (``partial_fit`` at its first call) and hands
+        it to its own seeds' and folds' workers. Workers that other libraries
+        start (``GridSearchCV(n_jobs=2)``, ``cross_validate(n_jobs=2)``,
+        threads or processes) do not see it: they start from the environment
+        variable ``SKLEARN_LTH_KERNELS`` (set before Python starts), or
+        ``"auto"``. None leaves the setting unchanged.
 
     See Also
     --------
@@ -108,6 +111,17 @@ def config_context(*, kernels: str | None = None) -> Iterator[None]:
     ----------
     kernels : {"auto", "numpy", "numba"}, default=None
         See :func:`set_config`. None leaves the setting unchanged.
+
+    Notes
+    -----
+    The setting is the current thread's. It reaches every fit started in the
+    block, with the seeds and folds those fits run in other threads or
+    processes, but not the workers of other libraries: a
+    ``GridSearchCV(n_jobs=2)`` or ``cross_validate(n_jobs=2)`` inside the
+    block fits in workers that start from the environment variable
+    ``SKLEARN_LTH_KERNELS`` (or ``"auto"``). To choose the path for those,
+    set the variable before starting Python, e.g.
+    ``SKLEARN_LTH_KERNELS=numpy python script.py``.
 
     Examples
     --------
