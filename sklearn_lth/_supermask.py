@@ -32,6 +32,53 @@ def _sigmoid(S: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-S))
 
 
+class _CompletedEpochs:
+    """The masks and the loss curve at the end of the last complete epoch.
+
+    Training changes the scores in place at every mini-batch, so an interrupt
+    part-way through an epoch leaves them part-way through it: an interrupted
+    fit keeps this record instead. Only the masks are recorded (the sign of
+    each score: the fitted model is nothing else), one byte per weight, in
+    two buffers used in turn. :meth:`record` fills the buffer that does not
+    hold the last complete epoch and then makes it current in one assignment,
+    so that an interrupt at any moment leaves one epoch whole, the previous
+    one or this one. The copy costs one pass over the scores an epoch, where
+    each mini-batch makes several.
+    """
+
+    def __init__(self, scores: list[np.ndarray]):
+        self._buffers = [[np.empty(S.shape, dtype=bool) for S in scores] for _ in "ab"]
+        self._current: tuple[list[np.ndarray], tuple[float, ...]] = ([], ())
+
+    def record(self, scores: list[np.ndarray], loss_curve: list[float]) -> None:
+        """Record the epoch that has just ended, whose losses are ``loss_curve``."""
+        current_masks = self._current[0]
+        spare = (
+            self._buffers[1] if current_masks is self._buffers[0] else self._buffers[0]
+        )
+        for mask, S in zip(spare, scores):
+            # sigmoid(score) > 0.5 exactly where score > 0.
+            np.greater(S, 0, out=mask)
+        # The epoch becomes the kept one in this single store, masks and
+        # losses together.
+        self._current = (spare, tuple(loss_curve))
+
+    @property
+    def masks(self) -> list[np.ndarray]:
+        """The prediction masks (dense booleans) of the last complete epoch."""
+        return self._current[0]
+
+    @property
+    def loss_curve(self) -> tuple[float, ...]:
+        """The loss of every complete epoch."""
+        return self._current[1]
+
+    @property
+    def n_epochs(self) -> int:
+        """The number of complete epochs."""
+        return len(self._current[1])
+
+
 class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
     """A classifier whose random weights never train: only a mask is learned.
 
@@ -170,6 +217,11 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Learn the masks; the weights stay at their random initial values.
 
+        Interrupted (KeyboardInterrupt), the estimator keeps the masks as they
+        were at the end of the last complete epoch, exactly those of a fit
+        with ``max_iter`` that many epochs, warns, and lets the interrupt
+        propagate; interrupted in the first epoch, it is left as it was.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -192,24 +244,28 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                 sample_weight = check_sample_weight(
                     sample_weight, X, dtype=X.dtype, ensure_non_negative=True
                 )
-            loss_curve = []
+            completed = _CompletedEpochs(scores)
             try:
                 self._train(
-                    X, Y, sample_weight, weights, biases, scores, rng, loss_curve
+                    X, Y, sample_weight, weights, biases, scores, rng, completed
                 )
+                self._set_fitted(weights, biases, completed)
             except KeyboardInterrupt:
-                # Keep the masks learned so far once an epoch has completed.
-                if loss_curve:
-                    self._set_fitted(weights, biases, scores, loss_curve)
+                # Keep the masks as they were at the end of the last complete
+                # epoch, never the scores part-way through the interrupted one.
+                if completed.n_epochs:
+                    self._set_fitted(weights, biases, completed)
                     transaction.keep()
+                    n_epochs = completed.n_epochs
                     warnings.warn(
                         f"Training interrupted by the user; the estimator keeps "
-                        f"the masks learned in {len(loss_curve)} epoch(s).",
+                        f"the masks learned in {n_epochs} epoch(s), as they were "
+                        f"at the end of epoch {n_epochs}: the steps of the "
+                        f"interrupted epoch are dropped.",
                         UserWarning,
                         stacklevel=3,
                     )
                 raise
-            self._set_fitted(weights, biases, scores, loss_curve)
         return self
 
     def _prepare(self, X, y):
@@ -240,23 +296,29 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         scores = [rng.uniform(-0.1, 0.1, W.shape).astype(X.dtype) for W in weights]
         return X, Y, weights, biases, scores, rng
 
-    def _set_fitted(self, weights, biases, scores, loss_curve) -> None:
-        """The masks of ``scores`` over the frozen weights."""
+    def _set_fitted(
+        self,
+        weights: list[np.ndarray],
+        biases: list[np.ndarray],
+        completed: _CompletedEpochs,
+    ) -> None:
+        """The masks of the last complete epoch over the frozen weights."""
+        masks, loss_curve = completed.masks, completed.loss_curve
         self.loss_curve_, self.n_iter_ = list(loss_curve), len(loss_curve)
-        # sigmoid(score) > 0.5 exactly where score > 0.
-        self.masks_ = [sp.csr_array(S > 0) for S in scores]
-        # The kept weights are the initial values themselves, in CSR order.
+        self.masks_ = [sp.csr_array(M) for M in masks]
+        # The kept weights are the initial values themselves, in CSR order
+        # (boolean indexing reads them row by row, as CSR stores them).
         self.coefs_ = [
-            sp.csr_array((W[S > 0], M.indices.copy(), M.indptr.copy()), shape=W.shape)
-            for W, S, M in zip(weights, scores, self.masks_)
+            sp.csr_array((W[M], C.indices.copy(), C.indptr.copy()), shape=W.shape)
+            for W, M, C in zip(weights, masks, self.masks_)
         ]
         self.intercepts_ = biases
         n_weights = sum(W.size for W in weights)
         self.sparsity_ = 1.0 - sum(M.nnz for M in self.masks_) / n_weights
         self._operands = prediction_operands(self.coefs_)
 
-    def _train(self, X, Y, sample_weight, weights, biases, scores, rng, loss_curve):
-        """Train ``scores`` in place, appending each epoch's loss to ``loss_curve``.
+    def _train(self, X, Y, sample_weight, weights, biases, scores, rng, completed):
+        """Train ``scores`` in place; record each complete epoch in ``completed``.
 
         The epoch's loss is the weighted mean over its samples (0 when they
         all weigh zero).
@@ -269,6 +331,7 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         derivative = DERIVATIVES[self.activation]
         order = np.arange(n)
         stopping = NoImprovementRule(self.tol, self.n_iter_no_change)
+        loss_curve: list[float] = []
         for epoch in range(self.max_iter):
             if self.shuffle:
                 rng.shuffle(order)
@@ -308,6 +371,7 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                 optimizer.step(scores, grads, self.learning_rate_init)
             loss = loss_sum / total_weight if total_weight > 0 else 0.0
             loss_curve.append(loss)
+            completed.record(scores, loss_curve)
             if self.verbose:
                 print(f"Iteration {epoch + 1}, loss = {loss:.8f}")
             stopping.update(loss)

@@ -121,3 +121,110 @@ def test_integer_weights_equal_repeated_rows_without_shuffling():
         hidden_layer_sizes=(32,), max_iter=20, shuffle=False, random_state=0
     )
     check_sample_weight_equivalence_on_dense_data("SupermaskMLP", model)
+
+
+# -- Interrupted fits ---------------------------------------------------------------
+
+# 1347 digits in mini-batches of 100: 14 steps an epoch.
+INTERRUPT_PARAMS = dict(hidden_layer_sizes=(16,), batch_size=100, random_state=0)
+STEPS_PER_EPOCH = 14
+
+
+def _interrupt_step(monkeypatch, epoch: int, batch: int, *, after_step: bool):
+    """KeyboardInterrupt in the ``batch``-th mini-batch of ``epoch`` (from 1).
+
+    Raised instead of that batch's optimizer step, or just after it: then every
+    step of the epoch may have been taken and the epoch is still not complete.
+    """
+    from sklearn_lth._optimizers import Adam
+
+    real_step, calls = Adam.step, []
+    target = (epoch - 1) * STEPS_PER_EPOCH + batch
+
+    def step(self, params, grads, lr):
+        calls.append(1)
+        if len(calls) == target and not after_step:
+            raise KeyboardInterrupt
+        real_step(self, params, grads, lr)
+        if len(calls) == target:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Adam, "step", step)
+
+
+def _assert_same_fitted_model(model, expected, X):
+    assert model.n_iter_ == expected.n_iter_
+    assert model.loss_curve_ == expected.loss_curve_
+    for attribute in ("masks_", "coefs_"):
+        for got, want in zip(getattr(model, attribute), getattr(expected, attribute)):
+            np.testing.assert_array_equal(got.indptr, want.indptr)
+            np.testing.assert_array_equal(got.indices, want.indices)
+            np.testing.assert_array_equal(got.data, want.data)
+    assert model.sparsity_ == expected.sparsity_
+    np.testing.assert_array_equal(model.predict_proba(X), expected.predict_proba(X))
+    np.testing.assert_array_equal(model.predict(X), expected.predict(X))
+
+
+@pytest.mark.parametrize(
+    "epoch, batch, after_step",
+    [
+        (3, 6, False),  # mid-epoch: five of its steps taken
+        (3, STEPS_PER_EPOCH, True),  # every step taken, the epoch not yet closed
+        (2, 1, False),  # before the epoch's first step
+    ],
+)
+def test_an_interrupt_mid_epoch_keeps_the_end_of_the_last_complete_epoch(
+    monkeypatch, epoch, batch, after_step
+):
+    """The kept model is, bit for bit, the one fitted for the epochs completed
+    (``max_iter=epoch - 1``): none of the interrupted epoch's steps count."""
+    X_train, X_test, y_train, _ = _digits()
+    completed = SupermaskMLP(**INTERRUPT_PARAMS, max_iter=epoch - 1).fit(
+        X_train, y_train
+    )
+    _interrupt_step(monkeypatch, epoch, batch, after_step=after_step)
+    model = SupermaskMLP(**INTERRUPT_PARAMS, max_iter=20)
+    with pytest.warns(UserWarning, match=f"masks learned in {epoch - 1} epoch"):
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X_train, y_train)
+    _assert_same_fitted_model(model, completed, X_test)
+
+
+def test_an_interrupt_once_an_epoch_has_ended_keeps_that_epoch(monkeypatch):
+    """Interrupted after epoch 3's loss is recorded (in the stopping rule's
+    update), the fit keeps all three epochs: they are complete."""
+    from sklearn_lth import _supermask
+
+    X_train, X_test, y_train, _ = _digits()
+    three_epochs = SupermaskMLP(**INTERRUPT_PARAMS, max_iter=3).fit(X_train, y_train)
+    real_rule, updates = _supermask.NoImprovementRule, []
+
+    class InterruptedRule(real_rule):
+        def update(self, value):
+            updates.append(value)
+            if len(updates) == 3:
+                raise KeyboardInterrupt
+            return super().update(value)
+
+    monkeypatch.setattr(_supermask, "NoImprovementRule", InterruptedRule)
+    model = SupermaskMLP(**INTERRUPT_PARAMS, max_iter=20)
+    with pytest.warns(UserWarning, match="masks learned in 3 epoch"):
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X_train, y_train)
+    _assert_same_fitted_model(model, three_epochs, X_test)
+
+
+def test_an_interrupt_in_the_first_epoch_keeps_nothing(monkeypatch):
+    import warnings
+
+    from sklearn.exceptions import NotFittedError
+
+    X_train, X_test, y_train, _ = _digits()
+    _interrupt_step(monkeypatch, 1, 9, after_step=True)
+    model = SupermaskMLP(**INTERRUPT_PARAMS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is kept, so nothing to say
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X_train, y_train)
+    with pytest.raises(NotFittedError):
+        model.predict(X_test)
