@@ -1348,6 +1348,10 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
         self.loss = loss
 
     def _encode_targets(self, y, dtype, warm=False):
+        # scikit-learn's MLPRegressor: a column vector is one target, with a
+        # DataConversionWarning (and predictions come out 1-d).
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         Y = np.asarray(y, dtype=dtype)
         if Y.ndim == 1:
             Y = Y.reshape(-1, 1)
@@ -1400,7 +1404,14 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
         return self._partial_fit(X, y, sample_weight)
 
     def _encode_increment(self, y, dtype, classes):
-        return self._encode_targets(y, dtype)[1]
+        Y = self._encode_targets(y, dtype)[1]
+        if hasattr(self, "n_outputs_") and Y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {Y.shape[1]} target(s), but the network was fitted with "
+                f"{self.n_outputs_}: every partial_fit call (and the fit before "
+                "them) needs the same number of targets."
+            )
+        return Y
 
     def predict(self, X):
         """Predicted target values.

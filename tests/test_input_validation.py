@@ -169,3 +169,22 @@ def test_truncated_checkpoint(tmp_path):
 def test_early_stopping_on_too_few_samples():
     with pytest.raises(ValueError, match="validation set is too small|Cannot hold out"):
         LotteryTicketMLP(**FAST, early_stopping=True).fit(X[:6], y[:6])
+
+
+def test_a_column_vector_target_warns_and_predicts_one_dimensional():
+    # scikit-learn's MLPRegressor warns and ravels such a y.
+    from sklearn.exceptions import DataConversionWarning
+
+    with pytest.warns(DataConversionWarning, match="column-vector y"):
+        reg = LotteryTicketMLPRegressor(**FAST).fit(X, X[:, :1])
+    assert reg.n_outputs_ == 1
+    assert reg.predict(X).shape == (40,)
+
+
+def test_partial_fit_with_another_number_of_targets_names_both():
+    reg = LotteryTicketMLPRegressor(**FAST).fit(X, X[:, :2])
+    before = [W.copy() for W in reg.coefs_]
+    with pytest.raises(ValueError, match="y has 3 target.*fitted with 2"):
+        reg.partial_fit(X, X[:, :3])
+    # Refused before any step: the network is the fitted one.
+    assert all((a != b).nnz == 0 for a, b in zip(before, reg.coefs_))
