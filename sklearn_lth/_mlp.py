@@ -281,6 +281,12 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self : object
             The fitted estimator.
         """
+        # Refused before round 0 trains, not when the first round ends.
+        if on_round_end is not None and not callable(on_round_end):
+            raise TypeError(
+                "on_round_end must be a callable taking (record, round_model), or "
+                f"None; got {on_round_end!r} of type {type(on_round_end).__name__}."
+            )
         return self._fit(X, y, sample_weight, on_round_end)
 
     def _partial_fit(self, X, y, sample_weight, classes=None):

@@ -188,3 +188,14 @@ def test_partial_fit_with_another_number_of_targets_names_both():
         reg.partial_fit(X, X[:, :3])
     # Refused before any step: the network is the fitted one.
     assert all((a != b).nnz == 0 for a, b in zip(before, reg.coefs_))
+
+
+def test_a_callback_that_cannot_be_called_is_refused_before_training(monkeypatch):
+    import sklearn_lth._imp as imp
+
+    def train_round(*args, **kwargs):  # pragma: no cover - the point
+        raise AssertionError("trained although the callback is not callable")
+
+    monkeypatch.setattr(imp, "train_round", train_round)
+    with pytest.raises(TypeError, match="on_round_end must be a callable.*int"):
+        LotteryTicketMLP(**FAST).fit(X, y, on_round_end=5)
