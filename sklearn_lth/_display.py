@@ -3,7 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
+
+from ._cv import LotteryTicketMLPCV, LotteryTicketMLPRegressorCV
+from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
+
+# The searches the display plots, and the meta-estimators it looks through to
+# find one (with the attribute that holds the fitted model they wrap).
+_SEARCHES = (LotteryTicketMLP, LotteryTicketMLPRegressor)
+_SEARCH_CVS = (
+    GridSearchCV,
+    RandomizedSearchCV,
+    LotteryTicketMLPCV,
+    LotteryTicketMLPRegressorCV,
+)
 
 
 def check_matplotlib_support(caller: str) -> None:
@@ -14,6 +31,76 @@ def check_matplotlib_support(caller: str) -> None:
         raise ImportError(
             f"{caller} needs matplotlib: pip install 'sklearn-lth[plot]'."
         ) from exc
+
+
+def _describe(path: list) -> str:
+    """``Pipeline > LotteryTicketMLP``: the objects walked through, by class."""
+    return " > ".join(
+        repr(step) if isinstance(step, str) else type(step).__name__ for step in path
+    )
+
+
+def fitted_search(estimator, caller: str):
+    """The fitted lottery-ticket search that ``estimator`` is or wraps.
+
+    Looks through a Pipeline (its last step), a TransformedTargetRegressor
+    (its fitted ``regressor_``) and a search such as GridSearchCV or
+    LotteryTicketMLPCV (its ``best_estimator_``), nested in any order.
+
+    Raises
+    ------
+    TypeError
+        When what it finds is not a LotteryTicketMLP or
+        LotteryTicketMLPRegressor.
+    NotFittedError
+        When that search, or a wrapper around it, is not fitted.
+    """
+    path = [estimator]
+    inner = estimator
+    while True:
+        if isinstance(inner, Pipeline):
+            attribute = None
+            inner = inner.steps[-1][1]
+        elif isinstance(inner, TransformedTargetRegressor):
+            attribute = "regressor_"
+        elif isinstance(inner, _SEARCH_CVS) or hasattr(inner, "best_estimator_"):
+            attribute = "best_estimator_"
+        else:
+            break
+        if attribute is not None:
+            if not hasattr(inner, attribute):
+                # Unfitted, the wrapper holds only a template of the model it
+                # will fit: neither its type nor its state is the fitted one.
+                hint = " with refit=True" if attribute == "best_estimator_" else ""
+                raise NotFittedError(
+                    f"{caller} needs a fitted model: this {_describe(path)} has no "
+                    f"{attribute}; call fit{hint} first."
+                )
+            inner = getattr(inner, attribute)
+        path.append(inner)
+    if not isinstance(inner, _SEARCHES):
+        raise TypeError(
+            f"{caller} plots a LotteryTicketMLP or LotteryTicketMLPRegressor, alone "
+            "or wrapped in a Pipeline (as its last step), a "
+            "TransformedTargetRegressor or a search (GridSearchCV, "
+            f"LotteryTicketMLPCV, ...); got {_describe(path)}."
+        )
+    try:
+        check_is_fitted(inner)
+    except NotFittedError as exc:
+        raise NotFittedError(
+            f"{caller} needs a fitted model: this {_describe(path)} is not fitted "
+            "yet; call fit first."
+        ) from exc
+    return inner
+
+
+def _axis_label(column: str) -> str:
+    """``train_score`` -> ``training score``: a round-table column in words."""
+    words = column.split("_")
+    if words[0] == "train":
+        words[0] = "training"
+    return " ".join(words)
 
 
 class LotteryTicketDisplay:
@@ -92,12 +179,26 @@ class LotteryTicketDisplay:
     ):
         """Plot a fitted search's round table.
 
+        The default plots the validation score of every round: accuracy (R²
+        for a regressor) on the ``validation_fraction`` of the training data
+        that the search holds out, with ``early_stopping=True`` or
+        ``n_seeds > 1`` (the best epoch's score with early stopping, else the
+        last epoch's). A search without that split has no validation score;
+        then the score on the training data is plotted, and the y axis says
+        "training score". With several seeds the line is their mean and the
+        band spans them.
+
         Parameters
         ----------
         estimator : fitted LotteryTicketMLP or LotteryTicketMLPRegressor
+            Or a fitted meta-estimator around one: a Pipeline whose last step
+            it is, a TransformedTargetRegressor, or a search (GridSearchCV,
+            LotteryTicketMLPCV, ...), whose ``best_estimator_`` is plotted.
         score : str, default="validation_score"
-            The ``history_`` column to plot; falls back to ``"train_score"``
-            when there is no validation split.
+            The column of the round table (``seeds_history_``) to plot, for
+            example ``"train_score"``. The default falls back to
+            ``"train_score"`` when there is no validation split; any other
+            column must exist.
         name : str, default=None
             The line's label (default: the estimator's ``rewind`` strategy).
         ax : matplotlib Axes, default=None
@@ -107,12 +208,48 @@ class LotteryTicketDisplay:
         Returns
         -------
         LotteryTicketDisplay
+
+        Raises
+        ------
+        TypeError
+            When ``estimator`` is neither a lottery-ticket search nor a
+            meta-estimator around one.
+        sklearn.exceptions.NotFittedError
+            When the search, or the meta-estimator around it, is not fitted.
+        ValueError
+            When ``score`` is not a column of the round table.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn.pipeline import make_pipeline
+        >>> from sklearn.preprocessing import StandardScaler
+        >>> from sklearn_lth import LotteryTicketDisplay, LotteryTicketMLP
+        >>> X, y = load_digits(return_X_y=True)
+        >>> pipeline = make_pipeline(
+        ...     StandardScaler(),
+        ...     LotteryTicketMLP(hidden_layer_sizes=(16,), pruning_rounds=2,
+        ...                      max_iter=20, random_state=0),
+        ... ).fit(X, y)
+        >>> display = LotteryTicketDisplay.from_estimator(pipeline)
+        >>> display.ax_.get_ylabel()  # one seed, no early stopping: no split
+        'training score'
         """
-        check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        check_is_fitted(estimator)
+        caller = f"{cls.__name__}.from_estimator"
+        check_matplotlib_support(caller)
+        search = fitted_search(estimator, caller)
         # One row per seed and round (one seed: the round table itself).
-        table = estimator.seeds_history_
+        table = search.seeds_history_
         if score not in table:
+            if score != "validation_score":
+                raise ValueError(
+                    f"score={score!r} is not a column of the round table; its "
+                    f"columns are {', '.join(map(repr, table))}."
+                )
+            # No validation split: the training score it is, and the y axis
+            # label says so.
             score = "train_score"
         rounds = np.unique(table["round"])
         by_round = [table[score][table["round"] == r] for r in rounds]
@@ -131,8 +268,8 @@ class LotteryTicketDisplay:
             scores=means,
             dense_score=means[0],  # round 0 trains the dense network
             spread=spread,
-            name=f"rewind={estimator.rewind!r}" if name is None else name,
-            score_name=score.replace("_", " "),
+            name=f"rewind={search.rewind!r}" if name is None else name,
+            score_name=_axis_label(score),
         )
         return display.plot(ax=ax, **kwargs)
 

@@ -16,6 +16,12 @@ PARAMS = dict(
     random_state=0,
 )
 
+# The tiny networks here are about plotting, not learning: some of their rounds
+# end at chance, which the estimators rightly warn about.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Round\\(s\\) .* no better than chance:UserWarning"
+)
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():
@@ -41,11 +47,36 @@ def test_from_estimator_draws_each_round_with_a_band_over_seeds(small_classifica
 
 
 def test_one_seed_has_no_band_and_falls_back_to_the_train_score(small_classification):
+    """Without a validation split the training score is plotted, and the y
+    axis says so."""
     X, y = small_classification
     model = LotteryTicketMLP(**PARAMS).fit(X, y)
+    assert "validation_score" not in model.history_
     display = LotteryTicketDisplay.from_estimator(model, name="ticket")
     assert display.band_ is None
     np.testing.assert_allclose(display.line_.get_ydata(), model.history_["train_score"])
+    assert display.ax_.get_ylabel() == "training score"
+
+
+def test_the_training_score_asked_for_is_labelled_as_such(small_classification):
+    X, y = small_classification
+    model = LotteryTicketMLP(**PARAMS, early_stopping=True).fit(X, y)
+    validation = LotteryTicketDisplay.from_estimator(model)
+    assert validation.ax_.get_ylabel() == "validation score"
+    training = LotteryTicketDisplay.from_estimator(model, score="train_score")
+    assert training.ax_.get_ylabel() == "training score"
+    np.testing.assert_allclose(
+        training.line_.get_ydata(), model.history_["train_score"]
+    )
+
+
+def test_a_score_that_is_not_in_the_round_table_is_an_error(small_classification):
+    """Only the default falls back to the training score: a misspelt column
+    is not silently replaced by it."""
+    X, y = small_classification
+    model = LotteryTicketMLP(**PARAMS).fit(X, y)
+    with pytest.raises(ValueError, match="score='test_score' is not a column.*'round'"):
+        LotteryTicketDisplay.from_estimator(model, score="test_score")
 
 
 def test_several_lines_on_one_axes(small_classification):
@@ -93,3 +124,124 @@ def test_mismatched_points_are_a_clear_error():
         LotteryTicketDisplay(remaining=[100, 50], scores=[0.9]).plot()
     with pytest.raises(ValueError, match="spread must be"):
         LotteryTicketDisplay(remaining=[100, 50], scores=[0.9, 0.8], spread=[1]).plot()
+
+
+# -- Estimators inside meta-estimators ----------------------------------------------
+
+
+def _ydata(display) -> np.ndarray:
+    return np.asarray(display.line_.get_ydata())
+
+
+def test_a_pipeline_is_plotted_through_its_last_step(small_classification):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = small_classification
+    pipeline = make_pipeline(StandardScaler(), LotteryTicketMLP(**PARAMS)).fit(X, y)
+    display = LotteryTicketDisplay.from_estimator(pipeline)
+    np.testing.assert_array_equal(
+        _ydata(display), _ydata(LotteryTicketDisplay.from_estimator(pipeline[-1]))
+    )
+    assert display.line_.get_label() == "rewind='init'"
+
+
+def test_a_transformed_target_regressor_is_plotted_through_its_regressor(
+    small_classification,
+):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_lth import LotteryTicketMLPRegressor
+
+    X, _ = small_classification
+    target = X[:, 0] + 2 * X[:, 1] + 10
+    model = make_pipeline(
+        StandardScaler(),
+        TransformedTargetRegressor(
+            LotteryTicketMLPRegressor(**PARAMS), transformer=StandardScaler()
+        ),
+    ).fit(X, target)
+    display = LotteryTicketDisplay.from_estimator(model)
+    regressor = model[-1].regressor_
+    np.testing.assert_allclose(_ydata(display), regressor.history_["train_score"])
+    assert display.ax_.get_ylabel() == "training score"
+
+
+def test_a_search_is_plotted_through_its_best_estimator(small_classification):
+    from sklearn.model_selection import GridSearchCV
+
+    from sklearn_lth import LotteryTicketMLPCV
+
+    X, y = small_classification
+    grid = GridSearchCV(
+        LotteryTicketMLP(**PARAMS), {"pruning_rounds": [1, 2]}, cv=2
+    ).fit(X, y)
+    np.testing.assert_array_equal(
+        _ydata(LotteryTicketDisplay.from_estimator(grid)),
+        grid.best_estimator_.history_["train_score"],
+    )
+    path = LotteryTicketMLPCV(
+        cv=2, max_rounds=2, hidden_layer_sizes=(10,), max_iter=15, random_state=0
+    ).fit(X, y)
+    np.testing.assert_array_equal(
+        _ydata(LotteryTicketDisplay.from_estimator(path)),
+        path.best_estimator_.history_["train_score"],
+    )
+
+
+def test_an_estimator_that_is_not_a_search_is_a_type_error(small_classification):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_lth import SupermaskMLP
+
+    X, y = small_classification
+    cases = {
+        "got SupermaskMLP.$": SupermaskMLP(hidden_layer_sizes=(4,), max_iter=2),
+        "got Pipeline > LogisticRegression.$": make_pipeline(
+            StandardScaler(), LogisticRegression()
+        ).fit(X, y),
+        "got TransformedTargetRegressor > LinearRegression.$": (
+            TransformedTargetRegressor().fit(X, y.astype(float))
+        ),
+        "got Pipeline > 'passthrough'.$": make_pipeline(
+            StandardScaler(), "passthrough"
+        ),
+    }
+    for message, estimator in cases.items():
+        with pytest.raises(TypeError, match=message):
+            LotteryTicketDisplay.from_estimator(estimator)
+
+
+def test_an_unfitted_estimator_is_a_not_fitted_error(small_classification):
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.exceptions import NotFittedError
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_lth import LotteryTicketMLPRegressor
+
+    X, y = small_classification
+    no_refit = GridSearchCV(
+        LotteryTicketMLP(**PARAMS), {"pruning_rounds": [1]}, cv=2, refit=False
+    ).fit(X, y)
+    cases = {
+        "this LotteryTicketMLP is not fitted": LotteryTicketMLP(),
+        "this Pipeline > LotteryTicketMLP is not fitted": make_pipeline(
+            StandardScaler(), LotteryTicketMLP()
+        ),
+        "this TransformedTargetRegressor has no regressor_": (
+            TransformedTargetRegressor(LotteryTicketMLPRegressor())
+        ),
+        "this GridSearchCV has no best_estimator_; call fit with refit=True": (
+            no_refit
+        ),
+    }
+    for message, estimator in cases.items():
+        with pytest.raises(NotFittedError, match=message):
+            LotteryTicketDisplay.from_estimator(estimator)
