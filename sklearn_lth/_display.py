@@ -21,6 +21,9 @@ _SEARCH_CVS = (
     LotteryTicketMLPCV,
     LotteryTicketMLPRegressorCV,
 )
+# Marks the dense reference lines on an axes, so that a second display with
+# the same dense score draws no copy of it (see ``plot``).
+_DENSE_LINE_GID = "sklearn_lth.dense_score"
 
 
 def check_matplotlib_support(caller: str) -> None:
@@ -112,6 +115,11 @@ class LotteryTicketDisplay:
     it with :meth:`from_estimator`, or directly from numbers (for example test
     scores computed per round); ``plot`` can be called again on other axes.
 
+    Several displays drawn on one axes share their dense reference line when
+    their dense scores are equal (searches that differ only after round 0,
+    such as ``rewind="init"`` against ``rewind="reinit"``): it is drawn once,
+    in grey, with the legend entry "dense".
+
     Parameters
     ----------
     remaining : array-like of float
@@ -134,7 +142,8 @@ class LotteryTicketDisplay:
     band_ : matplotlib PolyCollection or None
         The spread band.
     dense_line_ : matplotlib Line2D or None
-        The dense reference line.
+        The dense reference line (possibly shared with another display on the
+        same axes).
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
@@ -309,9 +318,9 @@ class LotteryTicketDisplay:
         if ax is None:
             _, ax = plt.subplots()
         label = self.name if name is None else name
-        (self.line_,) = ax.plot(
-            self.remaining, self.scores, marker="o", label=label, **kwargs
-        )
+        # A marker at every round unless the caller chooses another.
+        line_kwargs = {"marker": "o", **kwargs}
+        (self.line_,) = ax.plot(self.remaining, self.scores, label=label, **line_kwargs)
         self.band_ = None
         if self.spread is not None:
             self.band_ = ax.fill_between(
@@ -322,12 +331,15 @@ class LotteryTicketDisplay:
             )
         self.dense_line_ = None
         if self.dense_score is not None:
+            self.dense_line_ = self._shared_dense_line(ax)
+        if self.dense_score is not None and self.dense_line_ is None:
             self.dense_line_ = ax.axhline(
                 self.dense_score,
                 linestyle="--",
                 color=self.line_.get_color(),
                 alpha=0.6,
                 label=None if label is None else f"{label}, dense",
+                gid=_DENSE_LINE_GID,
             )
         ax.set_xscale("log")
         # 100% on the left. Axes a previous plot drew on are inverted
@@ -337,11 +349,11 @@ class LotteryTicketDisplay:
         from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
         # Round percentages rather than powers of ten, down to just below the
-        # sparsest point.
+        # sparsest point of every line on the axes, not only this one's: a
+        # shorter search drawn after a longer one keeps the longer one's ticks.
+        sparsest = min(self.remaining.min(), *ax.dataLim.intervalx)
         ticks = [
-            t
-            for t in (100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1)
-            if t >= 0.8 * self.remaining.min()
+            t for t in (100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1) if t >= 0.8 * sparsest
         ]
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
@@ -352,3 +364,22 @@ class LotteryTicketDisplay:
             ax.legend()
         self.ax_, self.figure_ = ax, ax.figure
         return self
+
+    def _shared_dense_line(self, ax):
+        """The dense line already on ``ax`` at this dense score, made shared.
+
+        Searches that share round 0 have the same dense network: one line,
+        grey and labelled "dense" once it stands for several, rather than
+        copies of it on top of one another, one legend entry each.
+        """
+        for line in ax.get_lines():
+            if line.get_gid() == _DENSE_LINE_GID and float(
+                line.get_ydata()[0]
+            ) == float(self.dense_score):
+                line.set_color("0.4")
+                # A line without a legend entry (its label starts with "_")
+                # stays without one.
+                if not line.get_label().startswith("_"):
+                    line.set_label("dense")
+                return line
+        return None

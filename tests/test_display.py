@@ -79,17 +79,63 @@ def test_a_score_that_is_not_in_the_round_table_is_an_error(small_classification
         LotteryTicketDisplay.from_estimator(model, score="test_score")
 
 
-def test_several_lines_on_one_axes(small_classification):
+def _legend(ax) -> list[str]:
+    return [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_several_lines_on_one_axes_share_their_dense_line(small_classification):
+    """The searches differ only after round 0: one dense network, one grey
+    reference line, one "dense" entry in the legend."""
     X, y = small_classification
     fig, ax = plt.subplots()
-    for rewind in ("init", "reinit"):
-        model = LotteryTicketMLP(**PARAMS, rewind=rewind).fit(X, y)
-        LotteryTicketDisplay.from_estimator(model, ax=ax)
-    assert [t.get_text() for t in ax.get_legend().get_texts()][::2] == [
-        "rewind='init'",
-        "rewind='reinit'",
+    searches = {
+        "ticket": {},
+        "reinit": {"rewind": "reinit"},
+        "random": {"pruning_criterion": "random"},
+    }
+    displays = [
+        LotteryTicketDisplay.from_estimator(
+            LotteryTicketMLP(**PARAMS, **options).fit(X, y), name=name, ax=ax
+        )
+        for name, options in searches.items()
     ]
+    assert _legend(ax) == ["ticket", "dense", "reinit", "random"]
+    dense_lines = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dense_lines) == 1
+    assert all(display.dense_line_ is dense_lines[0] for display in displays)
+    assert dense_lines[0].get_color() == "0.4"
     assert ax.xaxis_inverted()  # inverted once, not flipped back
+
+
+def test_different_dense_scores_keep_a_dense_line_each():
+    fig, ax = plt.subplots()
+    for name, dense in (("a", 0.9), ("b", 0.8)):
+        LotteryTicketDisplay(
+            remaining=[100, 50], scores=[dense, 0.7], dense_score=dense, name=name
+        ).plot(ax=ax)
+    assert _legend(ax) == ["a", "a, dense", "b", "b, dense"]
+    colors = [line.get_color() for line in ax.get_lines()]
+    assert colors[0] == colors[1] != colors[2] == colors[3]
+
+
+def test_the_log_axis_has_plain_percentage_ticks_for_every_line():
+    """Ticks such as 50 and 5, not 5x10^1: a shorter line drawn second keeps
+    the ticks of the longer one, and the minor ticks have no labels."""
+    fig, ax = plt.subplots()
+    LotteryTicketDisplay(remaining=[100, 20, 4.4], scores=[0.9, 0.8, 0.7]).plot(ax=ax)
+    LotteryTicketDisplay(remaining=[100, 50], scores=[0.9, 0.85]).plot(ax=ax)
+    fig.canvas.draw()
+    labels = [label.get_text() for label in ax.get_xticklabels()]
+    assert labels == ["100", "50", "20", "10", "5"]
+    assert not [label.get_text() for label in ax.get_xticklabels(minor=True)]
+
+
+def test_plot_keyword_arguments_override_the_default_marker():
+    display = LotteryTicketDisplay(remaining=[100, 50], scores=[0.9, 0.8]).plot(
+        marker="s", color="black"
+    )
+    assert display.line_.get_marker() == "s"
+    assert display.line_.get_color() == "black"
 
 
 def test_cli_saves_a_plot(tmp_path, capsys):
