@@ -13,6 +13,7 @@ import warnings
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -71,9 +72,15 @@ for rewind, marker in (("init", "o"), ("reinit", "s")):
         label=f"rewind={rewind!r}",
         capsize=3,
     )
+# A log axis, so that each sparsity step looks the same size, but labelled in
+# plain percentages at the sparsities searched: matplotlib's default labels
+# for a log axis are powers of ten such as 4x10^1.
 ax.set_xscale("log")
+ax.set_xticks([100 * (1 - sparsity) for sparsity in grid["mlp__target_sparsity"]])
+ax.xaxis.set_major_formatter(FuncFormatter(lambda percent, _: f"{percent:g}%"))
+ax.minorticks_off()
 ax.invert_xaxis()
-ax.set_xlabel("weights remaining (%)")
+ax.set_xlabel("weights remaining")
 ax.set_ylabel("cross-validated accuracy")
 ax.legend()
 plt.show()
