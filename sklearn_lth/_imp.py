@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checkpoint import CheckpointStore, restore_search, save_search
+from ._checkpoint import CheckpointStore, SearchSpec, restore_search, save_search
 from ._interrupt import StopFlag
 from ._lbfgs import train_round_lbfgs
 from ._losses import constant_prediction, loss_value, validation_score
@@ -31,6 +31,7 @@ from ._network import glorot_uniform, position_dtype
 from ._params import DEFAULTS
 from ._pruning import (
     connection_sensitivity,
+    n_to_prune,
     per_round_rate,
     prune_lowest,
     pruning_pools,
@@ -51,7 +52,14 @@ from ._training import (
 )
 from .exceptions import TrainingDivergedError
 
-__all__ = ["IMPResult", "Progress", "PruningConfig", "find_ticket", "open_search"]
+__all__ = [
+    "IMPResult",
+    "Progress",
+    "PruningConfig",
+    "find_ticket",
+    "open_search",
+    "search_spec",
+]
 
 
 @dataclass(frozen=True)
@@ -143,11 +151,12 @@ def open_search(
     validation: bool = False,
     ticket: LotteryTicket | None = None,
     checkpoint: CheckpointStore | None = None,
+    spec: SearchSpec | None = None,
     warm: WarmStart | None = None,
 ) -> SearchState:
     """Step 1: a search from ``rng``'s initial weights (or a ticket's), the
     fitted one a warm-started fit goes on with, or the one ``checkpoint``
-    holds."""
+    holds, checked against ``spec`` (from :func:`search_spec`)."""
     redraw_initial = None
     if warm is not None:
         state = SearchState.continued(
@@ -157,7 +166,7 @@ def open_search(
             # Pruning on takes the random numbers where the search left them.
             rng.set_state(warm.end.rng_state)
         if checkpoint is not None:
-            restore_search(checkpoint, state, rng)
+            restore_search(checkpoint, state, rng, spec)
         return state
     if ticket is None:
         # W0 is needed whole only to export round 0 if round 1 fails; rather
@@ -184,9 +193,101 @@ def open_search(
     )
     if checkpoint is not None:
         # The checkpoint's saved random state replaces ``rng``'s: drawing W0
-        # above changed nothing that the resumed search reads.
-        restore_search(checkpoint, state, rng)
+        # above changed nothing that the resumed search reads (and the saved
+        # W0 is checked against it).
+        restore_search(checkpoint, state, rng, spec)
     return state
+
+
+def _rounds(
+    pruning: PruningConfig, ticket: LotteryTicket | None, warm: WarmStart | None
+) -> tuple[int, int, int]:
+    """This fit's first round, the round its schedule follows, its last round.
+
+    The schedule's rounds follow round 0 (which trains the dense network),
+    the fitted search's last round (pruning on), or where an interrupted
+    schedule began (finishing it).
+    """
+    first_round = 0 if warm is None else len(warm.history["round"])
+    origin = 0 if warm is None else first_round - 1
+    if warm is not None and warm.plan_origin is not None:
+        origin = warm.plan_origin
+    if warm is not None and warm.keeps_training:
+        last_round = first_round
+    elif ticket is not None or pruning.target_sparsity <= pruning.reached_sparsity:
+        # A ticket trains once; a target already reached has nothing to prune.
+        last_round = first_round
+    else:
+        last_round = origin + pruning.pruning_rounds
+    return first_round, origin, last_round
+
+
+def _snapshot_step(training, rewind, n_train: int, ticket, warm) -> int | None:
+    """The step of round 0 whose weights later rounds rewind to, if any."""
+    if ticket is not None or warm is not None:
+        return None  # no round 0 in this fit, or no rounds after it
+    # Counted in mini-batches, or L-BFGS iterations (each one "epoch" of one
+    # step).
+    batches = 1 if training.solver == "lbfgs" else training.steps_per_epoch(n_train)
+    return rewind.snapshot_step(batches, training.max_iter)
+
+
+def search_spec(
+    n_samples: int,
+    *,
+    layer_units: list[int],
+    training: TrainingConfig,
+    pruning: PruningConfig,
+    rewind: RewindPolicy,
+    rows: np.ndarray | None = None,
+    validation_rows: np.ndarray | None = None,
+    ticket: LotteryTicket | None = None,
+    warm: WarmStart | None = None,
+) -> SearchSpec:
+    """What a checkpoint of the search :func:`find_ticket` runs must hold.
+
+    The arguments are :func:`find_ticket`'s (``n_samples``: the rows of
+    ``X``). The weights each round keeps are counted here as
+    :func:`_prune_and_rewind` prunes them: per pool, the schedule's count,
+    less what the strongest path protects (one weight per layer) when a
+    pool runs out.
+    """
+    first_round, _, last_round = _rounds(pruning, ticket, warm)
+    if warm is not None:
+        sizes = [W.nnz for W in warm.coefs]
+        restarts_from = None if warm.keeps_training else first_round
+    elif ticket is not None:
+        sizes = [W.nnz for W in ticket.weights]
+        restarts_from = None
+    else:
+        sizes = [a * b for a, b in zip(layer_units, layer_units[1:])]
+        restarts_from = 1
+    prunes = restarts_from is not None and last_round >= restarts_from
+    groups, rates = pruning_pools(
+        len(sizes),
+        pruning.pruning_scope,
+        pruning.rate if prunes else 0.0,
+        pruning.output_layer_rate,
+    )
+    pool_sizes = [sum(sizes[i] for i in layers) for layers in groups]
+    kept = []
+    for round_index in range(first_round, last_round + 1):
+        if prunes and round_index >= restarts_from:
+            pool_sizes = [
+                n - min(n_to_prune(rate, n), n - len(layers))
+                for n, rate, layers in zip(pool_sizes, rates, groups)
+            ]
+        kept.append(pool_sizes)
+    n_train = n_samples if rows is None else rows.size
+    return SearchSpec(
+        first_round=first_round,
+        pools=groups,
+        kept=kept,
+        restarts_from=restarts_from,
+        rewind=rewind,
+        snapshot_at=_snapshot_step(training, rewind, n_train, ticket, warm),
+        validation=validation_rows is not None,
+    )
 
 
 def find_ticket(
@@ -241,6 +342,19 @@ def find_ticket(
     TrainingDivergedError
         When a round diverges (see :func:`~._training.failed_round`).
     """
+    spec = None
+    if checkpoint is not None:
+        spec = search_spec(
+            X.shape[0],
+            layer_units=layer_units,
+            training=training,
+            pruning=pruning,
+            rewind=rewind,
+            rows=rows,
+            validation_rows=validation_rows,
+            ticket=ticket,
+            warm=warm,
+        )
     state = open_search(
         X.dtype,
         layer_units=layer_units,
@@ -250,26 +364,15 @@ def find_ticket(
         validation=validation_rows is not None,
         ticket=ticket,
         checkpoint=checkpoint,
+        spec=spec,
         warm=warm,
     )
     if progress is not None:
         progress.search = state
     data = TrainingData(X, Y, sample_weight, rows, validation_rows)
-    # Where this fit's rounds begin: after the fitted search's, if warm.
-    first_round = 0 if warm is None else len(warm.history["round"])
-    # The schedule's rounds follow round ``origin``: round 0 (which trains the
-    # dense network), the fitted search's last round (pruning on), or where
-    # an interrupted schedule began (finishing it).
-    origin = 0 if warm is None else first_round - 1
-    if warm is not None and warm.plan_origin is not None:
-        origin = warm.plan_origin
-    if warm is not None and warm.keeps_training:
-        last_round = first_round
-    elif ticket is not None or pruning.target_sparsity <= pruning.reached_sparsity:
-        # A ticket trains once; a target already reached has nothing to prune.
-        last_round = first_round
-    else:
-        last_round = origin + pruning.pruning_rounds
+    # Where this fit's rounds begin (after the fitted search's, if warm) and
+    # end, and the round its schedule follows.
+    first_round, origin, last_round = _rounds(pruning, ticket, warm)
     # What a later warm-started fit reads: the schedule and the rewind
     # strategy of the rounds this search commits.
     if warm is not None and warm.keeps_training:
@@ -288,14 +391,7 @@ def find_ticket(
             return pruning.scheduled_sparsity(round_index - origin)
 
         state.scheduled_sparsity = scheduled
-    snapshot_at = None
-    if ticket is None and warm is None:
-        # The steps a rewind point counts: mini-batches, or L-BFGS iterations
-        # (each one "epoch" of one step).
-        batches = (
-            1 if training.solver == "lbfgs" else training.steps_per_epoch(data.n_train)
-        )
-        snapshot_at = rewind.snapshot_step(batches, training.max_iter)
+    snapshot_at = _snapshot_step(training, rewind, data.n_train, ticket, warm)
     # Chance level: the loss and score of the best constant prediction, what a
     # round must beat not to count as diverged (see _judge).
     baseline = constant_prediction(out_activation, *data.training_targets())

@@ -31,10 +31,14 @@ from ._base import (
 )
 from ._checkpoint import (
     CheckpointStore,
+    SavedPlan,
     SearchLock,
+    SearchPlan,
     blas_differences,
     blas_info,
     fingerprint,
+    load_plan,
+    save_plan,
     search_directory,
 )
 from ._compat import _fit_context, check_sample_weight
@@ -71,7 +75,7 @@ from ._seeds import (
     transport_folder,
 )
 from ._training import EarlierTraining, RoundResult, TrainingConfig
-from .exceptions import CheckpointError, TrainingDivergedError
+from .exceptions import TrainingDivergedError
 
 
 def _n_weights(layer_units: list[int]) -> int:
@@ -107,24 +111,6 @@ class _FitData:
 
 
 @dataclass
-class _Plan:
-    """Training and validation rows (None: all rows, no validation); seeds."""
-
-    rows: np.ndarray | None
-    validation_rows: np.ndarray | None
-    seeds: np.ndarray | None
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays to save, by name; None entries are left out."""
-        named = {
-            "rows": self.rows,
-            "validation_rows": self.validation_rows,
-            "seeds": self.seeds,
-        }
-        return {k: v for k, v in named.items() if v is not None}
-
-
-@dataclass
 class _Interrupt:
     """How a fit reacts to an interrupt: its stop flag, what to keep, whether
     to say so (a nested fit leaves that to the fit around it)."""
@@ -136,14 +122,16 @@ class _Interrupt:
 
 @dataclass
 class _Folder:
-    """The checkpoint folder of one search and the fingerprint its files carry."""
+    """The checkpoint folder of one search, the fingerprint its files carry,
+    and whether it is read-only (its finished search is read, never written)."""
 
     directory: Path
     key: str
+    read_only: bool = False
 
     def store(self, name: str) -> CheckpointStore:
         """The checkpoint file ``name`` of this folder."""
-        return CheckpointStore(self.directory, name, self.key)
+        return CheckpointStore(self.directory, name, self.key, read_only=self.read_only)
 
 
 class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
@@ -593,8 +581,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             self.get_params(), data.X, data.Y, data.sample_weight, *fitted
         )
         directory = search_directory(self.checkpoint_dir, key)
-        with SearchLock(directory):
-            yield _Folder(directory, key)
+        with SearchLock(directory) as lock:
+            yield _Folder(directory, key, lock.read_only)
 
     def _plan(
         self,
@@ -634,34 +622,31 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         with the plan; resuming on the other path warns.
         """
         rng = check_random_state(self.random_state)
-        store = None if folder is None else folder.store("plan.npz")
-        saved = None if store is None else store.load()
         if folder is not None and self.random_state is None:
             rng = np.random.RandomState()
         like_scikit_learn = self.n_seeds == 1 and self.ticket is None
         weights_first = like_scikit_learn and (warm is None or not warm.keeps_training)
-        if saved is not None:
-            plan = self._read_plan(store, saved, rng, kernels)
-            header, arrays = saved
-            if "rng_initial_weights" not in header:
-                return rng, plan  # no split, or one drawn before W0
-            try:
-                name, pos, has_gauss, cached = header["rng_initial_weights"]
-                keys = arrays["rng_initial_weights_keys"]
-                rng = WeightsFirstRandomState(
-                    (name, keys, int(pos), int(has_gauss), cached), rng.get_state()
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise CheckpointError(
-                    f"The checkpoint {store.path} does not hold a valid plan "
-                    f"({type(exc).__name__}: {exc}). Delete it (or choose another "
-                    "checkpoint_dir) to start the search over."
-                ) from exc
-            return rng, plan
-        rows = validation_rows = seeds = initial_state = None
         # scikit-learn's L-BFGS ignores early_stopping: it trains on all rows.
         early_stopping = self.early_stopping and self.solver != "lbfgs"
-        if early_stopping or self.n_seeds > 1:
+        splits = early_stopping or self.n_seeds > 1
+        store = None if folder is None else folder.store("plan.npz")
+        if store is not None:
+            saved = load_plan(
+                store,
+                n_samples=data.X.shape[0],
+                validation_fraction=self.validation_fraction if splits else None,
+                n_seeds=self.n_seeds,
+                weights_first=weights_first,
+            )
+            if saved is not None:
+                self._read_plan(store, saved, kernels)
+                rng.set_state(saved.random_state)
+                if saved.initial_state is not None:
+                    # The split was drawn after W0 (see above).
+                    rng = WeightsFirstRandomState(saved.initial_state, rng.get_state())
+                return rng, saved.plan
+        rows = validation_rows = seeds = initial_state = None
+        if splits:
             if weights_first:
                 # Drawn aside (the search draws it again from this state):
                 # scikit-learn's split comes after W0.
@@ -674,45 +659,28 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             # Drawn here, before any work is handed out: each seed's search is
             # then a function of its seed alone, whatever n_jobs.
             seeds = draw_seeds(rng, self.n_seeds)
-        plan = _Plan(rows, validation_rows, seeds)
+        plan = SearchPlan(rows, validation_rows, seeds)
         if store is not None:
-            name, keys, pos, has_gauss, cached = rng.get_state()
-            header = {"rng": [name, int(pos), int(has_gauss), float(cached)]}
-            header["blas"] = blas_info()
-            header["kernels"] = kernels
-            arrays = {"rng_keys": keys, **plan.arrays()}
-            if initial_state is not None:
-                name, keys, pos, has_gauss, cached = initial_state
-                header["rng_initial_weights"] = [
-                    name,
-                    int(pos),
-                    int(has_gauss),
-                    float(cached),
-                ]
-                arrays["rng_initial_weights_keys"] = keys
-            store.save(header, arrays)
+            save_plan(
+                store,
+                plan,
+                rng.get_state(),
+                initial_state=initial_state,
+                kernels=kernels,
+            )
         if initial_state is not None:
             rng = WeightsFirstRandomState(initial_state, rng.get_state())
         return rng, plan
 
-    def _read_plan(self, store, saved, rng, kernels: str) -> _Plan:
-        """The saved plan; ``rng`` is set to the state saved with it."""
-        header, arrays = saved
-        try:
-            name, pos, has_gauss, cached = header["rng"]
-            rng.set_state((name, arrays["rng_keys"], int(pos), int(has_gauss), cached))
-            plan = _Plan(
-                arrays.get("rows"), arrays.get("validation_rows"), arrays.get("seeds")
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"The checkpoint {store.path} does not hold a valid plan "
-                f"({type(exc).__name__}: {exc}). Delete it (or choose another "
-                "checkpoint_dir) to start the search over."
-            ) from exc
+    def _read_plan(self, store: CheckpointStore, saved: SavedPlan, kernels: str):
+        """Warn when a saved plan resumes under another BLAS or kernel path.
+
+        :func:`~._checkpoint.load_plan` has checked it against this
+        estimator and the data.
+        """
         # The same plan and random state; another BLAS (kernel, version,
         # threads) may still change the last bits of the resumed rounds.
-        difference = blas_differences(header.get("blas", []), blas_info())
+        difference = blas_differences(saved.blas, blas_info())
         if difference:
             warnings.warn(
                 f"Resuming the search in {store.directory} under another BLAS "
@@ -721,18 +689,15 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=6,
             )
-        # Written before the path was recorded: by the numpy path.
-        written_by = header.get("kernels", "numpy")
-        if written_by != kernels:
+        if saved.kernels != kernels:
             warnings.warn(
                 f"Resuming the search in {store.directory} on the {kernels!r} "
-                f"kernels; its completed rounds ran on the {written_by!r} "
+                f"kernels; its completed rounds ran on the {saved.kernels!r} "
                 "kernels (see sklearn_lth.set_config). The resumed rounds may "
                 "differ in the last bits from an uninterrupted run.",
                 UserWarning,
                 stacklevel=6,
             )
-        return plan
 
     def _fit_one(self, data, rng, search, folder, on_round_end, interrupt, warm):
         """One search; its completed rounds survive an interrupt or divergence.

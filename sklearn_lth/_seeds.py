@@ -26,7 +26,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from ._checkpoint import CheckpointStore
-from ._imp import IMPResult, Progress, find_ticket, open_search
+from ._imp import IMPResult, Progress, find_ticket, open_search, search_spec
 from ._interrupt import StopFlag
 from .exceptions import CheckpointError, TrainingDivergedError
 
@@ -161,21 +161,37 @@ def recover_seeds(
         # process saved its rounds to a file.
         result = progress.slots[i].result()
         if result is None:
-            result = _read_back(X.dtype, int(seed), store, progress, i, kwargs)
+            result = _read_back(X, int(seed), store, progress, i, kwargs)
         recovered.append(result)
     return recovered
 
 
-def _read_back(dtype, seed, store, progress, index, kwargs) -> IMPResult | None:
+def _read_back(X, seed, store, progress, index, kwargs) -> IMPResult | None:
     """The last round a worker process saved for seed ``index``, if any."""
     store = store if store is not None else progress.transport_store(index)
     if not store.path.exists():
         return None
     # The search is rebuilt as the worker opened it (same seed, so the same
-    # initial weights) and continued from the file.
+    # initial weights) and continued from the file, which is checked as
+    # the worker would have checked it.
+    spec = search_spec(
+        X.shape[0],
+        **{
+            name: kwargs[name]
+            for name in (
+                "layer_units",
+                "training",
+                "pruning",
+                "rewind",
+                "rows",
+                "validation_rows",
+                "ticket",
+            )
+        },
+    )
     try:
         search = open_search(
-            dtype,
+            X.dtype,
             layer_units=kwargs["layer_units"],
             activation=kwargs["activation"],
             out_activation=kwargs["out_activation"],
@@ -183,6 +199,7 @@ def _read_back(dtype, seed, store, progress, index, kwargs) -> IMPResult | None:
             validation=kwargs["validation_rows"] is not None,
             ticket=kwargs["ticket"],
             checkpoint=store,
+            spec=spec,
         )
     except CheckpointError:
         # An unreadable file costs this seed its rounds, not the recovery of

@@ -151,7 +151,7 @@ def test_a_damaged_checkpoint_is_a_clear_error(small_classification, tmp_path, d
             "empty": b"",
         }[damage]
     )
-    with pytest.raises(CheckpointError, match="corrupted or truncated.*Delete it"):
+    with pytest.raises(CheckpointError, match="corrupted or truncated.*Delete the folder"):
         LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
 
 
@@ -361,7 +361,7 @@ def test_an_empty_checkpoint_dir_is_refused(small_classification, tmp_path):
 def test_stale_temporary_files_are_removed(small_classification, tmp_path):
     X, y = small_classification
     LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
-    stale = _search_folder(tmp_path) / ".imp_state.npz.abc123.tmp"
+    stale = _search_folder(tmp_path) / ".imp_state.npz.abc123de.tmp"
     stale.write_bytes(b"left by a killed writer")
     LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
     assert not stale.exists()
@@ -600,7 +600,7 @@ def test_damaged_files_give_checkpoint_errors_or_the_original(tmp_path):
         try:
             header, arrays = store.load()
         except CheckpointError as exc:
-            assert str(store.path) in str(exc) and "Delete it" in str(exc)
+            assert str(store.path) in str(exc) and "Delete the folder" in str(exc)
             refused += 1
         else:
             assert header == expected_header
@@ -612,7 +612,7 @@ def test_damaged_files_give_checkpoint_errors_or_the_original(tmp_path):
 def test_garbage_is_corrupted(tmp_path, content):
     store = CheckpointStore(tmp_path, "a.npz", KEY)
     store.path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="corrupted or truncated.*Delete it"):
+    with pytest.raises(CheckpointError, match="corrupted or truncated.*Delete the folder"):
         store.load()
 
 
@@ -790,7 +790,7 @@ def test_headers_that_do_not_belong_are_refused(tmp_path, header, message):
         store.load()
     assert message in str(caught.value)
     assert str(store.path) in str(caught.value)
-    assert "Delete it (or choose another checkpoint_dir)" in str(caught.value)
+    assert "(or choose another checkpoint_dir) to start over" in str(caught.value)
 
 
 # -- search folders and the lock -------------------------------------------------
