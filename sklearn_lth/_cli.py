@@ -8,38 +8,74 @@ is a winning ticket (within one point of the dense network, or better).
 ``--output`` saves the fitted ``Pipeline(StandardScaler, estimator)``, which
 takes raw features (a regressor inside a ``TransformedTargetRegressor``: the
 CLI standardises regression targets too, and the saved model predicts in the
-target's own units).
+target's own units). With text columns the pipeline's first step is a
+``ColumnTransformer`` that scales the numeric columns and one-hot encodes the
+text ones (``OneHotEncoder(handle_unknown="ignore")``), so the saved model
+takes the CSV's rows as they are.
 
-A CSV file is read with the standard library's :mod:`csv` module: its first
-row names the columns, the separator is guessed from the file's start unless
-``--sep`` is given, and every feature cell must be a finite number; a mistake
-in the file is reported with its line number and column name. ``--task auto``
-(the default) reads a numeric target with non-integer values or more than
-``max(20, 5% of the samples)`` distinct values as a regression target, and
-any other target as class labels.
+A CSV file is read by :mod:`._tabular` (its docstring states the rules in
+full): its first row names the columns, the separator is guessed from the
+file's start unless ``--sep`` is given, ``--decimal ,`` reads ``1,5``,
+``--encoding`` decodes other than UTF-8, and ``--drop`` leaves columns out. A
+feature column is numeric when at least half of its cells are numbers, and
+then every cell must be a finite number; any other column is text, one-hot
+encoded, unless it has more than ``max(50, half the rows)`` distinct values
+(free text or an identifier: refused, ``--drop`` it). Empty cells are errors,
+never imputed; a mistake in the file is reported with its line number and
+column name. An index column is left out with a note (``--keep-index`` keeps
+it): an unnamed first column (header empty or ``Unnamed: 0``) of distinct
+whole numbers that are 0..n-1 or 1..n in any order, or increasing, or of
+distinct texts (R's row names); or a column named as a row identifier
+(``id``, ``index``, ``PassengerId``, ``user_id``...) holding n consecutive
+whole numbers in any order. An identifier-named column that does not hold
+them stays a feature, with a note. ``--task auto`` (the default) reads a
+numeric target with non-integer values or more than ``max(20, 5% of the
+samples)`` distinct values as a regression target, and any other target as
+class labels.
 
 The saved model keeps the CSV's labels and feature names. A classifier's
 ``classes_`` are the label column's values: ints when they are all whole
 numbers, else the original text. When pandas is importable, the scaler is
 fitted on a ``pandas.DataFrame`` whose columns are the CSV header, so the
 saved pipeline has ``feature_names_in_`` and checks the column names of the
-frames it predicts on; without pandas it is fitted on arrays and has no
-feature names. The bundled datasets are fitted on arrays.
+frames it predicts on; without pandas it is fitted on arrays (of objects,
+with text columns) and has no feature names. The bundled datasets are fitted
+on arrays.
+
+Before anything is trained, every path to write is checked: ``--output``
+and ``--plot`` must be writable (tried, then cleaned up), must not be the
+dataset, nor each other, and ``--plot`` must end in a format matplotlib
+writes; ``--checkpoint-dir`` must not be a file. A dataset that is not a
+regular file (``/dev/zero``, a pipe, a directory) is refused before it is
+read, and so are a file or a network too large for the memory available
+(about 120 bytes per weight to train with Adam or SGD, 600 with L-BFGS, per
+seed searched in parallel). The model is saved before the optional figure,
+and every file is written atomically (to a temporary file in the same
+folder, then renamed over the old one), so a crash never leaves half a file.
+
+With ``--n-seeds`` above 1 the estimator searches that many seeds and keeps
+the one that scores best on a held-out part of the training set; the rows
+are then printed when the search ends (the kept seed's, scored on that
+held-out part) and the verdict compares them; the test score is the kept
+ticket's. With ``--checkpoint-dir`` the search is saved after every round,
+and the same command run again resumes after the last completed round (the
+rounds read back are not scored again).
 
 :func:`main` returns the exit status and never raises ``SystemExit``: 0 on
-success (``--help`` included), 2 on a user mistake, reported as one line on
-standard error, and 130 when interrupted with Ctrl-C, after saving the last
-completed round to ``--output``. Warnings raised on the way are printed once
-each, as ``warning: <message>`` on standard error.
+success (``--help`` and ``--version`` included), 2 on a user mistake or a
+failure to save or to allocate memory, reported as one line on standard
+error, and 130 when interrupted with Ctrl-C, after saving the last completed
+round to ``--output``. Warnings raised on the way are printed once each, as
+``warning: <message>`` on standard error, after the verdict (those raised
+while reading the data, before the table). The console script enters through
+:mod:`._entry`, which also turns Ctrl-C during the imports into one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import importlib.util
-import io
+import importlib.metadata
 import math
 import os
 import pickle
@@ -52,14 +88,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn import datasets
-from sklearn.compose import TransformedTargetRegressor
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ._cli_outputs import check_outputs, plot_format, write_atomically
+from ._interrupt import StopFlag, nested_fit
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._params import DEFAULTS, PARAMS
 from ._pruning import per_round_rate
+from ._tabular import (
+    MIN_CATEGORIES_LIMIT,
+    CsvOptions,
+    Dataset,
+    UsageError,
+    check_encoding,
+    format_size,
+    is_number,
+    not_a_number,
+    read_csv,
+    sniff_separator,
+)
+
+__all__ = ["Dataset", "UsageError", "build_parser", "main", "sniff_separator"]
 
 BUNDLED = {
     "digits": datasets.load_digits,
@@ -72,13 +124,12 @@ EXIT_OK, EXIT_BROKEN_PIPE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 ONE_POINT = 0.01
 #: Seconds of a round without a printed row before a progress line.
 HEARTBEAT_SECONDS = 10.0
-#: Characters of a CSV file that the separator is guessed from.
-SNIFF_CHARS = 4096
-SEPARATORS = ",;\t|"
-
-
-class UsageError(Exception):
-    """A user mistake: :func:`main` prints its one-line message and returns 2."""
+#: Peak bytes of memory per weight of the network while a round trains,
+#: measured on digits with 1.5 and 6 million weights (120 for Adam and SGD,
+#: 590 for L-BFGS, whose history holds ten pairs of full vectors): the
+#: weights, their gradients, the optimizer's state, the rewind snapshot and
+#: the activations of a batch.
+BYTES_PER_WEIGHT = {"adam": 120, "sgd": 120, "lbfgs": 600}
 
 
 # -- option types ------------------------------------------------------------------
@@ -198,6 +249,51 @@ def separator(text: str) -> str:
     return text
 
 
+def decimal_mark(text: str) -> str:
+    """One character that is neither a digit, a sign, a letter nor a space."""
+    if len(text) != 1 or text.isalnum() or text.isspace() or text in "+-":
+        raise argparse.ArgumentTypeError(
+            f"must be one character that marks the decimals, e.g. ',' for 1,5; "
+            f"got {text!r}"
+        )
+    return text
+
+
+def encoding(text: str) -> str:
+    """A text encoding Python knows, e.g. ``latin-1``."""
+    try:
+        check_encoding(text)
+    except LookupError:
+        raise argparse.ArgumentTypeError(
+            f"unknown encoding {text!r}; e.g. utf-8, latin-1, cp1252"
+        ) from None
+    return text
+
+
+def column_names(text: str) -> str:
+    """Column names, comma-separated (split once the header is known)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a column name")
+    return text
+
+
+def n_jobs(text: str) -> int:
+    """A number of parallel jobs: a positive integer, or -1 for all processors."""
+    value = _int(text)
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive whole number, or -1 for all processors; got {text}"
+        )
+    return value
+
+
+def path(text: str) -> str:
+    """A non-empty path."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be a path, not an empty string")
+    return text
+
+
 # -- parsing -----------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on standard error."""
@@ -208,6 +304,16 @@ class _Parser(argparse.ArgumentParser):
         )
 
 
+def version() -> str:
+    """The installed distribution's version, else the package's own."""
+    try:
+        return importlib.metadata.version("sklearn-lth")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree
+        from . import __version__
+
+        return __version__
+
+
 def _add_data_options(group) -> None:
     """Add the options of the dataset and its split to argument group ``group``."""
     group.add_argument(
@@ -216,7 +322,10 @@ def _add_data_options(group) -> None:
         metavar="DATASET",
         default="digits",
         help=f"a bundled dataset ({', '.join(BUNDLED)}) or the path of a CSV file "
-        "whose first row names the columns (default: %(default)s)",
+        "whose first row names the columns; a column is numeric when at least "
+        "half its cells are numbers, else text, one-hot encoded (refused with "
+        f"more than max({MIN_CATEGORIES_LIMIT}, half the rows) distinct values); "
+        "empty cells are errors (default: %(default)s)",
     )
     group.add_argument(
         "--label-column",
@@ -224,11 +333,45 @@ def _add_data_options(group) -> None:
         help="CSV files only: the column holding the target (default: the last)",
     )
     group.add_argument(
+        "--drop",
+        metavar="COLUMNS",
+        type=column_names,
+        action="append",
+        help="CSV files only: leave these columns out, comma-separated or the "
+        "option repeated, e.g. --drop name,ticket (default: none)",
+    )
+    group.add_argument(
+        "--keep-index",
+        action="store_true",
+        help="CSV files only: use index columns as features; without it an "
+        "unnamed first column (header empty or 'Unnamed: 0') of distinct whole "
+        "numbers 0..n-1 or 1..n in any order, or increasing, or of distinct "
+        "texts, and a column named as an identifier (id, index, PassengerId, "
+        "user_id, ...) holding n consecutive whole numbers, are left out with a "
+        "note (default: off)",
+    )
+    group.add_argument(
         "--sep",
         metavar="CHAR",
         type=separator,
         help="CSV files only: the field separator, one character, \\t for a tab "
         "(default: guessed from the file's start, else a comma)",
+    )
+    group.add_argument(
+        "--decimal",
+        metavar="CHAR",
+        type=decimal_mark,
+        default=".",
+        help="CSV files only: the decimal mark of the numbers, e.g. --decimal , "
+        "for 1,5; not the separator (default: %(default)s)",
+    )
+    group.add_argument(
+        "--encoding",
+        metavar="NAME",
+        type=encoding,
+        default="utf-8",
+        help="CSV files only: the file's text encoding, e.g. latin-1 or cp1252; "
+        "a UTF-8 byte-order mark is skipped (default: %(default)s)",
     )
     group.add_argument(
         "--task",
@@ -265,6 +408,12 @@ def _add_pruning_options(group) -> None:
         default=",".join(map(str, DEFAULTS["hidden_layer_sizes"])),
         help="units of each hidden layer, comma-separated, e.g. 300,100 "
         "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--activation",
+        choices=PARAMS["activation"].options,
+        default=DEFAULTS["activation"],
+        help="activation of the hidden layers (default: %(default)s)",
     )
     group.add_argument(
         "--target-sparsity",
@@ -358,6 +507,24 @@ def _add_training_options(group) -> None:
         f"{100 * DEFAULTS['validation_fraction']:g}%% of the training part, held "
         "out, stops improving (default: off)",
     )
+    group.add_argument(
+        "--n-seeds",
+        metavar="N",
+        type=positive_int,
+        default=DEFAULTS["n_seeds"],
+        help="independent searches, each from its own initial weights; above 1, "
+        f"{100 * DEFAULTS['validation_fraction']:g}%% of the training part is "
+        "held out, the seed scoring best on it is kept, and the rows are printed "
+        "when all have finished (default: %(default)s)",
+    )
+    group.add_argument(
+        "--n-jobs",
+        metavar="N",
+        type=n_jobs,
+        default=DEFAULTS["n_jobs"],
+        help="with --n-seeds above 1: seeds searched in parallel, -1 for one per "
+        "processor; each needs its own memory (default: one at a time)",
+    )
 
 
 def _add_output_options(group) -> None:
@@ -372,14 +539,26 @@ def _add_output_options(group) -> None:
     group.add_argument(
         "--output",
         metavar="PATH",
+        type=path,
         help="save the fitted Pipeline(StandardScaler, estimator) to this path "
-        "as a pickle (default: not saved)",
+        "as a pickle, atomically, before the figure; never over the dataset "
+        "(default: not saved)",
     )
     group.add_argument(
         "--plot",
         metavar="PATH",
-        help="save a PNG figure of the test score against the weights "
-        "remaining to this path; needs matplotlib (default: no figure)",
+        type=path,
+        help="save a figure of the test score against the weights remaining to "
+        "this path, in the format its extension names (png, pdf, svg, ...; PNG "
+        "without one); needs matplotlib (default: no figure)",
+    )
+    group.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        type=path,
+        default=DEFAULTS["checkpoint_dir"],
+        help="save the search there after every round; the same command run "
+        "again resumes after the last completed round (default: no checkpoints)",
     )
 
 
@@ -391,6 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find a lottery ticket (a sparse sub-network that trains as "
         "well as the dense one) by iterative magnitude pruning.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {version()}",
+        help="print the version and exit",
+    )
     _add_data_options(parser.add_argument_group("data"))
     _add_pruning_options(parser.add_argument_group("network and pruning"))
     _add_training_options(parser.add_argument_group("training, in each round"))
@@ -399,154 +584,79 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- data --------------------------------------------------------------------------
-@dataclass
-class Dataset:
-    """Features, targets and, for a CSV file, where each row came from."""
+def available_memory() -> int | None:
+    """Bytes of memory this process may still allocate, or None if unknown.
 
-    name: str
-    X: np.ndarray
-    y: np.ndarray
-    feature_names: list[str] | None = None
-    label: str | None = None
-    lines: list[int] | None = None
+    The least of the system's available memory (``MemAvailable`` on Linux),
+    a cgroup (container) limit, and the address-space limit (``ulimit -v``)
+    less the process's current size.
+    """
+    limits = []
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) * 1024)
+    if not limits:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            limits.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    with contextlib.suppress(OSError, ValueError):
+        with open("/sys/fs/cgroup/memory.max") as handle:
+            limit = handle.read().strip()
+        with open("/sys/fs/cgroup/memory.current") as handle:
+            used = int(handle.read().strip())
+        if limit != "max":
+            limits.append(max(int(limit) - used, 0))
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
 
-    def where(self, row: int) -> str:
-        """``data.csv line 7, column "age"`` for the label cell of ``row``."""
-        if self.lines is None:
-            return f"{self.name} sample {row}"
-        return f'{self.name} line {self.lines[row]}, column "{self.label}"'
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/statm") as handle:
+                size = int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            limits.append(max(soft - size, 0))
+    return min(limits) if limits else None
 
 
-def load_dataset(name: str, label_column: str | None, sep: str | None) -> Dataset:
-    """A bundled scikit-learn dataset by name, or a CSV file with a header row."""
-    if name in BUNDLED:
-        if label_column is not None or sep is not None:
-            option = "--label-column" if label_column is not None else "--sep"
-            raise UsageError(
-                f"{option} applies to CSV files only, not to the bundled "
-                f"dataset {name!r}"
+def load_dataset(args, memory: int | None) -> Dataset:
+    """A bundled scikit-learn dataset by name, or a CSV file with a header row.
+
+    ``memory``: bytes available, or None; a CSV file too large is refused.
+    """
+    options = CsvOptions(
+        label_column=args.label_column,
+        sep=args.sep,
+        decimal=args.decimal,
+        encoding=args.encoding,
+        drop=tuple(args.drop or ()),
+        keep_index=args.keep_index,
+    )
+    if args.dataset in BUNDLED:
+        given = [
+            option
+            for option, value in (
+                ("--label-column", args.label_column),
+                ("--sep", args.sep),
+                ("--drop", args.drop),
+                ("--keep-index", args.keep_index or None),
+                ("--decimal", None if args.decimal == "." else args.decimal),
+                ("--encoding", None if args.encoding == "utf-8" else args.encoding),
             )
-        X, y = BUNDLED[name](return_X_y=True)
-        return Dataset(name, X, y)
-    return read_csv(name, label_column, sep)
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            return handle.read()
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not UTF-8 text: {exc.reason}") from exc
-    except OSError as exc:
-        raise UsageError(
-            f"{path!r} is neither a bundled dataset ({', '.join(BUNDLED)}) nor a "
-            f"readable CSV file: {exc.strerror or exc}"
-        ) from exc
-
-
-def sniff_separator(text: str) -> str:
-    """The separator of a CSV text, guessed from its first lines; else a comma."""
-    sample = text[:SNIFF_CHARS]
-    if len(text) > SNIFF_CHARS and "\n" in sample:
-        sample = sample[: sample.rindex("\n")]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
-    except csv.Error:
-        return ","
-
-
-def _records(path: str, text: str, sep: str) -> list[tuple[int, list[str]]]:
-    """``(line number, cells)`` of each non-blank row, cells stripped."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
-    records = []
-    try:
-        for row in reader:
-            if len(row) > 1 or (row and row[0].strip()):
-                records.append((reader.line_num, [cell.strip() for cell in row]))
-    except csv.Error as exc:
-        raise UsageError(f"{path} line {reader.line_num}: {exc}") from exc
-    return records
-
-
-def _check_header(path: str, line: int, header: list[str]) -> None:
-    if len(header) < 2:
-        raise UsageError(
-            f"{path} line {line}: found one column; a CSV file needs feature "
-            "columns and a label column (use --sep if the separator is not "
-            "guessed right)"
-        )
-    if all(_is_number(cell) for cell in header):
-        raise UsageError(
-            f"{path} line {line} holds numbers; the first row must name the columns"
-        )
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise UsageError(f'{path} line {line}: column "{duplicates[0]}" appears twice')
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def _not_a_number(cell: str) -> str:
-    """Why ``cell`` is not a finite number, e.g. ``"abc" is not a number``."""
-    if not cell:
-        return "empty cell"
-    try:
-        float(cell)
-    except ValueError:
-        return f'"{cell}" is not a number'
-    return f'"{cell}" is not a finite number'
-
-
-def _features(path, header, records, label_index) -> np.ndarray:
-    """The feature cells as floats, or an error naming the first bad cell."""
-    columns = [j for j in range(len(header)) if j != label_index]
-    X = np.empty((len(records), len(columns)))
-    for i, (line, row) in enumerate(records):
-        if len(row) != len(header):
+            if value is not None
+        ]
+        if given:
             raise UsageError(
-                f"{path} line {line}: {len(row)} cells, but the header names "
-                f"{len(header)} columns"
+                f"{given[0]} applies to CSV files only, not to the bundled "
+                f"dataset {args.dataset!r}"
             )
-        try:
-            X[i] = [float(row[j]) for j in columns]
-        except ValueError:
-            X[i] = np.nan
-        if not np.isfinite(X[i]).all():
-            j = columns[int(np.argmin([_is_number(row[j]) for j in columns]))]
-            raise UsageError(
-                f'{path} line {line}, column "{header[j]}": {_not_a_number(row[j])}'
-            )
-    return X
-
-
-def read_csv(path: str, label_column: str | None, sep: str | None) -> Dataset:
-    """A CSV file whose first row names the columns; errors name line and column."""
-    text = _read_text(path)
-    records = _records(path, text, sep or sniff_separator(text))
-    if not records:
-        raise UsageError(f"{path} is empty; it needs a header row and data rows")
-    (header_line, header), body = records[0], records[1:]
-    _check_header(path, header_line, header)
-    if not body:
-        raise UsageError(f"{path} has a header row but no data rows")
-    label = header[-1] if label_column is None else label_column
-    if label not in header:
+        X, y = BUNDLED[args.dataset](return_X_y=True)
+        return Dataset(args.dataset, X, y)
+    if args.sep is not None and args.sep == args.decimal:
         raise UsageError(
-            f'no column "{label}" in {path}; its columns are: {", ".join(header)}'
+            f"--decimal {args.decimal!r} is also the separator (--sep); a CSV "
+            "file with decimal commas is usually separated by ';'"
         )
-    j = header.index(label)
-    X = _features(path, header, body, j)
-    for line, row in body:
-        if not row[j]:
-            raise UsageError(f'{path} line {line}, column "{label}": empty cell')
-    y = np.array([row[j] for _, row in body])
-    names = [name for i, name in enumerate(header) if i != j]
-    return Dataset(path, X, y, names, label, [line for line, _ in body])
+    return read_csv(args.dataset, options, bundled=tuple(BUNDLED), memory=memory)
 
 
 # -- the target --------------------------------------------------------------------
@@ -588,9 +698,9 @@ def prepare_target(data: Dataset, task: str) -> np.ndarray:
     values = _numeric(data.y)
     if task == "regression":
         if values is None:
-            bad = next(i for i, v in enumerate(data.y) if not _is_number(str(v)))
+            bad = next(i for i, v in enumerate(data.y) if not is_number(str(v)))
             raise UsageError(
-                f"{data.where(bad)}: {_not_a_number(str(data.y[bad]))}; "
+                f"{data.where(bad)}: {not_a_number(str(data.y[bad]))}; "
                 "--task regression needs a numeric target"
             )
         return values
@@ -623,39 +733,103 @@ def _check_classes(y: np.ndarray) -> None:
 # -- splitting and the estimator ---------------------------------------------------
 @dataclass
 class Split:
-    """Scaled train and test features, their targets and the fitted scalers.
+    """Prepared train and test features, their targets and the fitted steps.
 
-    Regression targets are standardised too (``target_scaler``): a network
-    learns them at any scale with the default learning rate, and R² is the
-    same on standardised targets as on the original ones.
+    ``preprocessor`` is a :class:`~sklearn.preprocessing.StandardScaler`, or
+    with text columns a :class:`~sklearn.compose.ColumnTransformer` that also
+    one-hot encodes them. Regression targets are standardised too
+    (``target_scaler``): a network learns them at any scale with the default
+    learning rate, and R² is the same on standardised targets as on the
+    original ones.
     """
 
     X_train: np.ndarray
     X_test: np.ndarray
     y_train: np.ndarray
     y_test: np.ndarray
-    scaler: StandardScaler
+    preprocessor: StandardScaler | ColumnTransformer
     target_scaler: StandardScaler | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        """Columns the network takes: the features, text ones one-hot encoded."""
+        return self.X_train.shape[1]
 
 
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
-def _with_names(X: np.ndarray, names: list[str] | None):
-    """``X`` as a DataFrame with columns ``names`` when pandas is importable."""
-    if names is None:
-        return X
+def _as_table(data: Dataset):
+    """The features as the saved pipeline takes them.
+
+    A DataFrame with the CSV's column names when pandas is importable (text
+    columns as strings, the others as floats); otherwise ``data.X`` itself.
+    """
+    if data.feature_names is None:
+        return data.X
     try:
         import pandas as pd
     except ImportError:
-        return X
-    return pd.DataFrame(X, columns=names)
+        return data.X
+    frame = pd.DataFrame(data.X, columns=data.feature_names)
+    numeric = [data.feature_names[j] for j in data.numeric_columns]
+    return frame.astype(dict.fromkeys(numeric, float)) if data.text_columns else frame
+
+
+def build_preprocessor(data: Dataset, table) -> StandardScaler | ColumnTransformer:
+    """A StandardScaler; with text columns, one beside a OneHotEncoder.
+
+    The columns are named for a DataFrame ``table``, numbered for an array.
+    """
+    if not data.text_columns:
+        return StandardScaler()
+    by_name = hasattr(table, "columns")
+    numeric = data.numeric_columns
+    text = [j for j in range(len(data.feature_names)) if j not in numeric]
+    if by_name:
+        numeric = [data.feature_names[j] for j in numeric]
+        text = [data.feature_names[j] for j in text]
+    return ColumnTransformer(
+        [
+            ("scale", StandardScaler(), numeric),
+            ("onehot", OneHotEncoder(handle_unknown="ignore"), text),
+        ]
+    )
+
+
+def _scaler(preprocessor) -> StandardScaler:
+    if isinstance(preprocessor, StandardScaler):
+        return preprocessor
+    return preprocessor.named_transformers_["scale"]
+
+
+def _check_scaled(data: Dataset, preprocessor, numeric_names: list[str]) -> None:
+    """Refuse columns whose mean or variance overflows a float64.
+
+    Values beyond about 1e154 have a square (and values near 1e308 a sum)
+    that overflows: the scaler would make them NaN, or silently 0.
+    """
+    scaler = _scaler(preprocessor)
+    if not hasattr(scaler, "var_"):  # no numeric column
+        return
+    bad = np.flatnonzero(~(np.isfinite(scaler.mean_) & np.isfinite(scaler.var_)))
+    if len(bad):
+        names = [numeric_names[k] for k in bad]
+        where = f"{data.name} column" if len(names) == 1 else f"{data.name} columns"
+        shown = ", ".join(f'"{name}"' for name in names[:5])
+        columns = [data.numeric_columns[k] for k in bad]
+        largest = np.max(np.abs(np.asarray(data.X[:, columns], dtype=float)))
+        raise UsageError(
+            f"{where} {shown}: values as large as {largest:.3g} are too large to "
+            "standardise (their mean or variance overflows a float); divide them "
+            f"by a power of 10, or leave them out with --drop {','.join(names)}"
+        )
 
 
 def split_and_scale(data: Dataset, y: np.ndarray, task: str, args) -> Split:
     """Stratified (for classes) train/test split; the scaler fits the train part."""
-    X = _with_names(data.X, data.feature_names)
+    X = _as_table(data)
     try:
         X_train, X_test, y_train, y_test = train_test_split(
             X,
@@ -669,34 +843,53 @@ def split_and_scale(data: Dataset, y: np.ndarray, task: str, args) -> Split:
             f"cannot split {len(y)} samples with --test-size {args.test_size}: "
             f"{_one_line(exc)}"
         ) from exc
-    scaler = StandardScaler().fit(X_train)
+    preprocessor = build_preprocessor(data, X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        preprocessor.fit(X_train)
+    names = data.feature_names or [f"x{j}" for j in range(data.X.shape[1])]
+    _check_scaled(data, preprocessor, [names[j] for j in data.numeric_columns])
     target_scaler = None
     if task == "regression":
-        target_scaler = StandardScaler().fit(y_train.reshape(-1, 1))
+        with np.errstate(over="ignore", invalid="ignore"):
+            target_scaler = StandardScaler().fit(y_train.reshape(-1, 1))
+        if not np.isfinite(target_scaler.var_).all():
+            raise UsageError(
+                f"the target's values (as large as {np.max(np.abs(y)):.3g}) are "
+                "too large to standardise; divide them by a power of 10"
+            )
         y_train, y_test = (
             target_scaler.transform(part.reshape(-1, 1)).ravel()
             for part in (y_train, y_test)
         )
     return Split(
-        scaler.transform(X_train),
-        scaler.transform(X_test),
+        preprocessor.transform(X_train),
+        preprocessor.transform(X_test),
         y_train,
         y_test,
-        scaler,
+        preprocessor,
         target_scaler,
     )
 
 
 def build_estimator(args, task: str):
     """The estimator the options describe, its parameters validated."""
+    if args.n_jobs is not None and args.n_seeds == 1:
+        raise UsageError(
+            "--n-jobs applies with --n-seeds 2 or more (the seeds are what runs "
+            "in parallel)"
+        )
     Estimator = LotteryTicketMLPRegressor if task == "regression" else LotteryTicketMLP
     estimator = Estimator(
         hidden_layer_sizes=args.hidden_layer_sizes,
+        activation=args.activation,
         target_sparsity=args.target_sparsity,
         pruning_rounds=args.pruning_rounds,
         pruning_scope=args.pruning_scope,
         output_layer_rate=args.output_layer_rate,
         rewind=args.rewind,
+        n_seeds=args.n_seeds,
+        n_jobs=args.n_jobs,
+        checkpoint_dir=args.checkpoint_dir,
         solver=args.solver,
         learning_rate=args.learning_rate,
         learning_rate_init=args.learning_rate_init,
@@ -714,18 +907,40 @@ def build_estimator(args, task: str):
     return estimator
 
 
-def check_outputs(args) -> None:
-    """Refuse, before any training, output paths that cannot be written."""
-    for option, path in (("--output", args.output), ("--plot", args.plot)):
-        if path is None:
-            continue
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise UsageError(f"{option} {path}: there is no directory {folder}")
-        if os.path.isdir(path):
-            raise UsageError(f"{option} {path} is a directory")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        raise UsageError("--plot needs matplotlib: pip install matplotlib")
+def _n_outputs(split: Split, task: str) -> int:
+    if task == "regression":
+        return 1
+    n_classes = len(np.unique(split.y_train))
+    return 1 if n_classes == 2 else n_classes
+
+
+def layer_units(split: Split, hidden: tuple[int, ...], task: str) -> list[int]:
+    """Units of every layer: inputs, the hidden layers, outputs."""
+    return [split.n_inputs, *hidden, _n_outputs(split, task)]
+
+
+def check_memory(units: list[int], args, memory: int | None) -> None:
+    """Refuse a network whose training would not fit in ``memory`` bytes.
+
+    Estimated from :data:`BYTES_PER_WEIGHT`, times the seeds searched at
+    once (``--n-seeds`` with ``--n-jobs``). Without a known limit, no check.
+    """
+    if memory is None:
+        return
+    n_weights = sum(a * b for a, b in zip(units[:-1], units[1:]))
+    parallel = 1
+    if args.n_seeds > 1 and args.n_jobs is not None:
+        workers = (os.cpu_count() or 1) if args.n_jobs == -1 else args.n_jobs
+        parallel = min(args.n_seeds, workers)
+    needed = n_weights * BYTES_PER_WEIGHT[args.solver] * parallel
+    if needed > memory:
+        seeds = f" ({parallel} seeds at once)" if parallel > 1 else ""
+        raise UsageError(
+            f"a {'-'.join(map(str, units))} network has {n_weights:,} weights: "
+            f"training it{seeds} needs about {format_size(needed)} of memory, more "
+            f"than the {format_size(memory)} available; choose smaller "
+            "--hidden-layer-sizes" + (" or a lower --n-jobs" if parallel > 1 else "")
+        )
 
 
 # -- running the search ------------------------------------------------------------
@@ -741,10 +956,14 @@ class Heartbeat:
     ----------
     interval : float or None
         Seconds without output before a progress line; None prints none.
+    searching : str, default=None
+        What the progress line says runs, e.g. ``3 seeds`` (printed as
+        ``  ... 3 seeds still searching (20 s)``); by default the round.
     """
 
-    def __init__(self, interval: float | None):
+    def __init__(self, interval: float | None, searching: str | None = None):
         self.interval = interval
+        self.searching = searching
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -783,117 +1002,280 @@ class Heartbeat:
                 if self._stopped.is_set() or now - self._last_output < self.interval:
                     continue
                 seconds = now - self._round_start
-                print(
-                    f"  ... round {self._round} still training ({seconds:.0f} s)",
-                    flush=True,
+                doing = (
+                    f"round {self._round} still training"
+                    if self.searching is None
+                    else f"{self.searching} still searching"
                 )
+                print(f"  ... {doing} ({seconds:.0f} s)", flush=True)
                 self._last_output = now
 
 
 @dataclass
 class Search:
-    """What the search printed: each round's test score; whether interrupted."""
+    """What the search printed: each round's score; whether interrupted.
 
-    test_scores: list[float] = field(default_factory=list)
+    ``scores`` maps a round to its score on the part ``scored_on`` names:
+    ``test``, or with several seeds ``validation``, the held-out part of the
+    training set that chose the seed. The rounds a resumed search read from
+    its checkpoint are not scored. ``test_score`` is the last round's score
+    on the test part.
+    """
+
+    scores: dict[int, float] = field(default_factory=dict)
+    scored_on: str = "test"
+    test_score: float | None = None
     seconds: float = 0.0
     interrupted: bool = False
 
 
-def _row(record: dict, test_score: float) -> str:
+def _row(record: dict, score: float) -> str:
     return (
         f"| {record['round']:5d} | {record['remaining_parameters']:17d} | "
         f"{record['sparsity']:8.1%} | {record['n_iter']:6d} | "
-        f"{record['train_score']:.4f} | {test_score:.4f} | "
+        f"{record['train_score']:.4f} | {score:.4f} | "
         f"{record['seconds']:7.2f} |"
+    )
+
+
+def _resumed(first: int, last: int) -> str:
+    """The line that stands for the rounds read back from a checkpoint."""
+    rounds = f"round {first} was" if first == last else f"rounds {first}-{last} were"
+    return (
+        f"  ... {rounds} completed by an earlier run, read from --checkpoint-dir "
+        "(not scored again)"
     )
 
 
 def run_search(estimator, split: Split, verbose: bool) -> Search:
     """Fit ``estimator``, printing a row per round; Ctrl-C ends it early.
 
+    With several seeds the estimator reports no round as it goes: the kept
+    seed's rows, scored on its held-out part, are printed when it ends.
     Errors of the estimator's own validation and of the fit (a schedule it
-    cannot follow, :class:`TrainingDivergedError`) become :class:`UsageError`.
+    cannot follow, :class:`TrainingDivergedError`, a checkpoint folder it
+    cannot use) become :class:`UsageError`.
     """
-    search = Search()
-    heartbeat = Heartbeat(None if verbose else HEARTBEAT_SECONDS)
+    seeds = estimator.n_seeds
+    search = Search(scored_on="test" if seeds == 1 else "validation")
+    heartbeat = Heartbeat(
+        None if verbose else HEARTBEAT_SECONDS,
+        searching=None if seeds == 1 else f"{seeds} seeds",
+    )
 
     def report(record, round_model):
+        index = int(record["round"])
+        if not search.scores and index > 0:
+            heartbeat.emit(_resumed(0, index - 1), index)
         test_score = round_model.score(split.X_test, split.y_test)
-        search.test_scores.append(test_score)
-        heartbeat.emit(_row(record, test_score), record["round"] + 1)
+        search.scores[index] = test_score
+        heartbeat.emit(_row(record, test_score), index + 1)
 
     tic = time.perf_counter()
     try:
-        with heartbeat:
+        # As a fit nested in the command line's: after Ctrl-C the estimator
+        # keeps the last completed round without a warning of its own, since
+        # report_interrupt says which round is kept.
+        with heartbeat, nested_fit(StopFlag()):
             estimator.fit(split.X_train, split.y_train, on_round_end=report)
     except KeyboardInterrupt:
         search.interrupted = True
     except ValueError as exc:  # InvalidParameterError, TrainingDivergedError
         raise UsageError(_one_line(exc)) from exc
+    except OSError as exc:
+        if estimator.checkpoint_dir is None:
+            raise
+        # A checkpoint folder that cannot be written (permissions, disk full).
+        where = f": {exc.filename}" if exc.filename else ""
+        raise UsageError(
+            f"cannot write checkpoints: {exc.strerror or exc}{where}"
+        ) from exc
     search.seconds = time.perf_counter() - tic
+    if hasattr(estimator, "history_"):
+        _finish_table(search, estimator, split)
     return search
 
 
-@contextlib.contextmanager
-def printed_warnings() -> Iterator[None]:
-    """Print each warning once, as ``warning: <message>`` on standard error."""
-    seen = set()
+def _finish_table(search: Search, estimator, split: Split) -> None:
+    """The rows the estimator did not report, and the last round's test score."""
+    history = estimator.history_
+    rounds = [int(index) for index in history["round"]]
+    if search.scored_on == "validation":
+        for position, index in enumerate(rounds):
+            record = {key: values[position] for key, values in history.items()}
+            search.scores[index] = float(record["validation_score"])
+            print(_row(record, search.scores[index]))
+        print(_kept_seed(estimator))
+    elif not search.interrupted and rounds[-1] not in search.scores:
+        print(_resumed(rounds[0], rounds[-1]))  # the whole search was read back
+    if not search.interrupted:
+        search.test_score = float(estimator.score(split.X_test, split.y_test))
+        if search.scored_on == "test":
+            search.scores[rounds[-1]] = search.test_score
+    sys.stdout.flush()
 
-    def show(message, category, filename, lineno, file=None, line=None):
+
+def _kept_seed(estimator) -> str:
+    """``kept seed 2 of 3 (...)``: the seed kept, and each seed's last score."""
+    seeds = estimator.seeds_history_
+    last_scores = []
+    for seed_index in range(estimator.n_seeds):
+        rows = np.flatnonzero(seeds["seed"] == seed_index)
+        if len(rows):
+            last_scores.append(f"{seeds['validation_score'][rows[-1]]:.4f}")
+    return (
+        f"  kept seed {estimator.best_seed_ + 1} of {estimator.n_seeds} (each "
+        f"seed's last round scores {', '.join(last_scores)} on the held-out part)"
+    )
+
+
+class Warnings:
+    """The warnings of a run, each printed once, when :meth:`flush` is called.
+
+    Held back so that none lands inside the round table: the command line
+    flushes them before the table and after the verdict.
+    """
+
+    def __init__(self):
+        self._seen: set[str] = set()
+        self._pending: list[str] = []
+
+    def show(self, message, category, filename, lineno, file=None, line=None):
+        """Collect a warning (the signature of :func:`warnings.showwarning`)."""
         text = _one_line(message)
-        if text not in seen:
-            seen.add(text)
-            print(f"warning: {text}", file=sys.stderr, flush=True)
+        if text not in self._seen:
+            self._seen.add(text)
+            self._pending.append(text)
 
+    def flush(self) -> None:
+        """Print the warnings collected since the last flush, on standard error."""
+        sys.stdout.flush()
+        while self._pending:
+            print(f"warning: {self._pending.pop(0)}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def collected_warnings() -> Iterator[Warnings]:
+    """Collect every warning raised inside; print those left on leaving."""
+    collected = Warnings()
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         warnings.simplefilter("always", RuntimeWarning)
-        warnings.showwarning = show
-        yield
+        warnings.showwarning = collected.show
+        try:
+            yield collected
+        finally:
+            collected.flush()
 
 
 # -- reporting ---------------------------------------------------------------------
-def print_header(args, data: Dataset, split: Split, task: str, metric: str) -> None:
-    """The dataset, the network, the schedule and the table's header."""
+def _notes(data: Dataset) -> list[str]:
+    """What the user should know about how the file was read."""
+    notes = list(data.notes)
+    if data.text_columns:
+        shown = ", ".join(
+            f'"{name}" ({count} categories)'
+            for name, count in data.text_columns.items()
+        )
+        which = "column" if len(data.text_columns) == 1 else "columns"
+        notes.append(
+            f"one-hot encoding the text {which} {shown}; the saved model takes "
+            "the text as it is, a category it has not seen as none of them"
+        )
+    return notes
+
+
+def print_header(
+    args, data: Dataset, split: Split, task: str, metric: str, units: list[int]
+) -> None:
+    """The dataset, notes on reading it, the network, the schedule, the header."""
     n_samples, n_features = data.X.shape
     if task == "regression":
-        kind, n_outputs = "a numeric target (regression)", 1
+        kind = "a numeric target (regression)"
     else:
-        n_classes = len(np.unique(split.y_train))
-        kind, n_outputs = f"{n_classes} classes", 1 if n_classes == 2 else n_classes
+        kind = f"{len(np.unique(split.y_train))} classes"
+    features = f"{n_features} features"
+    if data.text_columns:
+        features += (
+            f" ({len(data.text_columns)} text, one-hot encoded: "
+            f"{split.n_inputs} inputs)"
+        )
     print(
-        f"sklearn-lth: {args.dataset}: {n_samples} samples, {n_features} features, "
+        f"sklearn-lth: {args.dataset}: {n_samples} samples, {features}, "
         f"{kind}; train {len(split.y_train)} / test {len(split.y_test)}"
     )
-    layers = "-".join(map(str, (n_features, *args.hidden_layer_sizes, n_outputs)))
+    for note in _notes(data):
+        print(f"note: {note}")
     per_round = per_round_rate(args.target_sparsity, args.pruning_rounds)
+    activation = ""
+    if args.activation != DEFAULTS["activation"]:
+        activation = f" ({args.activation})"
+    seeds = ""
+    if args.n_seeds > 1:
+        held_out = f"{DEFAULTS['validation_fraction']:.0%}"
+        seeds = (
+            f"; {args.n_seeds} seeds, the one scoring best on {held_out} of the "
+            "training part (held out) kept"
+        )
     print(
-        f"network {layers}, target sparsity "
+        f"network {'-'.join(map(str, units))}{activation}, target sparsity "
         f"{args.target_sparsity:.0%} in {args.pruning_rounds} rounds "
         f"({per_round:.1%} of the remaining weights per round), "
-        f"rewind={args.rewind}, scope={args.pruning_scope}; scores are {metric}"
+        f"rewind={args.rewind}, scope={args.pruning_scope}{seeds}; scores are "
+        f"{metric}"
     )
+    if args.n_seeds > 1:
+        print(
+            "the kept seed's rounds are printed when every seed has finished, "
+            "scored on the held-out part"
+        )
+    scored_on = "test" if args.n_seeds == 1 else "validation"
     print()
-    print("| round | remaining weights | sparsity | epochs | train | test | seconds |")
-    print("|------:|------------------:|---------:|-------:|------:|-----:|--------:|")
+    print(
+        f"| round | remaining weights | sparsity | epochs | train | {scored_on} "
+        "| seconds |"
+    )
+    print(
+        f"|------:|------------------:|---------:|-------:|------:|"
+        f"{'-' * (len(scored_on) + 1)}:|--------:|"
+    )
     sys.stdout.flush()
 
 
 def print_verdict(search: Search, estimator, metric: str) -> None:
-    """The dense network's test score, the last round's, and whether it wins."""
-    dense, last = search.test_scores[0], search.test_scores[-1]
+    """The dense network's score, the last round's, and whether it wins."""
     ticket = estimator.ticket_
-    winning = last - dense >= -ONE_POINT - 1e-12
+    last_round = max(search.scores)
+    last = search.scores[last_round]
+    on = search.scored_on
+    described = (
+        f"(round {last_round}, {ticket.sparsity:.1%} sparse, "
+        f"{ticket.compression_ratio:.1f}x fewer weights)"
+    )
     print()
-    print(f"dense network (round 0) test {metric}: {dense:.4f}")
+    if 0 not in search.scores:  # resumed: round 0 came from the checkpoint
+        print(
+            "dense network (round 0): read from --checkpoint-dir, not scored in "
+            "this run"
+        )
+        print(f"last round {described} {on} {metric}: {last:.4f}")
+        print(
+            "no comparison with the dense network (a new --checkpoint-dir runs "
+            f"the whole search); total {search.seconds:.1f} s"
+        )
+        return
+    dense = search.scores[0]
+    winning = last - dense >= -ONE_POINT - 1e-12
+    print(f"dense network (round 0) {on} {metric}: {dense:.4f}")
     print(
-        f"{'winning ticket' if winning else 'last round'} "
-        f"(round {len(search.test_scores) - 1}, {ticket.sparsity:.1%} sparse, "
-        f"{ticket.compression_ratio:.1f}x fewer weights) test {metric}: {last:.4f}"
+        f"{'winning ticket' if winning else 'last round'} {described} "
+        f"{on} {metric}: {last:.4f}"
     )
     print(
         f"difference: {100 * (last - dense):+.2f} points; total {search.seconds:.1f} s"
     )
+    if on != "test" and search.test_score is not None:
+        print(f"the kept ticket's test {metric}: {search.test_score:.4f}")
     if not winning:
         advice = "try a lower --target-sparsity or more --max-iter"
         if metric == "accuracy":  # a classifier: the CV estimator can choose
@@ -908,11 +1290,15 @@ def print_verdict(search: Search, estimator, metric: str) -> None:
         )
 
 
-def report_interrupt(estimator, split: Split, output: str | None) -> int:
+def report_interrupt(estimator, split: Split, args) -> int:
     """Say which round Ctrl-C stopped and which one is kept; save the kept one."""
+    resume = ""
+    if args.checkpoint_dir is not None:
+        resume = "; the same command resumes from --checkpoint-dir"
     if not hasattr(estimator, "history_"):
         print(
-            "sklearn-lth: interrupted before any round completed; nothing kept",
+            f"sklearn-lth: interrupted before any round completed; nothing kept"
+            f"{resume}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
@@ -923,12 +1309,14 @@ def report_interrupt(estimator, split: Split, output: str | None) -> int:
         if kept < estimator.pruning_rounds
         else "after the last round"
     )
+    sys.stdout.flush()
     print(
-        f"sklearn-lth: interrupted {when}; kept round {kept} ({sparse:.1%} sparse)",
+        f"sklearn-lth: interrupted {when}; kept round {kept} ({sparse:.1%} sparse)"
+        f"{resume}",
         file=sys.stderr,
     )
-    if output:
-        save_model(output, split, estimator, f" (round {kept})")
+    if args.output:
+        save_model(args.output, split, estimator, f" (round {kept})")
     return EXIT_INTERRUPTED
 
 
@@ -946,26 +1334,44 @@ def _in_target_units(estimator, target_scaler: StandardScaler):
     return model
 
 
-def save_model(path: str, split: Split, estimator, note: str = "") -> None:
-    """Pickle ``Pipeline(scaler, estimator)``, which takes raw features.
+def saved_pipeline(split: Split, estimator) -> Pipeline:
+    """``Pipeline(preprocessor, estimator)``, which takes the raw features.
 
-    A regressor is saved inside a ``TransformedTargetRegressor`` that undoes
+    A regressor is wrapped in a ``TransformedTargetRegressor`` that undoes
     the target scaling, so the pipeline predicts in the target's own units.
+    The first step is named ``scale`` (a StandardScaler) or ``prepare`` (a
+    ColumnTransformer that also one-hot encodes the text columns).
     """
     if split.target_scaler is not None:
         estimator = _in_target_units(estimator, split.target_scaler)
-    model = Pipeline([("scale", split.scaler), ("mlp", estimator)])
+    step = "scale" if isinstance(split.preprocessor, StandardScaler) else "prepare"
+    return Pipeline([(step, split.preprocessor), ("mlp", estimator)])
+
+
+def _described(model: Pipeline) -> str:
+    """``Pipeline(StandardScaler, LotteryTicketMLP)``: the steps by class."""
+    first, last = model.steps[0][1], model.steps[-1][1]
+    name = type(first).__name__
+    if isinstance(first, ColumnTransformer):
+        inner = ", ".join(type(step).__name__ for _, step, _ in first.transformers)
+        name = f"{name}({inner})"
+    return f"Pipeline({name}, {type(last).__name__})"
+
+
+def save_model(path: str, split: Split, estimator, note: str = "") -> None:
+    """Pickle :func:`saved_pipeline` to ``path``, atomically."""
+    model = saved_pipeline(split, estimator)
     try:
-        with open(path, "wb") as handle:
-            pickle.dump(model, handle)
+        write_atomically(path, lambda stream: pickle.dump(model, stream, protocol=5))
     except OSError as exc:
-        raise UsageError(f"cannot save the model to {path}: {exc}") from exc
-    name = type(estimator).__name__
-    print(f"saved Pipeline(StandardScaler, {name}){note} to {path}")
+        raise UsageError(
+            f"cannot save the model to {path}: {exc.strerror or exc}"
+        ) from exc
+    print(f"saved {_described(model)}{note} to {path}", flush=True)
 
 
-def save_plot(path: str, estimator, test_scores: list, metric: str, title: str):
-    """Test score per round against the weights remaining, to ``path``."""
+def save_plot(path: str, estimator, search: Search, metric: str, title: str):
+    """Each scored round's score against the weights remaining, to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -973,40 +1379,74 @@ def save_plot(path: str, estimator, test_scores: list, metric: str, title: str):
 
     from ._display import LotteryTicketDisplay
 
-    remaining = 100 * (1 - np.asarray(estimator.history_["sparsity"]))
+    rounds = sorted(search.scores)
+    position = {int(index): k for k, index in enumerate(estimator.history_["round"])}
+    sparsity = np.asarray(estimator.history_["sparsity"])[
+        [position[index] for index in rounds]
+    ]
     display = LotteryTicketDisplay(
-        remaining=remaining,
-        scores=test_scores,
-        dense_score=test_scores[0],
+        remaining=100 * (1 - sparsity),
+        scores=[search.scores[index] for index in rounds],
+        dense_score=search.scores.get(0),
         name=f"rewind={estimator.rewind!r}",
-        score_name=f"test {metric}",
+        score_name=f"{search.scored_on} {metric}",
     ).plot()
     display.ax_.set_title(f"Lottery ticket search on {title}")
-    display.figure_.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(display.figure_)
-    print(f"saved the figure to {path}")
+    try:
+        write_atomically(
+            path,
+            lambda stream: display.figure_.savefig(
+                stream, format=plot_format(path), dpi=100, bbox_inches="tight"
+            ),
+        )
+    finally:
+        plt.close(display.figure_)
+    print(f"saved the figure to {path}", flush=True)
 
 
 # -- the command -------------------------------------------------------------------
-def run(args: argparse.Namespace) -> int:
-    """Load, split, search, report and save; return the exit status."""
-    check_outputs(args)
-    data = load_dataset(args.dataset, args.label_column, args.sep)
+def run(args: argparse.Namespace, collected: Warnings) -> int:
+    """Check, load, split, search, report and save; return the exit status."""
+    check_outputs(
+        args.output,
+        args.plot,
+        args.checkpoint_dir,
+        dataset=None if args.dataset in BUNDLED else args.dataset,
+    )
+    data = load_dataset(args, available_memory())
     task = resolve_task(data.y, args.task)
     y = prepare_target(data, task)
     split = split_and_scale(data, y, task, args)
     estimator = build_estimator(args, task)
+    units = layer_units(split, args.hidden_layer_sizes, task)
+    check_memory(units, args, available_memory())
     metric = "R2" if task == "regression" else "accuracy"
-    print_header(args, data, split, task, metric)
+    collected.flush()  # what reading the data raised, before the table
+    print_header(args, data, split, task, metric, units)
     search = run_search(estimator, split, args.verbose)
     if search.interrupted:
-        return report_interrupt(estimator, split, args.output)
+        return report_interrupt(estimator, split, args)
     print_verdict(search, estimator, metric)
-    if args.plot:
-        save_plot(args.plot, estimator, search.test_scores, metric, args.dataset)
+    collected.flush()  # after the verdict, never inside the table
+    # The model first: the figure is optional, and may fail.
     if args.output:
         save_model(args.output, split, estimator)
+    if args.plot:
+        try:
+            save_plot(args.plot, estimator, search, metric, args.dataset)
+        except Exception as exc:  # whatever matplotlib raises: one line
+            saved = f"; the model was saved to {args.output}" if args.output else ""
+            raise UsageError(
+                f"cannot save the figure to {args.plot}: {_one_line(exc)}{saved}"
+            ) from exc
     return EXIT_OK
+
+
+def _interrupted() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    print("sklearn-lth: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1020,26 +1460,41 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success and for ``--help``; 2 after a user
-        mistake, reported as one line on standard error; 130 when interrupted
-        with Ctrl-C; 1 when standard output was closed early (a pipe into
+        The exit status: 0 on success and for ``--help`` and ``--version``;
+        2 after a user mistake or when memory or a file to write fails,
+        reported as one line on standard error; 130 when interrupted with
+        Ctrl-C; 1 when standard output was closed early (a pipe into
         ``head``). ``main`` never raises ``SystemExit``.
     """
     try:
+        return _run_command_line(argv)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one between the steps
+        return _interrupted()
+
+
+def _run_command_line(argv: list[str] | None) -> int:
+    try:
         args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help, or a mistake argparse has reported
+    except SystemExit as exc:  # --help, --version, or a mistake reported
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        with printed_warnings():
-            return run(args)
+        with collected_warnings() as collected:
+            return run(args, collected)
     except UsageError as exc:
         sys.stdout.flush()
         print(f"sklearn-lth: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except MemoryError as exc:
         sys.stdout.flush()
-        print("sklearn-lth: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        reason = _one_line(exc) or "no detail"
+        print(
+            f"sklearn-lth: error: out of memory ({reason}); try smaller "
+            "--hidden-layer-sizes or fewer rows",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return _interrupted()
     except BrokenPipeError:  # ``sklearn-lth | head``: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE

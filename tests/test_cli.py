@@ -133,6 +133,10 @@ def test_a_saved_regressor_predicts_in_the_targets_own_units(tmp_path, capsys):
     with open(model_path, "rb") as handle:
         model = pickle.load(handle)
     _, X_test, _, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+    if hasattr(model, "feature_names_in_"):  # fitted on a DataFrame (pandas)
+        import pandas as pd
+
+        X_test = pd.DataFrame(X_test, columns=["a", "b", "c"])
     assert r2_score(y_test, model.predict(X_test)) == pytest.approx(printed, abs=1e-4)
     assert printed > 0.5
 
@@ -181,7 +185,7 @@ def test_help_describes_every_option_with_its_default(capsys):
     out = capsys.readouterr().out
     for action in _cli.build_parser()._actions:
         assert action.help, action.dest
-        assert "default" in action.help or action.dest == "help", action.dest
+        assert "default" in action.help or action.dest in ("help", "version")
         name = action.option_strings[-1] if action.option_strings else "DATASET"
         assert name in out
     assert "max(20, 5% of the samples)" in out
@@ -254,7 +258,7 @@ def test_sniffing_falls_back_to_a_comma():
         ("a,b,label\n", "data.csv has a header row but no data rows"),
         ("a,b,label\n1,2,x\n1,2\n", "data.csv line 3: 2 cells, but the header"),
         ("a,age,label\n1,2,x\n\n3,,y\n", 'data.csv line 4, column "age": empty cell'),
-        ("a,age,label\n1,abc,x\n", 'line 2, column "age": "abc" is not a number'),
+        ("a,age,label\n1,2,x\n1,abc,y\n", 'line 3, column "age": "abc" is not a'),
         ("a,age,label\n1,inf,x\n", '"inf" is not a finite number'),
         ("a,b,label\n1,2,\n", 'data.csv line 2, column "label": empty cell'),
         ("1,2,3\n1,2,3\n", "data.csv line 1 holds numbers; the first row must"),
@@ -382,7 +386,7 @@ def test_warnings_are_printed_once_without_source(monkeypatch, capsys):
 )
 def test_verdict_calls_a_winning_ticket_only_within_one_point(last, winning, capsys):
     ticket = SimpleNamespace(sparsity=0.8, compression_ratio=5.0)
-    search = _cli.Search(test_scores=[0.9, 0.93, last], seconds=1.0)
+    search = _cli.Search(scores={0: 0.9, 1: 0.93, 2: last}, seconds=1.0)
     _cli.print_verdict(search, SimpleNamespace(ticket_=ticket), "accuracy")
     out = capsys.readouterr().out
     assert "dense network (round 0) test accuracy: 0.9000" in out
