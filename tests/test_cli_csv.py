@@ -1,0 +1,456 @@
+"""The command line's CSV files: index and text columns, decimal marks,
+encodings, dropped columns, and paths that are not regular files."""
+
+import builtins
+import os
+import pickle
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from sklearn_lth import _cli, _tabular
+from sklearn_lth._cli import main
+from sklearn_lth._tabular import CsvOptions, read_csv
+
+TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
+
+
+def _error_line(capsys) -> str:
+    """The one line a mistake leaves on stderr."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _write(tmp_path, header, rows, name="data.csv", sep=",", encoding="utf-8"):
+    path = tmp_path / name
+    lines = [sep.join(header)] + [sep.join(map(str, row)) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return str(path)
+
+
+def _iris_rows(first_column=None):
+    """Iris rows (species as text), with ``first_column`` values in front."""
+    iris = load_iris()
+    rows = [[*x, iris.target_names[t]] for x, t in zip(iris.data, iris.target)]
+    if first_column is not None:
+        rows = [[value, *row] for value, row in zip(first_column, rows)]
+    return rows
+
+
+IRIS_HEADER = ["sl", "sw", "pl", "pw", "species"]
+
+
+# -- index columns -----------------------------------------------------------------
+def _shuffled(values, seed=0):
+    return list(np.random.RandomState(seed).permutation(values))
+
+
+@pytest.mark.parametrize(
+    "name, values, why",
+    [
+        ("", range(150), "0..149, in order"),
+        ("Unnamed: 0", range(1, 151), "1..150, in order"),
+        ("", _shuffled(range(150)), "0..149, shuffled"),
+        ("", range(0, 300, 2), "0..298, increasing, with gaps"),
+        ("Id", _shuffled(range(1, 151)), "consecutive whole numbers 1..150"),
+        ("index", range(10, 160), "consecutive whole numbers 10..159"),
+        ("PassengerId", range(1, 151), "consecutive whole numbers 1..150"),
+        ("row_id", range(150), "consecutive whole numbers 0..149"),
+    ],
+)
+def test_an_index_column_is_left_out_with_a_note(tmp_path, name, values, why):
+    path = _write(tmp_path, [name, *IRIS_HEADER], _iris_rows(values))
+    data = read_csv(path, CsvOptions())
+    assert data.feature_names == IRIS_HEADER[:-1]
+    assert data.X.shape == (150, 4)
+    [note] = data.notes
+    assert f'column 1 ("{name}")' in note and why in note
+    assert "left out" in note and "--keep-index" in note
+    kept = read_csv(path, CsvOptions(keep_index=True))
+    assert kept.feature_names == [name, *IRIS_HEADER[:-1]] and kept.notes == []
+
+
+@pytest.mark.parametrize(
+    "name, values",
+    [
+        ("", [0, 1] * 75),  # repeats: not an index
+        ("", range(-1, 149)),  # negative
+        ("", _shuffled(range(0, 300, 2))),  # gaps and shuffled
+        ("", np.linspace(0, 1, 150)),  # not whole numbers
+        ("year", range(1900, 2050)),  # consecutive, but a name of its own
+        ("sid", range(150)),  # "id" inside a word
+        ("paid", range(150)),
+    ],
+)
+def test_other_columns_are_features_without_a_note(tmp_path, name, values):
+    path = _write(tmp_path, [name, *IRIS_HEADER], _iris_rows(values))
+    data = read_csv(path, CsvOptions())
+    assert data.feature_names == [name, *IRIS_HEADER[:-1]]
+    assert data.notes == []
+
+
+@pytest.mark.parametrize(
+    "values, what",
+    [(range(0, 300, 2), "0..298 are not 150 consecutive"), ([1, 2] * 75, "1..2")],
+)
+def test_an_identifier_that_is_not_consecutive_is_a_feature_with_a_note(
+    tmp_path, values, what
+):
+    """Gaps or repeats: maybe a code the user means; said, not dropped."""
+    path = _write(tmp_path, ["id", *IRIS_HEADER], _iris_rows(values))
+    data = read_csv(path, CsvOptions())
+    assert data.feature_names == ["id", *IRIS_HEADER[:-1]]
+    [note] = data.notes
+    assert what in note and "used as a feature" in note and "--drop id" in note
+
+
+def test_only_the_first_unnamed_column_is_an_index(tmp_path):
+    rows = [[*row[:2], i, *row[2:]] for i, row in enumerate(_iris_rows())]
+    header = [*IRIS_HEADER[:2], "", *IRIS_HEADER[2:]]
+    data = read_csv(_write(tmp_path, header, rows), CsvOptions())
+    assert data.feature_names == header[:-1] and data.notes == []
+
+
+def test_r_row_names_are_left_out(tmp_path):
+    """R's write.csv: an unnamed first column of distinct texts."""
+    names = [f'"car {i}"' for i in range(150)]
+    data = read_csv(
+        _write(tmp_path, ['""', *IRIS_HEADER], _iris_rows(names)), CsvOptions()
+    )
+    assert data.feature_names == IRIS_HEADER[:-1]
+    assert "row names" in data.notes[0] and data.text_columns == {}
+
+
+def test_the_label_column_is_never_an_index(tmp_path):
+    rows = [[*row[:-1], i % 3] for i, row in enumerate(_iris_rows())]
+    header = [*IRIS_HEADER[:-1], "id"]
+    data = read_csv(_write(tmp_path, header, rows), CsvOptions())
+    assert data.label == "id" and data.notes == []
+
+
+def test_an_index_column_does_not_leak_the_sorted_labels(tmp_path):
+    """pandas' ``to_csv`` of sorted iris, run as the user does: the row
+    number is not a feature, and the saved model takes the other columns."""
+    pd = pytest.importorskip("pandas")
+    frame = load_iris(as_frame=True).frame
+    path = tmp_path / "iris.csv"
+    frame.to_csv(path)  # with pandas' default index column
+    output = tmp_path / "model.pkl"
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_lth", str(path), *TINY]
+        + ["--output", str(output)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "150 samples, 4 features, 3 classes" in result.stdout
+    assert 'note: column 1 ("") is unnamed and holds the distinct whole numbers ' in (
+        result.stdout
+    )
+    assert "network 4-8-3" in result.stdout
+    with open(output, "rb") as handle:
+        model = pickle.load(handle)
+    assert list(model.feature_names_in_) == list(frame.columns[:-1])
+    assert model.predict(pd.read_csv(path, index_col=0).iloc[:, :-1]).shape == (150,)
+
+
+# -- text columns ------------------------------------------------------------------
+def _with_color(tmp_path, colors, name="data.csv"):
+    rows = [[*row[:2], color, *row[2:]] for row, color in zip(_iris_rows(), colors)]
+    header = [*IRIS_HEADER[:2], "color", *IRIS_HEADER[2:]]
+    return _write(tmp_path, header, rows, name=name)
+
+
+def test_a_text_column_is_one_hot_encoded_in_the_saved_model(tmp_path):
+    """Run as the user does, on a real file: a note names the column and its
+    categories, and the saved model takes the raw rows, text included."""
+    pd = pytest.importorskip("pandas")
+    path = _with_color(tmp_path, ["red", "green", "blue"] * 50)
+    output = tmp_path / "model.pkl"
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_lth", path, *TINY, "--output", str(output)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "150 samples, 5 features (1 text, one-hot encoded: 7 inputs)" in (
+        result.stdout
+    )
+    assert 'note: one-hot encoding the text column "color" (3 categories)' in (
+        result.stdout
+    )
+    assert "network 7-8-3" in result.stdout
+    assert (
+        "saved Pipeline(ColumnTransformer(StandardScaler, OneHotEncoder), "
+        "LotteryTicketMLP)"
+    ) in result.stdout
+    with open(output, "rb") as handle:
+        model = pickle.load(handle)
+    rows = pd.read_csv(path).drop(columns="species")
+    assert set(model.predict(rows)) <= {"setosa", "versicolor", "virginica"}
+    encoder = model.named_steps["prepare"].named_transformers_["onehot"]
+    assert encoder.handle_unknown == "ignore"
+    assert list(encoder.categories_[0]) == ["blue", "green", "red"]
+    rows.loc[0, "color"] = "purple"  # unseen: encoded as no category
+    assert model.predict(rows.iloc[:1]).shape == (1,)
+
+
+def test_text_columns_without_pandas_train_on_an_object_array(
+    tmp_path, monkeypatch, capsys
+):
+    real_import = builtins.__import__
+
+    def import_without_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", import_without_pandas)
+    path = _with_color(tmp_path, ["red", "green"] * 75)
+    output = tmp_path / "model.pkl"
+    assert main([path, *TINY, "--output", str(output)]) == 0
+    with open(output, "rb") as handle:
+        model = pickle.load(handle)
+    assert not hasattr(model, "feature_names_in_")
+    rows = np.array([[5.1, 3.5, "red", 1.4, 0.2]], dtype=object)
+    assert model.predict(rows)[0] in {"setosa", "versicolor", "virginica"}
+
+
+@pytest.mark.parametrize(
+    "n_rows, n_distinct, limit",
+    [(60, 50, 50), (60, 51, 50), (150, 75, 75), (150, 76, 75)],
+)
+def test_a_text_column_with_too_many_values_is_refused(
+    tmp_path, n_rows, n_distinct, limit, capsys
+):
+    """At most max(50, half the rows) categories: free text or identifiers."""
+    rows = [[i % 7, f"c{i % n_distinct}", i % 2] for i in range(n_rows)]
+    path = _write(tmp_path, ["a", "code", "label"], rows)
+    if n_distinct <= limit:
+        assert read_csv(path, CsvOptions()).text_columns == {"code": n_distinct}
+        return
+    assert main([path, *TINY]) == 2
+    assert _error_line(capsys).endswith(
+        f'column "code" is text with {n_distinct} distinct values in {n_rows} '
+        "rows (free text or an identifier?): too many to one-hot encode (at "
+        f"most max(50, half the rows) = {limit}); leave it out with --drop code"
+    )
+
+
+def test_a_column_mostly_numbers_is_numeric_and_its_other_cells_errors(tmp_path):
+    rows = [[1, 2, "x"], [3, "n/a", "y"], [5, 6, "x"]]
+    path = _write(tmp_path, ["a", "b", "label"], rows)
+    with pytest.raises(_tabular.UsageError) as error:
+        read_csv(path, CsvOptions())
+    assert str(error.value) == (
+        f'{path} line 3, column "b": "n/a" is not a number (nothing is imputed: '
+        "fix the cell, or leave the column out with --drop b)"
+    )
+
+
+def test_an_empty_cell_of_a_text_column_is_an_error(tmp_path):
+    rows = [[1, "red", "x"], [3, "", "y"], [5, "blue", "x"]]
+    with pytest.raises(_tabular.UsageError, match='line 3, column "c": empty cell'):
+        read_csv(_write(tmp_path, ["a", "c", "label"], rows), CsvOptions())
+
+
+def test_a_text_feature_named_with_a_space_is_quoted_in_the_hint(tmp_path, capsys):
+    rows = [[i, f"t{i}", i % 2] for i in range(120)]
+    assert main([_write(tmp_path, ["a", "free text", "y"], rows), *TINY]) == 2
+    assert _error_line(capsys).endswith("--drop 'free text'")
+
+
+# -- decimal marks and encodings ---------------------------------------------------
+def _semicolon_iris(tmp_path, encoding="utf-8", header=IRIS_HEADER):
+    rows = [
+        [str(v).replace(".", ",") if isinstance(v, float) else v for v in row]
+        for row in _iris_rows()
+    ]
+    return _write(tmp_path, header, rows, sep=";", encoding=encoding)
+
+
+def test_decimal_comma(tmp_path, capsys):
+    path = _semicolon_iris(tmp_path)
+    data = read_csv(path, CsvOptions(decimal=","))
+    assert data.X.dtype == float and data.X[0, 0] == pytest.approx(5.1)
+    assert main([path, *TINY, "--decimal", ","]) == 0
+    assert "150 samples, 4 features, 3 classes" in capsys.readouterr().out
+
+
+def test_decimal_commas_without_the_option_are_refused_with_a_hint(tmp_path, capsys):
+    assert main([_semicolon_iris(tmp_path), *TINY]) == 2
+    assert _error_line(capsys).endswith(
+        'column "sl": "5,1" looks like a number with a decimal comma; give '
+        "--decimal , to read it as one"
+    )
+
+
+def test_decimal_equal_to_the_separator_is_refused(tmp_path, capsys):
+    assert main([_semicolon_iris(tmp_path), "--sep", ";", "--decimal", ";"]) == 2
+    assert "--decimal ';' is also the separator" in _error_line(capsys)
+
+
+def test_a_decimal_comma_regression_target(tmp_path):
+    rows = [[f"{i},5", f"{2 * i},25"] for i in range(30)]
+    data = read_csv(
+        _write(tmp_path, ["x", "y"], rows, sep=";"), CsvOptions(decimal=",")
+    )
+    assert data.y[1] == "2.25" and data.X[1, 0] == 1.5
+
+
+def test_with_a_decimal_comma_a_dot_is_not_a_number(tmp_path):
+    rows = [["1,5", "x"], ["1.234,5", "y"], ["2,5", "x"]]
+    with pytest.raises(_tabular.UsageError, match='"1.234,5" is not a number with'):
+        read_csv(
+            _write(tmp_path, ["a", "label"], rows, sep=";"), CsvOptions(decimal=",")
+        )
+
+
+@pytest.mark.parametrize("bad", ["a", "1", "", ",,", "-"])
+def test_decimal_must_be_one_mark(bad, capsys):
+    assert main(["data.csv", "--decimal", bad]) == 2
+    assert "--decimal: must be one character" in _error_line(capsys)
+
+
+def test_latin_1_needs_encoding(tmp_path, capsys):
+    header = ["sépal", *IRIS_HEADER[1:]]
+    path = _write(tmp_path, header, _iris_rows(), encoding="latin-1")
+    assert main([path, *TINY]) == 2
+    assert _error_line(capsys).endswith(
+        "line 1 is not utf-8 text (byte 0xe9): if it is a CSV file, give its "
+        "encoding, e.g. --encoding latin-1"
+    )
+    assert main([path, *TINY, "--encoding", "latin-1"]) == 0
+    data = read_csv(path, CsvOptions(encoding="latin-1"))
+    assert data.feature_names[0] == "sépal"
+
+
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path):
+    path = _write(tmp_path, IRIS_HEADER, _iris_rows(), encoding="utf-8-sig")
+    assert read_csv(path, CsvOptions()).feature_names[0] == "sl"
+    assert read_csv(path, CsvOptions(encoding="UTF8")).feature_names[0] == "sl"
+
+
+def test_unknown_encoding(capsys):
+    assert main(["data.csv", "--encoding", "klingon"]) == 2
+    assert "--encoding: unknown encoding 'klingon'" in _error_line(capsys)
+
+
+# -- --drop ------------------------------------------------------------------------
+def test_drop_comma_separated_and_repeated(tmp_path, capsys):
+    path = _with_color(tmp_path, ["red", "green", "blue"] * 50)
+    data = read_csv(path, CsvOptions(drop=("color,sw", "pl")))
+    assert data.feature_names == ["sl", "pw"]
+    assert main([path, *TINY, "--drop", "color,sw", "--drop", "pl"]) == 0
+    assert "150 samples, 2 features, 3 classes" in capsys.readouterr().out
+
+
+def test_drop_a_name_with_a_comma(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('"a,b",c,label\n1,2,x\n3,4,y\n')
+    assert read_csv(str(path), CsvOptions(drop=("a,b",))).feature_names == ["c"]
+
+
+@pytest.mark.parametrize(
+    "drop, expected",
+    [
+        ("colour", '--drop: no column "colour" in'),
+        ("species", '--drop species: "species" is the label column'),
+        ("sl,sw,pl,pw", "no feature column is left after --drop"),
+    ],
+)
+def test_drop_mistakes(tmp_path, drop, expected, capsys):
+    path = _write(tmp_path, IRIS_HEADER, _iris_rows())
+    assert main([path, "--drop", drop]) == 2
+    line = _error_line(capsys)
+    assert expected in line
+    if "no column" in line:
+        assert line.endswith('its columns are: "sl", "sw", "pl", "pw", "species"')
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--drop", "x"],
+        ["--keep-index"],
+        ["--decimal", ","],
+        ["--encoding", "latin-1"],
+    ],
+)
+def test_csv_options_on_a_bundled_dataset(option, capsys):
+    assert main(["iris", *option]) == 2
+    assert f"{option[0]} applies to CSV files only" in _error_line(capsys)
+
+
+# -- what is not a regular file, or too large -------------------------------------
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_a_device_is_refused_before_reading(capsys):
+    assert main(["/dev/zero", *TINY]) == 2
+    assert _error_line(capsys) == (
+        "sklearn-lth: error: /dev/zero is a character device, not a CSV file; "
+        "give the path of a regular file"
+    )
+
+
+def test_a_directory_is_refused(tmp_path, capsys):
+    assert main([str(tmp_path), *TINY]) == 2
+    assert f"{tmp_path} is a directory, not a CSV file" in _error_line(capsys)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path, capsys):
+    fifo = str(tmp_path / "data.csv")
+    os.mkfifo(fifo)
+
+    def write_if_read():  # unblocks a reader that should not be there
+        with open(fifo, "w") as handle:
+            handle.write("a,b\n1,2\n")
+
+    threading.Thread(target=write_if_read, daemon=True).start()
+    assert main([fifo, *TINY]) == 2
+    assert "data.csv is a named pipe, not a CSV file" in _error_line(capsys)
+
+
+def test_a_file_too_large_for_memory_is_refused_by_its_size(
+    tmp_path, monkeypatch, capsys
+):
+    path = _write(tmp_path, IRIS_HEADER, _iris_rows())
+    size = os.path.getsize(path)
+    monkeypatch.setattr(_cli, "available_memory", lambda: 1000)
+    assert main([path, *TINY]) == 2
+    line = _error_line(capsys)
+    needed = _tabular.format_size(size * _tabular.READ_BYTES_PER_FILE_BYTE)
+    assert line.endswith(
+        f"data.csv is {_tabular.format_size(size)}: reading it needs about "
+        f"{needed} of memory, more than the 1 kB available; use a sample of its "
+        "rows"
+    )
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("id", True),
+        ("ID", True),
+        ("Index", True),
+        ("row number", True),
+        ("user_id", True),
+        ("user-ID", True),
+        ("userId", True),
+        ("PassengerId", True),
+        ("mid", False),
+        ("PAID", False),
+        ("Idaho", False),
+        ("identity", False),
+        ("ident", False),
+    ],
+)
+def test_looks_like_identifier(name, expected):
+    assert _tabular.looks_like_identifier(name) == expected
