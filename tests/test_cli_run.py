@@ -1,0 +1,327 @@
+"""The command line's run: new options, memory, values too large to scale,
+warnings after the verdict, Ctrl-C at any moment."""
+
+import importlib.metadata
+import io
+import re
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import sklearn_lth
+from sklearn_lth import _cli
+from sklearn_lth._cli import main
+from tests._helpers import fail_in_round
+
+TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
+
+
+def _error_line(capsys) -> str:
+    """The one line a mistake leaves on stderr."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def _rows(output: str) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in output.splitlines()
+        if re.match(r"\|\s+\d+ \|", line)
+    ]
+
+
+def _fitted_params(monkeypatch) -> list[dict]:
+    """Record the parameters of every fit, which then runs as usual."""
+    real_fit = _cli.LotteryTicketMLP._fit
+    params = []
+
+    def fit(self, *args, **kwargs):
+        params.append(self.get_params())
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    return params
+
+
+# -- new options -------------------------------------------------------------------
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    expected = importlib.metadata.version("sklearn-lth")
+    assert capsys.readouterr().out == f"sklearn-lth {expected}\n"
+    assert expected == sklearn_lth.__version__
+
+
+def test_activation_reaches_the_estimator(monkeypatch, capsys):
+    params = _fitted_params(monkeypatch)
+    assert main(["iris", *TINY, "--activation", "tanh"]) == 0
+    assert params[0]["activation"] == "tanh"
+    assert "network 4-8-3 (tanh), target sparsity" in capsys.readouterr().out
+
+
+def test_activation_choices_come_from_the_parameter_table(capsys):
+    assert main(["iris", "--activation", "softmax"]) == 2
+    line = _error_line(capsys)
+    assert "invalid choice: 'softmax'" in line
+    for name in _cli.PARAMS["activation"].options:
+        assert repr(name) in line
+
+
+def test_n_seeds_prints_the_kept_seeds_rounds_after_the_search(monkeypatch, capsys):
+    params = _fitted_params(monkeypatch)
+    argv = ["iris", *TINY, "--n-seeds", "2", "--n-jobs", "2"]
+    assert main(argv) == 0
+    assert params[0]["n_seeds"] == 2 and params[0]["n_jobs"] == 2
+    out = capsys.readouterr().out
+    assert "; 2 seeds, the one scoring best on 10% of the training part" in out
+    assert "| train | validation | seconds |" in out
+    rows = _rows(out)
+    assert [int(row[0]) for row in rows] == [0, 1, 2]
+    kept = re.search(r"kept seed (\d) of 2 \(each seed's last round scores", out)
+    assert kept
+    dense = float(
+        re.search(
+            r"dense network \(round 0\) validation accuracy: "
+            r"([\d.]+)",
+            out,
+        )[1]
+    )
+    assert dense == float(rows[0][5])
+    assert re.search(r"the kept ticket's test accuracy: [\d.]+\n", out)
+
+
+def test_n_jobs_needs_several_seeds(capsys):
+    assert main(["iris", *TINY, "--n-jobs", "2"]) == 2
+    assert "--n-jobs applies with --n-seeds 2 or more" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_n_jobs_values(value, capsys):
+    assert main(["iris", "--n-seeds", "2", "--n-jobs", value]) == 2
+    assert "--n-jobs: " in _error_line(capsys)
+
+
+def test_checkpoint_dir_resumes_after_ctrl_c(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in round 2, the same command again: rounds 0-1 are read back
+    (said, not scored), round 2 trains; a third run reads everything."""
+    argv = ["iris", *TINY, "--checkpoint-dir", str(tmp_path / "ck")]
+    with monkeypatch.context() as patch:
+        fail_in_round(patch, 2, KeyboardInterrupt)
+        assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert [int(row[0]) for row in _rows(captured.out)] == [0, 1]
+    assert captured.err.strip().endswith(
+        "kept round 1 (55.4% sparse); the same command resumes from --checkpoint-dir"
+    )
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  ... rounds 0-1 were completed by an earlier run, read from "
+        "--checkpoint-dir (not scored again)\n|     2 |"
+    ) in out
+    assert [int(row[0]) for row in _rows(out)] == [2]
+    assert "dense network (round 0): read from --checkpoint-dir, not scored" in out
+    assert re.search(r"last round \(round 2, .*\) test accuracy: [\d.]+", out)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "rounds 0-2 were completed by an earlier run" in out
+    assert _rows(out) == []
+
+
+# -- memory ------------------------------------------------------------------------
+def test_a_network_too_large_is_refused_before_training(monkeypatch, capsys):
+    def fit(self, *args, **kwargs):
+        raise AssertionError("trained before refusing")
+
+    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(_cli, "available_memory", lambda: 10**9)
+    assert main(["iris", "--hidden-layer-sizes", "100000000"]) == 2
+    assert _error_line(capsys) == (
+        "sklearn-lth: error: a 4-100000000-3 network has 700,000,000 weights: "
+        "training it needs about 84 GB of memory, more than the 1 GB available; "
+        "choose smaller --hidden-layer-sizes"
+    )
+
+
+def test_the_memory_estimate_counts_the_solver_and_parallel_seeds(monkeypatch, capsys):
+    monkeypatch.setattr(_cli, "available_memory", lambda: 10**6)
+    argv = ["iris", "--hidden-layer-sizes", "300"]  # 2,100 weights
+    _cli.check_memory([4, 300, 3], _cli.build_parser().parse_args(argv), 10**6)
+    lbfgs = [*argv, "--solver", "lbfgs"]
+    with pytest.raises(_cli.UsageError, match="needs about 1.26 MB"):
+        _cli.check_memory([4, 300, 3], _cli.build_parser().parse_args(lbfgs), 10**6)
+    seeds = [*argv, "--n-seeds", "4", "--n-jobs", "4"]
+    with pytest.raises(_cli.UsageError, match=r"\(4 seeds at once\) needs about 1"):
+        _cli.check_memory([4, 300, 3], _cli.build_parser().parse_args(seeds), 10**6)
+
+
+def test_the_real_memory_refuses_the_issues_network(capsys):
+    """No mock: 700 million weights need more than any test machine has."""
+    assert main(["iris", "--hidden-layer-sizes", "100000000"]) == 2
+    assert "network has 700,000,000 weights" in _error_line(capsys)
+
+
+def test_available_memory_is_positive_or_unknown():
+    memory = _cli.available_memory()
+    assert memory is None or memory > 0
+
+
+def test_a_memory_error_anywhere_is_one_line(monkeypatch, capsys):
+    def fit(self, *args, **kwargs):
+        raise np.core._exceptions._ArrayMemoryError((4, 10**9), np.dtype(float))
+
+    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    assert main(["iris", *TINY]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"sklearn-lth: error: out of memory \(Unable to allocate 29\.8 GiB .*\); "
+        r"try smaller --hidden-layer-sizes or fewer rows",
+        line,
+    )
+
+
+# -- values too large to scale -----------------------------------------------------
+def test_a_column_too_large_to_standardise_is_named(tmp_path, capsys):
+    """The issue's 1e308: not "contains NaN", but which column, and why."""
+    rows = [f"{(-1) ** i * 1e308},{i * 0.1},{i % 2}" for i in range(40)]
+    path = tmp_path / "big.csv"
+    path.write_text("huge,small,label\n" + "\n".join(rows) + "\n")
+    assert main([str(path), *TINY]) == 2
+    assert _error_line(capsys).endswith(
+        'big.csv column "huge": values as large as 1e+308 are too large to '
+        "standardise (their mean or variance overflows a float); divide them by "
+        "a power of 10, or leave them out with --drop huge"
+    )
+
+
+def test_squares_that_overflow_are_caught_too(tmp_path, capsys):
+    """1e200 has a finite mean but an infinite variance: scaled to 0 unseen."""
+    rows = [f"{(-1) ** i * 1e200},{i % 2}" for i in range(40)]
+    path = tmp_path / "big.csv"
+    path.write_text("huge,label\n" + "\n".join(rows) + "\n")
+    assert main([str(path), *TINY]) == 2
+    assert 'column "huge": values as large as 1e+200' in _error_line(capsys)
+
+
+def test_a_target_too_large_to_standardise(tmp_path, capsys):
+    rows = [f"{i},{(-1) ** i * 1e300 * i}" for i in range(40)]
+    path = tmp_path / "big.csv"
+    path.write_text("x,target\n" + "\n".join(rows) + "\n")
+    assert main([str(path), *TINY]) == 2
+    assert "the target's values (as large as 3.9e+301)" in _error_line(capsys)
+
+
+# -- warnings after the verdict ----------------------------------------------------
+def test_warnings_come_after_the_table_and_the_verdict(monkeypatch, capsys):
+    """One stream for both, as on a terminal: no warning inside the table."""
+    real_fit = _cli.LotteryTicketMLP._fit
+
+    def fit(self, *args, **kwargs):
+        warnings.warn("raised during the search", UserWarning, stacklevel=2)
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["iris", *TINY]) == 0
+    lines = terminal.getvalue().splitlines()
+    verdict = next(i for i, line in enumerate(lines) if line.startswith("difference"))
+    last_row = max(i for i, line in enumerate(lines) if line.startswith("| "))
+    first_warning = next(i for i, line in enumerate(lines) if line.startswith("warn"))
+    assert last_row < verdict < first_warning
+    assert "warning: raised during the search" in lines[first_warning:]
+    # The estimator's own: 5 epochs do not converge.
+    assert any("not converged" in line for line in lines[first_warning:])
+
+
+def test_warnings_of_reading_come_before_the_table(monkeypatch, capsys):
+    real_split = _cli.split_and_scale
+
+    def split(*args):
+        warnings.warn("raised while reading", UserWarning, stacklevel=2)
+        return real_split(*args)
+
+    monkeypatch.setattr(_cli, "split_and_scale", split)
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["iris", *TINY]) == 0
+    assert terminal.getvalue().startswith("warning: raised while reading\n")
+
+
+# -- Ctrl-C at any moment ----------------------------------------------------------
+def test_ctrl_c_while_parsing(monkeypatch, capsys):
+    def parser():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli, "build_parser", parser)
+    assert main(["iris"]) == 130
+    assert _error_line(capsys) == "sklearn-lth: interrupted"
+
+
+def test_ctrl_c_while_saving_keeps_the_older_model(tmp_path, monkeypatch, capsys):
+    output = tmp_path / "model.pkl"
+    output.write_bytes(b"an older model")
+
+    def dump(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_cli.pickle, "dump", dump)
+    assert main(["iris", *TINY, "--output", str(output)]) == 130
+    assert capsys.readouterr().err.strip().endswith("sklearn-lth: interrupted")
+    assert output.read_bytes() == b"an older model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]
+
+
+class _InterruptImport:
+    """A meta path finder: Ctrl-C while ``name`` is being imported."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def find_spec(self, name, path=None, target=None):
+        if name == self.name:
+            raise KeyboardInterrupt
+        return None
+
+
+def test_entry_point_ctrl_c_while_importing_the_command_line(monkeypatch, capsys):
+    from sklearn_lth import _entry
+
+    monkeypatch.delitem(sys.modules, "sklearn_lth._cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptImport("sklearn_lth._cli")])
+    assert _entry.main(["iris"]) == 130
+    assert _error_line(capsys) == "sklearn-lth: interrupted"
+
+
+def test_entry_point_a_real_sigint_during_the_imports():
+    """SIGINT sent by the process itself as the command line starts to be
+    imported (numpy and scikit-learn follow): one line, exit status 130."""
+    code = (
+        "import os, signal, sys\n"
+        "from sklearn_lth import _entry\n"
+        "def hook(event, args):\n"
+        "    if event == 'import' and args[0] == 'sklearn_lth._cli':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "sys.addaudithook(hook)\n"
+        "sys.exit(_entry.main(['iris']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 130
+    assert result.stderr == "sklearn-lth: interrupted\n"
+    assert result.stdout == ""
+
+
+def test_entry_point_runs_the_command_line(capsys):
+    from sklearn_lth import _entry
+
+    assert _entry.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("sklearn-lth ")
