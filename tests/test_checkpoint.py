@@ -151,7 +151,9 @@ def test_a_damaged_checkpoint_is_a_clear_error(small_classification, tmp_path, d
             "empty": b"",
         }[damage]
     )
-    with pytest.raises(CheckpointError, match="corrupted or truncated.*Delete the folder"):
+    with pytest.raises(
+        CheckpointError, match="corrupted or truncated.*Delete the folder"
+    ):
         LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
 
 
@@ -612,7 +614,9 @@ def test_damaged_files_give_checkpoint_errors_or_the_original(tmp_path):
 def test_garbage_is_corrupted(tmp_path, content):
     store = CheckpointStore(tmp_path, "a.npz", KEY)
     store.path.write_bytes(content)
-    with pytest.raises(CheckpointError, match="corrupted or truncated.*Delete the folder"):
+    with pytest.raises(
+        CheckpointError, match="corrupted or truncated.*Delete the folder"
+    ):
         store.load()
 
 
@@ -908,6 +912,241 @@ def test_the_lock_is_released_on_keyboard_interrupt(tmp_path):
     lock = SearchLock(tmp_path)
     with lock, pytest.raises(RuntimeError, match="already held"):
         lock.__enter__()
+
+
+# -- links inside checkpoint_dir ----------------------------------------------------
+SHORT = {**PARAMS, "pruning_rounds": 2}
+
+
+@needs_flock
+@pytest.mark.parametrize("target_exists", [False, True])
+def test_a_lock_that_is_a_link_is_refused_and_never_followed(
+    small_classification, tmp_path, target_exists
+):
+    X, y = small_classification
+    root = tmp_path / "runs"
+    LotteryTicketMLP(**SHORT, checkpoint_dir=root).fit(X, y)
+    folder = _search_folder(root)
+    target = tmp_path / "elsewhere"
+    if target_exists:
+        target.write_bytes(b"not ours")
+    (folder / "lock").unlink()
+    (folder / "lock").symlink_to(target)
+    with pytest.raises(CheckpointError, match=f"{folder} has a 'lock' that is a sym"):
+        LotteryTicketMLP(**SHORT, checkpoint_dir=root).fit(X, y)
+    # A dangling link did not make fit create its target.
+    assert target.exists() == target_exists
+    assert not target_exists or target.read_bytes() == b"not ours"
+
+
+@needs_flock
+def test_a_search_folder_that_is_a_link_is_refused(small_classification, tmp_path):
+    """Neither written to nor cleaned: its target's temporary-looking files stay."""
+    X, y = small_classification
+    root = tmp_path / "runs"
+    LotteryTicketMLP(**SHORT, checkpoint_dir=root).fit(X, y)
+    folder = _search_folder(root)
+    real = tmp_path / "real"
+    folder.rename(real)
+    folder.symlink_to(real, target_is_directory=True)
+    (real / ".imp_state.npz.abcdefgh.tmp").write_bytes(b"someone's file")
+    (real / "plan.npz").unlink()
+    before = sorted(p.name for p in real.iterdir())
+    with pytest.raises(CheckpointError, match=f"{folder} is a symbolic link"):
+        LotteryTicketMLP(**SHORT, checkpoint_dir=root).fit(X, y)
+    assert sorted(p.name for p in real.iterdir()) == before
+
+
+def test_the_checkpoint_dir_itself_may_be_a_link(small_classification, tmp_path):
+    X, y = small_classification
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    first = LotteryTicketMLP(**SHORT, checkpoint_dir=tmp_path / "link").fit(X, y)
+    again = LotteryTicketMLP(**SHORT, checkpoint_dir=tmp_path / "real").fit(X, y)
+    _assert_same_model(again, first)
+
+
+@needs_flock
+def test_stale_file_cleanup_removes_only_our_own_regular_files(tmp_path):
+    directory = tmp_path / "search"
+    directory.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    ours = directory / ".plan.npz.a1b2c3d4.tmp"
+    ours.write_bytes(b"left by a killed writer")
+    link = directory / ".imp_state.npz.abcdefgh.tmp"
+    link.symlink_to(victim)
+    folder_named_so = directory / ".imp_state.npz.12345678.tmp"
+    folder_named_so.mkdir()
+    foreign = directory / ".imp_state.npz.zzzzzzzz.tmp"
+    foreign.write_bytes(b"another user's")
+    os.chown(foreign, os.geteuid() + 1, -1)  # root here; otherwise skip below
+    with SearchLock(directory) as lock:
+        assert lock.removed == [ours]
+    assert link.is_symlink() and victim.read_bytes() == b"keep me"
+    assert folder_named_so.is_dir() and foreign.exists()
+
+
+def test_saving_never_writes_through_a_link(tmp_path, monkeypatch):
+    """The temporary file is created anew and renamed over whatever is there."""
+    import sklearn_lth._checkpoint as checkpoint
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me")
+    planted = tmp_path / ".a.npz.aaaaaaaa.tmp"
+    planted.symlink_to(victim)
+    (tmp_path / "a.npz").symlink_to(victim)
+    names = iter(["aaaaaaaa", "bbbbbbbb"])
+    monkeypatch.setattr(checkpoint.secrets, "token_hex", lambda n: next(names))
+    store = CheckpointStore(tmp_path, "a.npz", KEY)
+    store.save(HEADER, _arrays())
+    assert victim.read_bytes() == b"keep me"
+    assert planted.is_symlink()  # the name was taken: the next one was used
+    assert not store.path.is_symlink()
+    _assert_same_arrays(store.load()[1], _arrays())
+
+
+# -- read-only folders ----------------------------------------------------------------
+def _read_only(monkeypatch, root):
+    """Make every write under ``root`` fail as on a read-only file system.
+
+    The tests run as root, which file permissions do not stop, and mounting a
+    read-only file system needs privileges they do not have: instead, the
+    calls that write (opening for writing or creating, mkdir, unlink,
+    rename) raise ``OSError(EROFS)`` for paths under ``root`` and for opens
+    relative to a directory descriptor (only the search folder's). Reading
+    is left alone. mkdir of an existing path raises FileExistsError, as the
+    kernel does on a read-only mount.
+    """
+    import errno
+
+    root = str(root)
+    writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+    def inside(path) -> bool:
+        return os.path.abspath(os.fspath(path)).startswith(root)
+
+    def refuse(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+
+    real_open = os.open
+
+    def fake_open(path, flags, mode=0o777, *, dir_fd=None):
+        if flags & writes and (dir_fd is not None or inside(path)):
+            refuse(path)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    real_mkdir = os.mkdir
+
+    def fake_mkdir(path, mode=0o777, *, dir_fd=None):
+        if inside(path):
+            if os.path.lexists(path):
+                raise FileExistsError(errno.EEXIST, "File exists", os.fspath(path))
+            refuse(path)
+        return real_mkdir(path, mode, dir_fd=dir_fd)
+
+    def guard(real):
+        def fake(path, *args, **kwargs):
+            if kwargs.get("dir_fd") is not None or inside(path):
+                refuse(path)
+            return real(path, *args, **kwargs)
+
+        return fake
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)
+    for name in ("unlink", "remove", "replace", "rename", "rmdir"):
+        monkeypatch.setattr(os, name, guard(getattr(os, name)))
+
+
+def _no_training(monkeypatch):
+    def train_round(*args, **kwargs):
+        raise AssertionError("no round should train")
+
+    monkeypatch.setattr(imp, "train_round", train_round)
+
+
+@needs_flock
+@pytest.mark.parametrize("extra", [{}, {"n_seeds": 2, "early_stopping": True}])
+@pytest.mark.parametrize("lock_file", [True, False])
+def test_a_finished_search_is_read_from_a_read_only_folder(
+    small_classification, tmp_path, monkeypatch, extra, lock_file
+):
+    """With a lock file, under a shared lock; without one, without a lock."""
+    X, y = small_classification
+    params = {**SHORT, **extra}
+    first = LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    if not lock_file:
+        (_search_folder(tmp_path) / "lock").unlink()
+    _read_only(monkeypatch, tmp_path)
+    _no_training(monkeypatch)
+    again = LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    _assert_same_model(again, first)
+
+
+@needs_flock
+def test_a_read_only_folder_is_entered_under_a_shared_lock(tmp_path, monkeypatch):
+    """It waits for a writer's exclusive lock, as a writer would."""
+    import fcntl
+
+    writer = os.open(tmp_path / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(writer, fcntl.LOCK_EX)
+    _read_only(monkeypatch, tmp_path)
+    entered = []
+
+    def enter():
+        with SearchLock(tmp_path) as lock:
+            entered.append(lock.read_only)
+
+    thread = threading.Thread(target=enter, daemon=True)
+    try:
+        thread.start()
+        time.sleep(0.2)
+        assert entered == []
+    finally:
+        fcntl.flock(writer, fcntl.LOCK_UN)
+        os.close(writer)
+    thread.join(timeout=5)
+    assert entered == [True]
+
+
+@needs_flock
+def test_an_unfinished_search_in_a_read_only_folder_is_refused_before_training(
+    small_classification, tmp_path, monkeypatch
+):
+    X, y = small_classification
+    with monkeypatch.context() as patch:
+        fail_in_round(patch, 2, RuntimeError("the machine went down"))
+        with pytest.raises(RuntimeError):
+            LotteryTicketMLP(**SHORT, checkpoint_dir=tmp_path).fit(X, y)
+    _read_only(monkeypatch, tmp_path)
+    _no_training(monkeypatch)
+    model = LotteryTicketMLP(**SHORT, checkpoint_dir=tmp_path)
+    with pytest.raises(
+        CheckpointError,
+        match="is read-only .* but its search is not finished: imp_state.npz holds "
+        "round 1 of rounds 0-2",
+    ):
+        model.fit(X, y)
+    assert not [name for name in vars(model) if name.endswith("_")]
+
+
+@needs_flock
+@pytest.mark.parametrize("folder_exists", [True, False])
+def test_a_new_search_in_a_read_only_folder_is_refused_before_training(
+    small_classification, tmp_path, monkeypatch, folder_exists
+):
+    X, y = small_classification
+    if folder_exists:  # made, then killed before its plan was saved
+        LotteryTicketMLP(**SHORT, checkpoint_dir=tmp_path).fit(X, y)
+        for path in _search_folder(tmp_path).iterdir():
+            path.unlink()
+    _read_only(monkeypatch, tmp_path)
+    _no_training(monkeypatch)
+    message = "plan.npz would be saved there" if folder_exists else "cannot be created"
+    root = tmp_path if folder_exists else tmp_path / "runs"
+    with pytest.raises(CheckpointError, match=message):
+        LotteryTicketMLP(**SHORT, checkpoint_dir=root).fit(X, y)
 
 
 # -- fingerprints and BLAS ---------------------------------------------------------
