@@ -205,11 +205,17 @@ PARAMS: dict[str, Param] = {
         [str, os.PathLike, None],
         """
         If given, the state of the search is saved there after every
-        completed round (atomically, as plain ``.npz`` arrays), and ``fit``
-        with the same directory, parameters and data resumes after the last
-        completed round, ending exactly as an uninterrupted run. A directory
-        written for other parameters or data is refused (delete it, or choose
-        another, to start over).
+        completed round (atomically, as plain ``.npz`` arrays), in a folder
+        of its own named by a fingerprint of the parameters, the data and the
+        random state, and ``fit`` with the same directory, parameters and data
+        resumes after the last completed round, ending exactly as an
+        uninterrupted run; other parameters or data start a search of their
+        own beside it. A file in the search's folder that is damaged or holds
+        values that do not fit the parameters and data, or a folder or lock
+        that is a symbolic link, raises
+        :class:`~sklearn_lth.exceptions.CheckpointError` before any training
+        (delete that folder, or choose another directory, to start over). A
+        finished search is read back even from a read-only directory.
         """,
     ),
     "solver": _choice(

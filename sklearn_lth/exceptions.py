@@ -11,11 +11,20 @@ __all__ = ["CheckpointError", "TrainingDivergedError"]
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: damaged, crafted, or another run's.
 
-    Raised by ``fit`` with a ``checkpoint_dir`` when a file in the search's
-    folder is not a regular file, is truncated, corrupted or too large, or
-    holds a state that does not belong to this search. Nothing is read into
-    memory before its size has been checked. Delete the folder named in the
-    message (or choose another ``checkpoint_dir``) to start the search over.
+    Raised by ``fit`` with a ``checkpoint_dir``, before any training, when a
+    file in the search's folder is not a regular file, is truncated,
+    corrupted or too large, or holds a state that does not belong to this
+    search: every value read back is checked against the estimator's
+    parameters, the data and the file's other values, and the message names
+    the file, the field and what was expected. Nothing is read into memory
+    before its size has been checked. Delete the folder named in the message
+    (or choose another ``checkpoint_dir``) to start the search over.
+
+    Also raised when the search folder or its lock is a symbolic link (links
+    inside ``checkpoint_dir`` are never followed to write or delete), and
+    when the folder is read-only and the search would have to write to it
+    (a finished search is read from a read-only folder). The estimator is
+    left as it was before ``fit``.
 
     Examples
     --------
