@@ -23,15 +23,15 @@ encoded, unless it has more than ``max(50, half the rows)`` distinct values
 (free text or an identifier: refused, ``--drop`` it). Empty cells are errors,
 never imputed; a mistake in the file is reported with its line number and
 column name. An index column is left out with a note (``--keep-index`` keeps
-it): an unnamed first column (header empty or ``Unnamed: 0``) of distinct
-whole numbers that are 0..n-1 or 1..n in any order, or increasing, or of
-distinct texts (R's row names); or a column named as a row identifier
-(``id``, ``index``, ``PassengerId``, ``user_id``...) holding n consecutive
-whole numbers in any order. An identifier-named column that does not hold
-them stays a feature, with a note. ``--task auto`` (the default) reads a
-numeric target with non-integer values or more than ``max(20, 5% of the
-samples)`` distinct values as a regression target, and any other target as
-class labels.
+it): an unnamed column before any named one (header empty or ``Unnamed: 0``)
+of distinct whole numbers that are 0..n-1 or 1..n in any order, or
+increasing, or of distinct texts (R's row names); or a column named as a row
+identifier (``id``, ``index``, ``PassengerId``, ``user_id``...) holding n
+consecutive whole numbers in any order. An identifier-named column that does
+not hold them stays a feature, with a note. ``--task auto`` (the default)
+reads a numeric target with non-integer values or more than ``max(20, 5% of
+the samples)`` distinct values as a regression target, and any other target
+as class labels.
 
 The saved model keeps the CSV's labels and feature names. A classifier's
 ``classes_`` are the label column's values: ints when they are all whole
@@ -344,10 +344,11 @@ def _add_data_options(group) -> None:
         "--keep-index",
         action="store_true",
         help="CSV files only: use index columns as features; without it an "
-        "unnamed first column (header empty or 'Unnamed: 0') of distinct whole "
-        "numbers 0..n-1 or 1..n in any order, or increasing, or of distinct "
-        "texts, and a column named as an identifier (id, index, PassengerId, "
-        "user_id, ...) holding n consecutive whole numbers, are left out with a "
+        "unnamed column before any named one (header empty or 'Unnamed: 0') of "
+        "distinct whole numbers 0..n-1 or 1..n in any order, or increasing, or "
+        "of distinct texts, and a column named as an identifier (id, index, "
+        "PassengerId, user_id, ...) holding n consecutive whole numbers, are "
+        "left out with a "
         "note (default: off)",
     )
     group.add_argument(
@@ -540,9 +541,10 @@ def _add_output_options(group) -> None:
         "--output",
         metavar="PATH",
         type=path,
-        help="save the fitted Pipeline(StandardScaler, estimator) to this path "
-        "as a pickle, atomically, before the figure; never over the dataset "
-        "(default: not saved)",
+        help="save the fitted pipeline, which takes raw rows (a StandardScaler, "
+        "with text columns in a ColumnTransformer beside a OneHotEncoder, then "
+        "the estimator), to this path as a pickle, atomically, before the "
+        "figure; never over the dataset (default: not saved)",
     )
     group.add_argument(
         "--plot",
@@ -1108,7 +1110,11 @@ def _finish_table(search: Search, estimator, split: Split) -> None:
         print(_kept_seed(estimator))
     elif not search.interrupted and rounds[-1] not in search.scores:
         print(_resumed(rounds[0], rounds[-1]))  # the whole search was read back
-    if not search.interrupted:
+    if search.interrupted:
+        pass
+    elif search.scored_on == "test" and rounds[-1] in search.scores:
+        search.test_score = search.scores[rounds[-1]]
+    else:  # several seeds, or a search read back whole: not scored yet
         search.test_score = float(estimator.score(split.X_test, split.y_test))
         if search.scored_on == "test":
             search.scores[rounds[-1]] = search.test_score

@@ -23,10 +23,11 @@ summarise them):
   numbers with a decimal comma (``--decimal ,`` reads them).
 - An *index column* is left out, with a note saying so:
 
-  * the first column, when its header is empty or ``Unnamed: 0`` (what
-    pandas writes for an unnamed index) and its values are distinct whole
-    numbers that are 0 to n-1 or 1 to n in any order (a shuffled frame's
-    index), or increasing (a filtered frame's index);
+  * an unnamed column before any named one (its header empty, or
+    ``Unnamed: 0``, as pandas names an unnamed index it reads back), when
+    its values are distinct whole numbers that are 0 to n-1 or 1 to n in any
+    order (a shuffled frame's index) or increasing (a filtered frame's), or
+    distinct texts (row names, as R's ``write.csv`` writes them);
   * any column named as a row identifier (``index``, ``id``, ``row_id``,
     ``PassengerId``, ``user_ID``...; see :func:`looks_like_identifier`)
     whose values are n consecutive whole numbers, in any order.
@@ -63,8 +64,9 @@ READ_BYTES_PER_FILE_BYTE = 32
 #: A text column with more distinct values than ``max(this, half the rows)``
 #: is refused: one-hot encoding free text or an identifier learns nothing.
 MIN_CATEGORIES_LIMIT = 50
-#: The headers pandas writes for an unnamed index.
-UNNAMED_HEADERS = ("", "Unnamed: 0")
+#: An empty header, or the one pandas gives an unnamed column (``Unnamed: 0``;
+#: a frame read with its index and written again has two of them).
+_UNNAMED = re.compile(r"(?:Unnamed: \d+)?")
 #: Whole names of a row identifier (compared lower-cased, without spaces,
 #: underscores, dashes or dots).
 IDENTIFIER_NAMES = {"id", "index", "idx", "rowid", "rownumber", "rowindex", "rowno"}
@@ -334,15 +336,21 @@ def _whole_distinct(values: np.ndarray) -> bool:
     )
 
 
-def _index_note(column: _Column, n_rows: int) -> tuple[bool, str | None]:
+def is_unnamed(name: str) -> bool:
+    """Whether a header cell is empty or pandas' ``Unnamed: N``."""
+    return bool(_UNNAMED.fullmatch(name))
+
+
+def _index_note(column: _Column, n_rows: int, leading: bool) -> tuple[bool, str | None]:
     """Whether ``column`` is an index column to leave out, and a note or None.
 
-    See the module docstring for the rule.
+    ``leading``: whether only unnamed columns come before it. See the module
+    docstring for the rule.
     """
     values = column.values
     shown = f'column {column.position + 1} ("{column.name}")'
     keep_it = "keep it as a feature with --keep-index"
-    if column.position == 0 and column.name in UNNAMED_HEADERS:
+    if leading and is_unnamed(column.name):
         if column.text:
             if len(set(values)) == n_rows > 1:
                 return True, (
@@ -514,8 +522,10 @@ def read_csv(
     columns = [_read_column(path, header, body, j, options.decimal) for j in kept]
     notes = []
     features = []
+    leading = True  # no named column yet: an unnamed one may be an index
     for column in columns:
-        is_index, note = _index_note(column, len(body))
+        leading = leading and is_unnamed(column.name)
+        is_index, note = _index_note(column, len(body), leading)
         if is_index and options.keep_index:
             note = None
             is_index = False

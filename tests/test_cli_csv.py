@@ -111,7 +111,19 @@ def test_an_identifier_that_is_not_consecutive_is_a_feature_with_a_note(
     assert what in note and "used as a feature" in note and "--drop id" in note
 
 
-def test_only_the_first_unnamed_column_is_an_index(tmp_path):
+def test_a_frame_read_with_its_index_and_written_again_has_two(tmp_path):
+    """``pd.read_csv(path).to_csv(path)``: "", then "Unnamed: 0"."""
+    rows = [[i, i, *row] for i, row in enumerate(_iris_rows())]
+    path = _write(tmp_path, ["", "Unnamed: 0", *IRIS_HEADER], rows)
+    data = read_csv(path, CsvOptions())
+    assert data.feature_names == IRIS_HEADER[:-1]
+    assert [note[:25] for note in data.notes] == [
+        'column 1 ("") is unnamed ',
+        'column 2 ("Unnamed: 0") i',
+    ]
+
+
+def test_an_unnamed_column_after_a_named_one_is_a_feature(tmp_path):
     rows = [[*row[:2], i, *row[2:]] for i, row in enumerate(_iris_rows())]
     header = [*IRIS_HEADER[:2], "", *IRIS_HEADER[2:]]
     data = read_csv(_write(tmp_path, header, rows), CsvOptions())
