@@ -67,8 +67,12 @@ failure to save or to allocate memory, reported as one line on standard
 error, and 130 when interrupted with Ctrl-C, after saving the last completed
 round to ``--output``. Warnings raised on the way are printed once each, as
 ``warning: <message>`` on standard error, after the verdict (those raised
-while reading the data, before the table). The console script enters through
-:mod:`._entry`, which also turns Ctrl-C during the imports into one line.
+while reading the data, before the table). How a CSV file was read (an index
+column left out, text columns one-hot encoded) is said on standard output,
+as ``note: <message>`` lines under the first line of the header.
+:func:`sklearn_lth._entry.main` runs :func:`main` after importing this module
+(numpy and scikit-learn with it) under its own Ctrl-C handler: the console
+script's entry point.
 """
 
 from __future__ import annotations
@@ -934,7 +938,8 @@ def check_memory(units: list[int], args, memory: int | None) -> None:
     if args.n_seeds > 1 and args.n_jobs is not None:
         workers = (os.cpu_count() or 1) if args.n_jobs == -1 else args.n_jobs
         parallel = min(args.n_seeds, workers)
-    needed = n_weights * BYTES_PER_WEIGHT[args.solver] * parallel
+    per_weight = BYTES_PER_WEIGHT.get(args.solver, max(BYTES_PER_WEIGHT.values()))
+    needed = n_weights * per_weight * parallel
     if needed > memory:
         seeds = f" ({parallel} seeds at once)" if parallel > 1 else ""
         raise UsageError(
@@ -1102,22 +1107,23 @@ def _finish_table(search: Search, estimator, split: Split) -> None:
     """The rows the estimator did not report, and the last round's test score."""
     history = estimator.history_
     rounds = [int(index) for index in history["round"]]
+    last = rounds[-1]
     if search.scored_on == "validation":
         for position, index in enumerate(rounds):
             record = {key: values[position] for key, values in history.items()}
             search.scores[index] = float(record["validation_score"])
             print(_row(record, search.scores[index]))
         print(_kept_seed(estimator))
-    elif not search.interrupted and rounds[-1] not in search.scores:
-        print(_resumed(rounds[0], rounds[-1]))  # the whole search was read back
-    if search.interrupted:
-        pass
-    elif search.scored_on == "test" and rounds[-1] in search.scores:
-        search.test_score = search.scores[rounds[-1]]
-    else:  # several seeds, or a search read back whole: not scored yet
-        search.test_score = float(estimator.score(split.X_test, split.y_test))
-        if search.scored_on == "test":
-            search.scores[rounds[-1]] = search.test_score
+    if not search.interrupted:
+        if search.scored_on == "test" and last not in search.scores:
+            # The whole search was read back from the checkpoint.
+            print(_resumed(rounds[0], last))
+            search.scores[last] = float(estimator.score(split.X_test, split.y_test))
+        search.test_score = (
+            search.scores[last]
+            if search.scored_on == "test"
+            else float(estimator.score(split.X_test, split.y_test))
+        )
     sys.stdout.flush()
 
 
