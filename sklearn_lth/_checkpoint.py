@@ -279,41 +279,42 @@ def _open_lock(folder: int, directory: Path) -> tuple[int | None, bool]:
     a shared lock, or, if there is none, not at all: no writer can be at work
     where none could create it.
     """
-    path = directory / _LOCK_NAME
-    writable = True
     try:
-        fd = os.open(
-            _LOCK_NAME,
-            os.O_RDWR | os.O_CREAT | _NOFOLLOW | os.O_NONBLOCK,
-            0o666,
-            dir_fd=folder,
-        )
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | os.O_NONBLOCK
+        fd, writable = os.open(_LOCK_NAME, flags, 0o666, dir_fd=folder), True
     except OSError as exc:
+        _refuse_odd_lock(folder, directory, exc)
         if exc.errno not in _READ_ONLY_ERRORS:
-            raise _lock_error(path, exc) from exc
-        writable = False
+            raise
         try:
             fd = os.open(_LOCK_NAME, _READ_FLAGS | _NOFOLLOW, dir_fd=folder)
         except FileNotFoundError:
             return None, False
-        except OSError as exc:
-            raise _lock_error(path, exc) from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        except OSError as again:
+            _refuse_odd_lock(folder, directory, again)
+            raise
+        writable = False
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a device
         os.close(fd)
         raise _folder_error(directory, f"has a {_LOCK_NAME!r} that is not a file")
     return fd, writable
 
 
-def _lock_error(path: Path, exc: OSError) -> Exception:
-    """What to raise when the lock file cannot be opened."""
-    if os.path.islink(path):
-        return _folder_error(
-            path.parent,
-            f"has a {_LOCK_NAME!r} that is a symbolic link; it is never followed",
-        )
-    if exc.errno == errno.EISDIR:
-        return _folder_error(path.parent, f"has a {_LOCK_NAME!r} that is not a file")
-    return exc
+def _refuse_odd_lock(folder: int, directory: Path, exc: OSError) -> None:
+    """Say so when the lock could not be opened for being a link or no file."""
+    try:
+        mode = os.stat(_LOCK_NAME, dir_fd=folder, follow_symlinks=False).st_mode
+    except OSError:
+        return
+    if stat.S_ISLNK(mode):
+        raise _folder_error(
+            directory,
+            f"has a {_LOCK_NAME!r} that is a symbolic link, which is never followed",
+        ) from exc
+    if not stat.S_ISREG(mode):
+        raise _folder_error(
+            directory, f"has a {_LOCK_NAME!r} that is not a file"
+        ) from exc
 
 
 def _remove_stale_temporary_files(folder: int, directory: Path) -> list[Path]:
@@ -871,6 +872,13 @@ def _fsync_directory(directory: Path) -> None:
 # -- the values of a checkpoint, read through checks -----------------------------
 _MISSING = object()
 
+# The largest integer a checkpoint's value may be: what numpy arrays hold.
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+# A RandomState's state: the generator's name, and its words.
+_MT19937 = "MT19937"
+_MT_WORDS = 624
+
 
 def _shown(value) -> str:
     """A value for a message, cut short."""
@@ -887,9 +895,19 @@ def _is_number(value) -> bool:
     return type(value) in (int, float)
 
 
+def _as_float(value) -> float | None:
+    """A JSON number as a float; None for anything else, or an int too large."""
+    if not _is_number(value):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
 def _same(a, b) -> bool:
     """Equal JSON values, NaN equal to NaN (empty cells of a round table)."""
-    if _is_number(a) and _is_number(b) and math.isnan(a) and math.isnan(b):
+    if type(a) is float and type(b) is float and math.isnan(a) and math.isnan(b):
         return True
     return type(a) is type(b) and a == b
 
@@ -944,13 +962,14 @@ class _Saved:
         return node
 
     def integer(self, name: str, low: int = 0, high=None, *, value=_MISSING) -> int:
-        """An integer in ``[low, high]`` (``high`` None: no bound)."""
+        """An integer in ``[low, high]`` (``high`` None: any that numpy holds)."""
         expected = (
             f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
         )
         if value is _MISSING:
             value = self.get(name, expected)
-        ok = _is_int(value) and low <= value and (high is None or value <= high)
+        high = _INT64_MAX if high is None else high
+        ok = _is_int(value) and low <= value <= high
         self.check(ok, name, expected, value)
         return value
 
@@ -959,7 +978,8 @@ class _Saved:
         expected = "a finite number" if finite else "a number"
         if value is _MISSING:
             value = self.get(name, expected)
-        ok = _is_number(value) and (not finite or math.isfinite(value))
+        as_float = _as_float(value)
+        ok = as_float is not None and (not finite or math.isfinite(as_float))
         self.check(ok, name, expected, value)
         return value
 
@@ -1028,7 +1048,7 @@ class _Saved:
         expected = f"an array of {dtype} and shape {shape}"
         if array is None:
             self.check(False, name, expected)
-        if dtype == "integer":
+        if isinstance(dtype, str):  # "integer"
             dtype_ok = array.dtype.kind in "iu"
         else:
             dtype_ok = array.dtype == dtype
@@ -1048,10 +1068,6 @@ class _Saved:
 
 
 # -- random states ------------------------------------------------------------------
-_MT19937 = "MT19937"
-_MT_WORDS = 624
-
-
 def _put_random_state(header: dict, arrays: dict, name: str, state: tuple) -> None:
     """Save ``RandomState.get_state()`` as ``header[name]`` and its words as
     ``arrays[name + "_keys"]`` (read back by :meth:`_Saved.random_state`)."""
@@ -1271,6 +1287,12 @@ class SearchSpec:
         this fit takes no snapshot).
     validation : bool
         Whether the rounds are scored on validation rows.
+    max_iter : int
+        The most epochs (L-BFGS iterations) a round trains.
+    epoch : tuple of int or None
+        The optimizer steps and training rows of one epoch (L-BFGS: one step,
+        no rows), which a round's counts are multiples of; None when the
+        round goes on with a fitted network's counts.
     """
 
     first_round: int
@@ -1280,6 +1302,8 @@ class SearchSpec:
     rewind: RewindPolicy
     snapshot_at: int | None
     validation: bool
+    max_iter: int
+    epoch: tuple[int, int] | None
 
     @property
     def last_round(self) -> int:
@@ -1315,6 +1339,7 @@ _RESULT_FIELDS = (
     "samples_seen",
     "stall_count",
 )
+
 
 def save_search(store: CheckpointStore, state: SearchState, rng) -> None:
     """Save ``state`` after its last completed round, with ``rng``'s state.
@@ -1585,7 +1610,7 @@ def _read_history(saved, state, spec, completed) -> dict[str, list]:
                     _same(found, expected[key]), name, repr(expected[key]), found
                 )
             elif key == "n_iter":
-                saved.integer(name, value=found)
+                saved.integer(name, 0, spec.max_iter, value=found)
             elif key not in typed:
                 # A column of the fitted search that this fit does not fill.
                 saved.check(_same(found, math.nan), name, "NaN", found)
@@ -1606,7 +1631,7 @@ def _read_last_round(saved, spec, history, completed) -> RoundResult:
         return None if value is None else read(name(field), value=value)
 
     result = RoundResult(
-        n_iter=saved.integer(name("n_iter")),
+        n_iter=saved.integer(name("n_iter"), 0, spec.max_iter),
         steps=saved.integer(name("steps")),
         loss_curve=saved.numbers(name("loss_curve")),
         validation_scores=optional("validation_scores", saved.numbers),
@@ -1620,6 +1645,20 @@ def _read_last_round(saved, spec, history, completed) -> RoundResult:
         ),
         samples_seen=saved.integer(name("samples_seen")),
         stall_count=saved.integer(name("stall_count")),
+    )
+    if spec.epoch is not None:
+        steps, rows = spec.epoch
+        epochs = f"{result.n_iter} epochs of {steps} steps and {rows} rows"
+        for field, per_epoch in (("steps", steps), ("samples_seen", rows)):
+            found = getattr(result, field)
+            expected = result.n_iter * per_epoch
+            saved.check(found == expected, name(field), f"{expected} ({epochs})", found)
+    at_min = result.min_validation_loss_iteration
+    saved.check(
+        at_min is None or at_min <= result.steps,
+        name("min_validation_loss_iteration"),
+        f"a step of the round (at most {result.steps})",
+        at_min,
     )
     row = {
         "n_iter": result.n_iter,

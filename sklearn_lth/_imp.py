@@ -279,6 +279,12 @@ def search_spec(
             ]
         kept.append(pool_sizes)
     n_train = n_samples if rows is None else rows.size
+    if warm is not None and warm.keeps_training:
+        epoch = None  # the fitted network's counts go on
+    elif training.solver == "lbfgs":
+        epoch = (1, 0)  # an iteration is a step; L-BFGS counts no samples
+    else:
+        epoch = (training.steps_per_epoch(n_train), n_train)
     return SearchSpec(
         first_round=first_round,
         pools=groups,
@@ -287,6 +293,8 @@ def search_spec(
         rewind=rewind,
         snapshot_at=_snapshot_step(training, rewind, n_train, ticket, warm),
         validation=validation_rows is not None,
+        max_iter=training.max_iter,
+        epoch=epoch,
     )
 
 

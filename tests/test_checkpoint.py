@@ -957,6 +957,25 @@ def test_a_search_folder_that_is_a_link_is_refused(small_classification, tmp_pat
     assert sorted(p.name for p in real.iterdir()) == before
 
 
+@needs_flock
+@pytest.mark.parametrize("odd", ["lock is a directory", "lock is a FIFO", "folder"])
+def test_a_lock_or_folder_that_is_no_file_or_folder_is_refused(tmp_path, odd):
+    directory = tmp_path / "search"
+    if odd == "folder":
+        directory.write_bytes(b"a file")
+        message = f"{directory} is not a directory"
+    else:
+        directory.mkdir()
+        if odd == "lock is a FIFO":
+            os.mkfifo(directory / "lock")
+        else:
+            (directory / "lock").mkdir()
+        message = f"{directory} has a 'lock' that is not a file"
+    with pytest.raises(CheckpointError, match=message):
+        with SearchLock(directory):
+            pass
+
+
 def test_the_checkpoint_dir_itself_may_be_a_link(small_classification, tmp_path):
     X, y = small_classification
     (tmp_path / "real").mkdir()
