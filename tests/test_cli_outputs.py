@@ -54,24 +54,38 @@ def _run(*argv):
 
 
 # -- never over an input -----------------------------------------------------------
-@pytest.mark.parametrize("how", ["same", "relative", "link"])
-def test_output_over_the_dataset_is_refused_and_the_file_kept(tmp_path, how):
+def test_output_over_the_dataset_is_refused_and_the_file_kept(tmp_path):
     """The issue's data loss, run as the user does: exit 2, the CSV intact."""
+    path = _iris_csv(tmp_path)
+    before = path.read_bytes()
+    result = _run(path, *TINY, "--output", path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"sklearn-lth: error: --output {path} is the dataset being read; "
+        "choose another path\n"
+    )
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("how", ["relative", "link"])
+def test_output_over_the_dataset_by_another_name_is_refused(
+    tmp_path, monkeypatch, capsys, how
+):
     path = _iris_csv(tmp_path)
     before = path.read_bytes()
     dataset, output = path, path
     if how == "relative":
-        output = tmp_path / "sub" / ".." / "iris.csv"
         (tmp_path / "sub").mkdir()
-    elif how == "link":
+        output = tmp_path / "sub" / ".." / "iris.csv"
+    else:
         dataset = tmp_path / "link.csv"
         dataset.symlink_to(path)
-    result = _run(dataset, *TINY, "--output", output)
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert result.stderr == (
+    _no_training(monkeypatch)
+    assert main([str(dataset), *TINY, "--output", str(output)]) == 2
+    assert _error_line(capsys) == (
         f"sklearn-lth: error: --output {output} is the dataset being read; "
-        "choose another path\n"
+        "choose another path"
     )
     assert path.read_bytes() == before
 
