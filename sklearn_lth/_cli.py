@@ -1084,7 +1084,11 @@ def run_search(estimator, split: Split, verbose: bool) -> Search:
         # keeps the last completed round without a warning of its own, since
         # report_interrupt says which round is kept.
         with heartbeat, nested_fit(StopFlag()):
-            estimator.fit(split.X_train, split.y_train, on_round_end=report)
+            estimator.fit(
+                split.X_train,
+                split.y_train,
+                on_round_end=report if seeds == 1 else None,
+            )
     except KeyboardInterrupt:
         search.interrupted = True
     except ValueError as exc:  # InvalidParameterError, TrainingDivergedError

@@ -263,6 +263,10 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             estimator fitted at that round, which predicts and scores: to
             score every round on held-out data, log progress, or stop the
             search (an exception raised there ends ``fit`` like any other).
+            Only the rounds this call trains are reported: those a resumed
+            search reads back from ``checkpoint_dir`` are not. Not available
+            with ``n_seeds > 1``, whose searches run in other workers: read
+            ``seeds_history_`` after the fit instead.
 
         Returns
         -------
@@ -274,6 +278,12 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             raise TypeError(
                 "on_round_end must be a callable taking (record, round_model), or "
                 f"None; got {on_round_end!r} of type {type(on_round_end).__name__}."
+            )
+        if on_round_end is not None and self.n_seeds > 1:
+            raise ValueError(
+                f"on_round_end reports the rounds of one search, but n_seeds="
+                f"{self.n_seeds} runs several in parallel workers: set n_seeds=1, "
+                "or read every seed's rounds from seeds_history_ after the fit."
             )
         return self._fit(X, y, sample_weight, on_round_end)
 

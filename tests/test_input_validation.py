@@ -199,3 +199,8 @@ def test_a_callback_that_cannot_be_called_is_refused_before_training(monkeypatch
     monkeypatch.setattr(imp, "train_round", train_round)
     with pytest.raises(TypeError, match="on_round_end must be a callable.*int"):
         LotteryTicketMLP(**FAST).fit(X, y, on_round_end=5)
+
+
+def test_a_callback_with_several_seeds_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="on_round_end.*n_seeds=2"):
+        LotteryTicketMLP(n_seeds=2, **FAST).fit(X, y, on_round_end=print)
