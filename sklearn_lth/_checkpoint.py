@@ -906,9 +906,10 @@ def _as_float(value) -> float | None:
 
 
 def _same(a, b) -> bool:
-    """Equal JSON values, NaN equal to NaN (empty cells of a round table)."""
-    if type(a) is float and type(b) is float and math.isnan(a) and math.isnan(b):
-        return True
+    """Equal JSON values: NaN equal to NaN (empty cells of a round table), but
+    -0.0 not to 0.0 (a resume is bit-identical)."""
+    if type(a) is float and type(b) is float:
+        return repr(a) == repr(b)  # the shortest repr is the float's bits
     return type(a) is type(b) and a == b
 
 
@@ -1203,11 +1204,12 @@ def load_plan(
         seeds = saved.array("seeds", "integer", (n_seeds,))
         # draw_seeds' range: what RandomState(seed) takes, whatever the dtype.
         high = np.iinfo(np.int32).max
+        inside = bool((seeds >= 0).all() and (seeds < high).all())
         saved.check(
-            bool((seeds >= 0).all() and (seeds < high).all()),
+            inside,
             "seeds",
             f"integers in [0, {high})",
-            found=f"seeds from {seeds.min()} to {seeds.max()}",
+            found=None if inside else f"seeds from {seeds.min()} to {seeds.max()}",
         )
     blas = saved.get("blas", "a list", default=[])
     saved.check(isinstance(blas, list), "blas", "a list", blas)
@@ -1240,11 +1242,12 @@ def _read_split(saved: _Saved, n_samples: int, validation_fraction: float):
         "validation_rows": saved.array("validation_rows", "integer", (n_validation,)),
     }
     for name, part in parts.items():
+        inside = bool((part >= 0).all() and (part < n_samples).all())
         saved.check(
-            bool((part >= 0).all() and (part < n_samples).all()),
+            inside,
             name,
             f"row indices in [0, {n_samples})",
-            found=f"indices from {part.min()} to {part.max()}",
+            found=None if inside else f"indices from {part.min()} to {part.max()}",
         )
     parts = {name: part.astype(np.intp, copy=False) for name, part in parts.items()}
     counts = np.bincount(np.concatenate(list(parts.values())), minlength=n_samples)
@@ -1532,11 +1535,12 @@ def _read_positions(saved, state, spec, completed, restarted) -> list[np.ndarray
     for i, (shape, before) in enumerate(zip(state.shapes, known)):
         name, size = f"positions_{i}", shape[0] * shape[1]
         kept = saved.array(name, "integer", (None,))
+        inside = bool((kept >= 0).all() and (kept < size).all())
         saved.check(
-            bool((kept >= 0).all() and (kept < size).all()),
+            inside,
             name,
             f"positions in [0, {size}) of a layer of shape {shape}",
-            found=f"positions from {kept.min()} to {kept.max()}",
+            found=None if inside else f"positions from {kept.min()} to {kept.max()}",
         )
         kept = kept.astype(np.intp, copy=False)
         saved.check(
@@ -1614,7 +1618,10 @@ def _read_history(saved, state, spec, completed) -> dict[str, list]:
             elif key not in typed:
                 # A column of the fitted search that this fit does not fill.
                 saved.check(_same(found, math.nan), name, "NaN", found)
-            elif found is not None or key == "validation_score":
+            elif key == "min_validation_loss_iteration":
+                if found is not None:
+                    saved.integer(name, value=found)
+            elif found is not None or key != "validation_score_at_min_loss":
                 saved.number(name, finite=False, value=found)
     return history
 
@@ -1653,6 +1660,12 @@ def _read_last_round(saved, spec, history, completed) -> RoundResult:
             found = getattr(result, field)
             expected = result.n_iter * per_epoch
             saved.check(found == expected, name(field), f"{expected} ({epochs})", found)
+        saved.check(
+            result.stall_count <= result.n_iter,
+            name("stall_count"),
+            f"at most the round's {result.n_iter} epochs",
+            result.stall_count,
+        )
     at_min = result.min_validation_loss_iteration
     saved.check(
         at_min is None or at_min <= result.steps,
