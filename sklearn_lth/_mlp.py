@@ -43,6 +43,11 @@ from ._checkpoint import (
 )
 from ._compat import _fit_context, check_sample_weight
 from ._config import resolved_kernels
+from ._diagnostics import (
+    warn_about_scores,
+    warn_if_batch_clipped,
+    warn_if_ticket_overrides,
+)
 from ._imp import (
     IMPResult,
     Progress,
@@ -294,6 +299,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         with FitTransaction(self):
             try:
                 X, Y, weights = self._validate_increment(X, y, sample_weight, classes)
+                warn_if_batch_clipped(
+                    self.batch_size, self.solver, X.shape[0], stacklevel=4
+                )
                 hidden = hidden_layer_units(self.hidden_layer_sizes)
                 units = [X.shape[1], *hidden, Y.shape[1]]
                 config = TrainingConfig(
@@ -404,6 +412,10 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     validation_rows=plan.validation_rows,
                     ticket=self.ticket,
                 )
+                n_train = data.X.shape[0] if plan.rows is None else len(plan.rows)
+                warn_if_batch_clipped(
+                    self.batch_size, self.solver, n_train, stacklevel=4
+                )
                 interrupt = _Interrupt(scope.stop, transaction, quiet=scope.nested)
                 if plan.seeds is None:
                     self._fit_one(
@@ -411,6 +423,18 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     )
                 else:
                     self._fit_seeds(data, plan, search, folder, interrupt)
+            # Not in the folds of another fit (LotteryTicketMLPCV's paths are
+            # meant to go too far: it chooses among their rounds).
+            if not scope.nested:
+                warn_about_scores(
+                    self.history_,
+                    self.out_activation_,
+                    data.Y,
+                    data.sample_weight,
+                    plan.rows,
+                    plan.validation_rows,
+                    stacklevel=4,
+                )
         return self
 
     # -- warm_start --------------------------------------------------------------
@@ -549,6 +573,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             # The ticket's layers replace hidden_layer_sizes, and it trains
             # once without pruning: there is no schedule to check.
             layer_units = self._check_ticket(X)
+            warn_if_ticket_overrides(
+                self.get_params(), DEFAULTS, self.ticket, stacklevel=5
+            )
         if warm:
             fitted = [self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_)]
             if layer_units != fitted:

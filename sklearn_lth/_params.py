@@ -173,7 +173,9 @@ PARAMS: dict[str, Param] = {
         [LotteryTicket, None],
         """
         If given, no search: ``fit`` trains this sub-network alone from its
-        stored weights (the architecture comes from the ticket).
+        stored weights. The architecture and sparsity come from the ticket,
+        so ``hidden_layer_sizes``, ``target_sparsity`` and the pruning
+        parameters are not used (a warning names those set to other values).
         """,
     ),
     "n_seeds": Param(

@@ -466,8 +466,10 @@ def test_interrupts_at_any_moment_keep_a_consistent_model(tmp_path):
             rounds = {}
             reference = LotteryTicketMLP(**params)
             tic = time.perf_counter()
+            # Several seeds report no rounds (and need none: see below).
+            keep_round = lambda r, m: rounds.__setitem__(r["round"], m)  # noqa: E731
             reference.fit(
-                X, y, on_round_end=lambda r, m: rounds.__setitem__(r["round"], m)
+                X, y, on_round_end=keep_round if params["n_seeds"] == 1 else None
             )
             duration = time.perf_counter() - tic
             prior = LotteryTicketMLP(**params).fit(XA, yA)

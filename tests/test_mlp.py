@@ -502,6 +502,9 @@ def test_poisson_regressor_prunes_predicts_positive_counts_without_warnings():
         # the baseline were the squared error's (or a classifier's).
         warnings.simplefilter("error")
         warnings.simplefilter("ignore", ConvergenceWarning)
+        # This small network does lose ground at 75% (R2 0.62 -> 0.45), and
+        # says so: that warning is right here.
+        warnings.filterwarnings("ignore", "The fitted network", UserWarning)
         model.fit(X, y)
     assert model.out_activation_ == "exp"
     assert model.ticket_.sparsity == pytest.approx(0.75, abs=0.01)

@@ -109,7 +109,13 @@ def test_cli_choices_are_the_estimators_options(cls):
         for action in build_parser()._actions
         if action.choices is not None and action.dest in PARAMS
     }
-    assert set(with_choices) == {"pruning_scope", "rewind", "solver", "learning_rate"}
+    assert set(with_choices) == {
+        "activation",
+        "pruning_scope",
+        "rewind",
+        "solver",
+        "learning_rate",
+    }
     for name, choices in with_choices.items():
         assert set(choices) == _options(cls, name), name
         assert tuple(choices) == PARAMS[name].options, name  # as documented

@@ -23,7 +23,9 @@ def test_readme_python_blocks_run_in_order(capsys):
     namespace: dict = {"__name__": "__readme__"}
     for index, block in enumerate(blocks):
         try:
-            exec(compile(block, f"README.md python block {index + 1}", "exec"), namespace)
+            exec(
+                compile(block, f"README.md python block {index + 1}", "exec"), namespace
+            )
         except Exception as exc:  # pragma: no cover - the message is the point
             pytest.fail(f"README python block {index + 1} fails: {exc!r}\n{block}")
     printed = capsys.readouterr().out

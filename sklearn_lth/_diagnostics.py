@@ -1,0 +1,197 @@
+"""What a fitted search should tell its user: results worse than they look.
+
+A search ends with the network of its last round, the sparsest. When that
+network scores far below an earlier, denser round, or a round ends near
+chance after earlier ones had learned, the fitted model is worse than the
+search could have given, and nothing else says so. These functions word
+the warnings; the estimators decide when to raise them (not in the folds of
+a cross-validation, whose paths are meant to go too far).
+
+Each warning is one line in scikit-learn's style and names the parameter to
+change.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ._losses import constant_prediction
+
+#: A kept round this much (in score units: accuracy, R²) below the best
+#: round is "far below" it. One point, the command line's margin for a
+#: winning ticket, is within the noise of a validation split of a few
+#: hundred rows; two points are not.
+FAR_BELOW = 0.02
+
+#: A round keeping no more than this share of the best earlier round's gain
+#: over chance has ended "near chance".
+NEAR_CHANCE = 0.1
+
+#: A round must have beaten chance by this much to count as having learned:
+#: a later round can fall "back" to chance, or "far below" it, only then (a
+#: search that never learned has the at-chance warning of
+#: :func:`~._training.at_chance`).
+LEARNED = 0.1
+
+
+def scored_column(history: dict) -> str:
+    """The column of ``history`` that judges the rounds.
+
+    The validation score where a validation split was held out, which
+    measures what the user cares about; else the training score.
+    """
+    if "validation_score" in history:
+        return "validation_score"
+    return "train_score"
+
+
+def score_warnings(history: dict, chance: float, n_scored: int) -> list[str]:
+    """Warnings about the rounds of a search whose scores fell.
+
+    Parameters
+    ----------
+    history : dict of ndarray
+        The search's round table (``history_``).
+    chance : float
+        The score of the best constant prediction on the rows scored (the
+        share of the most frequent class; 0 for R²).
+    n_scored : int
+        The number of rows the scores were measured on: a drop of two of
+        them (``2 / n_scored``) is never "far", whatever :data:`FAR_BELOW`.
+
+    Returns
+    -------
+    list of str
+        At most two messages: rounds that ended near chance after earlier
+        ones had learned, and a kept (last) round far below the best one.
+    """
+    column = scored_column(history)
+    scores = np.asarray(history[column], dtype=float)
+    rounds = np.asarray(history["round"])
+    sparsity = np.asarray(history["sparsity"], dtype=float)
+    if scores.size < 2 or not np.isfinite(scores).all():
+        return []
+    name = "validation score" if column == "validation_score" else "training score"
+    messages = []
+    # Best score of the rounds before each round.
+    best_before = np.maximum.accumulate(scores)[:-1]
+    gain = best_before - chance
+    collapsed = (gain >= LEARNED) & (scores[1:] - chance <= NEAR_CHANCE * gain)
+    if collapsed.any():
+        listed = [int(r) for r in rounds[1:][collapsed]]
+        messages.append(
+            f"Round(s) {listed} ended near chance ({name} "
+            f"{scores[1:][collapsed][0]:.4g}, chance {chance:.4g}) although an "
+            f"earlier round reached {best_before[collapsed][0]:.4g}: those rounds "
+            "kept too few weights to learn, or training failed there. Lower "
+            "target_sparsity (or learning_rate_init, if the weights left were "
+            "still many)."
+        )
+    best = int(np.argmax(scores))
+    drop = scores[best] - scores[-1]
+    learned = scores[best] - chance >= LEARNED
+    # (A tolerance of float rounding: 0.13 - 0.11 is a drop of 0.02.)
+    if learned and drop > max(FAR_BELOW, 2.0 / max(n_scored, 1)) + 1e-9:
+        messages.append(
+            f"The fitted network (round {int(rounds[-1])}, sparsity "
+            f"{sparsity[-1]:.4f}) has a {name} of {scores[-1]:.4g}, {drop:.4g} "
+            f"below round {int(rounds[best])} (sparsity {sparsity[best]:.4f}, "
+            f"{scores[best]:.4g}): a lower target_sparsity would score better. "
+            "LotteryTicketMLPCV chooses the sparsity by cross-validation."
+        )
+    return messages
+
+
+#: Parameters a ``ticket`` makes meaningless: it trains once and never prunes.
+TICKET_IGNORES = (
+    "pruning_rounds",
+    "pruning_scope",
+    "pruning_criterion",
+    "output_layer_rate",
+)
+
+
+def ticket_override_warning(params: dict, defaults: dict, ticket) -> str | None:
+    """The warning for parameters that ``ticket=`` overrides, or None.
+
+    A parameter is named when the user set it to something other than its
+    default that the ticket contradicts: ``hidden_layer_sizes`` other than
+    the ticket's layers, ``target_sparsity`` other than its sparsity, or any
+    of :data:`TICKET_IGNORES`.
+    """
+    overridden = []
+    hidden = tuple(shape[1] for shape in ticket.layer_shapes[:-1])
+    given = params["hidden_layer_sizes"]
+    given = tuple(np.atleast_1d(given).tolist())
+    if given != tuple(np.atleast_1d(defaults["hidden_layer_sizes"]).tolist()):
+        if given != hidden:
+            overridden.append(
+                f"hidden_layer_sizes={params['hidden_layer_sizes']!r} (the "
+                f"ticket's hidden layers are {hidden})"
+            )
+    target = params["target_sparsity"]
+    if target != defaults["target_sparsity"] and not np.isclose(
+        target, ticket.sparsity, atol=1e-3
+    ):
+        overridden.append(
+            f"target_sparsity={target!r} (the ticket's sparsity is "
+            f"{ticket.sparsity:.4f})"
+        )
+    overridden += [
+        f"{name}={params[name]!r}"
+        for name in TICKET_IGNORES
+        if params[name] != defaults[name]
+    ]
+    if not overridden:
+        return None
+    return (
+        f"A ticket is given, so fit trains it as it is and never prunes: "
+        f"{', '.join(overridden)} {'is' if len(overridden) == 1 else 'are'} "
+        "ignored. Set ticket=None to search for a ticket with these parameters."
+    )
+
+
+def warn_about_scores(
+    history: dict,
+    out_activation: str,
+    Y: np.ndarray,
+    sample_weight: np.ndarray | None,
+    rows: np.ndarray | None,
+    validation_rows: np.ndarray | None,
+    stacklevel: int,
+) -> None:
+    """Warn (``UserWarning``) about the rounds of a fitted search whose scores fell.
+
+    ``rows`` and ``validation_rows`` are the search's training and validation
+    rows (None: all rows train, none validate); chance is measured on the
+    rows that the judging column (:func:`scored_column`) was scored on.
+    """
+    scored = validation_rows if scored_column(history) == "validation_score" else rows
+    if scored is not None:
+        Y = Y[scored]
+        sample_weight = None if sample_weight is None else sample_weight[scored]
+    chance = constant_prediction(out_activation, Y, sample_weight)[1]
+    for message in score_warnings(history, chance, Y.shape[0]):
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+
+
+def warn_if_batch_clipped(
+    batch_size, solver: str, n_samples: int, stacklevel: int
+) -> None:
+    """scikit-learn's MLP warning for a ``batch_size`` above the training rows."""
+    if solver != "lbfgs" and batch_size != "auto" and batch_size > n_samples:
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than sample size. It is going "
+            f"to be clipped (batch_size={batch_size}, {n_samples} training samples).",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+def warn_if_ticket_overrides(params: dict, defaults: dict, ticket, stacklevel: int):
+    """Warn (``UserWarning``) about parameters that ``ticket=`` overrides."""
+    message = ticket_override_warning(params, defaults, ticket)
+    if message is not None:
+        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
