@@ -14,8 +14,10 @@ change.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from ._losses import constant_prediction
 
@@ -47,7 +49,9 @@ def scored_column(history: dict) -> str:
     return "train_score"
 
 
-def score_warnings(history: dict, chance: float, n_scored: int) -> list[str]:
+def score_warnings(
+    history: dict, chance: float, n_scored: int, reported=()
+) -> list[str]:
     """Warnings about the rounds of a search whose scores fell.
 
     Parameters
@@ -60,6 +64,8 @@ def score_warnings(history: dict, chance: float, n_scored: int) -> list[str]:
     n_scored : int
         The number of rows the scores were measured on: a drop of two of
         them (``2 / n_scored``) is never "far", whatever :data:`FAR_BELOW`.
+    reported : sequence of int, default=()
+        Rounds already reported at chance, not listed again as near it.
 
     Returns
     -------
@@ -79,6 +85,7 @@ def score_warnings(history: dict, chance: float, n_scored: int) -> list[str]:
     best_before = np.maximum.accumulate(scores)[:-1]
     gain = best_before - chance
     collapsed = (gain >= LEARNED) & (scores[1:] - chance <= NEAR_CHANCE * gain)
+    collapsed &= ~np.isin(rounds[1:], np.asarray(reported, dtype=int))
     if collapsed.any():
         listed = [int(r) for r in rounds[1:][collapsed]]
         messages.append(
@@ -153,28 +160,90 @@ def ticket_override_warning(params: dict, defaults: dict, ticket) -> str | None:
     )
 
 
-def warn_about_scores(
-    history: dict,
-    out_activation: str,
-    Y: np.ndarray,
-    sample_weight: np.ndarray | None,
-    rows: np.ndarray | None,
-    validation_rows: np.ndarray | None,
-    stacklevel: int,
-) -> None:
-    """Warn (``UserWarning``) about the rounds of a fitted search whose scores fell.
+@dataclass
+class Scored:
+    """What the rounds' scores were measured on, to place chance among them.
 
     ``rows`` and ``validation_rows`` are the search's training and validation
-    rows (None: all rows train, none validate); chance is measured on the
-    rows that the judging column (:func:`scored_column`) was scored on.
+    rows (None: all rows train, none validate).
     """
-    scored = validation_rows if scored_column(history) == "validation_score" else rows
-    if scored is not None:
-        Y = Y[scored]
-        sample_weight = None if sample_weight is None else sample_weight[scored]
-    chance = constant_prediction(out_activation, Y, sample_weight)[1]
-    for message in score_warnings(history, chance, Y.shape[0]):
-        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+
+    out_activation: str
+    Y: np.ndarray
+    sample_weight: np.ndarray | None
+    rows: np.ndarray | None
+    validation_rows: np.ndarray | None
+
+    def chance(self, column: str) -> tuple[float, int]:
+        """The best constant prediction's score on the rows ``column`` was
+        measured on, and their number."""
+        scored = self.validation_rows if column == "validation_score" else self.rows
+        Y, weights = self.Y, self.sample_weight
+        if scored is not None:
+            Y = Y[scored]
+            weights = None if weights is None else weights[scored]
+        return constant_prediction(self.out_activation, Y, weights)[1], Y.shape[0]
+
+
+def warn_about_fit(
+    result,
+    history: dict,
+    solver: str,
+    max_iter: int,
+    scored: Scored,
+    *,
+    judge_scores: bool,
+    stacklevel: int,
+) -> None:
+    """Every warning about a finished fit, once, in scikit-learn's style.
+
+    Rounds that did not converge (``ConvergenceWarning``, as scikit-learn's
+    MLP), rounds that learned nothing (at chance, and above a constant
+    prediction's loss), and, if ``judge_scores``, the rounds whose scores
+    fell (:func:`score_warnings`; a round already reported at chance is
+    not listed again).
+
+    Parameters
+    ----------
+    result : IMPResult
+        The kept search: its unconverged and at-chance rounds.
+    history : dict of ndarray
+        The fitted round table.
+    solver, max_iter : str, int
+        The estimator's parameters, named in the convergence warning.
+    scored : Scored
+        The data the rounds were scored on.
+    judge_scores : bool
+        Whether to judge the rounds' scores against each other.
+    stacklevel : int
+        The caller's ``stacklevel``: the warnings point at the user's line.
+    """
+    stacklevel += 1
+    if result.unconverged_rounds:
+        warnings.warn(
+            f"{'L-BFGS' if solver == 'lbfgs' else 'Stochastic optimizer'}: "
+            f"maximum iterations ({max_iter}) reached and the optimization has "
+            f"not converged yet in round(s) {result.unconverged_rounds}.",
+            ConvergenceWarning,
+            stacklevel=stacklevel,
+        )
+    if result.chance_rounds:
+        warnings.warn(
+            f"Round(s) {result.chance_rounds} ended with a training score no "
+            "better than chance (the share of the most frequent class, or an R2 "
+            "of 0) and a loss above a constant prediction's: the network has "
+            "learned nothing there. More epochs (max_iter), another "
+            "learning_rate_init or scaled input features may help.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    if judge_scores:
+        chance, n_scored = scored.chance(scored_column(history))
+        messages = score_warnings(
+            history, chance, n_scored, reported=result.chance_rounds
+        )
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=stacklevel)
 
 
 def warn_if_batch_clipped(

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
@@ -44,7 +43,8 @@ from ._checkpoint import (
 from ._compat import _fit_context, check_sample_weight
 from ._config import resolved_kernels
 from ._diagnostics import (
-    warn_about_scores,
+    Scored,
+    warn_about_fit,
     warn_if_batch_clipped,
     warn_if_ticket_overrides,
 )
@@ -418,23 +418,31 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                 )
                 interrupt = _Interrupt(scope.stop, transaction, quiet=scope.nested)
                 if plan.seeds is None:
-                    self._fit_one(
+                    result = self._fit_one(
                         data, rng, search, folder, on_round_end, interrupt, warm
                     )
                 else:
-                    self._fit_seeds(data, plan, search, folder, interrupt)
-            # Not in the folds of another fit (LotteryTicketMLPCV's paths are
-            # meant to go too far: it chooses among their rounds).
-            if not scope.nested:
-                warn_about_scores(
-                    self.history_,
+                    result = self._fit_seeds(data, plan, search, folder, interrupt)
+                # The search is complete and fitted: Ctrl-C from here on (the
+                # lock's release, the warnings) keeps it.
+                transaction.keep()
+            warn_about_fit(
+                result,
+                self.history_,
+                self.solver,
+                self.max_iter,
+                Scored(
                     self.out_activation_,
                     data.Y,
                     data.sample_weight,
                     plan.rows,
                     plan.validation_rows,
-                    stacklevel=4,
-                )
+                ),
+                # Not in the folds of another fit: LotteryTicketMLPCV's paths
+                # are meant to go too far (it chooses among their rounds).
+                judge_scores=not scope.nested,
+                stacklevel=4,
+            )
         return self
 
     # -- warm_start --------------------------------------------------------------
@@ -737,7 +745,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
 
     def _fit_one(self, data, rng, search, folder, on_round_end, interrupt, warm):
-        """One search; its completed rounds survive an interrupt or divergence.
+        """One search, whose result it returns; its completed rounds survive an
+        interrupt or divergence.
 
         ``warm``: the fitted search it goes on with (``warm_start``).
         """
@@ -774,9 +783,11 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         except TrainingDivergedError as error:
             raise self._diverged(error, [progress.result()]) from error
         self._set_fitted(result, [result], 0)
+        return result
 
     def _fit_seeds(self, data, plan, search, folder, interrupt):
-        """One search per seed, in parallel; keep the best that finished."""
+        """One search per seed, in parallel; keep (and return) the best that
+        finished."""
         stores = [
             None if folder is None else folder.store(f"imp_state_seed{i}.npz")
             for i in range(len(plan.seeds))
@@ -819,6 +830,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
         best = choose_seed(finished)
         self._set_fitted(finished[best], tables, best)
+        return finished[best]
 
     def _keep_interrupted(self, results, interrupt: _Interrupt) -> None:
         """Keep the sparsest completed round (if any) when ``fit`` is interrupted.
@@ -828,7 +840,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         best = choose_seed(results)
         if best is None:
             return
-        self._set_fitted(results[best], results, best, warn=False)
+        self._set_fitted(results[best], results, best)
         interrupt.transaction.keep()
         if interrupt.quiet:
             return
@@ -849,7 +861,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if best is not None:
             # A copy: FitTransaction restores ``self`` as the error leaves.
             kept = copy.copy(self)
-            kept._set_fitted(results[best], results, best, warn=False)
+            kept._set_fitted(results[best], results, best)
             message += (
                 f"; the network of round {int(kept.history_['round'][-1])}, the "
                 "last one completed, is in this error's `estimator` attribute"
@@ -858,11 +870,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             message + ".", round_index=error.round_index, estimator=kept
         )
 
-    def _set_fitted(self, result, results, best: int, warn: bool = True) -> None:
-        """Set every fitted attribute from ``result`` in one step.
-
-        Warns about unconverged rounds and rounds at chance, if ``warn``.
-        """
+    def _set_fitted(self, result, results, best: int) -> None:
+        """Set every fitted attribute from ``result`` in one step."""
         last = result.last_round
         # A network partial_fit was training is not this one any more.
         self.__dict__.pop("_incremental", None)
@@ -894,25 +903,6 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             # What a warm-started fit needs to go on with this search.
             _search_end=result.end.as_fitted(),
         )
-        if warn and result.unconverged_rounds:
-            warnings.warn(
-                f"{'L-BFGS' if self.solver == 'lbfgs' else 'Stochastic optimizer'}: "
-                f"maximum iterations ({self.max_iter}) reached and the "
-                "optimization has not converged yet in round(s) "
-                f"{result.unconverged_rounds}.",
-                ConvergenceWarning,
-                stacklevel=6,
-            )
-        if warn and result.chance_rounds:
-            warnings.warn(
-                f"Round(s) {result.chance_rounds} ended with a training score no "
-                "better than chance (the share of the most frequent class, or an R2 "
-                "of 0) and a loss above a constant prediction's: the network has "
-                "learned nothing there. More epochs (max_iter), another "
-                "learning_rate_init or scaled input features may help.",
-                UserWarning,
-                stacklevel=6,
-            )
 
     def _check_ticket(self, X) -> list[int]:
         """Check the ticket against ``X``; return the layer sizes it implies."""

@@ -104,3 +104,78 @@ def test_every_overridden_parameter_is_named(ticket):
         "ticket=None",
     ):
         assert part in message
+
+
+# -- from the estimators --------------------------------------------------------
+from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPCV  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def easy():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 6))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+SMALL = dict(
+    hidden_layer_sizes=(8,),
+    max_iter=60,
+    batch_size=20,
+    learning_rate_init=0.02,
+    random_state=0,
+)
+
+
+def test_fit_warns_when_the_last_rounds_lose_what_earlier_ones_learned(easy):
+    X, y = easy
+    # 98% of 56 weights: the last rounds keep the protected path alone and
+    # cannot fit what round 0 learned (it reaches 1.0).
+    with pytest.warns(UserWarning) as record:
+        model = LotteryTicketMLP(target_sparsity=0.98, pruning_rounds=3, **SMALL).fit(
+            X, y
+        )
+    assert model.history_["train_score"][0] == 1.0
+    messages = [str(w.message) for w in record]
+    fell = [m for m in messages if m.startswith("The fitted network (round 3")]
+    assert len(fell) == 1 and "training score of 0.505" in fell[0]
+    # Rounds 2 and 3 are at chance, said once: not again as "near chance".
+    assert sum("Round(s) [2, 3]" in m for m in messages) == 1
+    # The warnings point at the caller's line, not inside the package.
+    assert {w.filename for w in record} == {__file__}
+
+
+def test_a_search_that_keeps_its_score_does_not_warn(easy, recwarn):
+    X, y = easy
+    LotteryTicketMLP(target_sparsity=0.5, pruning_rounds=2, **SMALL).fit(X, y)
+    assert not [w for w in recwarn if "fitted network" in str(w.message)]
+
+
+def test_the_folds_of_the_cv_estimator_do_not_warn(easy, recwarn):
+    X, y = easy
+    # Its path goes to 99% on purpose, to choose among the rounds.
+    LotteryTicketMLPCV(cv=2, pruning_rate=0.8, max_rounds=3, **SMALL).fit(X, y)
+    fell = [w for w in recwarn if "fitted network" in str(w.message)]
+    # Only the refit, at the chosen sparsity, may say so; never once per fold.
+    assert len(fell) <= 1
+
+
+def test_fit_with_a_ticket_names_the_parameters_it_ignores(easy):
+    X, y = easy
+    found = LotteryTicketMLP(target_sparsity=0.5, pruning_rounds=1, **SMALL).fit(X, y)
+    with pytest.warns(UserWarning, match=r"hidden_layer_sizes=\(50,\).*are ignored"):
+        LotteryTicketMLP(
+            ticket=found.ticket_,
+            hidden_layer_sizes=(50,),
+            target_sparsity=0.9,
+            max_iter=5,
+        ).fit(X, y)
+
+
+def test_batch_size_beyond_the_training_rows_warns_as_scikit_learn(easy):
+    X, y = easy
+    with pytest.warns(UserWarning, match="batch_size.*clipped.*200 training"):
+        LotteryTicketMLP(**{**SMALL, "batch_size": 500}, pruning_rounds=1).fit(X, y)
+    with pytest.warns(UserWarning, match="batch_size.*clipped.*50 training"):
+        LotteryTicketMLP(**{**SMALL, "batch_size": 500}).partial_fit(
+            X[:50], y[:50], classes=[0, 1]
+        )
