@@ -33,6 +33,7 @@ from ._params import (
     constraints,
     fill_parameters,
 )
+from ._verbose import labelled
 
 
 def _takes_sample_weight(scorer) -> bool:
@@ -79,6 +80,7 @@ def _score(scorer, estimator, X, y, sample_weight) -> float:
 
 
 def _fold_path(
+    fold: int,
     estimator,
     X,
     y,
@@ -90,7 +92,8 @@ def _fold_path(
     stop: StopFlag,
     config: dict,
 ):
-    """One search on a fold's training part, scoring every round on its test part.
+    """One search on fold ``fold``'s training part, scoring every round on its
+    test part.
 
     ``sample_weight`` weighs the training, ``score_weight`` the scores (each
     may be None). ``config``: sklearn_lth's settings in the fit's thread,
@@ -106,7 +109,7 @@ def _fold_path(
 
     # Nested: the fold stops with the CV fit's flag, and leaves it to the CV
     # fit to say what an interrupt keeps.
-    with nested_fit(stop), config_context(**config):
+    with nested_fit(stop), config_context(**config), labelled(f"fold {fold}"):
         estimator.fit(
             X[train], y[train], sample_weight=fit_weight, on_round_end=score_round
         )
@@ -253,6 +256,7 @@ class _BaseLotteryTicketMLPCV(BaseEstimator):
             try:
                 results = Parallel(n_jobs=self.n_jobs)(
                     delayed(_fold_path)(
+                        fold,
                         clone(path),
                         X,
                         y,
@@ -264,7 +268,7 @@ class _BaseLotteryTicketMLPCV(BaseEstimator):
                         stop,
                         get_config(),
                     )
-                    for train, test in folds
+                    for fold, (train, test) in enumerate(folds)
                 )
             except KeyboardInterrupt:
                 stop.set()  # folds running in threads stop too

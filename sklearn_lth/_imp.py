@@ -50,6 +50,7 @@ from ._training import (
     train_round,
     weights_now,
 )
+from ._verbose import say
 from .exceptions import TrainingDivergedError
 
 __all__ = [
@@ -421,7 +422,7 @@ def find_ticket(
             )
         if training.verbose:
             kept = state.network.n_remaining
-            print(
+            say(
                 f"Round {round_index}: {kept} of {state.n_dense_weights} weights "
                 f"kept (sparsity {1 - kept / state.n_dense_weights:.4f})"
             )

@@ -65,6 +65,7 @@ from ._training import (
     ValidationTracker,
     weights_now,
 )
+from ._verbose import say
 from .exceptions import TrainingDivergedError
 
 if TYPE_CHECKING:
@@ -290,7 +291,7 @@ def train_round_lbfgs(
                 objective.load(xk)
                 result.snapshot = weights_now(network, step=iteration)
         if config.verbose:
-            print(f"Iteration {iteration}, loss = {objective.last_loss:.8f}")
+            say(f"Iteration {iteration}, loss = {objective.last_loss:.8f}")
 
     options = {"maxfun": config.max_fun, "maxiter": config.max_iter, "gtol": config.tol}
     if _SCIPY_HAS_IPRINT:

@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from ._checkpoint import CheckpointStore
 from ._imp import IMPResult, Progress, find_ticket, open_search, search_spec
 from ._interrupt import StopFlag
+from ._verbose import labelled
 from .exceptions import CheckpointError, TrainingDivergedError
 
 
@@ -100,7 +101,7 @@ def _search_one_seed(
         slot, limits = Progress(), threadpool_limits(limits=1, user_api="blas")
         if store is None and progress.on_this_machine():
             store = progress.transport_store(index)
-    with limits:
+    with limits, labelled(f"seed {index}"):
         try:
             return find_ticket(
                 X,

@@ -34,6 +34,7 @@ from ._optimizers import add_l2_gradient, make_optimizer
 from ._params import DEFAULTS
 from ._rewinding import StartPoint
 from ._schedules import LearningRateSchedule, make_schedule
+from ._verbose import say
 from .exceptions import TrainingDivergedError
 
 if TYPE_CHECKING:
@@ -746,7 +747,7 @@ class _Round:
         ):
             stopping.restart()  # the schedule lowered its rate instead
         if self.config.verbose:
-            print(_epoch_line(result))
+            say(_epoch_line(result))
         result.converged = stopping.should_stop
         result.stall_count = stopping.count
         return result.converged
