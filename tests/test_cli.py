@@ -13,8 +13,13 @@ import pytest
 from sklearn.datasets import load_diabetes, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_lth import TrainingDivergedError, _cli
+from sklearn_lth import LotteryTicketMLP, TrainingDivergedError, _cli
 from sklearn_lth._cli import main
+from sklearn_lth._cli._data import resolve_task
+from sklearn_lth._cli._options import build_parser
+from sklearn_lth._cli._report import print_verdict
+from sklearn_lth._cli._search import Heartbeat, Search
+from sklearn_lth._cli._tabular import sniff_separator
 from sklearn_lth._compat import InvalidParameterError
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
@@ -183,7 +188,7 @@ def test_mistakes_are_one_line_and_exit_2(argv, expected, capsys):
 def test_help_describes_every_option_with_its_default(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    for action in _cli.build_parser()._actions:
+    for action in build_parser()._actions:
         assert action.help, action.dest
         assert "default" in action.help or action.dest in ("help", "version")
         name = action.option_strings[-1] if action.option_strings else "DATASET"
@@ -203,7 +208,7 @@ def test_errors_of_the_estimator_are_one_line(error, monkeypatch, capsys):
     def fit(self, X, y, sample_weight=None, on_round_end=None):
         raise error
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     assert main(["iris", *TINY]) == 2
     line = _error_line(capsys)
     assert line == f"sklearn-lth: error: {' '.join(str(error).split())}"
@@ -246,8 +251,8 @@ def test_csv_separator_is_sniffed_or_given(sep, given, tmp_path, capsys):
 
 
 def test_sniffing_falls_back_to_a_comma():
-    assert _cli.sniff_separator("label\n1\n2\n") == ","
-    assert _cli.sniff_separator("a;b\n1;2\n" * 2000) == ";"
+    assert sniff_separator("label\n1\n2\n") == ","
+    assert sniff_separator("a;b\n1;2\n" * 2000) == ";"
 
 
 @pytest.mark.parametrize(
@@ -305,7 +310,7 @@ def test_regression_needs_a_numeric_target(tmp_path, capsys):
     ],
 )
 def test_auto_task(y, task):
-    assert _cli.resolve_task(y, "auto") == task
+    assert resolve_task(y, "auto") == task
 
 
 def test_task_option_overrides_auto(capsys):
@@ -316,14 +321,14 @@ def test_task_option_overrides_auto(capsys):
 
 # -- progress, warnings, verdict ---------------------------------------------------
 def test_verbose_prints_every_epoch(monkeypatch, capsys):
-    real_fit = _cli.LotteryTicketMLP._fit
+    real_fit = LotteryTicketMLP._fit
     verbose = []
 
     def fit(self, X, y, sample_weight=None, on_round_end=None):
         verbose.append(self.verbose)
         return real_fit(self, X, y, sample_weight, on_round_end=on_round_end)
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     assert main(["iris", *TINY, "--verbose"]) == 0
     out = capsys.readouterr().out
     assert verbose == [True] and len(_rows(out)) == 3
@@ -332,7 +337,7 @@ def test_verbose_prints_every_epoch(monkeypatch, capsys):
 
 
 def test_heartbeat_prints_during_a_long_round_and_stops(capsys):
-    with _cli.Heartbeat(0.02) as heartbeat:
+    with Heartbeat(0.02) as heartbeat:
         time.sleep(0.15)
         heartbeat.emit("| row |", next_round=1)
         time.sleep(0.15)
@@ -344,14 +349,14 @@ def test_heartbeat_prints_during_a_long_round_and_stops(capsys):
 
 
 def test_heartbeat_during_a_run_ends_with_main(monkeypatch, capsys):
-    real_fit = _cli.LotteryTicketMLP._fit
+    real_fit = LotteryTicketMLP._fit
 
     def slow_fit(self, X, y, sample_weight=None, on_round_end=None):
         time.sleep(0.1)
         return real_fit(self, X, y, sample_weight, on_round_end=on_round_end)
 
-    monkeypatch.setattr(_cli, "HEARTBEAT_SECONDS", 0.02)
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", slow_fit)
+    monkeypatch.setattr("sklearn_lth._cli._search.HEARTBEAT_SECONDS", 0.02)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", slow_fit)
     assert main(["iris", *TINY]) == 0
     out = capsys.readouterr().out
     assert "  ... round 0 still training" in out and len(_rows(out)) == 3
@@ -361,7 +366,7 @@ def test_heartbeat_during_a_run_ends_with_main(monkeypatch, capsys):
 
 
 def test_warnings_are_printed_once_without_source(monkeypatch, capsys):
-    real_fit = _cli.LotteryTicketMLP._fit
+    real_fit = LotteryTicketMLP._fit
 
     def fit(self, X, y, sample_weight=None, on_round_end=None):
         for _ in range(2):
@@ -370,7 +375,7 @@ def test_warnings_are_printed_once_without_source(monkeypatch, capsys):
         warnings.warn("from nowhere", ConvergenceWarning, stacklevel=50)
         return real_fit(self, X, y, sample_weight, on_round_end=on_round_end)
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     assert main(["iris", *TINY]) == 0
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
@@ -386,8 +391,8 @@ def test_warnings_are_printed_once_without_source(monkeypatch, capsys):
 )
 def test_verdict_calls_a_winning_ticket_only_within_one_point(last, winning, capsys):
     ticket = SimpleNamespace(sparsity=0.8, compression_ratio=5.0)
-    search = _cli.Search(scores={0: 0.9, 1: 0.93, 2: last}, seconds=1.0)
-    _cli.print_verdict(search, SimpleNamespace(ticket_=ticket), "accuracy")
+    search = Search(scores={0: 0.9, 1: 0.93, 2: last}, seconds=1.0)
+    print_verdict(search, SimpleNamespace(ticket_=ticket), "accuracy")
     out = capsys.readouterr().out
     assert "dense network (round 0) test accuracy: 0.9000" in out
     assert (
@@ -472,7 +477,7 @@ def test_ctrl_c_before_any_round_keeps_nothing(tmp_path, monkeypatch, capsys):
     def fit(self, X, y, sample_weight=None, on_round_end=None):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     output = tmp_path / "model.pkl"
     assert main(["iris", *TINY, "--output", str(output)]) == 130
     assert _error_line(capsys) == (

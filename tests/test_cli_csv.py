@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from sklearn_lth import _cli, _tabular
-from sklearn_lth._cli import main
-from sklearn_lth._tabular import CsvOptions, read_csv
+from sklearn_lth import _cli
+from sklearn_lth._cli import _tabular, main
+from sklearn_lth._cli._errors import UsageError
+from sklearn_lth._cli._tabular import CsvOptions, read_csv
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
 
@@ -259,7 +260,7 @@ def test_a_text_column_with_too_many_values_is_refused(
 def test_a_column_mostly_numbers_is_numeric_and_its_other_cells_errors(tmp_path):
     rows = [[1, 2, "x"], [3, "n/a", "y"], [5, 6, "x"]]
     path = _write(tmp_path, ["a", "b", "label"], rows)
-    with pytest.raises(_tabular.UsageError) as error:
+    with pytest.raises(UsageError) as error:
         read_csv(path, CsvOptions())
     assert str(error.value) == (
         f'{path} line 3, column "b": "n/a" is not a number (nothing is imputed: '
@@ -269,7 +270,7 @@ def test_a_column_mostly_numbers_is_numeric_and_its_other_cells_errors(tmp_path)
 
 def test_an_empty_cell_of_a_text_column_is_an_error(tmp_path):
     rows = [[1, "red", "x"], [3, "", "y"], [5, "blue", "x"]]
-    with pytest.raises(_tabular.UsageError, match='line 3, column "c": empty cell'):
+    with pytest.raises(UsageError, match='line 3, column "c": empty cell'):
         read_csv(_write(tmp_path, ["a", "c", "label"], rows), CsvOptions())
 
 
@@ -319,7 +320,7 @@ def test_a_decimal_comma_regression_target(tmp_path):
 
 def test_with_a_decimal_comma_a_dot_is_not_a_number(tmp_path):
     rows = [["1,5", "x"], ["1.234,5", "y"], ["2,5", "x"]]
-    with pytest.raises(_tabular.UsageError, match='"1.234,5" is not a number with'):
+    with pytest.raises(UsageError, match='"1.234,5" is not a number with'):
         read_csv(
             _write(tmp_path, ["a", "label"], rows, sep=";"), CsvOptions(decimal=",")
         )

@@ -10,8 +10,8 @@ import sys
 import pytest
 from sklearn.datasets import load_iris
 
-from sklearn_lth import _cli, _cli_outputs
-from sklearn_lth._cli import main
+from sklearn_lth import LotteryTicketMLP
+from sklearn_lth._cli import _outputs, main
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
 
@@ -42,7 +42,7 @@ def _no_training(monkeypatch):
     def fit(self, *args, **kwargs):
         raise AssertionError("trained before refusing")
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
 
 
 def _run(*argv):
@@ -164,14 +164,14 @@ def test_the_writability_check_is_tried_and_leaves_no_trace(
     removed; a folder where no file can be created is refused."""
     output = tmp_path / "model.pkl"
     output.write_bytes(b"an older model")
-    _cli_outputs.check_outputs(str(output), None, None, dataset=None)
+    _outputs.check_outputs(str(output), None, None, dataset=None)
     assert output.read_bytes() == b"an older model"
     assert os.listdir(tmp_path) == ["model.pkl"]
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(_cli_outputs.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(_outputs.tempfile, "mkstemp", refuse)
     _no_training(monkeypatch)
     assert main(["iris", *TINY, "--output", str(tmp_path / "new.pkl")]) == 2
     assert _error_line(capsys).endswith(
@@ -240,7 +240,7 @@ def test_a_failed_save_leaves_the_older_file_whole(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _cli_outputs.write_atomically(str(output), write)
+        _outputs.write_atomically(str(output), write)
     assert output.read_bytes() == b"an older model"
     assert os.listdir(tmp_path) == ["model.pkl"]
 
@@ -251,7 +251,7 @@ def test_a_save_replaces_the_file_keeping_its_mode_and_links(tmp_path):
     target.chmod(0o600)
     link = tmp_path / "latest.pkl"
     link.symlink_to(target)
-    _cli_outputs.write_atomically(str(link), lambda stream: stream.write(b"new"))
+    _outputs.write_atomically(str(link), lambda stream: stream.write(b"new"))
     assert link.is_symlink() and target.read_bytes() == b"new"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert sorted(os.listdir(tmp_path)) == ["latest.pkl", "model.pkl"]
@@ -260,9 +260,7 @@ def test_a_save_replaces_the_file_keeping_its_mode_and_links(tmp_path):
 def test_a_new_file_gets_the_usual_mode(tmp_path):
     umask = os.umask(0o022)
     try:
-        _cli_outputs.write_atomically(
-            str(tmp_path / "new.pkl"), lambda s: s.write(b"x")
-        )
+        _outputs.write_atomically(str(tmp_path / "new.pkl"), lambda s: s.write(b"x"))
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "new.pkl").stat().st_mode) == 0o644
@@ -272,7 +270,7 @@ def test_a_save_that_fails_is_one_line(tmp_path, monkeypatch, capsys):
     def replace(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_cli_outputs.os, "replace", replace)
+    monkeypatch.setattr(_outputs.os, "replace", replace)
     output = tmp_path / "model.pkl"
     assert main(["iris", *TINY, "--output", str(output)]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]

@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 
 import sklearn_lth
-from sklearn_lth import _cli
-from sklearn_lth._cli import main
+from sklearn_lth import LotteryTicketMLP, _cli
+from sklearn_lth._cli import _outputs, main
+from sklearn_lth._cli._errors import UsageError
+from sklearn_lth._cli._estimator import available_memory, check_memory
+from sklearn_lth._cli._options import build_parser
+from sklearn_lth._params import PARAMS
 from tests._helpers import fail_in_round
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
@@ -38,14 +42,14 @@ def _rows(output: str) -> list[list[str]]:
 
 def _fitted_params(monkeypatch) -> list[dict]:
     """Record the parameters of every fit, which then runs as usual."""
-    real_fit = _cli.LotteryTicketMLP._fit
+    real_fit = LotteryTicketMLP._fit
     params = []
 
     def fit(self, *args, **kwargs):
         params.append(self.get_params())
         return real_fit(self, *args, **kwargs)
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     return params
 
 
@@ -68,7 +72,7 @@ def test_activation_choices_come_from_the_parameter_table(capsys):
     assert main(["iris", "--activation", "softmax"]) == 2
     line = _error_line(capsys)
     assert "invalid choice: 'softmax'" in line
-    for name in _cli.PARAMS["activation"].options:
+    for name in PARAMS["activation"].options:
         assert repr(name) in line
 
 
@@ -138,7 +142,7 @@ def test_a_network_too_large_is_refused_before_training(monkeypatch, capsys):
     def fit(self, *args, **kwargs):
         raise AssertionError("trained before refusing")
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     monkeypatch.setattr(_cli, "available_memory", lambda: 10**9)
     assert main(["iris", "--hidden-layer-sizes", "100000000"]) == 2
     assert _error_line(capsys) == (
@@ -151,13 +155,13 @@ def test_a_network_too_large_is_refused_before_training(monkeypatch, capsys):
 def test_the_memory_estimate_counts_the_solver_and_parallel_seeds(monkeypatch, capsys):
     monkeypatch.setattr(_cli, "available_memory", lambda: 10**6)
     argv = ["iris", "--hidden-layer-sizes", "300"]  # 2,100 weights
-    _cli.check_memory([4, 300, 3], _cli.build_parser().parse_args(argv), 10**6)
+    check_memory([4, 300, 3], build_parser().parse_args(argv), 10**6)
     lbfgs = [*argv, "--solver", "lbfgs"]
-    with pytest.raises(_cli.UsageError, match="needs about 1.26 MB"):
-        _cli.check_memory([4, 300, 3], _cli.build_parser().parse_args(lbfgs), 10**6)
+    with pytest.raises(UsageError, match="needs about 1.26 MB"):
+        check_memory([4, 300, 3], build_parser().parse_args(lbfgs), 10**6)
     seeds = [*argv, "--n-seeds", "4", "--n-jobs", "4"]
-    with pytest.raises(_cli.UsageError, match=r"\(4 seeds at once\) needs about 1"):
-        _cli.check_memory([4, 300, 3], _cli.build_parser().parse_args(seeds), 10**6)
+    with pytest.raises(UsageError, match=r"\(4 seeds at once\) needs about 1"):
+        check_memory([4, 300, 3], build_parser().parse_args(seeds), 10**6)
 
 
 def test_the_real_memory_refuses_the_issues_network(capsys):
@@ -167,7 +171,7 @@ def test_the_real_memory_refuses_the_issues_network(capsys):
 
 
 def test_available_memory_is_positive_or_unknown():
-    memory = _cli.available_memory()
+    memory = available_memory()
     assert memory is None or memory > 0
 
 
@@ -175,7 +179,7 @@ def test_a_memory_error_anywhere_is_one_line(monkeypatch, capsys):
     def fit(self, *args, **kwargs):
         raise np.core._exceptions._ArrayMemoryError((4, 10**9), np.dtype(float))
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     assert main(["iris", *TINY]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert re.fullmatch(
@@ -219,13 +223,13 @@ def test_a_target_too_large_to_standardise(tmp_path, capsys):
 # -- warnings after the verdict ----------------------------------------------------
 def test_warnings_come_after_the_table_and_the_verdict(monkeypatch, capsys):
     """One stream for both, as on a terminal: no warning inside the table."""
-    real_fit = _cli.LotteryTicketMLP._fit
+    real_fit = LotteryTicketMLP._fit
 
     def fit(self, *args, **kwargs):
         warnings.warn("raised during the search", UserWarning, stacklevel=2)
         return real_fit(self, *args, **kwargs)
 
-    monkeypatch.setattr(_cli.LotteryTicketMLP, "_fit", fit)
+    monkeypatch.setattr(LotteryTicketMLP, "_fit", fit)
     terminal = io.StringIO()
     monkeypatch.setattr(sys, "stdout", terminal)
     monkeypatch.setattr(sys, "stderr", terminal)
@@ -272,7 +276,7 @@ def test_ctrl_c_while_saving_keeps_the_older_model(tmp_path, monkeypatch, capsys
     def dump(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_cli.pickle, "dump", dump)
+    monkeypatch.setattr(_outputs.pickle, "dump", dump)
     assert main(["iris", *TINY, "--output", str(output)]) == 130
     assert capsys.readouterr().err.strip().endswith("sklearn-lth: interrupted")
     assert output.read_bytes() == b"an older model"

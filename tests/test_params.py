@@ -15,7 +15,8 @@ from sklearn_lth import (
     LotteryTicketMLPRegressor,
     LotteryTicketMLPRegressorCV,
 )
-from sklearn_lth._cli import build_estimator, build_parser
+from sklearn_lth._cli._estimator import build_estimator
+from sklearn_lth._cli._options import build_parser
 from sklearn_lth._compat import StrOptions
 from sklearn_lth._params import (
     CV_EXCLUDED,

@@ -7,7 +7,9 @@ folder), a path that is the dataset being read or another output, and a
 figure format matplotlib does not write. :func:`write_atomically` writes a
 file to a temporary file in the same folder and renames it over the old
 one, so that a crash or Ctrl-C never leaves half a file, or none where
-there was one.
+there was one. :func:`save_model` writes the fitted pipeline
+(:func:`saved_pipeline`, which takes raw rows) as a pickle, and
+:func:`save_plot` the figure of each round's score, both that way.
 """
 
 from __future__ import annotations
@@ -15,12 +17,20 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import pickle
 import stat
 import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
-from ._tabular import UsageError
+import numpy as np
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ._data import Split
+from ._errors import UsageError
+from ._search import Search
 
 
 def _same_file(path: str, other: str) -> bool:
@@ -171,3 +181,88 @@ def write_atomically(path: str, write: Callable[[BinaryIO], None]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+# -- saving ------------------------------------------------------------------------
+def _in_target_units(estimator, target_scaler: StandardScaler):
+    """``estimator`` fitted on standardised targets, predicting original ones.
+
+    A fitted :class:`~sklearn.compose.TransformedTargetRegressor` around it,
+    built without refitting (refitting would run the search again).
+    """
+    model = TransformedTargetRegressor(
+        regressor=estimator, transformer=target_scaler, check_inverse=False
+    )
+    model.regressor_, model.transformer_ = estimator, target_scaler
+    model._training_dim = 1
+    return model
+
+
+def saved_pipeline(split: Split, estimator) -> Pipeline:
+    """``Pipeline(preprocessor, estimator)``, which takes the raw features.
+
+    A regressor is wrapped in a ``TransformedTargetRegressor`` that undoes
+    the target scaling, so the pipeline predicts in the target's own units.
+    The first step is named ``scale`` (a StandardScaler) or ``prepare`` (a
+    ColumnTransformer that also one-hot encodes the text columns).
+    """
+    if split.target_scaler is not None:
+        estimator = _in_target_units(estimator, split.target_scaler)
+    step = "scale" if isinstance(split.preprocessor, StandardScaler) else "prepare"
+    return Pipeline([(step, split.preprocessor), ("mlp", estimator)])
+
+
+def _described(model: Pipeline) -> str:
+    """``Pipeline(StandardScaler, LotteryTicketMLP)``: the steps by class."""
+    first, last = model.steps[0][1], model.steps[-1][1]
+    name = type(first).__name__
+    if isinstance(first, ColumnTransformer):
+        inner = ", ".join(type(step).__name__ for _, step, _ in first.transformers)
+        name = f"{name}({inner})"
+    return f"Pipeline({name}, {type(last).__name__})"
+
+
+def save_model(path: str, split: Split, estimator, note: str = "") -> None:
+    """Pickle :func:`saved_pipeline` to ``path``, atomically."""
+    model = saved_pipeline(split, estimator)
+    try:
+        write_atomically(path, lambda stream: pickle.dump(model, stream, protocol=5))
+    except OSError as exc:
+        raise UsageError(
+            f"cannot save the model to {path}: {exc.strerror or exc}"
+        ) from exc
+    print(f"saved {_described(model)}{note} to {path}", flush=True)
+
+
+def save_plot(path: str, estimator, search: Search, metric: str, title: str):
+    """Each scored round's score against the weights remaining, to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .._display import LotteryTicketDisplay
+
+    rounds = sorted(search.scores)
+    position = {int(index): k for k, index in enumerate(estimator.history_["round"])}
+    sparsity = np.asarray(estimator.history_["sparsity"])[
+        [position[index] for index in rounds]
+    ]
+    display = LotteryTicketDisplay(
+        remaining=100 * (1 - sparsity),
+        scores=[search.scores[index] for index in rounds],
+        dense_score=search.scores.get(0),
+        name=f"rewind={estimator.rewind!r}",
+        score_name=f"{search.scored_on} {metric}",
+    ).plot()
+    display.ax_.set_title(f"Lottery ticket search on {title}")
+    try:
+        write_atomically(
+            path,
+            lambda stream: display.figure_.savefig(
+                stream, format=plot_format(path), dpi=100, bbox_inches="tight"
+            ),
+        )
+    finally:
+        plt.close(display.figure_)
+    print(f"saved the figure to {path}", flush=True)

@@ -1,6 +1,6 @@
 """Reading a CSV file for the command line: features, a target and notes.
 
-The rules (``sklearn-lth --help`` and the command line's module docstring
+The rules (``sklearn-lth --help`` and the docstring of :mod:`sklearn_lth._cli`
 summarise them):
 
 - The path must name a regular file: a directory, a device such as
@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._errors import UsageError
+
 #: Characters of a CSV file that the separator is guessed from.
 SNIFF_CHARS = 4096
 SEPARATORS = ",;\t|"
@@ -74,10 +76,6 @@ IDENTIFIER_NAMES = {"id", "index", "idx", "rowid", "rownumber", "rowindex", "row
 _IDENTIFIER_SUFFIX = re.compile(r"(?:[_ .-](?:id|ID|Id)|[a-z0-9](?:Id|ID))$")
 #: A number written with a decimal comma: ``1,5``, ``-0,25``.
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
-
-
-class UsageError(Exception):
-    """A user mistake: the command line prints its one-line message, exits 2."""
 
 
 @dataclass

@@ -1,0 +1,218 @@
+"""Running the search: a row of the round table per round as it finishes.
+
+:func:`run_search` fits the estimator, prints each round's row (with several
+seeds, the kept seed's rows when the search ends), a progress line from
+:class:`Heartbeat` while a round runs long, and turns Ctrl-C into a
+:class:`Search` marked interrupted and the fit's errors into
+:class:`UsageError`.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._interrupt import StopFlag, nested_fit
+from ._data import Split
+from ._errors import UsageError, one_line
+
+#: Seconds of a round without a printed row before a progress line.
+HEARTBEAT_SECONDS = 10.0
+
+
+class Heartbeat:
+    """Prints ``  ... round k still training (20 s)`` while a round runs long.
+
+    Used as a context manager, a daemon thread prints that line after every
+    ``interval`` seconds without output; :meth:`emit` prints a table row and
+    restarts the clock for the next round. Leaving the context stops and joins
+    the thread, so nothing is printed after it.
+
+    Parameters
+    ----------
+    interval : float or None
+        Seconds without output before a progress line; None prints none.
+    searching : str, default=None
+        What the progress line says runs, e.g. ``3 seeds`` (printed as
+        ``  ... 3 seeds still searching (20 s)``); by default the round.
+    """
+
+    def __init__(self, interval: float | None, searching: str | None = None):
+        self.interval = interval
+        self.searching = searching
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._round = 0
+        self._round_start = self._last_output = time.monotonic()
+
+    def __enter__(self) -> Heartbeat:
+        self._round_start = self._last_output = time.monotonic()
+        if self.interval is not None:
+            self._thread = threading.Thread(
+                target=self._run, name="sklearn-lth-heartbeat", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def emit(self, line: str, next_round: int) -> None:
+        """Print ``line``; the next progress line is about ``next_round``."""
+        with self._lock:
+            print(line, flush=True)
+            self._round = next_round
+            self._round_start = self._last_output = time.monotonic()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                wait = self._last_output + self.interval - time.monotonic()
+            if self._stopped.wait(max(wait, 0.0)):
+                return
+            with self._lock:
+                now = time.monotonic()
+                if self._stopped.is_set() or now - self._last_output < self.interval:
+                    continue
+                seconds = now - self._round_start
+                doing = (
+                    f"round {self._round} still training"
+                    if self.searching is None
+                    else f"{self.searching} still searching"
+                )
+                print(f"  ... {doing} ({seconds:.0f} s)", flush=True)
+                self._last_output = now
+
+
+@dataclass
+class Search:
+    """What the search printed: each round's score; whether interrupted.
+
+    ``scores`` maps a round to its score on the part ``scored_on`` names:
+    ``test``, or with several seeds ``validation``, the held-out part of the
+    training set that chose the seed. The rounds a resumed search read from
+    its checkpoint are not scored. ``test_score`` is the last round's score
+    on the test part.
+    """
+
+    scores: dict[int, float] = field(default_factory=dict)
+    scored_on: str = "test"
+    test_score: float | None = None
+    seconds: float = 0.0
+    interrupted: bool = False
+
+
+def _row(record: dict, score: float) -> str:
+    return (
+        f"| {record['round']:5d} | {record['remaining_parameters']:17d} | "
+        f"{record['sparsity']:8.1%} | {record['n_iter']:6d} | "
+        f"{record['train_score']:.4f} | {score:.4f} | "
+        f"{record['seconds']:7.2f} |"
+    )
+
+
+def _resumed(first: int, last: int) -> str:
+    """The line that stands for the rounds read back from a checkpoint."""
+    rounds = f"round {first} was" if first == last else f"rounds {first}-{last} were"
+    return (
+        f"  ... {rounds} completed by an earlier run, read from --checkpoint-dir "
+        "(not scored again)"
+    )
+
+
+def run_search(estimator, split: Split, verbose: bool) -> Search:
+    """Fit ``estimator``, printing a row per round; Ctrl-C ends it early.
+
+    With several seeds the estimator reports no round as it goes: the kept
+    seed's rows, scored on its held-out part, are printed when it ends.
+    Errors of the estimator's own validation and of the fit (a schedule it
+    cannot follow, :class:`TrainingDivergedError`, a checkpoint folder it
+    cannot use) become :class:`UsageError`.
+    """
+    seeds = estimator.n_seeds
+    search = Search(scored_on="test" if seeds == 1 else "validation")
+    heartbeat = Heartbeat(
+        None if verbose else HEARTBEAT_SECONDS,
+        searching=None if seeds == 1 else f"{seeds} seeds",
+    )
+
+    def report(record, round_model):
+        index = int(record["round"])
+        if not search.scores and index > 0:
+            heartbeat.emit(_resumed(0, index - 1), index)
+        test_score = round_model.score(split.X_test, split.y_test)
+        search.scores[index] = test_score
+        heartbeat.emit(_row(record, test_score), index + 1)
+
+    tic = time.perf_counter()
+    try:
+        # As a fit nested in the command line's: after Ctrl-C the estimator
+        # keeps the last completed round without a warning of its own, since
+        # report_interrupt says which round is kept.
+        with heartbeat, nested_fit(StopFlag()):
+            estimator.fit(
+                split.X_train,
+                split.y_train,
+                on_round_end=report if seeds == 1 else None,
+            )
+    except KeyboardInterrupt:
+        search.interrupted = True
+    except ValueError as exc:  # InvalidParameterError, TrainingDivergedError
+        raise UsageError(one_line(exc)) from exc
+    except OSError as exc:
+        if estimator.checkpoint_dir is None:
+            raise
+        # A checkpoint folder that cannot be written (permissions, disk full).
+        where = f": {exc.filename}" if exc.filename else ""
+        raise UsageError(
+            f"cannot write checkpoints: {exc.strerror or exc}{where}"
+        ) from exc
+    search.seconds = time.perf_counter() - tic
+    if hasattr(estimator, "history_"):
+        _finish_table(search, estimator, split)
+    return search
+
+
+def _finish_table(search: Search, estimator, split: Split) -> None:
+    """The rows the estimator did not report, and the last round's test score."""
+    history = estimator.history_
+    rounds = [int(index) for index in history["round"]]
+    last = rounds[-1]
+    if search.scored_on == "validation":
+        for position, index in enumerate(rounds):
+            record = {key: values[position] for key, values in history.items()}
+            search.scores[index] = float(record["validation_score"])
+            print(_row(record, search.scores[index]))
+        print(_kept_seed(estimator))
+    if not search.interrupted:
+        if search.scored_on == "test" and last not in search.scores:
+            # The whole search was read back from the checkpoint.
+            print(_resumed(rounds[0], last))
+            search.scores[last] = float(estimator.score(split.X_test, split.y_test))
+        search.test_score = (
+            search.scores[last]
+            if search.scored_on == "test"
+            else float(estimator.score(split.X_test, split.y_test))
+        )
+    sys.stdout.flush()
+
+
+def _kept_seed(estimator) -> str:
+    """``kept seed 2 of 3 (...)``: the seed kept, and each seed's last score."""
+    seeds = estimator.seeds_history_
+    last_scores = []
+    for seed_index in range(estimator.n_seeds):
+        rows = np.flatnonzero(seeds["seed"] == seed_index)
+        if len(rows):
+            last_scores.append(f"{seeds['validation_score'][rows[-1]]:.4f}")
+    return (
+        f"  kept seed {estimator.best_seed_ + 1} of {estimator.n_seeds} (each "
+        f"seed's last round scores {', '.join(last_scores)} on the held-out part)"
+    )
