@@ -18,7 +18,7 @@ from sklearn_lth._cli import main
 from sklearn_lth._cli._data import resolve_task
 from sklearn_lth._cli._options import build_parser
 from sklearn_lth._cli._report import print_verdict
-from sklearn_lth._cli._search import Heartbeat, Search
+from sklearn_lth._cli._running import Heartbeat, Search
 from sklearn_lth._cli._tabular import sniff_separator
 from sklearn_lth._compat import InvalidParameterError
 
@@ -355,7 +355,7 @@ def test_heartbeat_during_a_run_ends_with_main(monkeypatch, capsys):
         time.sleep(0.1)
         return real_fit(self, X, y, sample_weight, on_round_end=on_round_end)
 
-    monkeypatch.setattr("sklearn_lth._cli._search.HEARTBEAT_SECONDS", 0.02)
+    monkeypatch.setattr("sklearn_lth._cli._running.HEARTBEAT_SECONDS", 0.02)
     monkeypatch.setattr(LotteryTicketMLP, "_fit", slow_fit)
     assert main(["iris", *TINY]) == 0
     out = capsys.readouterr().out

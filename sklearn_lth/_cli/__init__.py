@@ -77,7 +77,7 @@ script's entry point.
 Each step has its own module: :mod:`._options` (the option types and the
 parser), :mod:`._tabular` (reading a CSV file), :mod:`._data` (the dataset,
 its target, the split and the scaling), :mod:`._estimator` (the estimator
-and the memory check), :mod:`._search` (running the search, a row per
+and the memory check), :mod:`._running` (running the search, a row per
 round), :mod:`._report` (the header, the verdict, the warnings),
 :mod:`._outputs` (checking and writing the files) and :mod:`._errors` (user
 mistakes and exit statuses); this one runs them in order.
@@ -115,7 +115,7 @@ from ._report import (
     print_verdict,
     report_interrupt,
 )
-from ._search import run_search
+from ._running import run_search
 from ._tabular import Dataset, sniff_separator
 
 __all__ = ["Dataset", "UsageError", "build_parser", "main", "sniff_separator"]

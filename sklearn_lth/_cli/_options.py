@@ -14,7 +14,7 @@ import math
 from .._params import DEFAULTS, PARAMS
 from ._data import BUNDLED
 from ._errors import EXIT_USAGE
-from ._search import HEARTBEAT_SECONDS
+from ._running import HEARTBEAT_SECONDS
 from ._tabular import MIN_CATEGORIES_LIMIT, check_encoding
 
 

@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ._data import Split
 from ._errors import UsageError
-from ._search import Search
+from ._running import Search
 
 
 def _same_file(path: str, other: str) -> bool:

@@ -21,7 +21,7 @@ from .._pruning import per_round_rate
 from ._data import Split
 from ._errors import EXIT_INTERRUPTED, one_line
 from ._outputs import save_model
-from ._search import Search
+from ._running import Search
 from ._tabular import Dataset
 
 #: A last round this far (or less) below the dense network is a winning ticket.
