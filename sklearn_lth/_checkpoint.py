@@ -1622,8 +1622,23 @@ def _read_history(saved, state, spec, completed) -> dict[str, list]:
                 if found is not None:
                     saved.integer(name, value=found)
             elif found is not None or key != "validation_score_at_min_loss":
-                saved.number(name, finite=False, value=found)
+                value = saved.number(name, finite=False, value=found)
+                low, high, meaning = _HISTORY_RANGES[key]
+                # (NaN is left to the checks that know when it may appear.)
+                saved.check(not value < low and not value > high, name, meaning, found)
     return history
+
+
+# What a round's measured values can be: a duration, a loss (half a squared
+# error, a cross-entropy or a deviance: never negative) and scores (accuracy
+# in [0, 1], R2 at most 1). A value outside cannot have been measured.
+_HISTORY_RANGES = {
+    "seconds": (0.0, math.inf, "a duration of 0 seconds or more"),
+    "train_loss": (0.0, math.inf, "a loss of 0 or more"),
+    "train_score": (-math.inf, 1.0, "a score of at most 1"),
+    "validation_score": (-math.inf, 1.0, "a score of at most 1"),
+    "validation_score_at_min_loss": (-math.inf, 1.0, "a score of at most 1"),
+}
 
 
 def _read_last_round(saved, spec, history, completed) -> RoundResult:

@@ -17,7 +17,7 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._compat import _fit_context, check_sample_weight
 from ._config import config_context, get_config
@@ -601,7 +601,7 @@ class LotteryTicketMLPRegressorCV(RegressorMixin, _BaseLotteryTicketMLPCV):
         self.loss = loss
 
     def _check_targets(self, X, y):
-        return validate_data(
+        X, y = validate_data(
             self,
             X,
             y,
@@ -610,6 +610,10 @@ class LotteryTicketMLPRegressorCV(RegressorMixin, _BaseLotteryTicketMLPCV):
             y_numeric=True,
             dtype=(np.float64, np.float32),
         )
+        # Warned about once here, not by every fold's and the refit's fit.
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -233,7 +233,8 @@ def warn_about_fit(
             "better than chance (the share of the most frequent class, or an R2 "
             "of 0) and a loss above a constant prediction's: the network has "
             "learned nothing there. More epochs (max_iter), another "
-            "learning_rate_init or scaled input features may help.",
+            "learning_rate_init or scaled input features (and, for regression, "
+            "targets) may help.",
             UserWarning,
             stacklevel=stacklevel,
         )

@@ -47,6 +47,7 @@ from ._training import (
     at_chance,
     failed_round,
     predict_network,
+    remedy,
     train_round,
     weights_now,
 )
@@ -556,9 +557,7 @@ def _judge(state, result, record, train_loss, baseline, training) -> None:
     reason = failed_round(result, train_loss, record["train_score"], baseline)
     if reason is not None:
         raise TrainingDivergedError(
-            f"Training diverged in round {round_index}: {reason}. Try a smaller "
-            f"learning_rate_init (now {training.learning_rate_init}) or scale the "
-            "input features.",
+            f"Training diverged in round {round_index}: {reason}. {remedy(training)}",
             round_index=round_index,
         )
     if not result.converged:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ._network import Network, glorot_uniform, kept_positions, position_dtype
 from ._search import start_from_ticket
-from ._training import BatchSource, TrainingConfig, TrainingStep
+from ._training import BatchSource, TrainingConfig, TrainingStep, remedy
 from .exceptions import TrainingDivergedError
 
 
@@ -65,9 +65,8 @@ class IncrementalTraining:
             )
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
-                    f"Training diverged in partial_fit: the loss is {loss}. Try a "
-                    f"smaller learning_rate_init (now {config.learning_rate_init}) "
-                    "or scale the input features."
+                    f"Training diverged in partial_fit: the loss is {loss}. "
+                    + remedy(config)
                 )
             accumulated += loss * weight_sum
         self.samples_seen += n_samples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import warnings
 from contextlib import contextmanager
@@ -92,6 +93,25 @@ def _n_weights(layer_units: list[int]) -> int:
 # training config's kernels come from sklearn_lth.get_config instead).
 _TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig) if f.name != "kernels")
 _PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig) if f.name in PARAMS)
+
+
+def _check_callback(on_round_end) -> None:
+    """Refuse an ``on_round_end`` that cannot be called as ``f(record, model)``."""
+    problem = None
+    if not callable(on_round_end):
+        problem = f"got {on_round_end!r} of type {type(on_round_end).__name__}"
+    else:
+        try:
+            inspect.signature(on_round_end).bind(None, None)
+        except TypeError as exc:
+            problem = f"{on_round_end!r} cannot be called so ({exc})"
+        except ValueError:  # no signature to read (some builtins): trust it
+            pass
+    if problem is not None:
+        raise TypeError(
+            "on_round_end must be a callable taking two arguments, (record, "
+            f"round_model), or None; {problem}."
+        )
 
 
 def _has_stochastic_solver(estimator) -> bool:
@@ -279,11 +299,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             The fitted estimator.
         """
         # Refused before round 0 trains, not when the first round ends.
-        if on_round_end is not None and not callable(on_round_end):
-            raise TypeError(
-                "on_round_end must be a callable taking (record, round_model), or "
-                f"None; got {on_round_end!r} of type {type(on_round_end).__name__}."
-            )
+        if on_round_end is not None:
+            _check_callback(on_round_end)
         if on_round_end is not None and self.n_seeds > 1:
             raise ValueError(
                 f"on_round_end reports the rounds of one search, but n_seeds="

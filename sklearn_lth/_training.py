@@ -143,6 +143,22 @@ class EarlierTraining:
 # A round has failed when it ends this many times above both its first epoch's
 # loss and a constant prediction's (no learning rate that works does so).
 DIVERGED_FACTOR = 10.0
+# ... or when it ends at chance this much above both: it has lost ground. A
+# loss a hair above them (0.6947 against 0.6942 on random labels, which no
+# network learns) is noise at chance, not divergence: that round warns.
+LOST_GROUND_FACTOR = 1.1
+
+
+def remedy(config: TrainingConfig) -> str:
+    """What to try after a diverged round, as a sentence."""
+    advice = f"a smaller learning_rate_init (now {config.learning_rate_init})"
+    # A step of learning_rate_init * alpha >= 1 on the L2 term overshoots
+    # zero by itself: the penalty, not the data, drives the weights away.
+    if config.learning_rate_init * config.alpha >= 1:
+        advice += f", a smaller alpha (now {config.alpha})"
+    return (
+        f"Try {advice} or scale the input features (and, for regression, the targets)."
+    )
 
 
 def failed_round(
@@ -152,9 +168,10 @@ def failed_round(
 
     A round whose loss ends more than ``DIVERGED_FACTOR`` times above both its
     first epoch's loss and the constant prediction's has diverged, and so has
-    one that ends above both with a training score no better than chance: it
-    has learned nothing and lost ground. A round that ends at chance below
-    its first epoch's loss is slow, not diverged (see :func:`at_chance`).
+    one that ends more than ``LOST_GROUND_FACTOR`` times above both with a
+    training score no better than chance: it has learned nothing and lost
+    ground. A round that ends at chance nearer its first epoch's loss is
+    slow, or has nothing to learn, not diverged (see :func:`at_chance`).
 
     Parameters
     ----------
@@ -183,7 +200,7 @@ def failed_round(
             f"{DIVERGED_FACTOR:g} times both its first epoch's ({start:.4g}) and "
             f"the loss of a constant prediction ({null_loss:.4g})"
         )
-    if train_loss > reference and at_chance(train_score, baseline):
+    if train_loss > LOST_GROUND_FACTOR * reference and at_chance(train_score, baseline):
         return (
             f"its training loss ended at {train_loss:.4g}, above both its first "
             f"epoch's ({start:.4g}) and the loss of a constant prediction "
@@ -768,8 +785,7 @@ class _Round:
             f"Training diverged in round {self.round_index}, epoch {epoch + 1}: "
             f"the loss is {loss}. Solver produced non-finite parameter weights. "
             "The input data may contain large values and need to be preprocessed. "
-            f"Try a smaller learning_rate_init (now {self.config.learning_rate_init})"
-            " or scale the input features.",
+            + remedy(self.config),
             round_index=self.round_index,
         )
 

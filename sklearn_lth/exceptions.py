@@ -53,9 +53,9 @@ class TrainingDivergedError(ValueError):
 
     A round has diverged when its training loss stops being a finite number,
     when it ends more than ten times above both its starting loss and the
-    loss of a constant prediction, or when it ends above both of them with a
-    training score no better than chance. The message names the round (and
-    the epoch, for a non-finite loss) and suggests a remedy.
+    loss of a constant prediction, or when it ends more than 10% above both
+    of them with a training score no better than chance. The message names
+    the round (and the epoch, for a non-finite loss) and suggests a remedy.
 
     The estimator that ``fit`` was called on is left as it was before the
     call. The rounds completed before the failure are not lost: they are in

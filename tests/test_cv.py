@@ -230,3 +230,16 @@ def test_a_scorer_without_sample_weight_scores_unweighted_with_a_warning(
         score = model.score(X, y, sample_weight=sample_weight)
     assert score == -max_error(y, model.predict(X))
     assert record[0].filename == __file__  # the warning points at the caller
+
+
+def test_a_column_vector_target_warns_once_not_per_fold():
+    from sklearn.exceptions import DataConversionWarning
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    y = X[:, :1] * 2
+    with pytest.warns(DataConversionWarning) as record:
+        LotteryTicketMLPRegressorCV(
+            cv=3, max_rounds=1, hidden_layer_sizes=(4,), max_iter=5, random_state=0
+        ).fit(X, y)
+    assert sum(issubclass(w.category, DataConversionWarning) for w in record) == 1

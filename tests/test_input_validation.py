@@ -199,6 +199,8 @@ def test_a_callback_that_cannot_be_called_is_refused_before_training(monkeypatch
     monkeypatch.setattr(imp, "train_round", train_round)
     with pytest.raises(TypeError, match="on_round_end must be a callable.*int"):
         LotteryTicketMLP(**FAST).fit(X, y, on_round_end=5)
+    with pytest.raises(TypeError, match="two arguments.*cannot be called so"):
+        LotteryTicketMLP(**FAST).fit(X, y, on_round_end=lambda record: None)
 
 
 def test_a_callback_with_several_seeds_is_refused_not_ignored():

@@ -164,6 +164,7 @@ def test_a_batch_whose_samples_all_weigh_zero_trains(small_classification):
         (2.0, 0.9, False),  # a fine round
         (25.0, 0.9, True),  # ten times above its start and a constant's loss
         (1.5, 0.5, True),  # above both, at chance
+        (1.25, 0.5, False),  # at chance a hair above both: noise, not diverged
         (1.5, 0.6, False),  # above both, but learned something
         (0.9, 0.5, False),  # at chance but below its start: slow, not diverged
     ],
