@@ -2,11 +2,14 @@
 encodings, dropped columns, and paths that are not regular files."""
 
 import builtins
+import csv
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -60,6 +63,10 @@ def _shuffled(values, seed=0):
         ("Unnamed: 0", range(1, 151), "1..150, in order"),
         ("", _shuffled(range(150)), "0..149, shuffled"),
         ("", range(0, 300, 2), "0..298, increasing, with gaps"),
+        # What train_test_split leaves: gaps, in no order (the QA's file).
+        ("", _shuffled(range(0, 300, 2)), "0..298, with gaps, in no order"),
+        ("", range(-1, 149), "-1..148, in order"),
+        ("", np.linspace(0, 1, 150), "a distinct number in every row"),
         ("Id", _shuffled(range(1, 151)), "consecutive whole numbers 1..150"),
         ("index", range(10, 160), "consecutive whole numbers 10..159"),
         ("PassengerId", range(1, 151), "consecutive whole numbers 1..150"),
@@ -72,19 +79,18 @@ def test_an_index_column_is_left_out_with_a_note(tmp_path, name, values, why):
     assert data.feature_names == IRIS_HEADER[:-1]
     assert data.X.shape == (150, 4)
     [note] = data.notes
-    assert f'column 1 ("{name}")' in note and why in note
+    shown = name or "Unnamed: 0"  # pandas' name for an empty header
+    assert f'column 1 ("{shown}")' in note and why in note
     assert "left out" in note and "--keep-index" in note
     kept = read_csv(path, CsvOptions(keep_index=True))
-    assert kept.feature_names == [name, *IRIS_HEADER[:-1]] and kept.notes == []
+    assert kept.feature_names == [shown, *IRIS_HEADER[:-1]] and kept.notes == []
 
 
 @pytest.mark.parametrize(
     "name, values",
     [
         ("", [0, 1] * 75),  # repeats: not an index
-        ("", range(-1, 149)),  # negative
-        ("", _shuffled(range(0, 300, 2))),  # gaps and shuffled
-        ("", np.linspace(0, 1, 150)),  # not whole numbers
+        ("", [*range(149), 0]),  # one repeat
         ("year", range(1900, 2050)),  # consecutive, but a name of its own
         ("sid", range(150)),  # "id" inside a word
         ("paid", range(150)),
@@ -93,8 +99,68 @@ def test_an_index_column_is_left_out_with_a_note(tmp_path, name, values, why):
 def test_other_columns_are_features_without_a_note(tmp_path, name, values):
     path = _write(tmp_path, [name, *IRIS_HEADER], _iris_rows(values))
     data = read_csv(path, CsvOptions())
-    assert data.feature_names == [name, *IRIS_HEADER[:-1]]
+    assert data.feature_names == [name or "Unnamed: 0", *IRIS_HEADER[:-1]]
     assert data.notes == []
+
+
+def test_the_index_train_test_split_leaves_is_left_out(tmp_path):
+    """The QA's file, run as the user does: pandas' to_csv of the train part
+    of train_test_split (an unnamed index with gaps, in no order, that
+    leaks the sorted class) is not a feature; --drop names it as pandas."""
+    pytest.importorskip("pandas")
+    from sklearn.model_selection import train_test_split
+
+    train, _ = train_test_split(
+        load_iris(as_frame=True).frame, test_size=0.3, random_state=0
+    )
+    path = tmp_path / "iris_train.csv"
+    train.to_csv(path)
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_lth", str(path), *TINY],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "105 samples, 4 features, 3 classes" in result.stdout
+    assert (
+        'note: column 1 ("Unnamed: 0") is unnamed and holds the distinct whole numbers '
+    ) in result.stdout
+    assert ", with gaps, in no order: a row index" in result.stdout
+    assert "network 4-8-3" in result.stdout
+    # pandas' name for it: --drop takes it, and --keep-index is not needed.
+    for options in (CsvOptions(drop=("Unnamed: 0",)), CsvOptions(keep_index=True)):
+        data = read_csv(str(path), options)
+        assert len(data.feature_names) == 4 + options.keep_index
+
+
+def test_drop_an_unnamed_column_by_pandas_name(tmp_path, capsys):
+    """``Unnamed: N`` for the N-th column (from 0) when its header is empty."""
+    rows = [[*row[:2], i % 3, *row[2:]] for i, row in enumerate(_iris_rows())]
+    path = _write(tmp_path, [*IRIS_HEADER[:2], "", *IRIS_HEADER[2:]], rows)
+    assert read_csv(path, CsvOptions()).feature_names[2] == "Unnamed: 2"
+    data = read_csv(path, CsvOptions(drop=("Unnamed: 2",)))
+    assert data.feature_names == IRIS_HEADER[:-1]
+    assert main([path, *TINY, "--drop", "Unnamed: 2"]) == 0
+    assert "150 samples, 4 features" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("drop", ["", " ", "sl,,sw"])
+def test_drop_an_empty_name_says_how_to_name_an_unnamed_column(tmp_path, drop, capsys):
+    path = _write(tmp_path, ["", *IRIS_HEADER], _iris_rows(range(150)))
+    assert main([path, *TINY, "--drop", drop]) == 2
+    line = _error_line(capsys)
+    assert "a column with an empty header is named as pandas names it" in line
+    assert '"Unnamed: N" for the N-th column counted from 0' in line
+    assert "--drop 'Unnamed: 0'" in line
+
+
+def test_help_says_how_to_drop_an_unnamed_column(capsys):
+    assert main(["--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "is named as pandas names it, 'Unnamed: N' for the N-th column" in (
+        help_text
+    )
+    assert "e.g. --drop 'Unnamed: 0'" in help_text
 
 
 @pytest.mark.parametrize(
@@ -118,9 +184,10 @@ def test_a_frame_read_with_its_index_and_written_again_has_two(tmp_path):
     path = _write(tmp_path, ["", "Unnamed: 0", *IRIS_HEADER], rows)
     data = read_csv(path, CsvOptions())
     assert data.feature_names == IRIS_HEADER[:-1]
-    assert [note[:25] for note in data.notes] == [
-        'column 1 ("") is unnamed ',
-        'column 2 ("Unnamed: 0") i',
+    # pandas' names: the empty header is "Unnamed: 0.1" beside "Unnamed: 0".
+    assert [note[:32] for note in data.notes] == [
+        'column 1 ("Unnamed: 0.1") is unn',
+        'column 2 ("Unnamed: 0") is unnam',
     ]
 
 
@@ -128,7 +195,8 @@ def test_an_unnamed_column_after_a_named_one_is_a_feature(tmp_path):
     rows = [[*row[:2], i, *row[2:]] for i, row in enumerate(_iris_rows())]
     header = [*IRIS_HEADER[:2], "", *IRIS_HEADER[2:]]
     data = read_csv(_write(tmp_path, header, rows), CsvOptions())
-    assert data.feature_names == header[:-1] and data.notes == []
+    assert data.feature_names == [*IRIS_HEADER[:2], "Unnamed: 2", *IRIS_HEADER[2:4]]
+    assert data.notes == []
 
 
 def test_r_row_names_are_left_out(tmp_path):
@@ -164,9 +232,10 @@ def test_an_index_column_does_not_leak_the_sorted_labels(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "150 samples, 4 features, 3 classes" in result.stdout
-    assert 'note: column 1 ("") is unnamed and holds the distinct whole numbers ' in (
-        result.stdout
-    )
+    assert (
+        'note: column 1 ("Unnamed: 0") is unnamed and holds the distinct whole '
+        "numbers 0..149, in order"
+    ) in result.stdout
     assert "network 4-8-3" in result.stdout
     with open(output, "rb") as handle:
         model = pickle.load(handle)
@@ -208,7 +277,7 @@ def test_a_text_column_is_one_hot_encoded_in_the_saved_model(tmp_path):
         model = pickle.load(handle)
     rows = pd.read_csv(path).drop(columns="species")
     assert set(model.predict(rows)) <= {"setosa", "versicolor", "virginica"}
-    encoder = model.named_steps["prepare"].named_transformers_["onehot"]
+    encoder = model.named_steps["prepare"].named_transformers_["onehot"][-1]
     assert encoder.handle_unknown == "ignore"
     assert list(encoder.categories_[0]) == ["blue", "green", "red"]
     rows.loc[0, "color"] = "purple"  # unseen: encoded as no category
@@ -278,6 +347,116 @@ def test_a_text_feature_named_with_a_space_is_quoted_in_the_hint(tmp_path, capsy
     rows = [[i, f"t{i}", i % 2] for i in range(120)]
     assert main([_write(tmp_path, ["a", "free text", "y"], rows), *TINY]) == 2
     assert _error_line(capsys).endswith("--drop 'free text'")
+
+
+# -- the saved model takes the rows as pandas, csv or numpy read them -----------
+def _spaced_csv(tmp_path, label_of):
+    """The QA's file: ``-0.109, blue,True, C``, a space after some separators
+    (pandas keeps it, the command line strips it) and a True/False column
+    (pandas parses it as bool)."""
+    rng = np.random.RandomState(0)
+    lines = ["x,color,flag,label"]
+    for _ in range(160):
+        x, color = rng.normal(), rng.choice(["blue", "green", "red"])
+        flag = rng.choice(["True", "False"])
+        lines.append(f"{x:.3f}, {color},{flag}, {label_of(color, flag)}")
+    path = tmp_path / "spaced.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _printed_test_score(out: str) -> str:
+    return re.search(r"\(round 1, .*\) test accuracy: ([\d.]+)", out)[1]
+
+
+def _test_rows(n_rows, y):
+    """The rows the command line held out (its split, stratified)."""
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(
+        np.arange(n_rows), y, test_size=0.25, random_state=0, stratify=y
+    )[1]
+
+
+def _raw_rows(path):
+    """Every row as the csv module reads it: strings, spaces kept."""
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))[1:]
+
+
+FIT = ["--hidden-layer-sizes", "16", "--max-iter", "100", "--pruning-rounds", "1"]
+FIT += ["--learning-rate-init", "0.05"]
+
+
+def test_the_saved_model_takes_the_rows_pandas_and_csv_read(tmp_path, capsys):
+    """Text values with spaces and a True/False column: the saved model
+    scores on pandas.read_csv's frame (and on the csv module's strings, as
+    an object array) what the command line printed for its test part."""
+    pd = pytest.importorskip("pandas")
+
+    def label_of(color, flag):
+        return "A" if color == "blue" else ("B" if flag == "True" else "C")
+
+    path = _spaced_csv(tmp_path, label_of)
+    output = tmp_path / "model.pkl"
+    assert main([str(path), *FIT, "--output", str(output)]) == 0
+    printed = _printed_test_score(capsys.readouterr().out)
+    with open(output, "rb") as handle:
+        model = pickle.load(handle)
+    frame = pd.read_csv(path)
+    assert frame["flag"].dtype == bool and frame["color"][0].startswith(" ")
+    X, y = frame.drop(columns="label"), frame["label"].str.strip()
+    test = _test_rows(len(y), y.to_numpy())
+    assert f"{model.score(X.iloc[test], y.iloc[test]):.4f}" == printed
+    assert float(printed) > 0.9
+    assert len(set(model.predict(X))) == 3  # not one class for every row
+    rows = np.array([row[:-1] for row in _raw_rows(path)], dtype=object)
+    with warnings.catch_warnings():  # fitted on a frame, given an array
+        warnings.filterwarnings("ignore", "X does not have valid feature names")
+        from_csv = model.predict(rows[test])
+    assert list(from_csv) == list(model.predict(X.iloc[test]))
+    assert f"{np.mean(from_csv == y.iloc[test].to_numpy()):.4f}" == printed
+
+
+def test_true_false_labels_are_booleans(tmp_path, capsys):
+    """Labels all True or False come back as bools, as pandas reads them."""
+    pd = pytest.importorskip("pandas")
+    path = _spaced_csv(tmp_path, lambda color, flag: str(color != "red"))
+    output = tmp_path / "model.pkl"
+    assert main([str(path), *FIT, "--output", str(output)]) == 0
+    printed = _printed_test_score(capsys.readouterr().out)
+    with open(output, "rb") as handle:
+        model = pickle.load(handle)
+    assert list(model.classes_) == [False, True]
+    assert model.classes_.dtype == bool
+    frame = pd.read_csv(path, skipinitialspace=True)
+    X, y = frame.drop(columns="label"), frame["label"]
+    assert y.dtype == bool
+    test = _test_rows(len(y), y.to_numpy())
+    assert f"{model.score(X.iloc[test], y.iloc[test]):.4f}" == printed
+
+
+def test_text_cells_as_other_readers_give_them():
+    """What pandas makes of a CSV's text: spaces, bools, whole floats of a
+    column with NA, and a category pandas reads as missing."""
+    from sklearn_lth._cli._steps import TextCells
+
+    train = np.array(
+        [["blue", "True", "1", "NA"], ["red", "False", "x", "b"]], dtype=object
+    )
+    cells = TextCells().fit(train)
+    given = np.array(
+        [[" blue ", True, 1.0, float("nan")], ["green", np.False_, "x", None]],
+        dtype=object,
+    )
+    assert cells.transform(given).tolist() == [
+        ["blue", "True", "1", "NA"],
+        ["green", "False", "x", "NA"],
+    ]
+    # Two categories pandas reads as missing: NaN matches none of them.
+    both = TextCells().fit(np.array([["NA"], ["None"]], dtype=object))
+    assert both.transform(np.array([[None]], dtype=object)).tolist() == [[""]]
+    assert cells.get_feature_names_out().tolist() == ["x0", "x1", "x2", "x3"]
 
 
 # -- decimal marks and encodings ---------------------------------------------------
@@ -354,6 +533,134 @@ def test_a_utf8_byte_order_mark_is_skipped(tmp_path):
 def test_unknown_encoding(capsys):
     assert main(["data.csv", "--encoding", "klingon"]) == 2
     assert "--encoding: unknown encoding 'klingon'" in _error_line(capsys)
+
+
+# -- thousands separators --------------------------------------------------------
+def _incomes(tmp_path, cells, name="data.csv", sep=","):
+    rows = [[20 + i % 50, cell, i % 2] for i, cell in enumerate(cells)]
+    return _write(tmp_path, ["age", "income", "label"], rows, name=name, sep=sep)
+
+
+def test_a_quoted_thousands_separator_is_hinted_both_ways(tmp_path, capsys):
+    """The QA's ``"79,543"`` in a comma-separated file: a decimal comma or a
+    thousands separator, both named (not just --decimal, which leads nowhere
+    with a comma as the separator); --thousands , reads it, as pandas'
+    thousands=","."""
+    cells = [f'"{10 + i % 90},{i % 1000:03d}"' for i in range(120)]
+    path = _incomes(tmp_path, cells)
+    assert main([path, *TINY]) == 2
+    assert _error_line(capsys).endswith(
+        'column "income": "10,000" looks like a number with a comma: give '
+        "--thousands , if it separates thousands, or --decimal , if it is a "
+        "decimal comma (a decimal comma needs another separator than the comma: "
+        "save the file separated by ';')"
+    )
+    data = read_csv(path, CsvOptions(thousands=","))
+    assert data.X.dtype == float and data.X[1, 1] == 11001
+    assert main([path, *TINY, "--thousands", ","]) == 0
+    assert "120 samples, 2 features, 2 classes" in capsys.readouterr().out
+
+
+def test_several_thousands_separators_are_hinted_as_such(tmp_path, capsys):
+    cells = [f'"1,{i:03d},{i:03d}.5"' for i in range(60)]
+    assert main([_incomes(tmp_path, cells), *TINY]) == 2
+    assert _error_line(capsys).endswith(
+        '"1,000,000.5" looks like a number with "," between thousands; give '
+        "--thousands , to read it as one"
+    )
+
+
+def test_dots_between_thousands_with_a_decimal_comma(tmp_path, capsys):
+    cells = [f"{1 + i % 9}.{i:03d},5" for i in range(60)]
+    path = _incomes(tmp_path, cells, sep=";")
+    assert main([path, *TINY, "--decimal", ","]) == 2
+    assert _error_line(capsys).endswith(
+        '"1.000,5" looks like a number with "." between thousands; give '
+        "--thousands . to read it as one"
+    )
+    data = read_csv(path, CsvOptions(decimal=",", thousands="."))
+    assert data.X[1, 1] == 2001.5
+
+
+def test_a_thousands_separator_in_a_numeric_column_is_hinted(tmp_path, capsys):
+    rows = [[i, i % 2] for i in range(20)] + [['"1,234"', 0]]
+    assert main([_write(tmp_path, ["a", "label"], rows), *TINY]) == 2
+    assert _error_line(capsys).endswith(
+        'column "a": "1,234" is not a number (give --thousands , if it separates '
+        "thousands) (nothing is imputed: fix the cell, or leave the column out "
+        "with --drop a)"
+    )
+
+
+def test_thousands_in_a_numeric_target(tmp_path):
+    rows = [[i, f'"{i},{i:03d}.5"'] for i in range(1, 30)]
+    data = read_csv(_write(tmp_path, ["x", "y"], rows), CsvOptions(thousands=","))
+    assert data.y[1] == "2002.5"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--thousands", ".", "--decimal", "."], "--thousands '.' is also the decimal"),
+        (["--thousands", ","] + ["--decimal", ","], "is also the decimal mark"),
+        (["--thousands", "a"], "--thousands: must be one character that separates"),
+        (["--thousands", "12"], "--thousands: must be one character that separates"),
+    ],
+)
+def test_thousands_mistakes(tmp_path, argv, expected, capsys):
+    path = _write(tmp_path, IRIS_HEADER, _iris_rows())
+    assert main([path, *TINY, *argv]) == 2
+    assert expected in _error_line(capsys)
+
+
+def test_thousands_may_be_the_separator(tmp_path):
+    """As pandas' sep="," with thousands=",": quoted cells carry it."""
+    path = _incomes(tmp_path, [f'"{i},500"' for i in range(1, 80)])
+    data = read_csv(path, CsvOptions(sep=",", thousands=","))
+    assert data.X[0, 1] == 1500
+
+
+# -- spreadsheet endings -----------------------------------------------------------
+def test_every_line_ending_in_the_separator(tmp_path, capsys):
+    """Excel's ``a;b;label;``: an empty last column, ignored with a note
+    (it was ``line 2, column "": empty cell``)."""
+    path = tmp_path / "data.csv"
+    lines = [";".join(IRIS_HEADER) + ";"] + [
+        ";".join(map(str, row)) + ";" for row in _iris_rows()
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    data = read_csv(str(path), CsvOptions())
+    assert data.feature_names == IRIS_HEADER[:-1] and data.label == "species"
+    assert data.notes == [
+        'the last column has no header and no value (every line ends in ";"): ignored'
+    ]
+    assert main([str(path), *TINY]) == 0
+    assert "150 samples, 4 features, 3 classes" in capsys.readouterr().out
+
+
+def test_rows_of_separators_only_are_blank(tmp_path, capsys):
+    """A trailing ``,,,,`` (and one inside): skipped like empty lines, not
+    "empty cell ... --drop" of a good column."""
+    rows = _iris_rows(range(1000, 1150))
+    header = ["customer_id", *IRIS_HEADER]
+    path = tmp_path / "data.csv"
+    lines = [",".join(header)] + [",".join(map(str, row)) for row in rows]
+    lines.insert(50, "," * 5)
+    lines.append("," * 5)
+    path.write_text("\n".join(lines) + "\n")
+    assert main([str(path), *TINY]) == 0
+    assert "150 samples, 4 features, 3 classes" in capsys.readouterr().out
+    assert len(read_csv(str(path), CsvOptions()).y) == 150
+
+
+def test_a_last_unnamed_column_with_values_is_kept(tmp_path):
+    """Only a last column empty in every row, header included, is ignored."""
+    rows = [[*row, i % 4] for i, row in enumerate(_iris_rows())]
+    path = _write(tmp_path, [*IRIS_HEADER, ""], rows)
+    assert read_csv(path, CsvOptions()).label == "Unnamed: 5"
+    data = read_csv(path, CsvOptions(label_column="species"))
+    assert data.feature_names == [*IRIS_HEADER[:-1], "Unnamed: 5"]
+    assert data.notes == []
 
 
 # -- --drop ------------------------------------------------------------------------

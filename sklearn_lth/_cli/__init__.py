@@ -10,33 +10,44 @@ takes raw features (a regressor inside a ``TransformedTargetRegressor``: the
 CLI standardises regression targets too, and the saved model predicts in the
 target's own units). With text columns the pipeline's first step is a
 ``ColumnTransformer`` that scales the numeric columns and one-hot encodes the
-text ones (``OneHotEncoder(handle_unknown="ignore")``), so the saved model
-takes the CSV's rows as they are.
+text ones (``OneHotEncoder(handle_unknown="ignore")``) after making each
+value the stripped string the CLI read (:class:`._steps.TextCells`); its
+columns are chosen by position. So the saved model takes the CSV's rows as
+they are read by ``pandas.read_csv`` (spaces after a separator kept,
+True/False parsed as booleans) or by :mod:`csv` as an object array.
 
 A CSV file is read by :mod:`._tabular` (its docstring states the rules in
-full): its first row names the columns, the separator is guessed from the
-file's start unless ``--sep`` is given, ``--decimal ,`` reads ``1,5``,
-``--encoding`` decodes other than UTF-8, and ``--drop`` leaves columns out. A
-feature column is numeric when at least half of its cells are numbers, and
-then every cell must be a finite number; any other column is text, one-hot
-encoded, unless it has more than ``max(50, half the rows)`` distinct values
-(free text or an identifier: refused, ``--drop`` it). Empty cells are errors,
-never imputed; a mistake in the file is reported with its line number and
-column name. An index column is left out with a note (``--keep-index`` keeps
-it): an unnamed column before any named one (header empty or ``Unnamed: 0``)
-of distinct whole numbers that are 0..n-1 or 1..n in any order, or
-increasing, or of distinct texts (R's row names); or a column named as a row
-identifier (``id``, ``index``, ``PassengerId``, ``user_id``...) holding n
-consecutive whole numbers in any order. An identifier-named column that does
-not hold them stays a feature, with a note. ``--task auto`` (the default)
-reads a numeric target with non-integer values or more than ``max(20, 5% of
-the samples)`` distinct values as a regression target, and any other target
-as class labels.
+full): its first row names the columns, an empty header cell naming its
+column as pandas does (``Unnamed: N``, N counted from 0); the separator is
+guessed from the file's start unless ``--sep`` is given, ``--decimal ,``
+reads ``1,5``, ``--thousands ,`` reads ``"79,543"``, ``--encoding`` decodes
+other than UTF-8, and ``--drop`` leaves columns out. A row of empty cells
+only is blank, and a last column whose header and every cell are empty
+(every line ending in the separator) is ignored. A feature column is
+numeric when at least half of its cells are numbers, and then every cell
+must be a finite number; any other column is text, one-hot encoded, unless
+it has more than ``max(50, half the rows)`` distinct values (free text or
+an identifier: refused, ``--drop`` it), or its cells look like numbers
+written with a comma (the message names ``--decimal ,`` or ``--thousands
+,``). Empty cells are errors, never imputed; a mistake in the file is
+reported with its line number and column name. An index column is left out
+with a note (``--keep-index`` keeps it): an unnamed column before any named
+one (header empty or ``Unnamed: N``) whose values are all distinct, as
+pandas' ``to_csv`` writes an index (in order, shuffled, or with the gaps
+``train_test_split`` leaves) and R's ``write.csv`` its row names; or a
+column named as a row identifier (``id``, ``index``, ``PassengerId``,
+``user_id``...) holding n consecutive whole numbers in any order. An
+identifier-named column that does not hold them stays a feature, with a
+note. ``--task auto`` (the default) reads a numeric target with non-integer
+values or more than ``max(20, 5% of the samples)`` distinct values as a
+regression target, and any other target as class labels.
 
 The saved model keeps the CSV's labels and feature names. A classifier's
 ``classes_`` are the label column's values: ints when they are all whole
-numbers, else the original text. When pandas is importable, the scaler is
-fitted on a ``pandas.DataFrame`` whose columns are the CSV header, so the
+numbers, bools when they are all True or False (as pandas parses them),
+else the original text. When pandas is importable, the preprocessing is
+fitted on a ``pandas.DataFrame`` whose columns are named as
+``pandas.read_csv`` names them (spaces around a header cell kept), so the
 saved pipeline has ``feature_names_in_`` and checks the column names of the
 frames it predicts on; without pandas it is fitted on arrays (of objects,
 with text columns) and has no feature names. The bundled datasets are fitted
@@ -76,7 +87,8 @@ script's entry point.
 
 Each step has its own module: :mod:`._options` (the option types and the
 parser), :mod:`._tabular` (reading a CSV file), :mod:`._data` (the dataset,
-its target, the split and the scaling), :mod:`._estimator` (the estimator
+its target, the split and the scaling), :mod:`._steps` (the saved pipeline's
+text step), :mod:`._estimator` (the estimator
 and the memory check), :mod:`._running` (running the search, a row per
 round), :mod:`._report` (the header, the verdict, the warnings),
 :mod:`._outputs` (checking and writing the files) and :mod:`._errors` (user

@@ -6,19 +6,27 @@ whether the target holds class labels or numbers and refuse one a model
 cannot learn; :func:`split_and_scale` splits the samples (stratified for
 classes) and fits the preprocessing on the train part, the steps the saved
 pipeline starts with.
+
+The saved pipeline takes the CSV file's rows as ``pandas.read_csv`` reads
+them, and as object arrays (:mod:`csv`, numpy): its columns are chosen by
+position, and text goes through :class:`._steps.TextCells` (values made
+stripped strings) before the one-hot encoder.
 """
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn import datasets
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ._errors import UsageError, one_line
+from ._steps import TextCells
 from ._tabular import CsvOptions, Dataset, is_number, not_a_number, read_csv
 
 BUNDLED = {
@@ -27,6 +35,9 @@ BUNDLED = {
     "wine": datasets.load_wine,
     "iris": datasets.load_iris,
 }
+#: The labels pandas' read_csv parses as booleans (its true and false values).
+TRUE = ["True", "TRUE", "true"]
+FALSE = ["False", "FALSE", "false"]
 
 
 def load_dataset(args, memory: int | None) -> Dataset:
@@ -38,6 +49,7 @@ def load_dataset(args, memory: int | None) -> Dataset:
         label_column=args.label_column,
         sep=args.sep,
         decimal=args.decimal,
+        thousands=args.thousands,
         encoding=args.encoding,
         drop=tuple(args.drop or ()),
         keep_index=args.keep_index,
@@ -51,6 +63,7 @@ def load_dataset(args, memory: int | None) -> Dataset:
                 ("--drop", args.drop),
                 ("--keep-index", args.keep_index or None),
                 ("--decimal", None if args.decimal == "." else args.decimal),
+                ("--thousands", args.thousands),
                 ("--encoding", None if args.encoding == "utf-8" else args.encoding),
             )
             if value is not None
@@ -66,6 +79,15 @@ def load_dataset(args, memory: int | None) -> Dataset:
         raise UsageError(
             f"--decimal {args.decimal!r} is also the separator (--sep); a CSV "
             "file with decimal commas is usually separated by ';'"
+        )
+    # The thousands separator may be the field separator: pandas' usual
+    # thousands="," reads quoted cells such as "79,543" in a comma-separated
+    # file. It cannot be the decimal mark.
+    if args.thousands is not None and args.thousands == args.decimal:
+        raise UsageError(
+            f"--thousands {args.thousands!r} is also the decimal mark (--decimal "
+            f"{args.decimal!r}); with decimal commas, thousands are usually "
+            "separated by '.' (--decimal , --thousands .)"
         )
     return read_csv(args.dataset, options, bundled=tuple(BUNDLED), memory=memory)
 
@@ -104,7 +126,9 @@ def prepare_target(data: Dataset, task: str) -> np.ndarray:
     """The target as the estimator takes it, or an error for an unusable one.
 
     Regression targets become floats; class labels become ints when they are
-    all whole numbers and keep their original values otherwise.
+    all whole numbers, bools when they are all True or False (as pandas reads
+    them: ``True``, ``TRUE``, ``true``...), and keep their original values
+    otherwise.
     """
     values = _numeric(data.y)
     if task == "regression":
@@ -115,8 +139,12 @@ def prepare_target(data: Dataset, task: str) -> np.ndarray:
                 "--task regression needs a numeric target"
             )
         return values
-    whole = values is not None and _whole(values)
-    y = values.astype(int) if whole else data.y
+    if values is not None and _whole(values):
+        y = values.astype(int)
+    elif data.y.dtype.kind == "U" and np.isin(data.y, TRUE + FALSE).all():
+        y = np.isin(data.y, TRUE)
+    else:
+        y = data.y
     _check_classes(y)
     return y
 
@@ -170,8 +198,10 @@ class Split:
 def _as_table(data: Dataset):
     """The features as the saved pipeline takes them.
 
-    A DataFrame with the CSV's column names when pandas is importable (text
-    columns as strings, the others as floats); otherwise ``data.X`` itself.
+    A DataFrame when pandas is importable, its columns named as
+    ``pandas.read_csv`` names them (``data.frame_names``), so that the saved
+    model checks the names of the frame pandas reads from the same file
+    (text columns as strings, the others as floats); otherwise ``data.X``.
     """
     if data.feature_names is None:
         return data.X
@@ -179,29 +209,33 @@ def _as_table(data: Dataset):
         import pandas as pd
     except ImportError:
         return data.X
-    frame = pd.DataFrame(data.X, columns=data.feature_names)
-    numeric = [data.feature_names[j] for j in data.numeric_columns]
-    return frame.astype(dict.fromkeys(numeric, float)) if data.text_columns else frame
+    names = data.frame_names or data.feature_names
+    if len(set(names)) < len(names):  # spaces apart only: the CLI's names
+        names = data.feature_names
+    frame = pd.DataFrame(data.X, columns=names)
+    if not data.text_columns:
+        return frame
+    numeric = [names[j] for j in data.numeric_columns]
+    return frame.astype(dict.fromkeys(numeric, float))
 
 
-def build_preprocessor(data: Dataset, table) -> StandardScaler | ColumnTransformer:
+def build_preprocessor(data: Dataset) -> StandardScaler | ColumnTransformer:
     """A StandardScaler; with text columns, one beside a OneHotEncoder.
 
-    The columns are named for a DataFrame ``table``, numbered for an array.
+    The columns are chosen by position, so that the fitted step takes a
+    DataFrame (whose names it checks) or an array alike; the text columns go
+    through :class:`TextCells` first, which makes each value the stripped
+    string the command line read (see :mod:`._steps`).
     """
     if not data.text_columns:
         return StandardScaler()
-    by_name = hasattr(table, "columns")
     numeric = data.numeric_columns
     text = [j for j in range(len(data.feature_names)) if j not in numeric]
-    if by_name:
-        numeric = [data.feature_names[j] for j in numeric]
-        text = [data.feature_names[j] for j in text]
+    encode = Pipeline(
+        [("text", TextCells()), ("encode", OneHotEncoder(handle_unknown="ignore"))]
+    )
     return ColumnTransformer(
-        [
-            ("scale", StandardScaler(), numeric),
-            ("onehot", OneHotEncoder(handle_unknown="ignore"), text),
-        ]
+        [("scale", StandardScaler(), numeric), ("onehot", encode, text)]
     )
 
 
@@ -230,8 +264,16 @@ def _check_scaled(data: Dataset, preprocessor, numeric_names: list[str]) -> None
         raise UsageError(
             f"{where} {shown}: values as large as {largest:.3g} are too large to "
             "standardise (their mean or variance overflows a float); divide them "
-            f"by a power of 10, or leave them out with --drop {','.join(names)}"
+            f"by a power of 10, or leave them out with {_drop_option(names)}"
         )
+
+
+def _drop_option(names: list[str]) -> str:
+    """``--drop a,b`` as typed in a shell: quoted, one option per name with a
+    comma in it."""
+    if any("," in name for name in names):
+        return " ".join(f"--drop {shlex.quote(name)}" for name in names)
+    return f"--drop {shlex.quote(','.join(names))}"
 
 
 def split_and_scale(data: Dataset, y: np.ndarray, task: str, args) -> Split:
@@ -250,7 +292,7 @@ def split_and_scale(data: Dataset, y: np.ndarray, task: str, args) -> Split:
             f"cannot split {len(y)} samples with --test-size {args.test_size}: "
             f"{one_line(exc)}"
         ) from exc
-    preprocessor = build_preprocessor(data, X)
+    preprocessor = build_preprocessor(data)
     with np.errstate(over="ignore", invalid="ignore"):
         preprocessor.fit(X_train)
     names = data.feature_names or [f"x{j}" for j in range(data.X.shape[1])]

@@ -15,7 +15,7 @@ from .._params import DEFAULTS, PARAMS
 from ._data import BUNDLED
 from ._errors import EXIT_USAGE
 from ._running import HEARTBEAT_SECONDS
-from ._tabular import MIN_CATEGORIES_LIMIT, check_encoding
+from ._tabular import MIN_CATEGORIES_LIMIT, UNNAMED_HINT, check_encoding
 
 
 # -- option types ------------------------------------------------------------------
@@ -145,6 +145,16 @@ def decimal_mark(text: str) -> str:
     return text
 
 
+def thousands_mark(text: str) -> str:
+    """One character that is neither a digit, a sign nor a letter; a space may be."""
+    if len(text) != 1 or text.isalnum() or text in "+-":
+        raise argparse.ArgumentTypeError(
+            f"must be one character that separates thousands, e.g. ',' for "
+            f"79,543; got {text!r}"
+        )
+    return text
+
+
 def encoding(text: str) -> str:
     """A text encoding Python knows, e.g. ``latin-1``."""
     try:
@@ -159,7 +169,7 @@ def encoding(text: str) -> str:
 def column_names(text: str) -> str:
     """Column names, comma-separated (split once the header is known)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("needs a column name")
+        raise argparse.ArgumentTypeError(f"needs a column name; {UNNAMED_HINT}")
     return text
 
 
@@ -224,18 +234,19 @@ def _add_data_options(group) -> None:
         type=column_names,
         action="append",
         help="CSV files only: leave these columns out, comma-separated or the "
-        "option repeated, e.g. --drop name,ticket (default: none)",
+        "option repeated, e.g. --drop name,ticket; a column with an empty header "
+        "is named as pandas names it, 'Unnamed: N' for the N-th column counted "
+        "from 0, e.g. --drop 'Unnamed: 0' (default: none)",
     )
     group.add_argument(
         "--keep-index",
         action="store_true",
         help="CSV files only: use index columns as features; without it an "
-        "unnamed column before any named one (header empty or 'Unnamed: 0') of "
-        "distinct whole numbers 0..n-1 or 1..n in any order, or increasing, or "
-        "of distinct texts, and a column named as an identifier (id, index, "
-        "PassengerId, user_id, ...) holding n consecutive whole numbers, are "
-        "left out with a "
-        "note (default: off)",
+        "unnamed column before any named one (header empty or 'Unnamed: N') "
+        "whose values are all distinct (the index pandas' to_csv writes, in any "
+        "order, with gaps or not; R's row names), and a column named as an "
+        "identifier (id, index, PassengerId, user_id, ...) holding n "
+        "consecutive whole numbers, are left out with a note (default: off)",
     )
     group.add_argument(
         "--sep",
@@ -251,6 +262,14 @@ def _add_data_options(group) -> None:
         default=".",
         help="CSV files only: the decimal mark of the numbers, e.g. --decimal , "
         "for 1,5; not the separator (default: %(default)s)",
+    )
+    group.add_argument(
+        "--thousands",
+        metavar="CHAR",
+        type=thousands_mark,
+        help="CSV files only: the thousands separator, removed inside numbers "
+        'as pandas\' thousands= does, e.g. --thousands , for "79,543" (quoted '
+        "in a comma-separated file); not the decimal mark (default: none)",
     )
     group.add_argument(
         "--encoding",

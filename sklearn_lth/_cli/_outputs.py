@@ -217,7 +217,11 @@ def _described(model: Pipeline) -> str:
     first, last = model.steps[0][1], model.steps[-1][1]
     name = type(first).__name__
     if isinstance(first, ColumnTransformer):
-        inner = ", ".join(type(step).__name__ for _, step, _ in first.transformers)
+        # A step that is a pipeline is named by its last step (the encoder).
+        inner = ", ".join(
+            type(step[-1] if isinstance(step, Pipeline) else step).__name__
+            for _, step, _ in first.transformers
+        )
         name = f"{name}({inner})"
     return f"Pipeline({name}, {type(last).__name__})"
 

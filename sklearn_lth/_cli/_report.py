@@ -79,7 +79,8 @@ def _notes(data: Dataset) -> list[str]:
         which = "column" if len(data.text_columns) == 1 else "columns"
         notes.append(
             f"one-hot encoding the text {which} {shown}; the saved model takes "
-            "the text as it is, a category it has not seen as none of them"
+            "the rows as pandas.read_csv reads them (spaces around a value "
+            "ignored), a category it has not seen as none of them"
         )
     return notes
 

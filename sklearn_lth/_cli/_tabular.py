@@ -10,24 +10,34 @@ summarise them):
 - The file is decoded with ``encoding`` (UTF-8 by default, where a leading
   byte-order mark is ignored). Its first non-blank row names the columns;
   the separator is guessed from the file's start (among ``, ; tab |``) unless
-  given, and cells are stripped of surrounding spaces.
+  given, and cells are stripped of surrounding spaces. A row whose cells are
+  all empty (``,,,,``, as spreadsheets write one) is blank, skipped like an
+  empty line. A last column whose header and every cell are empty (every
+  line ending in the separator, as Excel writes ``;``) is ignored, with a
+  note.
+- A column is named by its header cell; an empty one is named as pandas
+  names it, ``Unnamed: N`` for the N-th column counted from 0, the name that
+  ``drop`` and ``label_column`` accept for it.
 - The ``drop`` columns are left out before any of their cells is read.
 - A feature column is *numeric* when at least half of its non-empty cells
-  are numbers (written with ``decimal`` as the decimal mark). Every cell of a
-  numeric column must then be a finite number: an empty or other cell is an
-  error naming its line and column (nothing is imputed).
+  are numbers (written with ``decimal`` as the decimal mark, and
+  ``thousands``, if given, between the digits, as pandas' ``thousands=``
+  removes it). Every cell of a numeric column must then be a finite number:
+  an empty or other cell is an error naming its line and column (nothing is
+  imputed).
 - Any other feature column is *text*: its distinct values are categories,
   which the command line one-hot encodes. An empty cell is an error there
   too; a text column with more than ``max(50, half the rows)`` distinct
   values (free text, or an identifier) is refused, as is one whose cells are
-  numbers with a decimal comma (``--decimal ,`` reads them).
+  numbers written with a comma or with ``.`` between thousands (the message
+  names the options that read them: ``--decimal ,`` or ``--thousands ,``).
 - An *index column* is left out, with a note saying so:
 
   * an unnamed column before any named one (its header empty, or
-    ``Unnamed: 0``, as pandas names an unnamed index it reads back), when
-    its values are distinct whole numbers that are 0 to n-1 or 1 to n in any
-    order (a shuffled frame's index) or increasing (a filtered frame's), or
-    distinct texts (row names, as R's ``write.csv`` writes them);
+    ``Unnamed: N``, as pandas names an unnamed index it reads back) whose
+    values are all distinct: what pandas' ``to_csv`` writes, whether the
+    index is 0 to n-1, shuffled, or has gaps (the rows left by
+    ``train_test_split``), and what R's ``write.csv`` writes (row names);
   * any column named as a row identifier (``index``, ``id``, ``row_id``,
     ``PassengerId``, ``user_ID``...; see :func:`looks_like_identifier`)
     whose values are n consecutive whole numbers, in any order.
@@ -36,8 +46,8 @@ summarise them):
   numbers (gaps, repeats) may be a feature the user means: it is kept, with
   a note. ``keep_index`` keeps every index column as a feature.
 - The label column (the last unless named) is read as text; the command line
-  decides whether it holds class labels or a numeric target. With a decimal
-  mark other than ``.``, its numbers are rewritten with ``.``.
+  decides whether it holds class labels or a numeric target. Its numbers are
+  rewritten with ``.`` as the decimal mark and without thousands separators.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ import io
 import math
 import os
 import re
+import shlex
 import stat
 from dataclasses import dataclass, field
 
@@ -66,9 +77,10 @@ READ_BYTES_PER_FILE_BYTE = 32
 #: A text column with more distinct values than ``max(this, half the rows)``
 #: is refused: one-hot encoding free text or an identifier learns nothing.
 MIN_CATEGORIES_LIMIT = 50
-#: An empty header, or the one pandas gives an unnamed column (``Unnamed: 0``;
-#: a frame read with its index and written again has two of them).
-_UNNAMED = re.compile(r"(?:Unnamed: \d+)?")
+#: An empty header, or the name pandas gives an unnamed column (``Unnamed: 0``;
+#: a frame read with its index and written again has two of them, and pandas
+#: tells apart two columns of one name as ``Unnamed: 0`` and ``Unnamed: 0.1``).
+_UNNAMED = re.compile(r"(?:Unnamed: \d+(?:\.\d+)?)?")
 #: Whole names of a row identifier (compared lower-cased, without spaces,
 #: underscores, dashes or dots).
 IDENTIFIER_NAMES = {"id", "index", "idx", "rowid", "rownumber", "rowindex", "rowno"}
@@ -78,6 +90,12 @@ _IDENTIFIER_SUFFIX = re.compile(r"(?:[_ .-](?:id|ID|Id)|[a-z0-9](?:Id|ID))$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
 
 
+def _grouped(thousands: str, decimal: str) -> re.Pattern:
+    """Numbers with ``thousands`` between groups of 3 digits: ``79,543.5``."""
+    t, d = re.escape(thousands), re.escape(decimal)
+    return re.compile(rf"^[+-]?\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d*)?$")
+
+
 @dataclass
 class CsvOptions:
     """How to read a CSV file (the command line's data options)."""
@@ -85,6 +103,7 @@ class CsvOptions:
     label_column: str | None = None
     sep: str | None = None
     decimal: str = "."
+    thousands: str | None = None
     encoding: str = "utf-8"
     drop: tuple[str, ...] = ()
     keep_index: bool = False
@@ -96,8 +115,11 @@ class Dataset:
 
     ``X`` holds floats, or objects (floats and strings) when some feature
     columns are text; ``text_columns`` maps each text column's name to its
-    number of categories, in the order of the features. ``notes`` are what
-    the command line tells the user about how it read the file.
+    number of categories, in the order of the features. ``frame_names`` are
+    the features' names as ``pandas.read_csv`` reads the header (spaces kept,
+    ``Unnamed: N`` for an empty cell): the saved model's, so that it takes
+    the frame pandas reads. ``notes`` are what the command line tells the
+    user about how it read the file.
     """
 
     name: str
@@ -108,6 +130,7 @@ class Dataset:
     lines: list[int] | None = None
     text_columns: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    frame_names: list[str] | None = None
 
     def where(self, row: int) -> str:
         """``data.csv line 7, column "age"`` for the label cell of ``row``."""
@@ -227,31 +250,47 @@ def sniff_separator(text: str, exclude: str = "") -> str:
         return next(c for c in ",;" if c not in exclude)
 
 
-def _records(path: str, text: str, sep: str) -> list[tuple[int, list[str]]]:
-    """``(line number, cells)`` of each non-blank row, cells stripped."""
+def _records(
+    path: str, text: str, sep: str
+) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """``(line number, cells)`` of each non-blank row, cells stripped; and the
+    first row's cells as they are (pandas keeps their spaces in its names).
+
+    A row is blank when every cell of it is empty: an empty line, or a line
+    of separators only (``,,,,``), as spreadsheets write for an empty row.
+    """
     reader = csv.reader(io.StringIO(text), delimiter=sep)
-    records = []
+    records, first = [], []
     try:
         for row in reader:
-            if len(row) > 1 or (row and row[0].strip()):
-                records.append((reader.line_num, [cell.strip() for cell in row]))
+            cells = [cell.strip() for cell in row]
+            if any(cells):
+                if not records:
+                    first = list(row)
+                records.append((reader.line_num, cells))
     except csv.Error as exc:
         raise UsageError(f"{path} line {reader.line_num}: {exc}") from exc
-    return records
+    return records, first
 
 
-def is_number(text: str, decimal: str = ".") -> bool:
+def is_number(text: str, decimal: str = ".", thousands: str | None = None) -> bool:
     """Whether ``text`` is a finite number written with ``decimal``."""
-    value = to_float(text, decimal)
+    value = to_float(text, decimal, thousands)
     return value is not None and math.isfinite(value)
 
 
-def to_float(text: str, decimal: str = ".") -> float | None:
+def to_float(
+    text: str, decimal: str = ".", thousands: str | None = None
+) -> float | None:
     """``text`` as a float (maybe inf or nan), or None if it is no number.
 
-    With a decimal mark other than ``.``, a ``.`` in ``text`` makes it no
-    number: ``1.234,5`` has thousands separators, which are not read.
+    ``thousands``, if given, is removed first (``79,543`` is 79543, as
+    pandas' ``thousands=`` reads it). With a decimal mark other than ``.``,
+    a ``.`` left in ``text`` makes it no number: ``1.234,5`` has thousands
+    separators, read only with ``thousands="."``.
     """
+    if thousands is not None and thousands in text:
+        text = text.replace(thousands, "")
     if decimal != ".":
         if "." in text:
             return None
@@ -262,14 +301,90 @@ def to_float(text: str, decimal: str = ".") -> float | None:
         return None
 
 
-def not_a_number(cell: str, decimal: str = ".") -> str:
+def _number_options(cells: list[str], decimal: str, thousands: str | None) -> list[str]:
+    """The options that would read most of ``cells`` as numbers.
+
+    ``--decimal ,`` for ``5,1``; ``--thousands ,`` for ``79,543`` or
+    ``1,234,567.5``; both for ``79,543``, which may be either; and
+    ``--thousands .`` for ``1.234,5`` with ``--decimal ,``. An option is
+    named when at least half of the cells have its shape.
+    """
+    shapes = {}
+    if "," not in (decimal, thousands):
+        shapes["--decimal ,"] = _DECIMAL_COMMA
+        shapes["--thousands ,"] = _grouped(",", decimal)
+    if decimal == "," and thousands != ".":
+        shapes["--thousands ."] = _grouped(".", decimal)
+    return [
+        option
+        for option, shape in shapes.items()
+        if cells and 2 * sum(bool(shape.match(cell)) for cell in cells) >= len(cells)
+    ]
+
+
+def _number_hint(cell: str, options: list[str], sep: str | None) -> str:
+    """Why ``cell`` looks like a number, and the options that would read it."""
+    if options == ["--decimal ,"]:
+        hint = (
+            f'"{cell}" looks like a number with a decimal comma; give --decimal , '
+            "to read it as one"
+        )
+    elif options == ["--decimal ,", "--thousands ,"]:
+        hint = (
+            f'"{cell}" looks like a number with a comma: give --thousands , if it '
+            "separates thousands, or --decimal , if it is a decimal comma"
+        )
+    else:
+        mark = options[0][-1]
+        hint = (
+            f'"{cell}" looks like a number with "{mark}" between thousands; give '
+            f"--thousands {mark} to read it as one"
+        )
+    if "--decimal ," in options and sep == ",":
+        hint += (
+            " (a decimal comma needs another separator than the comma: save the "
+            "file separated by ';')"
+        )
+    return hint
+
+
+def not_a_number(cell: str, decimal: str = ".", thousands: str | None = None) -> str:
     """Why ``cell`` is not a finite number, e.g. ``"abc" is not a number``."""
     if not cell:
         return "empty cell"
-    if to_float(cell, decimal) is None:
+    if to_float(cell, decimal, thousands) is None:
         mark = "" if decimal == "." else f' with --decimal "{decimal}"'
-        return f'"{cell}" is not a number{mark}'
+        options = [
+            option
+            for option in _number_options([cell], decimal, thousands)
+            if option.startswith("--thousands")
+        ]
+        hint = f" (give {options[0]} if it separates thousands)" if options else ""
+        return f'"{cell}" is not a number{mark}{hint}'
     return f'"{cell}" is not a finite number'
+
+
+def column_names(header: list[str]) -> list[str]:
+    """The columns' names: the header's cells, ``Unnamed: N`` for an empty one.
+
+    pandas' names: an empty header cell in column ``N`` (counted from 0) is
+    ``Unnamed: N``, or ``Unnamed: N.1`` when another column already has that
+    name (a frame read back with its index and written again).
+
+    Examples
+    --------
+    >>> column_names(["", "Unnamed: 0", "age"])
+    ['Unnamed: 0.1', 'Unnamed: 0', 'age']
+    """
+    names = list(header)
+    for j, cell in enumerate(header):
+        if not cell:
+            name, k = f"Unnamed: {j}", 0
+            while name in names:
+                k += 1
+                name = f"Unnamed: {j}.{k}"
+            names[j] = name
+    return names
 
 
 def _check_header(path: str, line: int, header: list[str], decimal: str) -> None:
@@ -283,7 +398,8 @@ def _check_header(path: str, line: int, header: list[str], decimal: str) -> None
         raise UsageError(
             f"{path} line {line} holds numbers; the first row must name the columns"
         )
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+    # Empty cells are told apart by their position (Unnamed: N).
+    duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
         raise UsageError(f'{path} line {line}: column "{duplicates[0]}" appears twice')
 
@@ -292,13 +408,21 @@ def _listed(header: list[str]) -> str:
     return ", ".join(f'"{name}"' for name in header)
 
 
-def _column_index(path: str, header: list[str], name: str, option: str) -> int:
-    if name not in header:
+#: How to name a column whose header is empty, for the messages about names.
+UNNAMED_HINT = (
+    'a column with an empty header is named as pandas names it, "Unnamed: N" '
+    "for the N-th column counted from 0, e.g. --drop 'Unnamed: 0'"
+)
+
+
+def _column_index(path: str, names: list[str], name: str, option: str) -> int:
+    if not name:
+        raise UsageError(f"{option}: an empty column name; {UNNAMED_HINT}")
+    if name not in names:
         raise UsageError(
-            f'{option}: no column "{name}" in {path}; its columns are: '
-            f"{_listed(header)}"
+            f'{option}: no column "{name}" in {path}; its columns are: {_listed(names)}'
         )
-    return header.index(name)
+    return names.index(name)
 
 
 @dataclass
@@ -328,10 +452,14 @@ def looks_like_identifier(name: str) -> bool:
     return folded in IDENTIFIER_NAMES or bool(_IDENTIFIER_SUFFIX.search(name))
 
 
-def _whole_distinct(values: np.ndarray) -> bool:
-    return bool(
-        np.all(values == np.round(values)) and len(np.unique(values)) == len(values)
-    )
+def _whole(values: np.ndarray) -> bool:
+    return bool(np.all(values == np.round(values)))
+
+
+def _distinct(column: _Column) -> bool:
+    values = column.values
+    n_distinct = len(set(values)) if column.text else len(np.unique(values))
+    return n_distinct == len(values)
 
 
 def is_unnamed(name: str) -> bool:
@@ -339,43 +467,47 @@ def is_unnamed(name: str) -> bool:
     return bool(_UNNAMED.fullmatch(name))
 
 
+def _index_order(values: np.ndarray) -> str:
+    """How distinct whole numbers run: ``0..149, shuffled``."""
+    low, high = int(values.min()), int(values.max())
+    increasing = bool(np.all(np.diff(values) > 0))
+    if high - low == len(values) - 1:
+        order = "in order" if increasing else "shuffled"
+    else:
+        order = "increasing, with gaps" if increasing else "with gaps, in no order"
+    return f"{low}..{high}, {order}"
+
+
 def _index_note(column: _Column, n_rows: int, leading: bool) -> tuple[bool, str | None]:
     """Whether ``column`` is an index column to leave out, and a note or None.
 
-    ``leading``: whether only unnamed columns come before it. See the module
-    docstring for the rule.
+    ``leading``: whether only unnamed columns come before it in the file.
+    See the module docstring for the rule.
     """
     values = column.values
     shown = f'column {column.position + 1} ("{column.name}")'
     keep_it = "keep it as a feature with --keep-index"
     if leading and is_unnamed(column.name):
+        # What pandas' to_csv writes in front: an index, its values distinct
+        # (0..n-1, shuffled, or with the gaps train_test_split leaves).
+        if n_rows < 2 or not _distinct(column):
+            return False, None
         if column.text:
-            if len(set(values)) == n_rows > 1:
-                return True, (
-                    f"{shown} is unnamed and holds a distinct text in every row: "
-                    f"row names (as R writes them), left out ({keep_it})"
-                )
-            return False, None
-        if not _whole_distinct(values) or values.min() < 0:
-            return False, None
-        low, high = int(values.min()), int(values.max())
-        if low in (0, 1) and high - low == n_rows - 1:
-            order = "in order" if np.all(np.diff(values) > 0) else "shuffled"
-        elif np.all(np.diff(values) > 0):
-            order = "increasing, with gaps"
+            what = "a distinct text in every row: row names (as R writes them)"
+        elif _whole(values):
+            what = (
+                f"the distinct whole numbers {_index_order(values)}: a row index "
+                "(as pandas writes one)"
+            )
         else:
-            return False, None
-        return True, (
-            f"{shown} is unnamed and holds the distinct whole numbers "
-            f"{low}..{high}, {order}: a row index (as pandas writes one), left "
-            f"out ({keep_it})"
-        )
+            what = "a distinct number in every row: a row index (as pandas writes one)"
+        return True, f"{shown} is unnamed and holds {what}, left out ({keep_it})"
     if column.text or not looks_like_identifier(column.name):
         return False, None
-    if not np.all(values == np.round(values)):
+    if not _whole(values):
         return False, None
     low, high = int(values.min()), int(values.max())
-    if _whole_distinct(values) and high - low == n_rows - 1:
+    if _distinct(column) and high - low == n_rows - 1:
         return True, (
             f"{shown} holds the consecutive whole numbers {low}..{high}: a row "
             f"identifier, left out ({keep_it})"
@@ -383,21 +515,23 @@ def _index_note(column: _Column, n_rows: int, leading: bool) -> tuple[bool, str 
     return False, (
         f"{shown} is named like an identifier, but its whole numbers "
         f"{low}..{high} are not {n_rows} consecutive ones: used as a feature "
-        f"(leave it out with --drop {_quoted(column.name)})"
+        f"(leave it out with --drop {shlex.quote(column.name)})"
     )
 
 
 def _read_column(
     path: str,
-    header: list[str],
+    names: list[str],
     body: list[tuple[int, list[str]]],
     position: int,
-    decimal: str,
+    options: CsvOptions,
+    sep: str,
 ) -> _Column:
     """The feature column at ``position``, numeric or text (see module doc)."""
-    name = header[position]
+    name = names[position]
+    decimal, thousands = options.decimal, options.thousands
     cells = [row[position] for _, row in body]
-    numbers = [to_float(cell, decimal) for cell in cells]
+    numbers = [to_float(cell, decimal, thousands) for cell in cells]
     n_numbers = sum(value is not None for value in numbers)
     n_filled = sum(bool(cell) for cell in cells)
     if n_filled and 2 * n_numbers >= n_filled:
@@ -407,8 +541,9 @@ def _read_column(
             i = int(bad[0])
             raise UsageError(
                 f'{path} line {body[i][0]}, column "{name}": '
-                f"{not_a_number(cells[i], decimal)} (nothing is imputed: fix the "
-                f"cell, or leave the column out with --drop {_quoted(name)})"
+                f"{not_a_number(cells[i], decimal, thousands)} (nothing is "
+                "imputed: fix the cell, or leave the column out with --drop "
+                f"{shlex.quote(name)})"
             )
         return _Column(name, position, values, text=False)
     for i, cell in enumerate(cells):
@@ -416,24 +551,18 @@ def _read_column(
             raise UsageError(
                 f'{path} line {body[i][0]}, column "{name}": empty cell in a text '
                 f"column (nothing is imputed: fill it in, or leave the column out "
-                f"with --drop {_quoted(name)})"
+                f"with --drop {shlex.quote(name)})"
             )
-    if decimal != ",":
-        commas = sum(bool(_DECIMAL_COMMA.match(cell)) for cell in cells)
-        if 2 * commas >= len(cells):
-            example = next(cell for cell in cells if _DECIMAL_COMMA.match(cell))
-            raise UsageError(
-                f'{path} column "{name}": "{example}" looks like a number with a '
-                "decimal comma; give --decimal , to read it as one"
-            )
+    number_options = _number_options(cells, decimal, thousands)
+    if number_options:
+        shapes = [_DECIMAL_COMMA, _grouped(",", decimal), _grouped(".", decimal)]
+        example = next(
+            cell for cell in cells if any(shape.match(cell) for shape in shapes)
+        )
+        raise UsageError(
+            f'{path} column "{name}": {_number_hint(example, number_options, sep)}'
+        )
     return _Column(name, position, np.array(cells, dtype=object), text=True)
-
-
-def _quoted(name: str) -> str:
-    """``name`` as typed on a shell command line."""
-    if re.fullmatch(r"[\w.,:+-]+", name):
-        return name
-    return "'" + name.replace("'", "'\\''") + "'"
 
 
 def _check_categories(path: str, column: _Column, n_rows: int) -> int:
@@ -444,21 +573,64 @@ def _check_categories(path: str, column: _Column, n_rows: int) -> int:
             f'{path} column "{column.name}" is text with {n_categories} distinct '
             f"values in {n_rows} rows (free text or an identifier?): too many to "
             f"one-hot encode (at most max({MIN_CATEGORIES_LIMIT}, half the rows) "
-            f"= {limit}); leave it out with --drop {_quoted(column.name)}"
+            f"= {limit}); leave it out with --drop {shlex.quote(column.name)}"
         )
     return n_categories
 
 
-def _label_values(cells: list[str], decimal: str) -> np.ndarray:
-    """The label cells; with another decimal mark, numbers get a ``.``."""
-    if decimal != ".":
-        cells = [
-            cell.replace(decimal, ".", 1)
-            if to_float(cell, decimal) is not None
-            else cell
-            for cell in cells
-        ]
+def _label_values(cells: list[str], decimal: str, thousands: str | None) -> np.ndarray:
+    """The label cells; their numbers written with ``.``, without thousands."""
+    if decimal != "." or thousands is not None:
+        rewritten = []
+        for cell in cells:
+            if to_float(cell, decimal, thousands) is not None:
+                if thousands is not None:
+                    cell = cell.replace(thousands, "")
+                cell = cell.replace(decimal, ".", 1)
+            rewritten.append(cell)
+        cells = rewritten
     return np.array(cells)
+
+
+def _drop_empty_last_columns(
+    header: list[str], raw_header: list[str], body: list[tuple[int, list[str]]]
+) -> int:
+    """Remove, in place, last columns whose header and every cell are empty.
+
+    What a spreadsheet writes when every line ends in the separator (Excel's
+    ``a;b;c;``). Returns how many were removed.
+    """
+    removed = 0
+    while (
+        len(header) > 1
+        and not header[-1]
+        and all(len(row) == len(header) and not row[-1] for _, row in body)
+    ):
+        header.pop()
+        del raw_header[len(header) :]
+        for _, row in body:
+            row.pop()
+        removed += 1
+    return removed
+
+
+def _dropped_columns(
+    path: str, names: list[str], drop: tuple[str, ...], label_index: int
+) -> set[int]:
+    """The positions of the ``drop`` columns (comma-separated names)."""
+    dropped = set()
+    for given in drop:
+        # A comma-separated list, unless the whole text names a column.
+        parts = [given] if given in names else [n.strip() for n in given.split(",")]
+        for name in parts:
+            j = _column_index(path, names, name, "--drop")
+            if j == label_index:
+                raise UsageError(
+                    f'--drop {shlex.quote(name)}: "{name}" is the label column; '
+                    "choose another with --label-column"
+                )
+            dropped.add(j)
+    return dropped
 
 
 def read_csv(
@@ -475,7 +647,8 @@ def read_csv(
     path : str
         The file.
     options : CsvOptions
-        Label column, separator, decimal mark, encoding, columns to drop.
+        Label column, separator, decimal mark, thousands separator, encoding,
+        columns to drop, whether to keep index columns.
     bundled : tuple of str, default=()
         The bundled datasets' names, for the message when ``path`` is neither.
     memory : int, default=None
@@ -487,10 +660,18 @@ def read_csv(
     """
     text = decode(path, read_bytes(path, bundled, memory), options.encoding)
     sep = options.sep or sniff_separator(text, exclude=options.decimal)
-    records = _records(path, text, sep)
+    records, raw_header = _records(path, text, sep)
     if not records:
         raise UsageError(f"{path} is empty; it needs a header row and data rows")
     (header_line, header), body = records[0], records[1:]
+    notes = []
+    ignored = _drop_empty_last_columns(header, raw_header, body)
+    if ignored:
+        which = "column has" if ignored == 1 else f"{ignored} columns have"
+        notes.append(
+            f"the last {which} no header and no value (every line ends in "
+            f'"{sep}"): ignored'
+        )
     _check_header(path, header_line, header, options.decimal)
     if not body:
         raise UsageError(f"{path} has a header row but no data rows")
@@ -500,29 +681,20 @@ def read_csv(
                 f"{path} line {line}: {len(row)} cells, but the header names "
                 f"{len(header)} columns"
             )
-    label = header[-1] if options.label_column is None else options.label_column
-    label_index = _column_index(path, header, label, "--label-column")
-    dropped = set()
-    for given in options.drop:
-        # A comma-separated list, unless the whole text names a column.
-        names = [given] if given in header else [n.strip() for n in given.split(",")]
-        for name in names:
-            j = _column_index(path, header, name, "--drop")
-            if j == label_index:
-                raise UsageError(
-                    f'--drop {name}: "{name}" is the label column; choose another '
-                    "with --label-column"
-                )
-            dropped.add(j)
-    kept = [j for j in range(len(header)) if j != label_index and j not in dropped]
+    names = column_names(header)
+    # As pandas.read_csv names them: spaces around a header cell kept.
+    frame_names = [raw if raw.strip() else name for raw, name in zip(raw_header, names)]
+    label = names[-1] if options.label_column is None else options.label_column
+    label_index = _column_index(path, names, label, "--label-column")
+    dropped = _dropped_columns(path, names, options.drop, label_index)
+    kept = [j for j in range(len(names)) if j != label_index and j not in dropped]
     if not kept:
         raise UsageError(f"{path}: no feature column is left after --drop")
-    columns = [_read_column(path, header, body, j, options.decimal) for j in kept]
-    notes = []
     features = []
-    leading = True  # no named column yet: an unnamed one may be an index
-    for column in columns:
-        leading = leading and is_unnamed(column.name)
+    for j in kept:
+        column = _read_column(path, names, body, j, options, sep)
+        # Only unnamed columns before it in the file: it may be an index.
+        leading = all(not cell or is_unnamed(cell) for cell in header[: j + 1])
         is_index, note = _index_note(column, len(body), leading)
         if is_index and options.keep_index:
             note = None
@@ -554,10 +726,11 @@ def read_csv(
     return Dataset(
         path,
         X,
-        _label_values(label_cells, options.decimal),
+        _label_values(label_cells, options.decimal, options.thousands),
         [column.name for column in features],
         label,
         [line for line, _ in body],
         text_columns,
         notes,
+        [frame_names[column.position] for column in features],
     )
