@@ -14,6 +14,8 @@ from sklearn_lth import LotteryTicketMLP
 from sklearn_lth._cli import _outputs, main
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
+#: What an earlier model's file starts with: a pickle (protocol 5).
+OLDER_MODEL = pickle.dumps("an older model", protocol=5)
 
 
 def _error_line(capsys) -> str:
@@ -107,6 +109,44 @@ def test_output_and_plot_on_one_path_are_refused(tmp_path, monkeypatch, capsys):
     )
 
 
+def test_output_over_a_file_that_is_not_a_pickle_is_refused(tmp_path):
+    """The QA's ``--output keep_test.csv``, run as the user does: refused
+    before training, one line naming it, exit 2, the file intact."""
+    path = _iris_csv(tmp_path)
+    keep = _iris_csv(tmp_path, "keep_test.csv")
+    before = keep.read_bytes()
+    result = _run(path, *TINY, "--output", keep)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"sklearn-lth: error: --output {keep} exists and is not a pickle (not a "
+        "model saved before): choose another path, or delete the file if it may "
+        "go\n"
+    )
+    assert keep.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [b"", OLDER_MODEL])
+def test_output_over_an_empty_file_or_an_earlier_model(tmp_path, capsys, content):
+    """An earlier run's model (a pickle) is replaced, as is an empty file."""
+    output = tmp_path / "model.pkl"
+    output.write_bytes(content)
+    assert main(["iris", *TINY, "--output", str(output)]) == 0
+    with open(output, "rb") as handle:
+        assert hasattr(pickle.load(handle)[-1], "ticket_")
+
+
+def test_output_over_a_text_file_is_refused_before_training(
+    tmp_path, monkeypatch, capsys
+):
+    output = tmp_path / "notes.txt"
+    output.write_text("my notes\n")
+    _no_training(monkeypatch)
+    assert main(["iris", *TINY, "--output", str(output)]) == 2
+    assert "exists and is not a pickle" in _error_line(capsys)
+    assert output.read_text() == "my notes\n"
+
+
 # -- checked before training -------------------------------------------------------
 def test_a_bad_plot_extension_is_refused_before_any_training(tmp_path):
     """The issue's ``--plot fig.pgn``, run as the user does: refused at once,
@@ -163,9 +203,9 @@ def test_the_writability_check_is_tried_and_leaves_no_trace(
     """An existing output is opened without truncating; the probe file is
     removed; a folder where no file can be created is refused."""
     output = tmp_path / "model.pkl"
-    output.write_bytes(b"an older model")
+    output.write_bytes(OLDER_MODEL)
     _outputs.check_outputs(str(output), None, None, dataset=None)
-    assert output.read_bytes() == b"an older model"
+    assert output.read_bytes() == OLDER_MODEL
     assert os.listdir(tmp_path) == ["model.pkl"]
 
     def refuse(*args, **kwargs):
@@ -182,11 +222,11 @@ def test_the_writability_check_is_tried_and_leaves_no_trace(
 
 def test_an_existing_output_kept_after_a_later_mistake(tmp_path, capsys):
     output = tmp_path / "model.pkl"
-    output.write_bytes(b"an older model")
+    output.write_bytes(OLDER_MODEL)
     bad = tmp_path / "bad.csv"
     bad.write_text("a,label\n1,x\n")
     assert main([str(bad), *TINY, "--output", str(output)]) == 2
-    assert output.read_bytes() == b"an older model"
+    assert output.read_bytes() == OLDER_MODEL
 
 
 # -- the model before the figure ---------------------------------------------------
@@ -233,7 +273,7 @@ def test_the_figure_format_follows_the_extension(tmp_path, capsys, name, magic):
 # -- atomic saving -----------------------------------------------------------------
 def test_a_failed_save_leaves_the_older_file_whole(tmp_path):
     output = tmp_path / "model.pkl"
-    output.write_bytes(b"an older model")
+    output.write_bytes(OLDER_MODEL)
 
     def write(stream):
         stream.write(b"half a pick")
@@ -241,7 +281,7 @@ def test_a_failed_save_leaves_the_older_file_whole(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         _outputs.write_atomically(str(output), write)
-    assert output.read_bytes() == b"an older model"
+    assert output.read_bytes() == OLDER_MODEL
     assert os.listdir(tmp_path) == ["model.pkl"]
 
 

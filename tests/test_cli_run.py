@@ -3,6 +3,7 @@ warnings after the verdict, Ctrl-C at any moment."""
 
 import importlib.metadata
 import io
+import pickle
 import re
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from sklearn_lth._params import PARAMS
 from tests._helpers import fail_in_round
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
+#: What an earlier model's file starts with: a pickle (protocol 5).
+OLDER_MODEL = pickle.dumps("an older model", protocol=5)
 
 
 def _error_line(capsys) -> str:
@@ -271,7 +274,7 @@ def test_ctrl_c_while_parsing(monkeypatch, capsys):
 
 def test_ctrl_c_while_saving_keeps_the_older_model(tmp_path, monkeypatch, capsys):
     output = tmp_path / "model.pkl"
-    output.write_bytes(b"an older model")
+    output.write_bytes(OLDER_MODEL)
 
     def dump(*args, **kwargs):
         raise KeyboardInterrupt
@@ -279,7 +282,7 @@ def test_ctrl_c_while_saving_keeps_the_older_model(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(_outputs.pickle, "dump", dump)
     assert main(["iris", *TINY, "--output", str(output)]) == 130
     assert capsys.readouterr().err.strip().endswith("sklearn-lth: interrupted")
-    assert output.read_bytes() == b"an older model"
+    assert output.read_bytes() == OLDER_MODEL
     assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]
 
 

@@ -55,8 +55,9 @@ on arrays.
 
 Before anything is trained, every path to write is checked: ``--output``
 and ``--plot`` must be writable (tried, then cleaned up), must not be the
-dataset, nor each other, and ``--plot`` must end in a format matplotlib
-writes; ``--checkpoint-dir`` must not be a file. A dataset that is not a
+dataset, nor each other, an existing ``--output`` must be empty or a pickle
+(an earlier model; a CSV file given by mistake is refused), and ``--plot``
+must end in a format matplotlib writes; ``--checkpoint-dir`` must not be a file. A dataset that is not a
 regular file (``/dev/zero``, a pipe, a directory) is refused before it is
 read, and so are a file or a network too large for the memory available
 (about 120 bytes per weight to train with Adam or SGD, 600 with L-BFGS, per

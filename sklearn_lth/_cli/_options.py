@@ -448,8 +448,9 @@ def _add_output_options(group) -> None:
         type=path,
         help="save the fitted pipeline, which takes raw rows (a StandardScaler, "
         "with text columns in a ColumnTransformer beside a OneHotEncoder, then "
-        "the estimator), to this path as a pickle, atomically, before the "
-        "figure; never over the dataset (default: not saved)",
+        "the estimator), to this path as a pickle, atomically, as soon as the "
+        "search ends; an existing file is replaced only if it is empty or a "
+        "pickle (an earlier model), never the dataset (default: not saved)",
     )
     group.add_argument(
         "--plot",

@@ -3,8 +3,10 @@
 :func:`check_outputs` refuses, before anything is trained, a path that
 cannot be written (tried: an existing file is opened for appending, which
 changes nothing, and a temporary file is created and removed in its
-folder), a path that is the dataset being read or another output, and a
-figure format matplotlib does not write. :func:`write_atomically` writes a
+folder), a path that is the dataset being read or another output, an
+existing ``--output`` that is neither empty nor a pickle (an earlier model
+may be replaced, a CSV file given by mistake may not), and a figure format
+matplotlib does not write. :func:`write_atomically` writes a
 file to a temporary file in the same folder and renames it over the old
 one, so that a crash or Ctrl-C never leaves half a file, or none where
 there was one. :func:`save_model` writes the fitted pipeline
@@ -58,7 +60,8 @@ def _check_writable(option: str, path: str, dataset: str | None) -> str:
 
     Tried, not guessed: an existing file is opened for appending (which
     changes nothing in it), and a temporary file is created and removed in
-    its folder, where the atomic save writes.
+    its folder, where the atomic save writes. An existing ``--output`` must be
+    empty or a pickle (see :func:`_check_replaceable`).
     """
     real = os.path.realpath(path)
     if dataset is not None and _same_file(real, dataset):
@@ -85,6 +88,8 @@ def _check_writable(option: str, path: str, dataset: str | None) -> str:
             raise UsageError(
                 f"cannot write {option} {path}: {exc.strerror or exc}"
             ) from exc
+        if option == "--output":
+            _check_replaceable(path, real)
     folder = os.path.dirname(real)
     if not os.path.isdir(folder):
         raise UsageError(f"{option} {path}: there is no directory {folder}")
@@ -98,6 +103,28 @@ def _check_writable(option: str, path: str, dataset: str | None) -> str:
     os.close(handle)
     os.unlink(probe)
     return real
+
+
+#: The first byte of a pickle of protocol 2 or later (sklearn-lth writes 5).
+PICKLE_START = b"\x80"
+
+
+def _check_replaceable(path: str, real: str) -> None:
+    """Refuse to replace a file that is not empty and not a pickle.
+
+    ``--output`` replaces an earlier model, but never a file of another
+    kind (a test set, a script) given by mistake.
+    """
+    try:
+        with open(real, "rb") as handle:
+            start = handle.read(1)
+    except OSError as exc:
+        raise UsageError(f"cannot read --output {path}: {exc.strerror or exc}") from exc
+    if start and start != PICKLE_START:
+        raise UsageError(
+            f"--output {path} exists and is not a pickle (not a model saved "
+            "before): choose another path, or delete the file if it may go"
+        )
 
 
 def check_outputs(
