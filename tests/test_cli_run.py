@@ -3,10 +3,13 @@ warnings after the verdict, Ctrl-C at any moment."""
 
 import importlib.metadata
 import io
+import os
 import pickle
 import re
+import signal
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -14,7 +17,7 @@ import pytest
 
 import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, _cli
-from sklearn_lth._cli import _outputs, main
+from sklearn_lth._cli import _outputs, _running, main
 from sklearn_lth._cli._errors import UsageError
 from sklearn_lth._cli._estimator import available_memory, check_memory
 from sklearn_lth._cli._options import build_parser
@@ -284,6 +287,99 @@ def test_ctrl_c_while_saving_keeps_the_older_model(tmp_path, monkeypatch, capsys
     assert capsys.readouterr().err.strip().endswith("sklearn-lth: interrupted")
     assert output.read_bytes() == OLDER_MODEL
     assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]
+
+
+def _send_sigint_before(monkeypatch, module, name):
+    """A real SIGINT to this process as ``module.name`` is called."""
+    real = getattr(module, name)
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, interrupted)
+
+
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        (_running, "_finish_table"),  # the search has ended, the table not
+        (_cli, "print_verdict"),  # the QA's: as "dense network" is printed
+        (_outputs.pickle, "dump"),  # while the model is being written
+    ],
+)
+def test_ctrl_c_after_the_search_still_saves_the_model(
+    tmp_path, monkeypatch, capsys, module, name
+):
+    """A completed search is never lost: saved before the verdict, and a
+    Ctrl-C from the search's end until the save waits for it; exit 130."""
+    _send_sigint_before(monkeypatch, module, name)
+    output = tmp_path / "model.pkl"
+    assert main(["iris", *TINY, "--output", str(output)]) == 130
+    captured = capsys.readouterr()
+    assert f"saved Pipeline(StandardScaler, LotteryTicketMLP) to {output}" in (
+        captured.out
+    )
+    assert captured.err.strip().splitlines()[-1] == "sklearn-lth: interrupted"
+    with open(output, "rb") as handle:
+        assert list(pickle.load(handle)[-1].history_["round"]) == [0, 1, 2]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_model_is_saved_before_the_verdict(tmp_path, capsys):
+    output = tmp_path / "model.pkl"
+    assert main(["iris", *TINY, "--output", str(output)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("saved Pipeline") < out.index("dense network (round 0)")
+
+
+def test_ctrl_c_twice_still_saves_the_interrupted_search(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in round 2, and again while round 1 is being saved."""
+    fail_in_round(monkeypatch, 2, KeyboardInterrupt)
+    _send_sigint_before(monkeypatch, _outputs.pickle, "dump")
+    output = tmp_path / "model.pkl"
+    assert main(["iris", *TINY, "--output", str(output)]) == 130
+    assert "(round 1) to" in capsys.readouterr().out
+    with open(output, "rb") as handle:
+        assert list(pickle.load(handle)[-1].history_["round"]) == [0, 1]
+
+
+def test_ctrl_c_after_the_search_in_a_real_run(tmp_path):
+    """As the user runs it: SIGINT as the verdict starts, the model saved."""
+    code = (
+        "import os, signal, sys\n"
+        "import sklearn_lth._cli as cli\n"
+        "real = cli.print_verdict\n"
+        "def verdict(*args):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(*args)\n"
+        "cli.print_verdict = verdict\n"
+        "from sklearn_lth._entry import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    output = tmp_path / "out.pkl"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "iris", *TINY, "--output", str(output)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 130
+    assert result.stderr.strip().splitlines()[-1] == "sklearn-lth: interrupted"
+    assert "Traceback" not in result.stderr
+    with open(output, "rb") as handle:
+        assert list(pickle.load(handle)[-1].history_["round"]) == [0, 1, 2]
+
+
+def test_the_command_line_in_another_thread(tmp_path, capsys):
+    """Signal handlers are for the main thread: elsewhere none is set."""
+    output = tmp_path / "model.pkl"
+    status = []
+    thread = threading.Thread(
+        target=lambda: status.append(main(["iris", *TINY, "--output", str(output)]))
+    )
+    thread.start()
+    thread.join()
+    assert status == [0] and output.exists()
 
 
 class _InterruptImport:

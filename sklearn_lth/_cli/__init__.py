@@ -56,14 +56,17 @@ on arrays.
 Before anything is trained, every path to write is checked: ``--output``
 and ``--plot`` must be writable (tried, then cleaned up), must not be the
 dataset, nor each other, an existing ``--output`` must be empty or a pickle
-(an earlier model; a CSV file given by mistake is refused), and ``--plot``
-must end in a format matplotlib writes; ``--checkpoint-dir`` must not be a file. A dataset that is not a
-regular file (``/dev/zero``, a pipe, a directory) is refused before it is
-read, and so are a file or a network too large for the memory available
-(about 120 bytes per weight to train with Adam or SGD, 600 with L-BFGS, per
-seed searched in parallel). The model is saved before the optional figure,
-and every file is written atomically (to a temporary file in the same
-folder, then renamed over the old one), so a crash never leaves half a file.
+(an earlier model; a CSV file given by mistake is refused), ``--plot`` must
+end in a format matplotlib writes, and ``--checkpoint-dir`` must not be a
+file. A dataset that is not a regular file (``/dev/zero``, a pipe, a
+directory) is refused before it is read, and so are a file or a network too
+large for the memory available (about 120 bytes per weight to train with
+Adam or SGD, 600 with L-BFGS, per seed searched in parallel). The model is
+saved as soon as the search ends, before the verdict and the optional
+figure; Ctrl-C from the search's end until the model is saved waits for the
+save, then exits 130. Every file is written atomically (to a temporary file
+in the same folder, then renamed over the old one), so a crash never leaves
+half a file.
 
 With ``--n-seeds`` above 1 the estimator searches that many seeds and keeps
 the one that scores best on a held-out part of the training set; the rows
@@ -128,7 +131,7 @@ from ._report import (
     print_verdict,
     report_interrupt,
 )
-from ._running import run_search
+from ._running import HeldInterrupt, run_search
 from ._tabular import Dataset, sniff_separator
 
 __all__ = ["Dataset", "UsageError", "build_parser", "main", "sniff_separator"]
@@ -152,14 +155,21 @@ def run(args: argparse.Namespace, collected: Warnings) -> int:
     metric = "R2" if task == "regression" else "accuracy"
     collected.flush()  # what reading the data raised, before the table
     print_header(args, data, split, task, metric, units)
-    search = run_search(estimator, split, args.verbose)
-    if search.interrupted:
-        return report_interrupt(estimator, split, args)
+    # A completed search is never lost: its model is saved as soon as it
+    # ends, before the verdict and the optional figure, and a Ctrl-C from
+    # the search's end to the save waits for the save (then exits 130).
+    with HeldInterrupt() as held:
+        search = run_search(
+            estimator, split, args.verbose, on_end=held.hold if args.output else None
+        )
+        if search.interrupted:
+            return report_interrupt(estimator, split, args)
+        if args.output:
+            save_model(args.output, split, estimator)
+    if held.pending:
+        raise KeyboardInterrupt
     print_verdict(search, estimator, metric)
     collected.flush()  # after the verdict, never inside the table
-    # The model first: the figure is optional, and may fail.
-    if args.output:
-        save_model(args.output, split, estimator)
     if args.plot:
         try:
             save_plot(args.plot, estimator, search, metric, args.dataset)

@@ -4,14 +4,18 @@
 seeds, the kept seed's rows when the search ends), a progress line from
 :class:`Heartbeat` while a round runs long, and turns Ctrl-C into a
 :class:`Search` marked interrupted and the fit's errors into
-:class:`UsageError`.
+:class:`UsageError`. :class:`HeldInterrupt` holds Ctrl-C back from the
+moment the search ends until its model is saved: a completed search is
+never lost.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +95,51 @@ class Heartbeat:
                 self._last_output = now
 
 
+class HeldInterrupt:
+    """Ctrl-C recorded instead of raised once :meth:`hold` is called.
+
+    Used as a context manager around the search and the save that follows
+    it. Until :meth:`hold`, Ctrl-C interrupts as usual (the handler that was
+    in place runs); from then on it only sets :attr:`pending`, so that the
+    model of a completed search is saved before the command stops. Leaving
+    the context puts the previous handler back; the caller then stops if
+    :attr:`pending`.
+
+    Signal handlers can be set in the main thread only, and only Python's
+    own kind can be chained: elsewhere (a thread, SIGINT ignored or set from
+    C) nothing is installed and nothing is held, as Ctrl-C then raises
+    nothing in this thread anyway, or is left as it was set.
+    """
+
+    def __init__(self):
+        self.held = False
+        self.pending = False
+        self._previous = None
+
+    def __enter__(self) -> HeldInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):  # default_int_handler, or a Python handler
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def hold(self) -> None:
+        """From now on, record Ctrl-C instead of raising it."""
+        self.held = True
+
+    def _handle(self, signum, frame) -> None:
+        if self.held:
+            self.pending = True
+        else:
+            self._previous(signum, frame)
+
+
 @dataclass
 class Search:
     """What the search printed: each round's score; whether interrupted.
@@ -127,14 +176,21 @@ def _resumed(first: int, last: int) -> str:
     )
 
 
-def run_search(estimator, split: Split, verbose: bool) -> Search:
+def run_search(
+    estimator,
+    split: Split,
+    verbose: bool,
+    on_end: Callable[[], None] | None = None,
+) -> Search:
     """Fit ``estimator``, printing a row per round; Ctrl-C ends it early.
 
     With several seeds the estimator reports no round as it goes: the kept
     seed's rows, scored on its held-out part, are printed when it ends.
     Errors of the estimator's own validation and of the fit (a schedule it
     cannot follow, :class:`TrainingDivergedError`, a checkpoint folder it
-    cannot use) become :class:`UsageError`.
+    cannot use) become :class:`UsageError`. ``on_end`` is called as soon as
+    the fit returns or is interrupted (:meth:`HeldInterrupt.hold`: from then
+    on Ctrl-C waits for the model to be saved).
     """
     seeds = estimator.n_seeds
     search = Search(scored_on="test" if seeds == 1 else "validation")
@@ -162,7 +218,13 @@ def run_search(estimator, split: Split, verbose: bool) -> Search:
                 split.y_train,
                 on_round_end=report if seeds == 1 else None,
             )
+            # The search is complete: a Ctrl-C before this line is an
+            # interrupted search that kept its last round (all of them).
+            if on_end is not None:
+                on_end()
     except KeyboardInterrupt:
+        if on_end is not None:
+            on_end()
         search.interrupted = True
     except ValueError as exc:  # InvalidParameterError, TrainingDivergedError
         raise UsageError(one_line(exc)) from exc
