@@ -1,4 +1,5 @@
 import builtins
+import io
 import pickle
 import re
 import subprocess
@@ -17,7 +18,7 @@ from sklearn_lth import LotteryTicketMLP, TrainingDivergedError, _cli
 from sklearn_lth._cli import main
 from sklearn_lth._cli._data import resolve_task
 from sklearn_lth._cli._options import build_parser
-from sklearn_lth._cli._report import print_verdict
+from sklearn_lth._cli._report import chance_score, print_verdict
 from sklearn_lth._cli._running import Heartbeat, Search
 from sklearn_lth._cli._tabular import sniff_separator
 from sklearn_lth._compat import InvalidParameterError
@@ -410,6 +411,63 @@ def test_verdict_calls_a_winning_ticket_only_within_one_point(last, winning, cap
         ) in out
 
 
+def test_the_estimators_score_warnings_reach_the_user(monkeypatch, capsys):
+    """The CLI's fit is not a nested one: the estimator judges its rounds'
+    scores, and says so after the verdict (the kept round far below round 0)."""
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    argv = ["iris", "--hidden-layer-sizes", "8", "--target-sparsity", "0.97"]
+    argv += ["--pruning-rounds", "2", "--max-iter", "50"]
+    assert main([*argv, "--learning-rate-init", "0.05"]) == 0
+    text = terminal.getvalue()
+    warning = text.index("warning: The fitted network (round 2, sparsity 0.9643)")
+    assert text.index("difference: ") < warning
+
+
+def test_a_dense_network_at_chance_is_no_ticket(capsys):
+    """The QA's run: every round at 0.3393 (train) and 0.3158 (test), below
+    the most frequent class's share: not "winning ticket ... +0.00"."""
+    argv = ["iris", "--hidden-layer-sizes", "3,2", "--target-sparsity", "0.95"]
+    assert main([*argv, "--pruning-rounds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "winning ticket" not in out and "not a winning ticket" not in out
+    assert (
+        "the dense network learned nothing: its test accuracy (0.3158) is no "
+        "better than chance (0.3421, the most frequent class's share of the test "
+        "part), so there is no ticket to judge; try more --max-iter, another "
+        "--learning-rate-init or larger --hidden-layer-sizes\n"
+    ) in out
+
+
+@pytest.mark.parametrize(
+    "dense, metric, chance, verdict",
+    [
+        (0.35, "accuracy", 0.3421, "learned nothing"),  # within one point
+        (0.36, "accuracy", 0.3421, "winning ticket (round 2"),
+        (0.005, "R2", 0.0, "learned nothing"),
+        (-0.5, "R2", 0.0, "learned nothing"),
+        (0.02, "R2", 0.0, "winning ticket (round 2"),
+    ],
+)
+def test_verdict_at_chance(dense, metric, chance, verdict, capsys):
+    ticket = SimpleNamespace(sparsity=0.8, compression_ratio=5.0)
+    search = Search(scores={0: dense, 1: dense, 2: dense}, seconds=1.0)
+    print_verdict(search, SimpleNamespace(ticket_=ticket), metric, chance)
+    out = capsys.readouterr().out
+    assert verdict in out
+    if metric == "R2" and verdict == "learned nothing":
+        assert "no better than chance (an R2 of 0, predicting the mean)" in out
+
+
+def test_chance_score_is_the_scored_parts_most_frequent_class():
+    y_train, y_test = np.array([0, 0, 0, 1]), np.array([0, 1, 1, 1, 2])
+    split = SimpleNamespace(y_train=y_train, y_test=y_test)
+    assert chance_score(split, "classification", "test") == 0.6
+    assert chance_score(split, "classification", "validation") == 0.75
+    assert chance_score(split, "regression", "test") == 0.0
+
+
 # -- the saved model ---------------------------------------------------------------
 @pytest.mark.parametrize("with_pandas", [True, False])
 def test_saved_model_keeps_feature_names_and_labels(
@@ -463,6 +521,7 @@ def test_ctrl_c_keeps_the_last_completed_round(tmp_path, monkeypatch, capsys):
     assert "dense network" not in captured.out and "ticket" not in captured.out
     assert "saved Pipeline(StandardScaler, LotteryTicketMLP) (round 1)" in captured.out
     assert "Traceback" not in captured.err
+    assert "Training interrupted by the user" not in captured.err
     assert re.search(
         r"^sklearn-lth: interrupted in round 2; kept round 1 \(50\.0% sparse\)$",
         captured.err,

@@ -4,7 +4,10 @@
 and test parts, scales the features (fitted on the train part), runs iterative
 magnitude pruning and prints one row per round as it finishes, then the dense
 network's test score beside the last round's, and says whether the last round
-is a winning ticket (within one point of the dense network, or better).
+is a winning ticket (within one point of the dense network, or better), or
+that there is no ticket to judge when the dense network itself scores no
+better than chance (within one point of the most frequent class's share, or
+of an R² of 0).
 ``--output`` saves the fitted ``Pipeline(StandardScaler, estimator)``, which
 takes raw features (a regressor inside a ``TransformedTargetRegressor``: the
 CLI standardises regression targets too, and the saved model predicts in the
@@ -80,9 +83,12 @@ rounds read back are not scored again).
 success (``--help`` and ``--version`` included), 2 on a user mistake or a
 failure to save or to allocate memory, reported as one line on standard
 error, and 130 when interrupted with Ctrl-C, after saving the last completed
-round to ``--output``. Warnings raised on the way are printed once each, as
-``warning: <message>`` on standard error, after the verdict (those raised
-while reading the data, before the table). How a CSV file was read (an index
+round to ``--output``. Warnings raised on the way (the estimator's own
+included: rounds that did not converge, or scored far below an earlier one)
+are printed once each, as ``warning: <message>`` on standard error, after
+the verdict (those raised while reading the data, before the table); the
+estimator's "Training interrupted by the user" is not, as the command line
+says which round Ctrl-C kept. How a CSV file was read (an index
 column left out, text columns one-hot encoded) is said on standard output,
 as ``note: <message>`` lines under the first line of the header.
 :func:`sklearn_lth._entry.main` runs :func:`main` after importing this package
@@ -126,6 +132,7 @@ from ._options import build_parser
 from ._outputs import check_outputs, save_model, save_plot
 from ._report import (
     Warnings,
+    chance_score,
     collected_warnings,
     print_header,
     print_verdict,
@@ -168,7 +175,8 @@ def run(args: argparse.Namespace, collected: Warnings) -> int:
             save_model(args.output, split, estimator)
     if held.pending:
         raise KeyboardInterrupt
-    print_verdict(search, estimator, metric)
+    chance = chance_score(split, task, search.scored_on)
+    print_verdict(search, estimator, metric, chance)
     collected.flush()  # after the verdict, never inside the table
     if args.plot:
         try:

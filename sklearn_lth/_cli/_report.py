@@ -2,7 +2,8 @@
 
 The header (the dataset, notes on how a CSV file was read, the network and
 the schedule, the table's header), the verdict (the dense network's score,
-the last round's, and whether it is a winning ticket), the round Ctrl-C
+the last round's, and whether it is a winning ticket, or that the dense
+network learned nothing, no better than chance), the round Ctrl-C
 kept (saved to ``--output``), and the warnings of a run, held back so that
 none lands inside the table.
 """
@@ -53,13 +54,25 @@ class Warnings:
             print(f"warning: {self._pending.pop(0)}", file=sys.stderr, flush=True)
 
 
+#: The start of the warning an estimator gives when Ctrl-C stops its fit;
+#: the command line says itself which round is kept (:func:`report_interrupt`).
+INTERRUPTED_WARNING = "Training interrupted by the user"
+
+
 @contextlib.contextmanager
 def collected_warnings() -> Iterator[Warnings]:
-    """Collect every warning raised inside; print those left on leaving."""
+    """Collect every warning raised inside; print those left on leaving.
+
+    All but the estimator's "Training interrupted by the user": the command
+    line says which round is kept in its own words.
+    """
     collected = Warnings()
     with warnings.catch_warnings():
         warnings.simplefilter("always", UserWarning)
         warnings.simplefilter("always", RuntimeWarning)
+        warnings.filterwarnings(
+            "ignore", message=INTERRUPTED_WARNING, category=UserWarning
+        )
         warnings.showwarning = collected.show
         try:
             yield collected
@@ -142,8 +155,43 @@ def print_header(
     sys.stdout.flush()
 
 
-def print_verdict(search: Search, estimator, metric: str) -> None:
-    """The dense network's score, the last round's, and whether it wins."""
+def chance_score(split: Split, task: str, scored_on: str) -> float:
+    """What the best constant prediction scores where the rounds were scored.
+
+    The share of the most frequent class of the test part (or, for scores
+    on the held-out part of several seeds, of the training part it was drawn
+    from) for a classifier; an R² of 0 (predicting the mean) for regression.
+    """
+    if task == "regression":
+        return 0.0
+    y = split.y_test if scored_on == "test" else split.y_train
+    _, counts = np.unique(y, return_counts=True)
+    return float(counts.max() / counts.sum())
+
+
+def _at_chance(dense: float, chance: float, scored_on: str, metric: str) -> str:
+    """The verdict when the dense network learned nothing."""
+    if metric == "R2":
+        level = "an R2 of 0, predicting the mean"
+    else:
+        level = f"{chance:.4f}, the most frequent class's share of the {scored_on} part"
+    return (
+        f"the dense network learned nothing: its {scored_on} {metric} "
+        f"({dense:.4f}) is no better than chance ({level}), so there is no "
+        "ticket to judge; try more --max-iter, another --learning-rate-init or "
+        "larger --hidden-layer-sizes"
+    )
+
+
+def print_verdict(
+    search: Search, estimator, metric: str, chance: float | None = None
+) -> None:
+    """The dense network's score, the last round's, and whether it wins.
+
+    ``chance`` (:func:`chance_score`): a dense network that scores no more
+    than one point above it learned nothing, and no round is called a
+    winning ticket.
+    """
     ticket = estimator.ticket_
     last_round = max(search.scores)
     last = search.scores[last_round]
@@ -165,7 +213,8 @@ def print_verdict(search: Search, estimator, metric: str) -> None:
         )
         return
     dense = search.scores[0]
-    winning = last - dense >= -ONE_POINT - 1e-12
+    learned_nothing = chance is not None and dense <= chance + ONE_POINT + 1e-12
+    winning = last - dense >= -ONE_POINT - 1e-12 and not learned_nothing
     print(f"dense network (round 0) {on} {metric}: {dense:.4f}")
     print(
         f"{'winning ticket' if winning else 'last round'} {described} "
@@ -176,7 +225,9 @@ def print_verdict(search: Search, estimator, metric: str) -> None:
     )
     if on != "test" and search.test_score is not None:
         print(f"the kept ticket's test {metric}: {search.test_score:.4f}")
-    if not winning:
+    if learned_nothing:
+        print(_at_chance(dense, chance, on, metric))
+    elif not winning:
         advice = "try a lower --target-sparsity or more --max-iter"
         if metric == "accuracy":  # a classifier: the CV estimator can choose
             advice = (

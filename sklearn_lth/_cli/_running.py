@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._interrupt import StopFlag, nested_fit
 from ._data import Split
 from ._errors import UsageError, one_line
 
@@ -209,10 +208,11 @@ def run_search(
 
     tic = time.perf_counter()
     try:
-        # As a fit nested in the command line's: after Ctrl-C the estimator
-        # keeps the last completed round without a warning of its own, since
+        # A fit of its own (not nested_fit, which would also silence the
+        # estimator's judgement of its rounds' scores): the warning it gives
+        # after Ctrl-C is filtered out by collected_warnings instead, since
         # report_interrupt says which round is kept.
-        with heartbeat, nested_fit(StopFlag()):
+        with heartbeat:
             estimator.fit(
                 split.X_train,
                 split.y_train,
