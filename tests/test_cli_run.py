@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -103,6 +104,40 @@ def test_n_seeds_prints_the_kept_seeds_rounds_after_the_search(monkeypatch, caps
     )
     assert dense == float(rows[0][5])
     assert re.search(r"the kept ticket's test accuracy: [\d.]+\n", out)
+
+
+def test_n_seeds_verbose_prints_the_table_header_after_the_search(capsys):
+    """The seeds' ``[seed k]`` lines come before the table, not inside it."""
+    assert main(["iris", *TINY, "--n-seeds", "2", "--verbose"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines.index(
+        "| round | remaining weights | sparsity | epochs | train | validation "
+        "| seconds |"
+    )
+    last_seed_line = max(i for i, line in enumerate(lines) if line.startswith("[seed"))
+    assert last_seed_line < header
+    assert lines[header + 2].startswith("|     0 |")
+
+
+def test_ctrl_c_with_seeds_names_every_seeds_last_round(monkeypatch, capsys):
+    """Ctrl-C in round 2: one score per seed that completed a round, and the
+    seeds that completed none said so (it listed one score for two seeds)."""
+    fail_in_round(monkeypatch, 2, KeyboardInterrupt)
+    argv = ["iris", *TINY, "--n-seeds", "2", "--n-jobs", "1"]
+    assert main(argv) == 130
+    out = capsys.readouterr().out
+    kept = next(line for line in out.splitlines() if line.startswith("  kept"))
+    each = r"(, round \d: [\d.]+|: no round completed)"
+    assert re.fullmatch(
+        rf"  kept seed \d of 2 \(each seed's last completed round on the held-out "
+        rf"part: seed 1{each}; seed 2{each}\)",
+        kept,
+    ), kept
+
+
+def test_one_round_is_singular(capsys):
+    assert main(["iris", *TINY[:4], "--pruning-rounds", "1"]) == 0
+    assert "target sparsity 80% in 1 round (80.0% of" in capsys.readouterr().out
 
 
 def test_n_jobs_needs_several_seeds(capsys):
@@ -207,6 +242,18 @@ def test_a_column_too_large_to_standardise_is_named(tmp_path, capsys):
         "standardise (their mean or variance overflows a float); divide them by "
         "a power of 10, or leave them out with --drop huge"
     )
+
+
+def test_the_suggested_drop_quotes_names_for_the_shell(tmp_path, capsys):
+    """``--drop sepal length (cm)`` is three arguments and a syntax error."""
+    rows = [f"{(-1) ** i * 1e308},{(-1) ** i * 1e308},{i % 2}" for i in range(40)]
+    path = tmp_path / "big.csv"
+    header = "sepal length (cm),it's,label\n"
+    path.write_text(header + "\n".join(rows) + "\n")
+    assert main([str(path), *TINY]) == 2
+    line = _error_line(capsys)
+    assert line.endswith("--drop 'sepal length (cm),it'\"'\"'s'")
+    assert shlex.split(line.split("--drop ")[-1]) == ["sepal length (cm),it's"]
 
 
 def test_squares_that_overflow_are_caught_too(tmp_path, capsys):

@@ -22,7 +22,7 @@ from .._pruning import per_round_rate
 from ._data import Split
 from ._errors import EXIT_INTERRUPTED, one_line
 from ._outputs import save_model
-from ._running import Search
+from ._running import Search, table_header
 from ._tabular import Dataset
 
 #: A last round this far (or less) below the dense network is a winning ticket.
@@ -81,12 +81,17 @@ def collected_warnings() -> Iterator[Warnings]:
 
 
 # -- reporting ---------------------------------------------------------------------
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 round``, ``2 rounds``: ``count`` and the word in its number."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
+
+
 def _notes(data: Dataset) -> list[str]:
     """What the user should know about how the file was read."""
     notes = list(data.notes)
     if data.text_columns:
         shown = ", ".join(
-            f'"{name}" ({count} categories)'
+            f'"{name}" ({plural(count, "category", "categories")})'
             for name, count in data.text_columns.items()
         )
         which = "column" if len(data.text_columns) == 1 else "columns"
@@ -107,11 +112,11 @@ def print_header(
         kind = "a numeric target (regression)"
     else:
         kind = f"{len(np.unique(split.y_train))} classes"
-    features = f"{n_features} features"
+    features = plural(n_features, "feature")
     if data.text_columns:
         features += (
             f" ({len(data.text_columns)} text, one-hot encoded: "
-            f"{split.n_inputs} inputs)"
+            f"{plural(split.n_inputs, 'input')})"
         )
     print(
         f"sklearn-lth: {args.dataset}: {n_samples} samples, {features}, "
@@ -132,26 +137,20 @@ def print_header(
         )
     print(
         f"network {'-'.join(map(str, units))}{activation}, target sparsity "
-        f"{args.target_sparsity:.0%} in {args.pruning_rounds} rounds "
+        f"{args.target_sparsity:.0%} in {plural(args.pruning_rounds, 'round')} "
         f"({per_round:.1%} of the remaining weights per round), "
         f"rewind={args.rewind}, scope={args.pruning_scope}{seeds}; scores are "
         f"{metric}"
     )
     if args.n_seeds > 1:
+        # The table and its header come when the search ends (run_search).
         print(
             "the kept seed's rounds are printed when every seed has finished, "
             "scored on the held-out part"
         )
-    scored_on = "test" if args.n_seeds == 1 else "validation"
-    print()
-    print(
-        f"| round | remaining weights | sparsity | epochs | train | {scored_on} "
-        "| seconds |"
-    )
-    print(
-        f"|------:|------------------:|---------:|-------:|------:|"
-        f"{'-' * (len(scored_on) + 1)}:|--------:|"
-    )
+    else:
+        print()
+        print(table_header("test"))
     sys.stdout.flush()
 
 

@@ -157,6 +157,16 @@ class Search:
     interrupted: bool = False
 
 
+def table_header(scored_on: str) -> str:
+    """The round table's header (two lines), its score column ``scored_on``."""
+    return (
+        f"| round | remaining weights | sparsity | epochs | train | {scored_on} "
+        "| seconds |\n"
+        f"|------:|------------------:|---------:|-------:|------:|"
+        f"{'-' * (len(scored_on) + 1)}:|--------:|"
+    )
+
+
 def _row(record: dict, score: float) -> str:
     return (
         f"| {record['round']:5d} | {record['remaining_parameters']:17d} | "
@@ -248,6 +258,10 @@ def _finish_table(search: Search, estimator, split: Split) -> None:
     rounds = [int(index) for index in history["round"]]
     last = rounds[-1]
     if search.scored_on == "validation":
+        # The header only now: the seeds' progress lines (--verbose, the
+        # heartbeat) came before it, not inside the table.
+        print()
+        print(table_header(search.scored_on))
         for position, index in enumerate(rounds):
             record = {key: values[position] for key, values in history.items()}
             search.scores[index] = float(record["validation_score"])
@@ -267,14 +281,28 @@ def _finish_table(search: Search, estimator, split: Split) -> None:
 
 
 def _kept_seed(estimator) -> str:
-    """``kept seed 2 of 3 (...)``: the seed kept, and each seed's last score."""
+    """``kept seed 2 of 3 (...)``: the seed kept, and each seed's last score.
+
+    After Ctrl-C the seeds may have completed different rounds, or none:
+    each is then named with its last completed round.
+    """
     seeds = estimator.seeds_history_
-    last_scores = []
+    last = []  # (round, score) of each seed's last completed round, or None
     for seed_index in range(estimator.n_seeds):
         rows = np.flatnonzero(seeds["seed"] == seed_index)
-        if len(rows):
-            last_scores.append(f"{seeds['validation_score'][rows[-1]]:.4f}")
-    return (
-        f"  kept seed {estimator.best_seed_ + 1} of {estimator.n_seeds} (each "
-        f"seed's last round scores {', '.join(last_scores)} on the held-out part)"
+        last.append(
+            (int(seeds["round"][rows[-1]]), float(seeds["validation_score"][rows[-1]]))
+            if len(rows)
+            else None
+        )
+    kept = f"  kept seed {estimator.best_seed_ + 1} of {estimator.n_seeds}"
+    if None not in last and len({round_ for round_, _ in last}) == 1:
+        scores = ", ".join(f"{score:.4f}" for _, score in last)
+        return f"{kept} (each seed's last round scores {scores} on the held-out part)"
+    each = "; ".join(
+        f"seed {k + 1}: no round completed"
+        if seed is None
+        else f"seed {k + 1}, round {seed[0]}: {seed[1]:.4f}"
+        for k, seed in enumerate(last)
     )
+    return f"{kept} (each seed's last completed round on the held-out part: {each})"
