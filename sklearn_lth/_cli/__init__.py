@@ -91,9 +91,10 @@ estimator's "Training interrupted by the user" is not, as the command line
 says which round Ctrl-C kept. How a CSV file was read (an index
 column left out, text columns one-hot encoded) is said on standard output,
 as ``note: <message>`` lines under the first line of the header.
-:func:`sklearn_lth._entry.main` runs :func:`main` after importing this package
-(numpy and scikit-learn with it) under its own Ctrl-C handler: the console
-script's entry point.
+:func:`sklearn_lth._entry.main`, the console script's entry point, runs
+:func:`main` after importing this package (numpy and scikit-learn with it)
+with a SIGINT handler that only records Ctrl-C, so that none is raised
+inside the imports: Ctrl-C during start-up is one line and exit 130 too.
 
 Each step has its own module: :mod:`._options` (the option types and the
 parser), :mod:`._tabular` (reading a CSV file), :mod:`._data` (the dataset,
