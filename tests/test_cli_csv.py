@@ -350,16 +350,17 @@ def test_a_text_feature_named_with_a_space_is_quoted_in_the_hint(tmp_path, capsy
 
 
 # -- the saved model takes the rows as pandas, csv or numpy read them -----------
-def _spaced_csv(tmp_path, label_of):
+def _spaced_csv(tmp_path, label_of, header="x,color,flag,label", label_space=" "):
     """The QA's file: ``-0.109, blue,True, C``, a space after some separators
     (pandas keeps it, the command line strips it) and a True/False column
     (pandas parses it as bool)."""
     rng = np.random.RandomState(0)
-    lines = ["x,color,flag,label"]
+    lines = [header]
     for _ in range(160):
         x, color = rng.normal(), rng.choice(["blue", "green", "red"])
         flag = rng.choice(["True", "False"])
-        lines.append(f"{x:.3f}, {color},{flag}, {label_of(color, flag)}")
+        label = label_of(color, flag)
+        lines.append(f"{x:.3f}, {color},{flag},{label_space}{label}")
     path = tmp_path / "spaced.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -388,23 +389,27 @@ FIT = ["--hidden-layer-sizes", "16", "--max-iter", "100", "--pruning-rounds", "1
 FIT += ["--learning-rate-init", "0.05"]
 
 
-def test_the_saved_model_takes_the_rows_pandas_and_csv_read(tmp_path, capsys):
+@pytest.mark.parametrize("header", ["x,color,flag,label", "x, color,flag,label"])
+def test_the_saved_model_takes_the_rows_pandas_and_csv_read(tmp_path, capsys, header):
     """Text values with spaces and a True/False column: the saved model
     scores on pandas.read_csv's frame (and on the csv module's strings, as
-    an object array) what the command line printed for its test part."""
+    an object array) what the command line printed for its test part. Its
+    feature names are pandas' (" color", with a header spaced too)."""
     pd = pytest.importorskip("pandas")
 
     def label_of(color, flag):
         return "A" if color == "blue" else ("B" if flag == "True" else "C")
 
-    path = _spaced_csv(tmp_path, label_of)
+    path = _spaced_csv(tmp_path, label_of, header)
     output = tmp_path / "model.pkl"
     assert main([str(path), *FIT, "--output", str(output)]) == 0
     printed = _printed_test_score(capsys.readouterr().out)
     with open(output, "rb") as handle:
         model = pickle.load(handle)
     frame = pd.read_csv(path)
-    assert frame["flag"].dtype == bool and frame["color"][0].startswith(" ")
+    color = header.split(",")[1]
+    assert frame["flag"].dtype == bool and frame[color][0].startswith(" ")
+    assert list(model.feature_names_in_) == ["x", color, "flag"]
     X, y = frame.drop(columns="label"), frame["label"].str.strip()
     test = _test_rows(len(y), y.to_numpy())
     assert f"{model.score(X.iloc[test], y.iloc[test]):.4f}" == printed
@@ -421,7 +426,8 @@ def test_the_saved_model_takes_the_rows_pandas_and_csv_read(tmp_path, capsys):
 def test_true_false_labels_are_booleans(tmp_path, capsys):
     """Labels all True or False come back as bools, as pandas reads them."""
     pd = pytest.importorskip("pandas")
-    path = _spaced_csv(tmp_path, lambda color, flag: str(color != "red"))
+    label_of = lambda color, flag: str(color != "red").lower()  # noqa: E731
+    path = _spaced_csv(tmp_path, label_of, label_space="")
     output = tmp_path / "model.pkl"
     assert main([str(path), *FIT, "--output", str(output)]) == 0
     printed = _printed_test_score(capsys.readouterr().out)
@@ -429,7 +435,7 @@ def test_true_false_labels_are_booleans(tmp_path, capsys):
         model = pickle.load(handle)
     assert list(model.classes_) == [False, True]
     assert model.classes_.dtype == bool
-    frame = pd.read_csv(path, skipinitialspace=True)
+    frame = pd.read_csv(path)
     X, y = frame.drop(columns="label"), frame["label"]
     assert y.dtype == bool
     test = _test_rows(len(y), y.to_numpy())

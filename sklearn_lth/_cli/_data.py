@@ -210,7 +210,8 @@ def _as_table(data: Dataset):
     except ImportError:
         return data.X
     names = data.frame_names or data.feature_names
-    if len(set(names)) < len(names):  # spaces apart only: the CLI's names
+    if len(set(names)) < len(names):  # two headers of spaces only (pandas
+        # mangles them): the command line's names, which are distinct
         names = data.feature_names
     frame = pd.DataFrame(data.X, columns=names)
     if not data.text_columns:

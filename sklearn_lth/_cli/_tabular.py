@@ -682,8 +682,9 @@ def read_csv(
                 f"{len(header)} columns"
             )
     names = column_names(header)
-    # As pandas.read_csv names them: spaces around a header cell kept.
-    frame_names = [raw if raw.strip() else name for raw, name in zip(raw_header, names)]
+    # As pandas.read_csv names them: a header cell as it is, spaces kept;
+    # only an empty one is "Unnamed: N".
+    frame_names = [raw or name for raw, name in zip(raw_header, names)]
     label = names[-1] if options.label_column is None else options.label_column
     label_index = _column_index(path, names, label, "--label-column")
     dropped = _dropped_columns(path, names, options.drop, label_index)
