@@ -505,7 +505,8 @@ def test_a_decimal_comma_regression_target(tmp_path):
 
 def test_with_a_decimal_comma_a_dot_is_not_a_number(tmp_path):
     rows = [["1,5", "x"], ["1.234,5", "y"], ["2,5", "x"]]
-    with pytest.raises(UsageError, match='"1.234,5" is not a number with'):
+    hint = '"1.234,5" is not a number with --decimal ","; give --thousands . if "."'
+    with pytest.raises(UsageError, match=re.escape(hint)):
         read_csv(
             _write(tmp_path, ["a", "label"], rows, sep=";"), CsvOptions(decimal=",")
         )
@@ -592,8 +593,8 @@ def test_a_thousands_separator_in_a_numeric_column_is_hinted(tmp_path, capsys):
     rows = [[i, i % 2] for i in range(20)] + [['"1,234"', 0]]
     assert main([_write(tmp_path, ["a", "label"], rows), *TINY]) == 2
     assert _error_line(capsys).endswith(
-        'column "a": "1,234" is not a number (give --thousands , if it separates '
-        "thousands) (nothing is imputed: fix the cell, or leave the column out "
+        'column "a": "1,234" is not a number; give --thousands , if "," separates '
+        "thousands (nothing is imputed: fix the cell, or leave the column out "
         "with --drop a)"
     )
 

@@ -354,12 +354,10 @@ def not_a_number(cell: str, decimal: str = ".", thousands: str | None = None) ->
         return "empty cell"
     if to_float(cell, decimal, thousands) is None:
         mark = "" if decimal == "." else f' with --decimal "{decimal}"'
-        options = [
-            option
-            for option in _number_options([cell], decimal, thousands)
-            if option.startswith("--thousands")
-        ]
-        hint = f" (give {options[0]} if it separates thousands)" if options else ""
+        hint = ""
+        for option in _number_options([cell], decimal, thousands):
+            if option.startswith("--thousands"):
+                hint = f'; give {option} if "{option[-1]}" separates thousands'
         return f'"{cell}" is not a number{mark}{hint}'
     return f'"{cell}" is not a finite number'
 
