@@ -1,4 +1,3 @@
-import builtins
 import io
 import pickle
 import re
@@ -22,26 +21,12 @@ from sklearn_lth._cli._report import chance_score, print_verdict
 from sklearn_lth._cli._running import Heartbeat, Search
 from sklearn_lth._cli._tabular import sniff_separator
 from sklearn_lth._compat import InvalidParameterError
+from tests._helpers import error_line as _error_line
+from tests._helpers import hide_pandas
+from tests._helpers import table_rows as _rows
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
 TINY += ["--learning-rate-init", "0.05"]
-
-
-def _rows(output: str) -> list[list[str]]:
-    return [
-        [cell.strip() for cell in line.strip("|").split("|")]
-        for line in output.splitlines()
-        if re.match(r"\|\s+\d+ \|", line)
-    ]
-
-
-def _error_line(capsys) -> str:
-    """The one line a mistake leaves on stderr."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _iris_csv(tmp_path, sep=",", name="iris.csv"):
@@ -475,15 +460,8 @@ def test_saved_model_keeps_feature_names_and_labels(
 ):
     if with_pandas:
         pd = pytest.importorskip("pandas")
-    else:  # the CLI's ``import pandas`` fails; sklearn still sees sys.modules
-        real_import = builtins.__import__
-
-        def import_without_pandas(name, *args, **kwargs):
-            if name == "pandas":
-                raise ImportError("No module named 'pandas'")
-            return real_import(name, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "__import__", import_without_pandas)
+    else:  # the CLI's ``import pandas`` fails
+        hide_pandas(monkeypatch)
     path = _iris_csv(tmp_path)
     output = tmp_path / "model.pkl"
     assert main([str(path), *TINY, "--output", str(output)]) == 0

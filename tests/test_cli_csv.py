@@ -1,7 +1,6 @@
 """The command line's CSV files: index and text columns, decimal marks,
 encodings, dropped columns, and paths that are not regular files."""
 
-import builtins
 import csv
 import os
 import pickle
@@ -19,17 +18,10 @@ from sklearn_lth import _cli
 from sklearn_lth._cli import _tabular, main
 from sklearn_lth._cli._errors import UsageError
 from sklearn_lth._cli._tabular import CsvOptions, read_csv
+from tests._helpers import error_line as _error_line
+from tests._helpers import hide_pandas
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
-
-
-def _error_line(capsys) -> str:
-    """The one line a mistake leaves on stderr."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _write(tmp_path, header, rows, name="data.csv", sep=",", encoding="utf-8"):
@@ -287,14 +279,7 @@ def test_a_text_column_is_one_hot_encoded_in_the_saved_model(tmp_path):
 def test_text_columns_without_pandas_train_on_an_object_array(
     tmp_path, monkeypatch, capsys
 ):
-    real_import = builtins.__import__
-
-    def import_without_pandas(name, *args, **kwargs):
-        if name == "pandas":
-            raise ImportError("No module named 'pandas'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", import_without_pandas)
+    hide_pandas(monkeypatch)
     path = _with_color(tmp_path, ["red", "green"] * 75)
     output = tmp_path / "model.pkl"
     assert main([path, *TINY, "--output", str(output)]) == 0

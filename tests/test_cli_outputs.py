@@ -12,19 +12,10 @@ from sklearn.datasets import load_iris
 
 from sklearn_lth import LotteryTicketMLP
 from sklearn_lth._cli import _outputs, main
+from tests._helpers import OLDER_MODEL
+from tests._helpers import error_line as _error_line
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
-#: What an earlier model's file starts with: a pickle (protocol 5).
-OLDER_MODEL = pickle.dumps("an older model", protocol=5)
-
-
-def _error_line(capsys) -> str:
-    """The one line a mistake leaves on stderr."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _iris_csv(tmp_path, name="iris.csv"):

@@ -24,28 +24,11 @@ from sklearn_lth._cli._errors import UsageError
 from sklearn_lth._cli._estimator import available_memory, check_memory
 from sklearn_lth._cli._options import build_parser
 from sklearn_lth._params import PARAMS
-from tests._helpers import fail_in_round
+from tests._helpers import OLDER_MODEL, fail_in_round
+from tests._helpers import error_line as _error_line
+from tests._helpers import table_rows as _rows
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
-#: What an earlier model's file starts with: a pickle (protocol 5).
-OLDER_MODEL = pickle.dumps("an older model", protocol=5)
-
-
-def _error_line(capsys) -> str:
-    """The one line a mistake leaves on stderr."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def _rows(output: str) -> list[list[str]]:
-    return [
-        [cell.strip() for cell in line.strip("|").split("|")]
-        for line in output.splitlines()
-        if re.match(r"\|\s+\d+ \|", line)
-    ]
 
 
 def _fitted_params(monkeypatch) -> list[dict]:
