@@ -13,13 +13,13 @@ change.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._losses import constant_prediction
+from ._warnings import warn
 
 #: A kept round this much (in score units: accuracy, R²) below the best
 #: round is "far below" it. One point, the command line's margin for a
@@ -193,7 +193,6 @@ def warn_about_fit(
     scored: Scored,
     *,
     judge_scores: bool,
-    stacklevel: int,
 ) -> None:
     """Every warning about a finished fit, once, in scikit-learn's style.
 
@@ -215,28 +214,22 @@ def warn_about_fit(
         The data the rounds were scored on.
     judge_scores : bool
         Whether to judge the rounds' scores against each other.
-    stacklevel : int
-        The caller's ``stacklevel``: the warnings point at the user's line.
     """
-    stacklevel += 1
     if result.unconverged_rounds:
-        warnings.warn(
+        warn(
             f"{'L-BFGS' if solver == 'lbfgs' else 'Stochastic optimizer'}: "
             f"maximum iterations ({max_iter}) reached and the optimization has "
             f"not converged yet in round(s) {result.unconverged_rounds}.",
             ConvergenceWarning,
-            stacklevel=stacklevel,
         )
     if result.chance_rounds:
-        warnings.warn(
+        warn(
             f"Round(s) {result.chance_rounds} ended with a training score no "
             "better than chance (the share of the most frequent class, or an R2 "
             "of 0) and a loss above a constant prediction's: the network has "
             "learned nothing there. More epochs (max_iter), another "
             "learning_rate_init or scaled input features (and, for regression, "
-            "targets) may help.",
-            UserWarning,
-            stacklevel=stacklevel,
+            "targets) may help."
         )
     if judge_scores:
         chance, n_scored = scored.chance(scored_column(history))
@@ -244,24 +237,20 @@ def warn_about_fit(
             history, chance, n_scored, reported=result.chance_rounds
         )
         for message in messages:
-            warnings.warn(message, UserWarning, stacklevel=stacklevel)
+            warn(message)
 
 
-def warn_if_batch_clipped(
-    batch_size, solver: str, n_samples: int, stacklevel: int
-) -> None:
+def warn_if_batch_clipped(batch_size, solver: str, n_samples: int) -> None:
     """scikit-learn's MLP warning for a ``batch_size`` above the training rows."""
     if solver != "lbfgs" and batch_size != "auto" and batch_size > n_samples:
-        warnings.warn(
+        warn(
             "Got `batch_size` less than 1 or larger than sample size. It is going "
-            f"to be clipped (batch_size={batch_size}, {n_samples} training samples).",
-            UserWarning,
-            stacklevel=stacklevel + 1,
+            f"to be clipped (batch_size={batch_size}, {n_samples} training samples)."
         )
 
 
-def warn_if_ticket_overrides(params: dict, defaults: dict, ticket, stacklevel: int):
+def warn_if_ticket_overrides(params: dict, defaults: dict, ticket) -> None:
     """Warn (``UserWarning``) about parameters that ``ticket=`` overrides."""
     message = ticket_override_warning(params, defaults, ticket)
     if message is not None:
-        warnings.warn(message, UserWarning, stacklevel=stacklevel + 1)
+        warn(message)

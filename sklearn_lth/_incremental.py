@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ._network import Network, glorot_uniform, kept_positions, position_dtype
-from ._search import start_from_ticket
+from ._search._state import start_from_ticket
 from ._training import BatchSource, TrainingConfig, TrainingStep, remedy
 from .exceptions import TrainingDivergedError
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-import math
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,18 +25,6 @@ from ._base import (
     encode_classes,
     hidden_layer_units,
 )
-from ._checkpoint import (
-    CheckpointStore,
-    SavedPlan,
-    SearchLock,
-    SearchPlan,
-    blas_differences,
-    blas_info,
-    fingerprint,
-    load_plan,
-    save_plan,
-    search_directory,
-)
 from ._compat import _fit_context, check_sample_weight
 from ._config import resolved_kernels
 from ._diagnostics import (
@@ -49,16 +33,9 @@ from ._diagnostics import (
     warn_if_batch_clipped,
     warn_if_ticket_overrides,
 )
-from ._imp import (
-    IMPResult,
-    Progress,
-    PruningConfig,
-    WeightsFirstRandomState,
-    find_ticket,
-)
 from ._incremental import IncrementalTraining, first_network
-from ._interrupt import FitTransaction, StopFlag, current_fit_scope
-from ._network import glorot_uniform, prediction_operands
+from ._interrupt import FitTransaction, current_fit_scope
+from ._network import prediction_operands
 from ._params import (
     DEFAULTS,
     PARAMS,
@@ -69,18 +46,21 @@ from ._params import (
 )
 from ._pruning import check_schedule
 from ._rewinding import RewindPolicy
-from ._search import SearchEnd, WarmStart
-from ._seeds import (
-    DivergedSeed,
-    SeedsProgress,
-    choose_seed,
-    draw_seeds,
-    recover_seeds,
-    search_seeds,
+from ._search import (
+    Kept,
+    PruningConfig,
+    SearchDiverged,
+    SearchPlan,
+    TrainingData,
+    check_can_warm_start,
+    continue_fitted,
+    draw_split,
+    run_searches,
+    search_folder,
     stack_histories,
-    transport_folder,
 )
-from ._training import EarlierTraining, RoundResult, TrainingConfig
+from ._training import TrainingConfig
+from ._warnings import warn
 from .exceptions import TrainingDivergedError
 
 
@@ -133,30 +113,6 @@ class _FitData:
     Y: np.ndarray
     sample_weight: np.ndarray | None
     layer_units: list[int]
-
-
-@dataclass
-class _Interrupt:
-    """How a fit reacts to an interrupt: its stop flag, what to keep, whether
-    to say so (a nested fit leaves that to the fit around it)."""
-
-    stop: StopFlag
-    transaction: FitTransaction
-    quiet: bool = False
-
-
-@dataclass
-class _Folder:
-    """The checkpoint folder of one search, the fingerprint its files carry,
-    and whether it is read-only (its finished search is read, never written)."""
-
-    directory: Path
-    key: str
-    read_only: bool = False
-
-    def store(self, name: str) -> CheckpointStore:
-        """The checkpoint file ``name`` of this folder."""
-        return CheckpointStore(self.directory, name, self.key, read_only=self.read_only)
 
 
 class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
@@ -316,9 +272,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         with FitTransaction(self):
             try:
                 X, Y, weights = self._validate_increment(X, y, sample_weight, classes)
-                warn_if_batch_clipped(
-                    self.batch_size, self.solver, X.shape[0], stacklevel=4
-                )
+                warn_if_batch_clipped(self.batch_size, self.solver, X.shape[0])
                 hidden = hidden_layer_units(self.hidden_layer_sizes)
                 units = [X.shape[1], *hidden, Y.shape[1]]
                 config = TrainingConfig(
@@ -388,63 +342,39 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         """Fit, all or nothing (see :mod:`._interrupt` for the rule).
 
         Inside :func:`~._interrupt.nested_fit` (the folds of another
-        estimator's fit) the fit stops with that fit's stop flag and leaves
-        it to tell the user what an interrupt keeps.
+        estimator's fit) the fit stops with that fit's stop flag, leaves it
+        to tell the user what an interrupt keeps, and does not judge its
+        rounds' scores (the folds' paths go too far on purpose).
         """
-        # Inside nested_fit: the outer fit's stop flag, and its silence;
-        # otherwise a stop flag of its own.
         scope = current_fit_scope()
         with FitTransaction(self) as transaction:
-            warm = None
             if self.warm_start and hasattr(self, "coefs_"):
-                self._check_warm_start()
+                check_can_warm_start(self)
             data = self._prepare(X, y, sample_weight, warm=self._is_warm())
-            pruning = PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS})
-            rewind = RewindPolicy(
-                self.rewind, self.rewind_iteration, self.rewind_fraction
-            )
-            if self._is_warm():
-                warm, pruning = self._warm_start_from_fitted(pruning, rewind)
-            with self._checkpoint_folder(data, warm) as folder:
-                # The training step's path, for every round and seed of this
-                # fit (L-BFGS has no compiled kernels: numpy).
-                kernels = (
-                    "numpy"
-                    if self.solver == "lbfgs"
-                    else resolved_kernels(_n_weights(data.layer_units))
+            plan = self._search_plan(data)
+            params = self.get_params()
+            arrays = [data.X, data.Y, data.sample_weight]
+            locked = search_folder(self.checkpoint_dir, params, arrays, plan.warm)
+            with locked as folder:
+                rng, split = draw_split(
+                    params,
+                    data,
+                    folder,
+                    plan.warm,
+                    plan.training.kernels,
+                    self._split_validation,
                 )
-                rng, plan = self._plan(data, folder, warm, kernels)
-                # What find_ticket takes beside the data, the same for every seed.
-                search = dict(
-                    layer_units=data.layer_units,
-                    activation=self.activation,
-                    out_activation=self.out_activation_,
-                    training=TrainingConfig(
-                        **{k: getattr(self, k) for k in _TRAINING_PARAMS},
-                        kernels=kernels,
-                    ),
-                    pruning=pruning,
-                    rewind=rewind,
-                    rows=plan.rows,
-                    validation_rows=plan.validation_rows,
-                    ticket=self.ticket,
+                plan = replace(
+                    plan, rows=split.rows, validation_rows=split.validation_rows
                 )
-                n_train = data.X.shape[0] if plan.rows is None else len(plan.rows)
-                warn_if_batch_clipped(
-                    self.batch_size, self.solver, n_train, stacklevel=4
+                kept = self._search(
+                    data, plan, rng, split, folder, on_round_end, transaction
                 )
-                interrupt = _Interrupt(scope.stop, transaction, quiet=scope.nested)
-                if plan.seeds is None:
-                    result = self._fit_one(
-                        data, rng, search, folder, on_round_end, interrupt, warm
-                    )
-                else:
-                    result = self._fit_seeds(data, plan, search, folder, interrupt)
                 # The search is complete and fitted: Ctrl-C from here on (the
                 # lock's release, the warnings) keeps it.
                 transaction.keep()
             warn_about_fit(
-                result,
+                kept.result,
                 self.history_,
                 self.solver,
                 self.max_iter,
@@ -452,131 +382,99 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
                     self.out_activation_,
                     data.Y,
                     data.sample_weight,
-                    plan.rows,
-                    plan.validation_rows,
+                    split.rows,
+                    split.validation_rows,
                 ),
-                # Not in the folds of another fit: LotteryTicketMLPCV's paths
-                # are meant to go too far (it chooses among their rounds).
                 judge_scores=not scope.nested,
-                stacklevel=4,
             )
         return self
+
+    def _search_plan(self, data: _FitData) -> SearchPlan:
+        """How this fit's search opens and runs, from the parameters and data
+        (its rows come with the split)."""
+        pruning = PruningConfig(**{k: getattr(self, k) for k in _PRUNING_PARAMS})
+        rewind = RewindPolicy(self.rewind, self.rewind_iteration, self.rewind_fraction)
+        warm = None
+        if self._is_warm():
+            warm, pruning = continue_fitted(self, pruning, rewind)
+        # The training step's path, for every round and seed of this fit
+        # (L-BFGS has no compiled kernels: numpy).
+        kernels = "numpy"
+        if self.solver != "lbfgs":
+            kernels = resolved_kernels(_n_weights(data.layer_units))
+        return SearchPlan(
+            layer_units=data.layer_units,
+            activation=self.activation,
+            out_activation=self.out_activation_,
+            training=TrainingConfig(
+                **{k: getattr(self, k) for k in _TRAINING_PARAMS}, kernels=kernels
+            ),
+            pruning=pruning,
+            rewind=rewind,
+            ticket=self.ticket,
+            warm=warm,
+        )
+
+    def _search(
+        self, data, plan, rng, split, folder, on_round_end, transaction
+    ) -> Kept:
+        """Run the search (or one per seed) and set the fitted attributes from
+        the one kept; an interrupt keeps the last completed round."""
+        scope = current_fit_scope()
+        n_train = data.X.shape[0] if split.rows is None else len(split.rows)
+        warn_if_batch_clipped(self.batch_size, self.solver, n_train)
+
+        def keep_interrupted(kept: Kept | None) -> None:
+            if kept is None:
+                return
+            self._set_fitted(kept)
+            transaction.keep()  # as the KeyboardInterrupt leaves
+            if not scope.nested:
+                warn(
+                    "Training interrupted by the user; the estimator keeps round "
+                    f"{int(self.history_['round'][-1])}, the last one completed "
+                    f"(sparsity {self.history_['sparsity'][-1]:.4f})."
+                )
+
+        training_data = TrainingData(
+            data.X, data.Y, data.sample_weight, split.rows, split.validation_rows
+        )
+        try:
+            kept = run_searches(
+                training_data,
+                plan,
+                rng,
+                split,
+                folder,
+                n_jobs=self.n_jobs,
+                on_round_end=self._round_callback(on_round_end),
+                stop=scope.stop,
+                on_interrupt=keep_interrupted,
+            )
+        except SearchDiverged as diverged:
+            raise self._diverged(diverged.error, diverged.kept) from diverged.error
+        self._set_fitted(kept)
+        return kept
+
+    def _round_callback(self, on_round_end):
+        """``on_round_end(record, round_model)`` as the loop calls it, or None."""
+        if on_round_end is None:
+            return None
+
+        def callback(record, coefs, intercepts):
+            # A shallow copy with the round's weights: it predicts and scores
+            # while this estimator's own fit goes on untouched.
+            round_model = copy.copy(self)
+            round_model.coefs_, round_model.intercepts_ = coefs, intercepts
+            round_model._operands = prediction_operands(coefs)
+            on_round_end(record, round_model)
+
+        return callback
 
     # -- warm_start --------------------------------------------------------------
     def _is_warm(self) -> bool:
         """Whether this fit goes on from the fitted search (``warm_start``)."""
         return self.warm_start and hasattr(self, "_search_end")
-
-    def _check_warm_ticket(self) -> None:
-        """A ``ticket`` on a warm start must be the fitted network's pattern.
-
-        It never prunes (the fitted network trains on): another ticket is
-        refused rather than ignored.
-        """
-        fitted = [(W.indptr, W.indices) for W in self.coefs_]
-        given = [(W.indptr, W.indices) for W in self.ticket.weights]
-        if len(fitted) != len(given) or not all(
-            np.array_equal(a, b) for pair in zip(fitted, given) for a, b in zip(*pair)
-        ):
-            raise ValueError(
-                "warm_start=True trains the fitted network on, but the ticket "
-                "given keeps other weights: set warm_start=False to train that "
-                "ticket, or ticket=None to go on from the fitted network."
-            )
-
-    def _check_warm_start(self) -> None:
-        """Refuse a warm start that cannot go on from the fitted state."""
-        if not hasattr(self, "_search_end"):
-            raise ValueError(
-                "warm_start=True goes on from a search that fit found, but this "
-                "estimator was trained by partial_fit only: call fit with "
-                "warm_start=False first, or go on with partial_fit."
-            )
-        if self.n_seeds > 1:
-            raise ValueError(
-                f"warm_start=True goes on with the fitted network alone, not with "
-                f"n_seeds={self.n_seeds} searches: set n_seeds=1 for the "
-                "warm-started fits (or warm_start=False to search anew)."
-            )
-
-    def _warm_start_from_fitted(self, pruning, rewind):
-        """The fitted search to go on with, and the pruning that takes it on.
-
-        The schedule's sparsity so far decides: a higher ``target_sparsity``
-        prunes on from it, the same one trains the fitted network on (as
-        does a ``ticket``, which never prunes), a lower one is an error. A
-        search interrupted before its target (Ctrl-C keeps the last round
-        completed) is finished, at the target and ``pruning_rounds`` it was
-        given, exactly as it would have gone on.
-        """
-        end = SearchEnd.from_fitted(self._search_end)
-        reached = end.scheduled_sparsity
-        if reached is None:  # a ticket trained once: its measured sparsity
-            reached = float(self.history_["sparsity"][-1])
-        target = self.target_sparsity
-        if self.ticket is not None:
-            self._check_warm_ticket()
-        keeps_training = self.ticket is not None or math.isclose(
-            target, reached, rel_tol=1e-9, abs_tol=1e-12
-        )
-        plan_origin = None
-        if end.plan is not None and not keeps_training:
-            origin, plan_reached, plan_target, plan_rounds = end.plan
-            unfinished = int(self.history_["round"][-1]) < origin + plan_rounds
-            if unfinished and (target, self.pruning_rounds) == (
-                plan_target,
-                plan_rounds,
-            ):
-                plan_origin, reached = int(origin), plan_reached
-        if not keeps_training and target < reached:
-            raise ValueError(
-                f"target_sparsity={target} is below the sparsity the fitted search "
-                f"has reached ({reached:.6g}): warm_start can only prune further, or "
-                "train on at the same target. Set warm_start=False to search anew."
-            )
-        earlier = None
-        if keeps_training:
-            # scikit-learn's counts and stopping rule go on (see EarlierTraining).
-            best = self.best_validation_score_ if self.early_stopping else None
-            if not self.early_stopping and self.best_loss_ is not None:
-                best = self.best_loss_
-            earlier = EarlierTraining(
-                samples_seen=self.t_,
-                loss_curve=list(self.loss_curve_),
-                validation_scores=self.validation_scores_,
-                best=best,
-                stall_count=self._no_improvement_count,
-            )
-        elif plan_origin is None:  # (an unfinished schedule was checked)
-            check_schedule(
-                [W.nnz for W in self.coefs_],
-                target,
-                self.pruning_rounds,
-                self.pruning_scope,
-                self.output_layer_rate,
-                reached_sparsity=reached,
-            )
-        if not keeps_training:
-            pruning = replace(pruning, reached_sparsity=reached)
-        last_round = RoundResult(
-            n_iter=self.n_iter_,
-            loss_curve=list(self.loss_curve_),
-            samples_seen=self.t_,
-            stall_count=self._no_improvement_count,
-        )
-        warm = WarmStart(
-            self.coefs_,
-            self.intercepts_,
-            self.ticket_,
-            self.history_,
-            last_round,
-            end,
-            earlier,
-            plan_origin,
-        )
-        if not keeps_training:
-            end.check_rewind(rewind)  # before any work, if its point is gone
-        return warm, pruning
 
     def _prepare(self, X, y, sample_weight, warm: bool = False) -> _FitData:
         """Validate the data and derive the architecture; refuse what cannot fit.
@@ -598,9 +496,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             # The ticket's layers replace hidden_layer_sizes, and it trains
             # once without pruning: there is no schedule to check.
             layer_units = self._check_ticket(X)
-            warn_if_ticket_overrides(
-                self.get_params(), DEFAULTS, self.ticket, stacklevel=5
-            )
+            warn_if_ticket_overrides(self.get_params(), DEFAULTS, self.ticket)
         if warm:
             fitted = [self.coefs_[0].shape[0], *(W.shape[1] for W in self.coefs_)]
             if layer_units != fitted:
@@ -622,274 +518,26 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.n_layers_ = len(layer_units)
         return _FitData(X, y, Y, sample_weight, layer_units)
 
-    @contextmanager
-    def _checkpoint_folder(self, data: _FitData, warm: WarmStart | None = None):
-        """The locked folder of this search inside ``checkpoint_dir``, or None.
-
-        Each distinct search (parameters, data, seed) has a folder of its own,
-        named by its fingerprint, so that the folds of a cross-validation and
-        the points of a grid never share files.
-        """
-        if self.checkpoint_dir is None:
-            yield None
-            return
-        fitted = []
-        if warm is not None:
-            # A warm-started search is also a function of the fitted one.
-            for W in (*warm.coefs, *warm.ticket.weights):
-                fitted += [W.indices, W.indptr, W.data]
-            fitted += [*warm.intercepts, np.asarray(warm.end.rng_state[1])]
-        key = fingerprint(
-            self.get_params(), data.X, data.Y, data.sample_weight, *fitted
-        )
-        directory = search_directory(self.checkpoint_dir, key)
-        with SearchLock(directory) as lock:
-            yield _Folder(directory, key, lock.read_only)
-
-    def _plan(
-        self,
-        data: _FitData,
-        folder,
-        warm: WarmStart | None = None,
-        kernels: str = "numpy",
-    ):
-        """The random state, training and validation rows, and seeds of a search.
-
-        With a checkpoint folder they are saved once, with the random state
-        after planning, and read back when the search resumes, so that a
-        resumed search continues exactly. With a checkpoint folder and
-        ``random_state=None``, the random state is a fresh one, recorded too,
-        rather than numpy's global one (which reading a plan back would
-        overwrite); without a folder, ``random_state=None`` means numpy's
-        global random state, as in scikit-learn.
-
-        One search from drawn initial weights with early stopping splits as
-        scikit-learn's MLP does (with ``target_sparsity=0.0`` it takes the
-        same steps): after the initial weights W0, from the state they leave,
-        stratified as there. The search draws W0 later, so the plan draws it
-        once aside to split, and returns a random state at W0's own state
-        that moves on to the state after the split once the search has drawn
-        W0 (:class:`~._imp.WeightsFirstRandomState`; that earlier state is
-        saved and read back with the plan). ``random_state`` itself ends at
-        the state after the split. With ``n_seeds > 1`` the split comes
-        first, then the seeds, each of which draws its own W0 from itself;
-        a ticket draws no W0.
-
-        A warm-started fit that trains the fitted network on (``warm``) draws
-        no W0 either: its split comes first, as in scikit-learn's. One that
-        prunes on plans as the fit it continues did (the same split for the
-        same data); its search then takes the fitted search's random state.
-
-        ``kernels``: the training step's path ("numpy" or "numba"), recorded
-        with the plan; resuming on the other path warns.
-        """
-        rng = check_random_state(self.random_state)
-        if folder is not None and self.random_state is None:
-            rng = np.random.RandomState()
-        like_scikit_learn = self.n_seeds == 1 and self.ticket is None
-        weights_first = like_scikit_learn and (warm is None or not warm.keeps_training)
-        # scikit-learn's L-BFGS ignores early_stopping: it trains on all rows.
-        early_stopping = self.early_stopping and self.solver != "lbfgs"
-        splits = early_stopping or self.n_seeds > 1
-        store = None if folder is None else folder.store("plan.npz")
-        if store is not None:
-            saved = load_plan(
-                store,
-                n_samples=data.X.shape[0],
-                validation_fraction=self.validation_fraction if splits else None,
-                n_seeds=self.n_seeds,
-                weights_first=weights_first,
-            )
-            if saved is not None:
-                self._read_plan(store, saved, kernels)
-                rng.set_state(saved.random_state)
-                if saved.initial_state is not None:
-                    # The split was drawn after W0 (see above).
-                    rng = WeightsFirstRandomState(saved.initial_state, rng.get_state())
-                return rng, saved.plan
-        rows = validation_rows = seeds = initial_state = None
-        if splits:
-            if weights_first:
-                # Drawn aside (the search draws it again from this state):
-                # scikit-learn's split comes after W0.
-                initial_state = rng.get_state()
-                glorot_uniform(data.layer_units, self.activation, data.X.dtype, rng)
-            rows, validation_rows = self._split_validation(
-                data.X, data.y, rng, like_scikit_learn=like_scikit_learn
-            )
-        if self.n_seeds > 1:
-            # Drawn here, before any work is handed out: each seed's search is
-            # then a function of its seed alone, whatever n_jobs.
-            seeds = draw_seeds(rng, self.n_seeds)
-        plan = SearchPlan(rows, validation_rows, seeds)
-        if store is not None:
-            save_plan(
-                store,
-                plan,
-                rng.get_state(),
-                initial_state=initial_state,
-                kernels=kernels,
-            )
-        if initial_state is not None:
-            rng = WeightsFirstRandomState(initial_state, rng.get_state())
-        return rng, plan
-
-    def _read_plan(self, store: CheckpointStore, saved: SavedPlan, kernels: str):
-        """Warn when a saved plan resumes under another BLAS or kernel path.
-
-        :func:`~._checkpoint.load_plan` has checked it against this
-        estimator and the data.
-        """
-        # The same plan and random state; another BLAS (kernel, version,
-        # threads) may still change the last bits of the resumed rounds.
-        difference = blas_differences(saved.blas, blas_info())
-        if difference:
-            warnings.warn(
-                f"Resuming the search in {store.directory} under another BLAS "
-                f"setup: {difference} The resumed rounds may differ in the last "
-                "bits from an uninterrupted run.",
-                UserWarning,
-                stacklevel=6,
-            )
-        if saved.kernels != kernels:
-            warnings.warn(
-                f"Resuming the search in {store.directory} on the {kernels!r} "
-                f"kernels; its completed rounds ran on the {saved.kernels!r} "
-                "kernels (see sklearn_lth.set_config). The resumed rounds may "
-                "differ in the last bits from an uninterrupted run.",
-                UserWarning,
-                stacklevel=6,
-            )
-
-    def _fit_one(self, data, rng, search, folder, on_round_end, interrupt, warm):
-        """One search, whose result it returns; its completed rounds survive an
-        interrupt or divergence.
-
-        ``warm``: the fitted search it goes on with (``warm_start``).
-        """
-        callback = None
-        if on_round_end is not None:
-
-            def callback(record, coefs, intercepts):
-                # A shallow copy with the round's weights: it predicts and
-                # scores while this estimator's own fit goes on untouched.
-                round_model = copy.copy(self)
-                round_model.coefs_, round_model.intercepts_ = coefs, intercepts
-                round_model._operands = prediction_operands(coefs)
-                on_round_end(record, round_model)
-
-        # find_ticket leaves its search here before the first round: the
-        # completed rounds outlive whatever exception ends it.
-        progress = Progress()
-        try:
-            result = find_ticket(
-                data.X,
-                data.Y,
-                data.sample_weight,
-                rng=rng,
-                checkpoint=None if folder is None else folder.store("imp_state.npz"),
-                on_round_end=callback,
-                progress=progress,
-                stop=interrupt.stop,
-                warm=warm,
-                **search,
-            )
-        except KeyboardInterrupt:
-            self._keep_interrupted([progress.result()], interrupt)
-            raise
-        except TrainingDivergedError as error:
-            raise self._diverged(error, [progress.result()]) from error
-        self._set_fitted(result, [result], 0)
-        return result
-
-    def _fit_seeds(self, data, plan, search, folder, interrupt):
-        """One search per seed, in parallel; keep (and return) the best that
-        finished."""
-        stores = [
-            None if folder is None else folder.store(f"imp_state_seed{i}.npz")
-            for i in range(len(plan.seeds))
-        ]
-        with transport_folder() as transport:
-            progress = SeedsProgress(len(plan.seeds), transport, interrupt.stop)
-            try:
-                outcomes = search_seeds(
-                    plan.seeds,
-                    data.X,
-                    data.Y,
-                    data.sample_weight,
-                    self.n_jobs,
-                    stores,
-                    progress,
-                    **search,
-                )
-            except KeyboardInterrupt:
-                # Seeds in threads stop at their next mini-batch; worker
-                # processes are stopped by their own signal or by joblib.
-                # Then each seed's last completed round is collected, from
-                # memory or from its file.
-                interrupt.stop.set()
-                recovered = recover_seeds(plan.seeds, data.X, stores, progress, search)
-                self._keep_interrupted(recovered, interrupt)
-                raise
-        # A diverged seed is never chosen, but its completed rounds stay in
-        # ``seeds_history_``.
-        finished = [o if isinstance(o, IMPResult) else None for o in outcomes]
-        tables = [o if isinstance(o, IMPResult) else o.partial for o in outcomes]
-        diverged = [o for o in outcomes if isinstance(o, DivergedSeed)]
-        if len(diverged) == len(outcomes):
-            raise self._diverged(diverged[0].error, tables) from diverged[0].error
-        if diverged:
-            warnings.warn(
-                f"{len(diverged)} of {len(outcomes)} seeds diverged and are left "
-                f"out of the choice (the first: {diverged[0].error})",
-                UserWarning,
-                stacklevel=5,
-            )
-        best = choose_seed(finished)
-        self._set_fitted(finished[best], tables, best)
-        return finished[best]
-
-    def _keep_interrupted(self, results, interrupt: _Interrupt) -> None:
-        """Keep the sparsest completed round (if any) when ``fit`` is interrupted.
-
-        A warning names the kept round, unless the fit is a quiet, nested one.
-        """
-        best = choose_seed(results)
-        if best is None:
-            return
-        self._set_fitted(results[best], results, best)
-        interrupt.transaction.keep()
-        if interrupt.quiet:
-            return
-        warnings.warn(
-            f"Training interrupted by the user; the estimator keeps round "
-            f"{int(self.history_['round'][-1])}, the last one completed "
-            f"(sparsity {self.history_['sparsity'][-1]:.4f}).",
-            UserWarning,
-            stacklevel=6,
-        )
-
-    def _diverged(self, error, results) -> TrainingDivergedError:
+    def _diverged(self, error, kept: Kept | None) -> TrainingDivergedError:
         """The error to raise: the estimator is left as it was, the completed
         rounds travel in the error's ``estimator``."""
-        best = choose_seed(results)
-        kept = None
+        estimator = None
         message = f"{error} The estimator is left as it was before fit"
-        if best is not None:
+        if kept is not None:
             # A copy: FitTransaction restores ``self`` as the error leaves.
-            kept = copy.copy(self)
-            kept._set_fitted(results[best], results, best)
+            estimator = copy.copy(self)
+            estimator._set_fitted(kept)
             message += (
-                f"; the network of round {int(kept.history_['round'][-1])}, the "
-                "last one completed, is in this error's `estimator` attribute"
+                f"; the network of round {int(estimator.history_['round'][-1])}, "
+                "the last one completed, is in this error's `estimator` attribute"
             )
         return TrainingDivergedError(
-            message + ".", round_index=error.round_index, estimator=kept
+            message + ".", round_index=error.round_index, estimator=estimator
         )
 
-    def _set_fitted(self, result, results, best: int) -> None:
-        """Set every fitted attribute from ``result`` in one step."""
-        last = result.last_round
+    def _set_fitted(self, kept: Kept) -> None:
+        """Set every fitted attribute from the search ``kept``, in one step."""
+        result, last = kept.result, kept.result.last_round
         # A network partial_fit was training is not this one any more.
         self.__dict__.pop("_incremental", None)
         self.__dict__.update(
@@ -899,8 +547,8 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             _operands=prediction_operands(result.coefs),
             ticket_=result.ticket,
             history_=result.history,
-            best_seed_=best,
-            seeds_history_=stack_histories(results),
+            best_seed_=kept.best,
+            seeds_history_=stack_histories(kept.results),
             n_iter_=last.n_iter,
             loss_curve_=list(last.loss_curve),
             loss_=last.loss_curve[-1],

@@ -14,13 +14,13 @@ stable sort's, so results never depend on the platform.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
 
 from ._training import mean_gradient
+from ._warnings import warn
 
 
 def per_round_rate(
@@ -381,11 +381,9 @@ def warn_if_pruned_less(
     )
     removed = sum(int((~k).sum()) for k in keep)
     if removed < expected:
-        warnings.warn(
+        warn(
             f"Round {round_index} prunes {removed} weights instead of {expected}: "
             "the strongest path from the output back to an input is never pruned, "
             "so that no layer is cut off. The final sparsity will be below "
             f"target_sparsity={target_sparsity}.",
-            UserWarning,
-            stacklevel=8,
         )

@@ -19,13 +19,13 @@ al. (2019, "Stabilizing the lottery ticket hypothesis") for ``"early"`` and
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ._params import DEFAULTS, REWIND_STRATEGIES
+from ._warnings import warn
 
 __all__ = ["REWIND_STRATEGIES", "RewindPolicy", "StartPoint"]
 
@@ -136,6 +136,46 @@ class RewindPolicy:
         return self.strategy == "init"
 
     @property
+    def rewinds_to_snapshot(self) -> bool:
+        """Whether rounds after the first rewind to a snapshot of round 0."""
+        return self.strategy in ("early", "late")
+
+    def describe(self) -> str:
+        """The estimator parameters that choose this policy, as a user sets them."""
+        named = f"rewind={self.strategy!r}"
+        if self.strategy == "early":
+            named += f", rewind_iteration={self.rewind_iteration}"
+        if self.strategy == "late":
+            named += f", rewind_fraction={self.rewind_fraction}"
+        return named
+
+    def check_can_follow(
+        self, fitted: RewindPolicy | None, has_initial: bool, has_snapshot: bool
+    ) -> None:
+        """Refuse to prune a fitted search on if this policy's start point is gone.
+
+        ``"init"`` needs W0 (``has_initial``) and ``"early"``/``"late"`` round
+        0's snapshot (``has_snapshot``) at the same step as the ``fitted``
+        search's policy (None: a ticket trained once). The trained weights and
+        a fresh draw are always at hand.
+        """
+        if self.keeps_initial_weights:
+            missing = not has_initial
+        elif self.rewinds_to_snapshot:
+            # A snapshot, but maybe of another step.
+            missing = not has_snapshot or (fitted is not None and self != fitted)
+        else:
+            return
+        if missing:
+            was = "a ticket trained once" if fitted is None else fitted.describe()
+            raise ValueError(
+                f"warm_start cannot go on with {self.describe()}: the fitted "
+                f"search ({was}) did not keep the weights that rewinds to. Use "
+                "the fitted search's rewind settings, or set warm_start=False to "
+                "search anew."
+            )
+
+    @property
     def needs_trained_weights(self) -> bool:
         """Whether the next round starts from the weights just trained."""
         return self.strategy in ("lr", "none")
@@ -179,11 +219,9 @@ class RewindPolicy:
     def warn_if_snapshot_late(self, steps_taken: int, snapshot_at: int | None) -> None:
         """Warn when round 0 ended before the step it should rewind to."""
         if snapshot_at is not None and steps_taken < snapshot_at:
-            warnings.warn(
+            warn(
                 f"Round 0 stopped after {steps_taken} optimizer steps, before the "
                 f"rewind point at step {snapshot_at} (rewind={self.strategy!r}); "
                 "later rounds rewind to the end of round 0 instead. Lower "
                 "rewind_iteration or rewind_fraction, or raise max_iter.",
-                UserWarning,
-                stacklevel=7,
             )

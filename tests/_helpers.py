@@ -4,7 +4,7 @@ import builtins
 import pickle
 import re
 
-import sklearn_lth._imp as imp
+import sklearn_lth._search._loop as imp
 
 
 def fail_in_round(monkeypatch, round_to_fail, error):

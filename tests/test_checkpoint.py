@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from _helpers import fail_in_round
 
-import sklearn_lth._imp as imp
+import sklearn_lth._search._loop as imp
 from sklearn_lth import LotteryTicketMLP, TrainingDivergedError
 from sklearn_lth._checkpoint import (
     FORMAT_VERSION,
@@ -374,7 +374,7 @@ def test_stale_temporary_files_are_removed(small_classification, tmp_path):
 def test_a_resume_under_another_blas_setup_warns(
     small_classification, tmp_path, monkeypatch
 ):
-    import sklearn_lth._mlp as mlp
+    import sklearn_lth._search._open as opening
 
     X, y = small_classification
     LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
@@ -386,7 +386,7 @@ def test_a_resume_under_another_blas_setup_warns(
             "version": "0.1",
         }
     ]
-    monkeypatch.setattr(mlp, "blas_info", lambda: other)
+    monkeypatch.setattr(opening, "blas_info", lambda: other)
     with pytest.warns(UserWarning, match="another BLAS setup.*last bits"):
         LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from _helpers import fail_in_round
 
-import sklearn_lth._imp as imp
+import sklearn_lth._search._loop as imp
 from sklearn_lth import LotteryTicketMLP
 from sklearn_lth._checkpoint import CheckpointStore
 from sklearn_lth.exceptions import CheckpointError

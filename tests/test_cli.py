@@ -481,7 +481,7 @@ def test_saved_model_keeps_feature_names_and_labels(
 # -- Ctrl-C ------------------------------------------------------------------------
 def test_ctrl_c_keeps_the_last_completed_round(tmp_path, monkeypatch, capsys):
     """The estimator keeps round 1 and re-raises; the CLI saves it, exits 130."""
-    import sklearn_lth._imp as imp
+    import sklearn_lth._search._loop as imp
 
     real = imp.train_round
 

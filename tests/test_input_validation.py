@@ -191,7 +191,7 @@ def test_partial_fit_with_another_number_of_targets_names_both():
 
 
 def test_a_callback_that_cannot_be_called_is_refused_before_training(monkeypatch):
-    import sklearn_lth._imp as imp
+    import sklearn_lth._search._loop as imp
 
     def train_round(*args, **kwargs):  # pragma: no cover - the point
         raise AssertionError("trained although the callback is not callable")

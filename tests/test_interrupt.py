@@ -30,7 +30,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_info
 
-import sklearn_lth._imp as imp
+import sklearn_lth._search._loop as imp
 import sklearn_lth._supermask as supermask
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPCV, SupermaskMLP
 from sklearn_lth._checkpoint import CheckpointStore
@@ -58,7 +58,7 @@ CHILD = textwrap.dedent(
     from sklearn.datasets import load_digits
     from sklearn.model_selection import GridSearchCV
     from threadpoolctl import threadpool_info
-    import sklearn_lth._imp as imp
+    import sklearn_lth._search._loop as imp
     from sklearn_lth import LotteryTicketMLP
 
     # Ctrl-C raises KeyboardInterrupt even if this child was started with
@@ -614,7 +614,7 @@ def _assert_consistent_at(model, X, y, expected, round_index):
 
 
 def _prune_round(args, kwargs):
-    return args[3]  # _prune_and_rewind(state, pruning, rewind, round_index, ...)
+    return args[2]  # _prune_and_rewind(state, plan, round_index, ...)
 
 
 def _record_round(args, kwargs):
@@ -767,7 +767,7 @@ def test_a_seed_thread_between_rounds_starts_no_round_after_the_interrupt(
     """Threading backend, two seeds: one is held while scoring its round 0 when
     the other is interrupted; released once ``fit`` has raised, it must not
     prune nor train again."""
-    import sklearn_lth._seeds as seeds
+    import sklearn_lth._search._seeds as seeds
 
     X, y = small_classification
     real_record, real_train, real_find = imp._record, imp.train_round, seeds.find_ticket

@@ -15,7 +15,7 @@ from joblib import parallel_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-import sklearn_lth._imp as imp
+import sklearn_lth._search._loop as imp
 import sklearn_lth._lbfgs as lbfgs
 from sklearn_lth import (
     LotteryTicketMLP,

@@ -3,7 +3,7 @@ import pytest
 from joblib import parallel_config
 
 from sklearn_lth import LotteryTicketMLP
-from sklearn_lth._seeds import draw_seeds
+from sklearn_lth._search._open import draw_seeds
 
 PARAMS = dict(
     hidden_layer_sizes=(12,),
@@ -105,7 +105,7 @@ def test_a_diverged_seed_does_not_discard_the_finished_ones(
     small_classification, monkeypatch
 ):
     """Seeds run one after another here: the second diverges in round 1."""
-    import sklearn_lth._imp as imp
+    import sklearn_lth._search._loop as imp
     from sklearn_lth.exceptions import TrainingDivergedError
 
     X, y = small_classification
@@ -129,7 +129,7 @@ def test_a_diverged_seed_does_not_discard_the_finished_ones(
 def test_when_every_seed_diverges_the_error_keeps_the_deepest_rounds(
     small_classification, monkeypatch
 ):
-    import sklearn_lth._imp as imp
+    import sklearn_lth._search._loop as imp
     from sklearn_lth.exceptions import TrainingDivergedError
 
     X, y = small_classification
@@ -147,7 +147,7 @@ def test_when_every_seed_diverges_the_error_keeps_the_deepest_rounds(
 
 
 def test_the_kept_seed_is_the_deepest_then_the_best_scoring():
-    from sklearn_lth._seeds import choose_seed
+    from sklearn_lth._search._seeds import choose_seed
 
     def result(rounds, score):
         history = {

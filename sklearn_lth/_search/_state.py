@@ -16,15 +16,16 @@ pruning or saving) leaves the last completed round readable through
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
 
-from ._network import Layer, Network, kept_positions
-from ._rewinding import RewindPolicy, StartPoint
-from ._ticket import LotteryTicket
-from ._training import EarlierTraining, RoundResult
+from .._network import Layer, Network, kept_positions
+from .._rewinding import RewindPolicy, StartPoint
+from .._ticket import LotteryTicket
+from .._training import RoundResult
+from ._warm import SearchEnd, WarmStart
 
 HISTORY_KEYS = (
     "round",
@@ -40,121 +41,6 @@ VALIDATION_KEYS = (
     "min_validation_loss_iteration",
     "validation_score_at_min_loss",
 )
-
-
-@dataclass(frozen=True)
-class SearchEnd:
-    """What a later, warm-started fit needs to go on with a search.
-
-    The fitted weights, ticket and round table hold the rest: the ticket's
-    weights are the last round's start point, here its position on the
-    learning-rate schedule.
-
-    Attributes
-    ----------
-    rng_state : tuple
-        The search's random state after its last completed round.
-    start_step : int
-        The ticket's position on the learning-rate schedule.
-    hold_final_lr : bool
-        Whether rounds from the ticket train at the schedule's final rate.
-    snapshot : StartPoint or None
-        Round 0's rewind snapshot, when it is not the ticket itself (a search
-        that stopped after round 0).
-    scheduled_sparsity : float or None
-        The sparsity the schedule has reached (the target, for a finished
-        search; it differs from the measured one with ``output_layer_rate``).
-        None for a ``ticket=`` trained once.
-    rewind : RewindPolicy or None
-        How the search rewound.
-    plan : tuple or None
-        Its schedule: ``(origin, reached_sparsity, target_sparsity,
-        pruning_rounds)``, the rounds after round ``origin`` pruning from
-        one sparsity to the other (None for a ticket trained once). A search
-        interrupted before ``origin + pruning_rounds`` can be finished.
-    """
-
-    rng_state: tuple
-    start_step: int
-    hold_final_lr: bool
-    snapshot: StartPoint | None
-    scheduled_sparsity: float | None
-    rewind: RewindPolicy | None = None
-    plan: tuple | None = None
-
-    def as_fitted(self) -> dict:
-        """Plain types only (dicts, lists, arrays), as a fitted attribute:
-        skops then loads it with the estimator, trusting nothing more."""
-        return asdict(self)
-
-    @classmethod
-    def from_fitted(cls, fitted: dict) -> SearchEnd:
-        """The inverse of :meth:`as_fitted`."""
-        snapshot, rewind = fitted["snapshot"], fitted["rewind"]
-        return cls(
-            rng_state=tuple(fitted["rng_state"]),
-            start_step=int(fitted["start_step"]),
-            hold_final_lr=bool(fitted["hold_final_lr"]),
-            snapshot=None if snapshot is None else StartPoint(**snapshot),
-            scheduled_sparsity=fitted["scheduled_sparsity"],
-            rewind=None if rewind is None else RewindPolicy(**rewind),
-            plan=None if fitted["plan"] is None else tuple(fitted["plan"]),
-        )
-
-    def ticket_is_initial(self) -> bool:
-        """Whether the ticket's weights are W0 (what ``"init"`` rewinds to).
-
-        So they are when the search rewound to W0, and until a round prunes
-        (the ticket is then round 0's start; a ticket trained once started
-        from its own weights).
-        """
-        strategy = None if self.rewind is None else self.rewind.strategy
-        return strategy == "init" or not self.scheduled_sparsity
-
-    def ticket_is_snapshot(self) -> bool:
-        """Whether the ticket's weights are round 0's rewind snapshot."""
-        strategy = None if self.rewind is None else self.rewind.strategy
-        return strategy in ("early", "late") and bool(self.scheduled_sparsity)
-
-    def check_rewind(self, rewind: RewindPolicy) -> None:
-        """Refuse to prune on with a rewind strategy whose start point is gone.
-
-        ``"init"`` needs W0 and ``"early"``/``"late"`` round 0's snapshot at
-        the same step; the search kept them only if it rewound there too (or,
-        for W0, never pruned).
-        """
-        kept = {
-            "init": self.ticket_is_initial(),
-            "early": self.snapshot is not None or self.ticket_is_snapshot(),
-        }
-        kept["late"] = kept["early"]
-        if rewind.strategy not in kept:
-            return  # the trained weights or a fresh draw: always at hand
-        missing = not kept[rewind.strategy]
-        if rewind.strategy != "init" and self.rewind is not None:
-            missing |= rewind != self.rewind  # a snapshot, but of another step
-        if missing:
-
-            def settings(policy: RewindPolicy) -> str:
-                """The estimator parameters that chose ``policy``."""
-                named = f"rewind={policy.strategy!r}"
-                if policy.strategy == "early":
-                    named += f", rewind_iteration={policy.rewind_iteration}"
-                if policy.strategy == "late":
-                    named += f", rewind_fraction={policy.rewind_fraction}"
-                return named
-
-            was = (
-                "a ticket trained once"
-                if self.rewind is None
-                else settings(self.rewind)
-            )
-            raise ValueError(
-                f"warm_start cannot go on with {settings(rewind)}: the fitted "
-                f"search ({was}) did not keep the weights that rewinds to. Use "
-                "the fitted search's rewind settings, or set warm_start=False to "
-                "search anew."
-            )
 
 
 @dataclass
@@ -185,45 +71,6 @@ class CompletedRound:
     start: StartPoint | None
     result: RoundResult
     rng_state: tuple | None = None
-
-
-@dataclass
-class WarmStart:
-    """A fitted search that a warm-started fit goes on with.
-
-    Parameters
-    ----------
-    coefs, intercepts : list
-        The fitted (trained) weights, CSR, and biases.
-    ticket : LotteryTicket
-        The fitted ticket: the last round's start point, same pattern.
-    history : dict of ndarray
-        The fitted round table.
-    last_round : RoundResult
-        What the fitted last round did (kept if this fit completes none).
-    end : SearchEnd
-        The rest of the fitted search's state.
-    earlier : EarlierTraining or None
-        None: prune on (more rounds). Otherwise train the fitted network
-        once more, as scikit-learn's ``warm_start`` does, carrying this over.
-    plan_origin : int or None
-        Finish the fitted, interrupted schedule, whose rounds follow this
-        one, rather than start a schedule after the fitted last round.
-    """
-
-    coefs: list
-    intercepts: list
-    ticket: LotteryTicket
-    history: dict
-    last_round: RoundResult
-    end: SearchEnd
-    earlier: EarlierTraining | None = None
-    plan_origin: int | None = None
-
-    @property
-    def keeps_training(self) -> bool:
-        """Whether the fit trains the fitted network on, pruning nothing."""
-        return self.earlier is not None
 
 
 class SearchState:
@@ -292,7 +139,7 @@ class SearchState:
         The fitted network is the last completed round (as the loop would
         have committed it); the ticket is its start point, which also serves
         as W0 or as round 0's snapshot where the fitted search's rewind
-        strategy says it is one (see :meth:`SearchEnd.check_rewind`).
+        strategy says it is one (see :meth:`~._warm.SearchEnd.check_rewind`).
         """
         positions = [
             kept_positions(W.sorted_indices()).astype(np.intp) for W in warm.coefs
@@ -328,8 +175,8 @@ class SearchState:
         state.shapes = shapes
         state.n_dense_weights = sum(a * b for a, b in shapes)
         rounds = len(warm.history["round"])
-        state.initial = start if end.ticket_is_initial() else None
-        state.rewind_snapshot = start if end.ticket_is_snapshot() else end.snapshot
+        state.initial = start if end.ticket_is_initial else None
+        state.rewind_snapshot = start if end.ticket_is_snapshot else end.snapshot
         state.start, state.first_positions = start, None
         for key in warm.history:  # the fitted table may have more columns
             state.history.setdefault(key, [])

@@ -1,6 +1,6 @@
 """Several independent searches (seeds), run in parallel with joblib.
 
-Each seed is one call of :func:`~sklearn_lth._imp.find_ticket` from its own
+Each seed is one call of :func:`~._loop.find_ticket` from its own
 integer seed, a pure function of its arguments. The seeds are drawn from the
 estimator's ``random_state`` before any work is handed out, and every search
 runs with one BLAS thread, so results do not depend on ``n_jobs`` or on the
@@ -8,7 +8,7 @@ joblib backend (loky, threading, dask): ``n_jobs=1`` and ``n_jobs=-1`` give
 bit-identical models.
 
 Completed rounds outlive an interrupt: a search running in this process
-leaves its state in a :class:`~sklearn_lth._imp.Progress`, and one running in
+leaves its state in a :class:`~._state.Progress`, and one running in
 another process on this machine saves each completed round to a checkpoint
 file (the user's ``checkpoint_dir``, or a temporary folder), which is read
 back when the fit is interrupted.
@@ -19,17 +19,20 @@ from __future__ import annotations
 import socket
 import tempfile
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from ._checkpoint import CheckpointStore
-from ._imp import IMPResult, Progress, find_ticket, open_search, search_spec
-from ._interrupt import StopFlag
-from ._verbose import labelled
-from .exceptions import CheckpointError, TrainingDivergedError
+from .._checkpoint import CheckpointStore
+from .._interrupt import StopFlag
+from .._verbose import labelled
+from ..exceptions import CheckpointError, TrainingDivergedError
+from ._loop import find_ticket
+from ._open import open_search
+from ._plan import SearchPlan, TrainingData
+from ._state import IMPResult, Progress
 
 
 @dataclass
@@ -38,13 +41,6 @@ class DivergedSeed:
 
     error: TrainingDivergedError
     partial: IMPResult | None
-
-
-def draw_seeds(rng: np.random.RandomState, n_seeds: int) -> np.ndarray:
-    """``n_seeds`` independent integer seeds drawn from ``rng``."""
-    # Integers, not RandomState objects: each search rebuilds its own from
-    # the seed, identical in whichever process or machine runs it.
-    return rng.randint(np.iinfo(np.int32).max, size=n_seeds)
 
 
 class SeedsProgress:
@@ -85,7 +81,7 @@ class SeedsProgress:
 
 
 def _search_one_seed(
-    index: int, seed: int, X, Y, sample_weight, store, progress, kwargs
+    index: int, seed: int, data: TrainingData, plan: SearchPlan, progress
 ) -> IMPResult | DivergedSeed:
     """One seed's search, wherever joblib runs it; divergence is an outcome."""
     at_home = progress.at_home()
@@ -99,19 +95,16 @@ def _search_one_seed(
         # cannot read this slot, so a worker on this machine leaves its
         # rounds in a file.
         slot, limits = Progress(), threadpool_limits(limits=1, user_api="blas")
-        if store is None and progress.on_this_machine():
-            store = progress.transport_store(index)
+        if plan.checkpoint is None and progress.on_this_machine():
+            plan = replace(plan, checkpoint=progress.transport_store(index))
     with limits, labelled(f"seed {index}"):
         try:
             return find_ticket(
-                X,
-                Y,
-                sample_weight,
-                rng=np.random.RandomState(seed),
-                checkpoint=store,
+                data,
+                plan,
+                np.random.RandomState(seed),
                 progress=slot,
                 stop=progress.stop,
-                **kwargs,
             )
         except TrainingDivergedError as error:
             return DivergedSeed(error, slot.result())
@@ -119,13 +112,11 @@ def _search_one_seed(
 
 def search_seeds(
     seeds: np.ndarray,
-    X,
-    Y,
-    sample_weight,
+    data: TrainingData,
+    plan: SearchPlan,
     n_jobs: int | None,
-    checkpoints,
+    checkpoints: list,
     progress: SeedsProgress,
-    **kwargs,
 ) -> list[IMPResult | DivergedSeed]:
     """Run one search per seed, in parallel; outcomes come in seed order.
 
@@ -139,7 +130,7 @@ def search_seeds(
     with threadpool_limits(limits=1, user_api="blas"):
         return Parallel(n_jobs=n_jobs)(
             delayed(_search_one_seed)(
-                i, int(seed), X, Y, sample_weight, store, progress, kwargs
+                i, int(seed), data, replace(plan, checkpoint=store), progress
             )
             for i, (seed, store) in enumerate(zip(seeds, checkpoints))
         )
@@ -153,7 +144,7 @@ def transport_folder():
 
 
 def recover_seeds(
-    seeds, X, checkpoints, progress: SeedsProgress, kwargs
+    seeds, data: TrainingData, plan: SearchPlan, checkpoints, progress: SeedsProgress
 ) -> list[IMPResult | None]:
     """After an interrupt: each seed's last completed round, or None."""
     recovered = []
@@ -162,45 +153,22 @@ def recover_seeds(
         # process saved its rounds to a file.
         result = progress.slots[i].result()
         if result is None:
-            result = _read_back(X, int(seed), store, progress, i, kwargs)
+            store = store if store is not None else progress.transport_store(i)
+            result = _read_back(data, replace(plan, checkpoint=store), int(seed))
         recovered.append(result)
     return recovered
 
 
-def _read_back(X, seed, store, progress, index, kwargs) -> IMPResult | None:
-    """The last round a worker process saved for seed ``index``, if any."""
-    store = store if store is not None else progress.transport_store(index)
-    if not store.path.exists():
+def _read_back(data: TrainingData, plan: SearchPlan, seed: int) -> IMPResult | None:
+    """The last round a worker process saved in ``plan.checkpoint``, if any."""
+    if not plan.checkpoint.path.exists():
         return None
-    # The search is rebuilt as the worker opened it (same seed, so the same
-    # initial weights) and continued from the file, which is checked as
-    # the worker would have checked it.
-    spec = search_spec(
-        X.shape[0],
-        **{
-            name: kwargs[name]
-            for name in (
-                "layer_units",
-                "training",
-                "pruning",
-                "rewind",
-                "rows",
-                "validation_rows",
-                "ticket",
-            )
-        },
-    )
+    # The search is opened as the worker opened it (same seed, so the same
+    # initial weights) and continued from the file, which is checked as the
+    # worker would have checked it.
     try:
         search = open_search(
-            X.dtype,
-            layer_units=kwargs["layer_units"],
-            activation=kwargs["activation"],
-            out_activation=kwargs["out_activation"],
-            rng=np.random.RandomState(seed),
-            validation=kwargs["validation_rows"] is not None,
-            ticket=kwargs["ticket"],
-            checkpoint=store,
-            spec=spec,
+            plan, data.X.dtype, np.random.RandomState(seed), data.X.shape[0]
         )
     except CheckpointError:
         # An unreadable file costs this seed its rounds, not the recovery of
