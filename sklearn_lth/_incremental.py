@@ -16,7 +16,8 @@ import numpy as np
 
 from ._network import Network, glorot_uniform, kept_positions, position_dtype
 from ._search._state import start_from_ticket
-from ._training import BatchSource, TrainingConfig, TrainingStep, remedy
+from ._training import BatchSource, TrainingStep, remedy
+from ._training_config import TrainingConfig
 from .exceptions import TrainingDivergedError
 
 

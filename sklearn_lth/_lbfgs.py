@@ -61,10 +61,10 @@ from ._training import (
     BatchSource,
     EarlierTraining,
     RoundResult,
-    TrainingConfig,
     ValidationTracker,
     weights_now,
 )
+from ._training_config import TrainingConfig
 from ._verbose import say
 from .exceptions import TrainingDivergedError
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ._training import TrainingConfig
+    from ._training_config import TrainingConfig
 
 
 class SGD:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from ._rewinding import StartPoint
-    from ._training import TrainingConfig
+    from ._training_config import TrainingConfig
 
 # Decaying schedules end at this fraction of ``learning_rate_init``.
 FINAL_LR_FRACTION = 0.01

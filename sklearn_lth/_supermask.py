@@ -25,7 +25,8 @@ from ._network import (
 )
 from ._optimizers import Adam
 from ._params import PARAMS
-from ._training import NoImprovementRule, resolve_batch_size
+from ._training import NoImprovementRule
+from ._training_config import resolve_batch_size
 
 
 def _sigmoid(S: np.ndarray) -> np.ndarray:

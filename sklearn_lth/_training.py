@@ -31,11 +31,15 @@ from ._interrupt import StopFlag
 from ._losses import loss_value, output_delta, validation_score
 from ._network import Network
 from ._optimizers import add_l2_gradient, make_optimizer
-from ._params import DEFAULTS
 from ._rewinding import StartPoint
 from ._schedules import LearningRateSchedule, make_schedule
+from ._training_config import TrainingConfig, resolve_batch_size  # noqa: F401
 from ._verbose import say
 from .exceptions import TrainingDivergedError
+
+# TrainingConfig and resolve_batch_size live in _training_config (which the
+# optimizers and the schedules import without this module); the estimators
+# and the search import them from here.
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -45,58 +49,6 @@ if TYPE_CHECKING:
 
 # Elements per chunk of the L2 penalty's gradient (128 KiB of float32).
 L2_CHUNK = 32_768
-
-
-def resolve_batch_size(batch_size: int | str, n_samples: int) -> int:
-    """The mini-batch size ``batch_size`` means for ``n_samples`` rows.
-
-    ``"auto"`` is ``min(200, n_samples)``, as in scikit-learn's MLP; a number
-    is clipped to ``[1, n_samples]``.
-    """
-    if batch_size == "auto":
-        return min(200, n_samples)
-    return min(max(int(batch_size), 1), n_samples)
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Hyper-parameters of training, read from an estimator's parameters."""
-
-    solver: str = DEFAULTS["solver"]
-    alpha: float = DEFAULTS["alpha"]
-    batch_size: int | str = DEFAULTS["batch_size"]
-    learning_rate: str = DEFAULTS["learning_rate"]
-    learning_rate_init: float = DEFAULTS["learning_rate_init"]
-    power_t: float = DEFAULTS["power_t"]
-    max_iter: int = DEFAULTS["max_iter"]
-    shuffle: bool = DEFAULTS["shuffle"]
-    tol: float = DEFAULTS["tol"]
-    n_iter_no_change: int = DEFAULTS["n_iter_no_change"]
-    momentum: float = DEFAULTS["momentum"]
-    nesterovs_momentum: bool = DEFAULTS["nesterovs_momentum"]
-    beta_1: float = DEFAULTS["beta_1"]
-    beta_2: float = DEFAULTS["beta_2"]
-    epsilon: float = DEFAULTS["epsilon"]
-    verbose: bool = DEFAULTS["verbose"]
-    early_stopping: bool = DEFAULTS["early_stopping"]
-    max_fun: int = DEFAULTS["max_fun"]
-    # Not a parameter: the path the fit resolved from sklearn_lth's config
-    # when it started ("numpy" or "numba"; see _config), the same for every
-    # round and worker of the fit.
-    kernels: str = "numpy"
-
-    def resolved_batch_size(self, n_samples: int) -> int:
-        """The mini-batch size for ``n_samples`` training rows."""
-        return resolve_batch_size(self.batch_size, n_samples)
-
-    def steps_per_epoch(self, n_samples: int) -> int:
-        """Optimizer steps in one epoch over ``n_samples`` training rows.
-
-        The last mini-batch of an epoch may be short. The search uses this
-        too (the steps a rewind point is counted in): keep it the only place
-        that computes it.
-        """
-        return -(-n_samples // self.resolved_batch_size(n_samples))
 
 
 @dataclass

@@ -15,8 +15,8 @@ from joblib import parallel_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-import sklearn_lth._search._loop as imp
 import sklearn_lth._lbfgs as lbfgs
+import sklearn_lth._search._loop as imp
 from sklearn_lth import (
     LotteryTicketMLP,
     LotteryTicketMLPRegressor,
@@ -26,7 +26,7 @@ from sklearn_lth._interrupt import StopFlag
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._params import REWIND_STRATEGIES
 from sklearn_lth._pruning import n_to_prune, per_round_rate
-from sklearn_lth._training import TrainingConfig
+from sklearn_lth._training_config import TrainingConfig
 
 ARCH = dict(hidden_layer_sizes=(9, 5), solver="lbfgs", random_state=0)
 SEARCH = dict(ARCH, max_iter=20, target_sparsity=0.8, pruning_rounds=3)

@@ -8,7 +8,8 @@ from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._optimizers import SGD, Adam
 from sklearn_lth._rewinding import StartPoint
-from sklearn_lth._training import TrainingConfig, train_round
+from sklearn_lth._training import train_round
+from sklearn_lth._training_config import TrainingConfig
 
 SHARED = dict(max_iter=4, shuffle=False, tol=0.0, n_iter_no_change=100, alpha=1e-3)
 

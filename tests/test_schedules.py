@@ -17,7 +17,7 @@ from sklearn_lth._schedules import (
     LearningRateSchedule,
     make_schedule,
 )
-from sklearn_lth._training import TrainingConfig
+from sklearn_lth._training_config import TrainingConfig
 
 # The schedules whose rate is a function of the step's position alone.
 PER_STEP = sorted(

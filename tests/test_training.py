@@ -9,13 +9,12 @@ from sklearn_lth._training import (
     BatchSource,
     NoImprovementRule,
     RoundResult,
-    TrainingConfig,
     TrainingStep,
     ValidationTracker,
     predict_network,
-    resolve_batch_size,
     train_round,
 )
+from sklearn_lth._training_config import TrainingConfig, resolve_batch_size
 from sklearn_lth.exceptions import TrainingDivergedError
 
 
