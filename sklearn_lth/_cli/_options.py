@@ -224,6 +224,34 @@ def _add_data_options(group) -> None:
         "empty cells are errors (default: %(default)s)",
     )
     group.add_argument(
+        "--task",
+        choices=["auto", "classification", "regression"],
+        default="auto",
+        help="auto treats the target as a regression target when it is numeric "
+        "and has non-integer values or more than max(20, 5%% of the samples) "
+        "distinct values, and as class labels otherwise (default: %(default)s)",
+    )
+    group.add_argument(
+        "--test-size",
+        metavar="FRACTION",
+        type=held_out_fraction,
+        default=0.25,
+        help="fraction of the samples held out to score each round, in (0, 1) "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--random-state",
+        metavar="SEED",
+        type=seed,
+        default=0,
+        help="seed of the split, the initial weights and the shuffling "
+        "(default: %(default)s)",
+    )
+
+
+def _add_csv_options(group) -> None:
+    """Add the options of reading a CSV file to ``group``."""
+    group.add_argument(
         "--label-column",
         metavar="NAME",
         help="CSV files only: the column holding the target (default: the last)",
@@ -278,30 +306,6 @@ def _add_data_options(group) -> None:
         default="utf-8",
         help="CSV files only: the file's text encoding, e.g. latin-1 or cp1252; "
         "a UTF-8 byte-order mark is skipped (default: %(default)s)",
-    )
-    group.add_argument(
-        "--task",
-        choices=["auto", "classification", "regression"],
-        default="auto",
-        help="auto treats the target as a regression target when it is numeric "
-        "and has non-integer values or more than max(20, 5%% of the samples) "
-        "distinct values, and as class labels otherwise (default: %(default)s)",
-    )
-    group.add_argument(
-        "--test-size",
-        metavar="FRACTION",
-        type=held_out_fraction,
-        default=0.25,
-        help="fraction of the samples held out to score each round, in (0, 1) "
-        "(default: %(default)s)",
-    )
-    group.add_argument(
-        "--random-state",
-        metavar="SEED",
-        type=seed,
-        default=0,
-        help="seed of the split, the initial weights and the shuffling "
-        "(default: %(default)s)",
     )
 
 
@@ -413,6 +417,10 @@ def _add_training_options(group) -> None:
         f"{100 * DEFAULTS['validation_fraction']:g}%% of the training part, held "
         "out, stops improving (default: off)",
     )
+
+
+def _add_seed_options(group) -> None:
+    """Add the options of several searches in parallel to ``group``."""
     group.add_argument(
         "--n-seeds",
         metavar="N",
@@ -485,7 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the version and exit",
     )
     _add_data_options(parser.add_argument_group("data"))
+    _add_csv_options(parser.add_argument_group("CSV files"))
     _add_pruning_options(parser.add_argument_group("network and pruning"))
     _add_training_options(parser.add_argument_group("training, in each round"))
+    _add_seed_options(parser.add_argument_group("several seeds"))
     _add_output_options(parser.add_argument_group("output"))
     return parser

@@ -658,27 +658,7 @@ def read_csv(
     """
     text = decode(path, read_bytes(path, bundled, memory), options.encoding)
     sep = options.sep or sniff_separator(text, exclude=options.decimal)
-    records, raw_header = _records(path, text, sep)
-    if not records:
-        raise UsageError(f"{path} is empty; it needs a header row and data rows")
-    (header_line, header), body = records[0], records[1:]
-    notes = []
-    ignored = _drop_empty_last_columns(header, raw_header, body)
-    if ignored:
-        which = "column has" if ignored == 1 else f"{ignored} columns have"
-        notes.append(
-            f"the last {which} no header and no value (every line ends in "
-            f'"{sep}"): ignored'
-        )
-    _check_header(path, header_line, header, options.decimal)
-    if not body:
-        raise UsageError(f"{path} has a header row but no data rows")
-    for line, row in body:
-        if len(row) != len(header):
-            raise UsageError(
-                f"{path} line {line}: {len(row)} cells, but the header names "
-                f"{len(header)} columns"
-            )
+    header, raw_header, body, notes = _table(path, text, sep, options.decimal)
     names = column_names(header)
     # As pandas.read_csv names them: a header cell as it is, spaces kept;
     # only an empty one is "Unnamed: N".
@@ -689,24 +669,7 @@ def read_csv(
     kept = [j for j in range(len(names)) if j != label_index and j not in dropped]
     if not kept:
         raise UsageError(f"{path}: no feature column is left after --drop")
-    features = []
-    for j in kept:
-        column = _read_column(path, names, body, j, options, sep)
-        # Only unnamed columns before it in the file: it may be an index.
-        leading = all(not cell or is_unnamed(cell) for cell in header[: j + 1])
-        is_index, note = _index_note(column, len(body), leading)
-        if is_index and options.keep_index:
-            note = None
-            is_index = False
-        if note is not None:
-            notes.append(note)
-        if not is_index:
-            features.append(column)
-    if not features:
-        raise UsageError(
-            f"{path}: the only feature column is an index column; keep it with "
-            "--keep-index if it is meant"
-        )
+    features = _feature_columns(path, header, names, body, kept, options, sep, notes)
     label_cells = [row[label_index] for _, row in body]
     for (line, _), cell in zip(body, label_cells):
         if not cell:
@@ -733,3 +696,54 @@ def read_csv(
         notes,
         [frame_names[column.position] for column in features],
     )
+
+
+def _table(path: str, text: str, sep: str, decimal: str):
+    """The header (stripped and as written), the data rows with their line
+    numbers, and the notes on what was ignored; rows of another length are
+    refused."""
+    records, raw_header = _records(path, text, sep)
+    if not records:
+        raise UsageError(f"{path} is empty; it needs a header row and data rows")
+    (header_line, header), body = records[0], records[1:]
+    notes = []
+    ignored = _drop_empty_last_columns(header, raw_header, body)
+    if ignored:
+        which = "column has" if ignored == 1 else f"{ignored} columns have"
+        notes.append(
+            f"the last {which} no header and no value (every line ends in "
+            f'"{sep}"): ignored'
+        )
+    _check_header(path, header_line, header, decimal)
+    if not body:
+        raise UsageError(f"{path} has a header row but no data rows")
+    for line, row in body:
+        if len(row) != len(header):
+            raise UsageError(
+                f"{path} line {line}: {len(row)} cells, but the header names "
+                f"{len(header)} columns"
+            )
+    return header, raw_header, body, notes
+
+
+def _feature_columns(path, header, names, body, kept, options, sep, notes) -> list:
+    """The columns ``kept`` read, less index columns (each noted in ``notes``)."""
+    features = []
+    for j in kept:
+        column = _read_column(path, names, body, j, options, sep)
+        # Only unnamed columns before it in the file: it may be an index.
+        leading = all(not cell or is_unnamed(cell) for cell in header[: j + 1])
+        is_index, note = _index_note(column, len(body), leading)
+        if is_index and options.keep_index:
+            note = None
+            is_index = False
+        if note is not None:
+            notes.append(note)
+        if not is_index:
+            features.append(column)
+    if not features:
+        raise UsageError(
+            f"{path}: the only feature column is an index column; keep it with "
+            "--keep-index if it is meant"
+        )
+    return features

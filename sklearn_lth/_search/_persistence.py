@@ -529,72 +529,28 @@ def _read_last_round(saved, spec, history, completed) -> RoundResult:
     """What the last completed round did, as its row of the table says too."""
     saved.mapping("last_round", set(_RESULT_FIELDS))
 
-    def name(field: str) -> str:
-        return f"last_round.{field}"
-
     def optional(field: str, read):
-        value = saved.get(name(field), "a value")
-        return None if value is None else read(name(field), value=value)
+        value = saved.get(f"last_round.{field}", "a value")
+        return None if value is None else read(f"last_round.{field}", value=value)
 
     result = RoundResult(
-        n_iter=saved.integer(name("n_iter"), 0, spec.max_iter),
-        steps=saved.integer(name("steps")),
-        loss_curve=saved.numbers(name("loss_curve")),
+        n_iter=saved.integer("last_round.n_iter", 0, spec.max_iter),
+        steps=saved.integer("last_round.steps"),
+        loss_curve=saved.numbers("last_round.loss_curve"),
         validation_scores=optional("validation_scores", saved.numbers),
         best_validation_score=optional("best_validation_score", saved.number),
-        converged=saved.boolean(name("converged")),
+        converged=saved.boolean("last_round.converged"),
         min_validation_loss_iteration=optional(
             "min_validation_loss_iteration", saved.integer
         ),
         validation_score_at_min_loss=optional(
             "validation_score_at_min_loss", saved.number
         ),
-        samples_seen=saved.integer(name("samples_seen")),
-        stall_count=saved.integer(name("stall_count")),
+        samples_seen=saved.integer("last_round.samples_seen"),
+        stall_count=saved.integer("last_round.stall_count"),
     )
-    if spec.epoch is not None:
-        steps, rows = spec.epoch
-        epochs = f"{result.n_iter} epochs of {steps} steps and {rows} rows"
-        for field, per_epoch in (("steps", steps), ("samples_seen", rows)):
-            found = getattr(result, field)
-            expected = result.n_iter * per_epoch
-            saved.check(found == expected, name(field), f"{expected} ({epochs})", found)
-        saved.check(
-            result.stall_count <= result.n_iter,
-            name("stall_count"),
-            f"at most the round's {result.n_iter} epochs",
-            result.stall_count,
-        )
-    at_min = result.min_validation_loss_iteration
-    saved.check(
-        at_min is None or at_min <= result.steps,
-        name("min_validation_loss_iteration"),
-        f"a step of the round (at most {result.steps})",
-        at_min,
-    )
-    row = {
-        "n_iter": result.n_iter,
-        "train_loss": result.loss_curve[-1] if result.loss_curve else math.nan,
-    }
-    scores = ("validation_scores", "best_validation_score")
-    scores += ("min_validation_loss_iteration", "validation_score_at_min_loss")
-    if spec.validation:
-        best = result.best_validation_score
-        if best is None and result.validation_scores:
-            best = result.validation_scores[-1]
-        saved.check(
-            best is not None,
-            name("validation_scores"),
-            "a score (the round is scored on validation rows)",
-            result.validation_scores,
-        )
-        row["validation_score"] = best
-        row["min_validation_loss_iteration"] = result.min_validation_loss_iteration
-        row["validation_score_at_min_loss"] = result.validation_score_at_min_loss
-    else:
-        for field in scores:
-            value = getattr(result, field)
-            saved.check(value is None, name(field), "null (no validation rows)", value)
+    _check_round_counts(saved, spec, result)
+    row = _round_row(saved, spec, result)
     for key, value in row.items():
         found = history[key][completed]
         saved.check(
@@ -604,6 +560,69 @@ def _read_last_round(saved, spec, history, completed) -> RoundResult:
             found,
         )
     return result
+
+
+def _check_round_counts(saved, spec, result: RoundResult) -> None:
+    """A round's steps, samples and stalls are its epochs', and the minimum
+    of its validation loss one of its steps."""
+    if spec.epoch is not None:
+        steps, rows = spec.epoch
+        epochs = f"{result.n_iter} epochs of {steps} steps and {rows} rows"
+        for field, per_epoch in (("steps", steps), ("samples_seen", rows)):
+            found = getattr(result, field)
+            expected = result.n_iter * per_epoch
+            saved.check(
+                found == expected,
+                f"last_round.{field}",
+                f"{expected} ({epochs})",
+                found,
+            )
+        saved.check(
+            result.stall_count <= result.n_iter,
+            "last_round.stall_count",
+            f"at most the round's {result.n_iter} epochs",
+            result.stall_count,
+        )
+    at_min = result.min_validation_loss_iteration
+    saved.check(
+        at_min is None or at_min <= result.steps,
+        "last_round.min_validation_loss_iteration",
+        f"a step of the round (at most {result.steps})",
+        at_min,
+    )
+
+
+def _round_row(saved, spec, result: RoundResult) -> dict:
+    """The cells of the round table that ``result`` determines."""
+    row = {
+        "n_iter": result.n_iter,
+        "train_loss": result.loss_curve[-1] if result.loss_curve else math.nan,
+    }
+    if not spec.validation:
+        for field in (
+            "validation_scores",
+            "best_validation_score",
+            "min_validation_loss_iteration",
+            "validation_score_at_min_loss",
+        ):
+            value = getattr(result, field)
+            saved.check(
+                value is None, f"last_round.{field}", "null (no validation rows)", value
+            )
+        return row
+    best = result.best_validation_score
+    if best is None and result.validation_scores:
+        best = result.validation_scores[-1]
+    saved.check(
+        best is not None,
+        "last_round.validation_scores",
+        "a score (the round is scored on validation rows)",
+        result.validation_scores,
+    )
+    row["validation_score"] = best
+    row["min_validation_loss_iteration"] = result.min_validation_loss_iteration
+    row["validation_score_at_min_loss"] = result.validation_score_at_min_loss
+    return row
 
 
 def _read_round_list(saved, name, listed, spec, completed) -> list[int]:
