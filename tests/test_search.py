@@ -89,7 +89,8 @@ def test_the_spec_of_layer_pruning_counts_each_layer(data):
 
 # -- the state ------------------------------------------------------------------
 def _state(validation=False) -> SearchState:
-    weights, biases = glorot_uniform(UNITS, "relu", np.float64, np.random.RandomState(0))
+    rng = np.random.RandomState(0)
+    weights, biases = glorot_uniform(UNITS, "relu", np.float64, rng)
     positions = [np.arange(W.size) for W in weights]
     return SearchState(
         StartPoint(weights, biases), positions, validation, "relu", "softmax"
