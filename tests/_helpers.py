@@ -4,23 +4,50 @@ import builtins
 import pickle
 import re
 
-import sklearn_lth._search._loop as imp
+import sklearn_lth._search._loop as loop
+
+#: How each step of the loop that a fault is injected into tells its round.
+ROUND_OF = {
+    "train_round": lambda args, kwargs: kwargs["round_index"],
+    "train_round_lbfgs": lambda args, kwargs: kwargs["round_index"],
+    # _prune_and_rewind(state, plan, round_index, ...)
+    "_prune_and_rewind": lambda args, kwargs: args[2],
+    # _record(state, result, round_index, ...)
+    "_record": lambda args, kwargs: args[2],
+}
 
 
-def fail_in_round(monkeypatch, round_to_fail, error):
-    """Make the search raise ``error`` when it starts training ``round_to_fail``.
+def fail_in_round(
+    monkeypatch, round_to_fail, error, *, step="train_round", after=False
+):
+    """Make the search raise ``error`` in round ``round_to_fail``, at ``step``.
 
-    ``monkeypatch`` is pytest's fixture (or one of its contexts): the real
-    ``train_round`` comes back when it is undone.
+    ``step`` is one of the loop's steps (:data:`ROUND_OF`); with ``after`` the
+    real step runs first, so its changes to the search are made. The one
+    fault injector of the tests: ``monkeypatch`` is pytest's fixture (or one
+    of its contexts), and the real step comes back when it is undone.
     """
-    real = imp.train_round
+    real = getattr(loop, step)
 
-    def train_round(*args, round_index, **kwargs):
-        if round_index == round_to_fail:
-            raise error
-        return real(*args, round_index=round_index, **kwargs)
+    def failing(*args, **kwargs):
+        if ROUND_OF[step](args, kwargs) != round_to_fail:
+            return real(*args, **kwargs)
+        if after:
+            real(*args, **kwargs)
+        raise error
 
-    monkeypatch.setattr(imp, "train_round", train_round)
+    monkeypatch.setattr(loop, step, failing)
+
+
+def no_training(monkeypatch, why: str = "no round should train") -> None:
+    """Make any round's training fail the test: what is checked (a refused
+    checkpoint, a bad argument) must stop the fit before it trains."""
+
+    def train(*args, **kwargs):
+        raise AssertionError(why)
+
+    monkeypatch.setattr(loop, "train_round", train)
+    monkeypatch.setattr(loop, "train_round_lbfgs", train)
 
 
 # -- the command line ------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import fail_in_round
+from _helpers import fail_in_round, no_training
 
 import sklearn_lth._search._loop as imp
 from sklearn_lth import LotteryTicketMLP, TrainingDivergedError
@@ -1085,10 +1085,7 @@ def _read_only(monkeypatch, root):
 
 
 def _no_training(monkeypatch):
-    def train_round(*args, **kwargs):
-        raise AssertionError("no round should train")
-
-    monkeypatch.setattr(imp, "train_round", train_round)
+    no_training(monkeypatch)
 
 
 @needs_flock

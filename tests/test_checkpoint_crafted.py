@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 import pytest
-from _helpers import fail_in_round
+from _helpers import fail_in_round, no_training
 
 import sklearn_lth._search._loop as imp
 from sklearn_lth import LotteryTicketMLP
@@ -704,12 +704,7 @@ def _raise(error):
 
 def _no_training(monkeypatch):
     """A fit that trains any round fails loudly: refusals come first."""
-
-    def train_round(*args, **kwargs):
-        raise AssertionError("a refused checkpoint must stop the fit before training")
-
-    monkeypatch.setattr(imp, "train_round", train_round)
-    monkeypatch.setattr(imp, "train_round_lbfgs", train_round)
+    no_training(monkeypatch, "a refused checkpoint must stop the fit before training")
 
 
 @pytest.fixture(scope="module")

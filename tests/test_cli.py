@@ -10,6 +10,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _helpers import error_line as _error_line
+from _helpers import fail_in_round, hide_pandas
+from _helpers import table_rows as _rows
 from sklearn.datasets import load_diabetes, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
 
@@ -21,9 +24,6 @@ from sklearn_lth._cli._report import chance_score, print_verdict
 from sklearn_lth._cli._running import Heartbeat, Search
 from sklearn_lth._cli._tabular import sniff_separator
 from sklearn_lth._compat import InvalidParameterError
-from tests._helpers import error_line as _error_line
-from tests._helpers import hide_pandas
-from tests._helpers import table_rows as _rows
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
 TINY += ["--learning-rate-init", "0.05"]
@@ -481,16 +481,7 @@ def test_saved_model_keeps_feature_names_and_labels(
 # -- Ctrl-C ------------------------------------------------------------------------
 def test_ctrl_c_keeps_the_last_completed_round(tmp_path, monkeypatch, capsys):
     """The estimator keeps round 1 and re-raises; the CLI saves it, exits 130."""
-    import sklearn_lth._search._loop as imp
-
-    real = imp.train_round
-
-    def train_round(*args, round_index, **kwargs):
-        if round_index == 2:
-            raise KeyboardInterrupt
-        return real(*args, round_index=round_index, **kwargs)
-
-    monkeypatch.setattr(imp, "train_round", train_round)
+    fail_in_round(monkeypatch, 2, KeyboardInterrupt)
     output = tmp_path / "model.pkl"
     argv = ["iris", *TINY, "--target-sparsity", "0.75", "--output", str(output)]
     assert main(argv) == 130

@@ -12,14 +12,14 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import error_line as _error_line
+from _helpers import hide_pandas
 from sklearn.datasets import load_iris
 
 from sklearn_lth import _cli
 from sklearn_lth._cli import _tabular, main
 from sklearn_lth._cli._errors import UsageError
 from sklearn_lth._cli._tabular import CsvOptions, read_csv
-from tests._helpers import error_line as _error_line
-from tests._helpers import hide_pandas
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
 

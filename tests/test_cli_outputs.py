@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from _helpers import OLDER_MODEL
+from _helpers import error_line as _error_line
 from sklearn.datasets import load_iris
 
 from sklearn_lth import LotteryTicketMLP
 from sklearn_lth._cli import _outputs, main
-from tests._helpers import OLDER_MODEL
-from tests._helpers import error_line as _error_line
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "1"]
 

@@ -16,6 +16,9 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import OLDER_MODEL, fail_in_round
+from _helpers import error_line as _error_line
+from _helpers import table_rows as _rows
 
 import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, _cli
@@ -24,9 +27,6 @@ from sklearn_lth._cli._errors import UsageError
 from sklearn_lth._cli._estimator import available_memory, check_memory
 from sklearn_lth._cli._options import build_parser
 from sklearn_lth._params import PARAMS
-from tests._helpers import OLDER_MODEL, fail_in_round
-from tests._helpers import error_line as _error_line
-from tests._helpers import table_rows as _rows
 
 TINY = ["--hidden-layer-sizes", "8", "--max-iter", "5", "--pruning-rounds", "2"]
 

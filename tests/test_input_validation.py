@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import no_training
 from sklearn.exceptions import NotFittedError
 
 from sklearn_lth import LotteryTicket, LotteryTicketMLP, LotteryTicketMLPRegressor
@@ -191,12 +192,7 @@ def test_partial_fit_with_another_number_of_targets_names_both():
 
 
 def test_a_callback_that_cannot_be_called_is_refused_before_training(monkeypatch):
-    import sklearn_lth._search._loop as imp
-
-    def train_round(*args, **kwargs):  # pragma: no cover - the point
-        raise AssertionError("trained although the callback is not callable")
-
-    monkeypatch.setattr(imp, "train_round", train_round)
+    no_training(monkeypatch, "trained although the callback is not callable")
     with pytest.raises(TypeError, match="on_round_end must be a callable.*int"):
         LotteryTicketMLP(**FAST).fit(X, y, on_round_end=5)
     with pytest.raises(TypeError, match="two arguments.*cannot be called so"):

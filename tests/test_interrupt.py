@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from _helpers import fail_in_round
+from _helpers import ROUND_OF, fail_in_round
 from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -556,24 +556,6 @@ def test_interrupts_at_any_moment_keep_a_consistent_model(tmp_path):
 # -- KeyboardInterrupt raised in this process -----------------------------------
 
 
-def _raise_in_round(monkeypatch, function, round_index_of, round_to_fail, after=False):
-    """Patch ``imp.<function>`` to raise KeyboardInterrupt in ``round_to_fail``.
-
-    ``round_index_of(args, kwargs)`` tells the round of a call; with ``after``
-    the real function runs first (its changes to the search are made).
-    """
-    real = getattr(imp, function)
-
-    def patched(*args, **kwargs):
-        if round_index_of(args, kwargs) != round_to_fail:
-            return real(*args, **kwargs)
-        if after:
-            real(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(imp, function, patched)
-
-
 def _round_models(X, y, **params):
     """An uninterrupted fit's network after every round, by round."""
     rounds = {}
@@ -613,31 +595,19 @@ def _assert_consistent_at(model, X, y, expected, round_index):
     assert model.predict(X).shape == y.shape
 
 
-def _prune_round(args, kwargs):
-    return args[2]  # _prune_and_rewind(state, plan, round_index, ...)
-
-
-def _record_round(args, kwargs):
-    return args[2]  # _record(search, result, round_index, ...)
-
-
 @pytest.mark.parametrize(
-    "function, round_index_of, after",
-    [
-        ("_prune_and_rewind", _prune_round, False),
-        ("_prune_and_rewind", _prune_round, True),
-        ("_record", _record_round, False),
-    ],
+    "step, after",
+    [("_prune_and_rewind", False), ("_prune_and_rewind", True), ("_record", False)],
     ids=["before-pruning", "after-pruning", "while-scoring"],
 )
 def test_an_interrupt_inside_round_two_keeps_round_one(
-    small_classification, monkeypatch, function, round_index_of, after
+    small_classification, monkeypatch, step, after
 ):
     """Pruning (before or after it changed the search) and scoring belong to
     round 2: round 1 is kept, as an uninterrupted run had it."""
     X, y = small_classification
     expected = _round_models(X, y, **PARAMS)[1]
-    _raise_in_round(monkeypatch, function, round_index_of, 2, after=after)
+    fail_in_round(monkeypatch, 2, KeyboardInterrupt, step=step, after=after)
     model = LotteryTicketMLP(**PARAMS)
     with pytest.warns(UserWarning, match="interrupted.*keeps round 1, the last"):
         with pytest.raises(KeyboardInterrupt):
@@ -794,7 +764,7 @@ def test_a_seed_thread_between_rounds_starts_no_round_after_the_interrupt(
 
     def prune_and_rewind(*args, **kwargs):
         if interrupted.is_set():
-            late.append(f"prune round {_prune_round(args, kwargs)}")
+            late.append(f"prune round {ROUND_OF['_prune_and_rewind'](args, kwargs)}")
         return real_prune(*args, **kwargs)
 
     def find_ticket(*args, **kwargs):

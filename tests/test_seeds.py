@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from _helpers import fail_in_round
 from joblib import parallel_config
 
 from sklearn_lth import LotteryTicketMLP
@@ -129,18 +130,12 @@ def test_a_diverged_seed_does_not_discard_the_finished_ones(
 def test_when_every_seed_diverges_the_error_keeps_the_deepest_rounds(
     small_classification, monkeypatch
 ):
-    import sklearn_lth._search._loop as imp
     from sklearn_lth.exceptions import TrainingDivergedError
 
     X, y = small_classification
-    real = imp.train_round
-
-    def train_round(*args, round_index, **kwargs):
-        if round_index == 2:
-            raise TrainingDivergedError("the loss is nan", round_index=2)
-        return real(*args, round_index=round_index, **kwargs)
-
-    monkeypatch.setattr(imp, "train_round", train_round)
+    fail_in_round(
+        monkeypatch, 2, TrainingDivergedError("the loss is nan", round_index=2)
+    )
     with pytest.raises(TrainingDivergedError, match="round 1, the last") as caught:
         LotteryTicketMLP(**PARAMS, n_jobs=1).fit(X, y)
     np.testing.assert_array_equal(caught.value.estimator.history_["round"], [0, 1])
