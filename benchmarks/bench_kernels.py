@@ -6,9 +6,9 @@ down, weight gradient, refresh of the product operands after the update.
 Each path ("numpy", and "numba" when it is installed) is timed with each
 kernel, dense BLAS and CSR, and a CSR layer with its gradient both as a dense
 product then a gather and at the kept positions only (SDDMM).
-``sklearn_lth._network`` switches at the crossovers measured here
-(``SPARSE_KERNEL_MAX_DENSITY`` and ``SDDMM_MAX_DENSITY`` for numpy,
-``COMPILED_*`` for numba).
+Each path's backend (``sklearn_lth._kernels``) switches at the crossovers
+measured here (``sparse_max_density`` and, for numpy,
+``kept_gradient_max_density``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import timeit
 import numpy as np
 
 from sklearn_lth._config import numba_available
+from sklearn_lth._kernels import backend_for
 from sklearn_lth._network import Layer
 
 DENSITIES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01)
@@ -29,11 +30,8 @@ def _us(fn, number=100) -> float:
 
 def _layer(positions, values, shape, kernels, kernel, sddmm):
     layer = Layer(positions, values, np.zeros(shape[1], np.float32), shape, kernel)
-    if kernels == "numba":
-        layer._build(np.array(values), kernel, compiled=True)
-    layer.sddmm = sddmm
-    if sddmm and kernels == "numpy":
-        layer._rows, layer._cols = np.divmod(positions, shape[1])
+    # The kernel and the gradient forced, whatever the backend would choose.
+    layer._build(np.array(values), kernel, backend_for(kernels), kept_gradient=sddmm)
     layer._allocate_gradient()
     return layer
 

@@ -2,8 +2,8 @@
 
 One setting so far, ``kernels``: which implementation of the training step
 a fit uses. ``"numpy"`` is numpy, scipy and BLAS alone; ``"numba"`` adds the
-compiled kernels of :mod:`sklearn_lth._compiled` (the optional ``fast``
-extra, ``pip install "sklearn-lth[fast]"``); ``"auto"`` (the default) is
+compiled kernels of :mod:`sklearn_lth._kernels._compiled` (the optional
+``fast`` extra, ``pip install "sklearn-lth[fast]"``); ``"auto"`` (the default) is
 ``"numba"`` when numba is installed and the network has at least
 ``AUTO_MIN_WEIGHTS`` weights, ``"numpy"`` otherwise. The environment variable
 ``SKLEARN_LTH_KERNELS`` sets the default of every thread and process (the
@@ -12,7 +12,8 @@ included: they start with the default, not with ``set_config``'s).
 
 A fit reads the setting once, when it starts, and passes the resolved path
 down to everything it runs, joblib workers included: a fit never mixes the
-two paths, whatever ``n_jobs`` or backend.
+two paths, whatever ``n_jobs`` or joblib backend. Each round then computes
+with that path's backend object (:func:`sklearn_lth._kernels.backend_for`).
 """
 
 from __future__ import annotations

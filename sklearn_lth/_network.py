@@ -15,7 +15,9 @@ Two kernels compute the same products:
   ``values``, and by a CSR copy of its transpose refreshed after each update.
 
 The dense kernel wins for dense-ish layers, the sparse one for very sparse
-layers; :func:`choose_kernel` picks one per layer from its density.
+layers. A layer holds these operands and its buffers; the kernel path's
+backend (:mod:`sklearn_lth._kernels`, one per fit) chooses the kernel from the
+layer's density and computes with them.
 
 Activations and errors live feature-major, as ``(units, batch)`` arrays seen
 through ``(batch, units)`` transposed views: BLAS reads either layout at the
@@ -28,108 +30,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-# The activations the compiled kernels apply (the Poisson output's exp stays
-# with numpy); as in _compiled, which only a compiled fit imports.
-ACTIVATION_CODES = ("identity", "relu", "tanh", "logistic", "softmax")
-
-# Crossovers measured by ``benchmarks/bench_kernels.py`` (784x300 and 300x100
-# float32 layers, batches of 60, 2 cores): below ``SPARSE_KERNEL_MAX_DENSITY``
-# a layer's training step (products, gradient, refresh) is faster on CSR than
-# on dense BLAS; below ``SDDMM_MAX_DENSITY`` computing the weight gradient at
-# the kept positions only beats a dense product then a gather.
-SPARSE_KERNEL_MAX_DENSITY = 0.08
-SDDMM_MAX_DENSITY = 0.025
-# Elements of each block of gathered rows in the kept-position product (256
-# KiB of float32): big enough to amortise the calls, small enough for cache.
-SDDMM_BLOCK = 65_536
-# The crossover on the "numba" path (see _compiled), whose CSR products and
-# kept-position gradient are faster than scipy's and numpy's: whole layer
-# steps measured by ``benchmarks/bench_kernels.py`` cross at about 13% for a
-# 784x300 layer and 15% for a 300x100 one. Below it a compiled CSR layer
-# always computes its gradient at the kept positions only, which is as fast
-# as a dense product then a gather at 15% and faster below.
-COMPILED_SPARSE_KERNEL_MAX_DENSITY = 0.13
-
-
-# The activations overwrite ``Z`` in place: each layer's output buffer first
-# receives the product, then becomes the layer's activation.
-def _identity(Z: np.ndarray) -> None:
-    pass
-
-
-def _logistic(Z: np.ndarray) -> None:
-    # Not np.negative(Z, out=Z): in numpy 2.4.6 it reads the wrong elements
-    # of a view whose step is 4 float32 or 8 float64 elements (a one-row
-    # batch in buffers of 4 or 8 rows). Multiplying by -1 is as exact.
-    np.multiply(Z, -1, out=Z)
-    # exp(-z) overflows to inf for very negative z; 1 / inf is then 0, the
-    # right limit, so the overflow is no news (in scoring and prediction
-    # either, which run outside training's silenced errors).
-    with np.errstate(over="ignore"):
-        np.exp(Z, out=Z)
-    Z += 1
-    np.reciprocal(Z, out=Z)
-
-
-def _tanh(Z: np.ndarray) -> None:
-    np.tanh(Z, out=Z)
-
-
-def _relu(Z: np.ndarray) -> None:
-    np.maximum(Z, 0, out=Z)
-
-
-def _exp(Z: np.ndarray) -> None:
-    # The Poisson regressor's output (log link). An overflow gives inf, an
-    # infinite loss, which training reports as a divergence.
-    np.exp(Z, out=Z)
-
-
-def _softmax(Z: np.ndarray) -> None:
-    # Shifting each row by its maximum leaves softmax unchanged and keeps exp
-    # from overflowing: the largest term becomes exp(0) = 1.
-    Z -= Z.max(axis=1, keepdims=True)
-    np.exp(Z, out=Z)
-    Z /= Z.sum(axis=1, keepdims=True)
-
-
-ACTIVATIONS = {
-    "identity": _identity,
-    "logistic": _logistic,
-    "tanh": _tanh,
-    "relu": _relu,
-    "softmax": _softmax,
-    "exp": _exp,
-}
-
-
-# The derivatives multiply ``delta`` in place and are written in terms of the
-# activation's output ``Z``, which is all the forward pass keeps (for relu,
-# Z > 0 exactly where the input was). Softmax and exp need none: they are
-# only output activations, whose error the loss gives directly (see _losses).
-def _identity_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
-    pass
-
-
-def _logistic_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
-    delta *= Z
-    delta *= 1 - Z
-
-
-def _tanh_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
-    delta *= 1 - Z**2
-
-
-def _relu_derivative(Z: np.ndarray, delta: np.ndarray) -> None:
-    np.multiply(delta, Z > 0, out=delta)
-
-
-DERIVATIVES = {
-    "identity": _identity_derivative,
-    "logistic": _logistic_derivative,
-    "tanh": _tanh_derivative,
-    "relu": _relu_derivative,
-}
+from ._kernels import ACTIVATIONS, NumpyBackend, as_dense, backend_for
 
 
 def glorot_uniform(
@@ -192,45 +93,6 @@ def csr_from_positions(
     return matrix
 
 
-def _as_dense(product) -> np.ndarray:
-    """A matrix product as a dense array (sparse @ sparse gives a sparse one)."""
-    return product.toarray() if sp.issparse(product) else np.asarray(product)
-
-
-def choose_kernel(density: float, compiled: bool = False) -> str:
-    """Return ``"sparse"`` for layers sparse enough to gain from CSR products.
-
-    ``compiled``: for the "numba" path's kernels, whose crossover is higher.
-    """
-    limit = (
-        COMPILED_SPARSE_KERNEL_MAX_DENSITY if compiled else SPARSE_KERNEL_MAX_DENSITY
-    )
-    return "sparse" if density <= limit else "dense"
-
-
-def _rows_in_memory(T: np.ndarray) -> np.ndarray | None:
-    """The C-contiguous array whose first columns ``T`` is, or None.
-
-    The network's activations and errors of a short batch are ``(units, n)``
-    column slices of ``(units, batch)`` buffers: the compiled kernels read
-    and write the buffer's first ``n`` columns in place, with no copy.
-    """
-    if T.flags.c_contiguous:
-        return T
-    base = T.base
-    if (
-        isinstance(base, np.ndarray)
-        and base.ndim == 2
-        and base.flags.c_contiguous
-        and base.shape[0] == T.shape[0]
-        and base.strides == T.strides
-        and base.dtype == T.dtype
-        and base.ctypes.data == T.ctypes.data
-    ):
-        return base
-    return None
-
-
 class Layer:
     """A fully connected layer whose surviving weights have a fixed pattern.
 
@@ -239,6 +101,15 @@ class Layer:
     flattened (:meth:`Network.flatten`) they are views into the network's
     flat buffers, which the layer does not own (the training step holds
     them), so one optimizer call updates every layer.
+
+    The layer's ``backend`` (see :mod:`sklearn_lth._kernels`) chooses its
+    ``kernel`` and computes its products, gradients and refreshes from the
+    operands the layer holds: ``dense`` (the dense kernel's weights), ``csr``
+    and ``csr_transposed`` (the sparse kernel's W and W.T, with
+    ``transpose_order``, the permutation from W's data to W.T's),
+    ``full_grad`` (the buffer of the dense gradient product) and
+    ``kept_index`` (what the backend's kept-position gradient reads, when
+    ``sddmm``).
 
     Parameters
     ----------
@@ -252,7 +123,9 @@ class Layer:
     shape : tuple of int
         ``(n_in, n_out)``.
     kernel : {"dense", "sparse"} or None
-        How to compute products; None chooses from the density.
+        How to compute products; None lets the backend choose from the
+        density. The layer computes on the numpy path until
+        :meth:`use_backend` says otherwise.
     """
 
     def __init__(self, positions, values, bias, shape, kernel=None):
@@ -265,17 +138,23 @@ class Layer:
         self._positions = None if self.full else positions.astype(np.intp, copy=False)
         self.bias = np.array(bias)
         self.bias_grad = np.empty_like(self.bias)
-        self._build(np.array(values), kernel, compiled=False)
+        self._build(np.array(values), kernel, backend_for("numpy"))
 
-    def _build(self, values: np.ndarray, kernel: str | None, compiled: bool) -> None:
-        """Set ``values`` (owned) and the product operands for ``kernel``.
+    def _build(
+        self,
+        values: np.ndarray,
+        kernel: str | None,
+        backend: NumpyBackend,
+        kept_gradient: bool | None = None,
+    ) -> None:
+        """Set ``values`` (owned) and the operands ``backend`` computes with.
 
-        ``compiled``: the "numba" path's kernels (see :meth:`use_kernels`).
+        ``kernel`` and ``kept_gradient`` (whether the weight gradient is
+        computed at the kept positions only) default to the backend's choice
+        for the layer's density.
         """
-        self.compiled = compiled
-        self.kernel = (
-            choose_kernel(self.density, compiled) if kernel is None else kernel
-        )
+        self.backend = backend
+        self.kernel = backend.choose_kernel(self.density) if kernel is None else kernel
         self.dense = None
         if self.kernel == "dense":
             self.dense = np.zeros(self.shape, dtype=values.dtype)
@@ -288,43 +167,36 @@ class Layer:
                 self.sync()
         else:
             self.values = values
-        self._matrix = None
+        self.csr = self.csr_transposed = self.transpose_order = None
         if self.kernel == "sparse":
             # Forward multiplies by W.T and backward by W, both kept as CSR so
             # that both run a CSR-times-dense kernel on feature-major rows.
             # W's data is ``values``; W.T's is a copy, refreshed from
-            # ``values`` through the permutation ``_order`` (see sync).
-            self._matrix = csr_from_positions(self.positions, self.values, self.shape)
-            self._transposed = self._matrix.T.tocsr()
-            self._order = _transpose_order(self._matrix)
+            # ``values`` through the permutation ``transpose_order`` (see sync).
+            self.csr = csr_from_positions(self.positions, self.values, self.shape)
+            self.csr_transposed = self.csr.T.tocsr()
+            self.transpose_order = _transpose_order(self.csr)
         # The weight gradient: a dense product read at the kept positions, or
-        # for very sparse layers a product at the kept positions only (SDDMM):
-        # numpy's below SDDMM_MAX_DENSITY, the compiled one (which reads the
-        # CSR pattern) on every compiled CSR layer.
-        if compiled:
-            self.sddmm = self.kernel == "sparse"
-        else:
-            self.sddmm = self.density <= SDDMM_MAX_DENSITY
-        if self.sddmm and not compiled:
-            # Each kept weight's input unit (row) and output unit (column).
-            self._rows, self._cols = np.divmod(
-                self.positions.astype(np.intp, copy=False), self.shape[1]
+        # for very sparse layers a product at the kept positions only (SDDMM).
+        if kept_gradient is None:
+            kept_gradient = backend.gradient_at_kept_positions(
+                self.kernel, self.density
             )
+        self.sddmm = kept_gradient
+        self.kept_index = backend.kept_gradient_index(self) if self.sddmm else None
         self._buffers: dict[str, np.ndarray] = {}
         # Gradient buffers come with ``rebind`` (training) or on first use.
-        self._full_grad = self.grad = None
+        self.full_grad = self.grad = None
 
-    def use_kernels(self, kernels: str) -> None:
-        """Compute on the ``"numpy"`` or the ``"numba"`` path from now on.
+    def use_backend(self, backend: NumpyBackend) -> None:
+        """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`) from now on.
 
         Call before training starts (before :meth:`Network.flatten`): the
-        operands are rebuilt and the gradient buffers dropped.
+        operands are rebuilt for the backend's choice of kernel and the
+        gradient buffers dropped.
         """
-        compiled = kernels == "numba"
-        if compiled != self.compiled:
-            if compiled:
-                from . import _compiled  # noqa: F401  (numba: imported when used)
-            self._build(np.array(self.values), None, compiled)
+        if backend is not self.backend:
+            self._build(np.array(self.values), None, backend)
 
     @property
     def positions(self) -> np.ndarray:
@@ -346,12 +218,11 @@ class Layer:
         """
         # ``bias_grad`` too: as a view, it would keep the whole flat gradient
         # buffer alive.
-        self._full_grad = self.grad = self.bias_grad = self._matrix = None
+        self.full_grad = self.grad = self.bias_grad = self.csr = None
         self._buffers = {}
         # The kernels' index arrays (one intp per kept weight each): only
         # products and gradients read them, and this layer computes neither.
-        for name in ("_transposed", "_order", "_rows", "_cols"):
-            self.__dict__.pop(name, None)
+        self.csr_transposed = self.transpose_order = self.kept_index = None
         if self.kernel == "dense" and not self.full:
             self.dense = None  # ``values`` and ``positions`` hold the weights
 
@@ -362,8 +233,8 @@ class Layer:
         Built on demand when the layer keeps no CSR matrix (the dense kernel,
         or after :meth:`release_training_state`).
         """
-        if self._matrix is not None:
-            return self._matrix
+        if self.csr is not None:
+            return self.csr
         return csr_from_positions(self.positions, self.values, self.shape)
 
     @property
@@ -373,28 +244,22 @@ class Layer:
     def _allocate_gradient(self, grad=None) -> None:
         """Set ``grad`` (the given array, or a new one) and the product's buffer.
 
-        The buffer receives the dense gradient product ``A.T @ delta``. A
-        partial layer on the dense kernel computes it in the dense copy of its
-        weights, which the backward pass no longer needs by then;
-        :meth:`sync` rebuilds the weights after the update.
+        The buffer, ``full_grad``, receives the dense gradient product
+        ``A.T @ delta``: ``grad`` itself when every position is kept, none
+        with ``sddmm``, else the backend's choice (on the numpy path, a
+        partial dense layer computes it in the dense copy of its weights,
+        which the backward pass no longer needs by then; :meth:`sync`
+        rebuilds the weights after the update).
         """
         self.grad = np.empty_like(self.values) if grad is None else grad
         if self.bias_grad is None:
             self.bias_grad = np.empty_like(self.bias)
         if self.sddmm:
-            self._full_grad = None
+            self.full_grad = None
         elif self.full:
-            # Every position is kept: the product is the gradient itself.
-            self._full_grad = self.grad.reshape(self.shape)
-        elif self.kernel == "dense" and not self.compiled:
-            self._full_grad = self.dense
+            self.full_grad = self.grad.reshape(self.shape)
         else:
-            # A CSR layer denser than SDDMM_MAX_DENSITY: a dense product then
-            # a gather is measured faster there, for one dense buffer. (On the
-            # compiled path, a partial dense layer too: its weights' copy is
-            # then only ever written where weights are kept, so sync scatters
-            # the weights with no pass to clear it.)
-            self._full_grad = np.empty(self.shape, dtype=self.values.dtype)
+            self.full_grad = self.backend.gradient_buffer(self)
 
     def rebind(self, values, grad, bias, bias_grad) -> None:
         """Move the parameters into the given views; use the gradient views.
@@ -410,8 +275,8 @@ class Layer:
         # hold the same values.
         if self.kernel == "dense" and self.full:
             self.dense = values.reshape(self.shape)
-        if self._matrix is not None:
-            self._matrix.data = values
+        if self.csr is not None:
+            self.csr.data = values
         self._allocate_gradient(grad)
         self.values, self.grad, self.bias, self.bias_grad = (
             values,
@@ -426,45 +291,29 @@ class Layer:
 
     def sync(self) -> None:
         """Propagate an in-place update of ``values`` to the product operands."""
-        if self.compiled:
-            from . import _compiled
+        self.backend.refresh(self)
 
-            if self.kernel == "sparse":
-                _compiled.gather(self.values, self._order, self._transposed.data)
-            elif not self.full:
-                _compiled.scatter(self.values, self._positions, self.dense.ravel())
-            return
-        if self.kernel == "dense":
-            if not self.full:
-                self.dense.fill(0)  # it may hold the last gradient product
-                self.dense.ravel()[self.positions] = self.values
-        else:
-            # ``self._matrix.data`` is ``values``: only W.T's copy lags behind.
-            # mode="clip" here and below: with ``out=``, the default "raise"
-            # gathers through a temporary; the indices are valid, so clipping
-            # never acts.
-            np.take(self.values, self._order, out=self._transposed.data, mode="clip")
-
-    def _buffer(self, name: str, size: int, dtype) -> np.ndarray:
+    def scratch(self, name: str, size: int, dtype) -> np.ndarray:
         """A flat scratch array of at least ``size`` kept between calls."""
         buffer = self._buffers.get(name)
         if buffer is None or buffer.size < size or buffer.dtype != dtype:
             buffer = self._buffers[name] = np.empty(size, dtype=dtype)
         return buffer[:size]
 
-    def _feature_major(self, M, name: str) -> np.ndarray:
+    def feature_major(self, M, name: str) -> np.ndarray:
         """``M.T`` as a C-contiguous array.
 
         The network's activations and errors are transposed views of
         feature-major buffers, so this is usually ``M``'s own memory; other
-        arrays (an input batch) are copied into a buffer kept for the next call.
+        arrays (an input batch) are copied into the scratch array ``name``,
+        kept for the next call.
         """
         if sp.issparse(M):
-            return _as_dense(M.T)
+            return as_dense(M.T)
         T = M.T
         if T.flags.c_contiguous:
             return T
-        out = self._buffer(name, T.size, T.dtype).reshape(T.shape)
+        out = self.scratch(name, T.size, T.dtype).reshape(T.shape)
         out[...] = T
         return out
 
@@ -475,45 +324,8 @@ class Layer:
         :meth:`Network.allocate`): the products then write their rows in place.
         ``f`` is the activation named ``activation``.
         """
-        out_T = out.T
-        if self.compiled and not sp.issparse(A):
-            out_rows = _rows_in_memory(out_T)
-            if out_rows is not None:
-                # Softmax and exp (output layers only) stay with numpy.
-                fused = activation in ACTIVATION_CODES
-                self._compiled_forward(
-                    A, out_T, out_rows, activation if fused else "identity"
-                )
-                if not fused:
-                    ACTIVATIONS[activation](out)
-                return out
-        if self.kernel == "dense" and not sp.issparse(A):
-            np.matmul(self.dense.T, A.T, out=out_T)
-        elif sp.issparse(A):
-            # Sparse input rows (first layer only): scipy's product, copied.
-            W = self.dense if self.kernel == "dense" else self._matrix
-            out_T[...] = _as_dense(A @ W).T
-        else:
-            # W.T stored as CSR times feature-major rows: scipy's row kernel.
-            out_T[...] = self._transposed @ self._feature_major(A, "input")
-        out_T += self.bias[:, None]
-        ACTIVATIONS[activation](out)
+        self.backend.forward(self, A, out, activation)
         return out
-
-    def _compiled_forward(self, A, out_T, out_rows, activation: str) -> None:
-        """:meth:`forward` on the compiled path, into the buffer ``out_rows``."""
-        from . import _compiled
-
-        code = _compiled.ACTIVATION_CODES[activation]
-        if self.kernel == "sparse":
-            rows, n = self._rows_of(A, "input")
-            W_T = self._transposed
-            _compiled.csr_forward(
-                W_T.indptr, W_T.indices, W_T.data, rows, n, out_rows, self.bias, code
-            )
-        else:
-            np.matmul(self.dense.T, A.T, out=out_T)
-            _compiled.bias_and_activation(out_rows, A.shape[0], self.bias, code)
 
     def backward(
         self,
@@ -527,110 +339,14 @@ class Layer:
         ``f'`` is the derivative of the activation named ``activation`` (the
         layer below's), written in terms of that layer's output ``below``.
         """
-        out_T = out.T
-        if self.compiled and activation in ACTIVATION_CODES:
-            out_rows = _rows_in_memory(out_T)
-            below_rows = None if below is None else _rows_in_memory(below.T)
-            if out_rows is not None and (below is None or below_rows is not None):
-                self._compiled_backward(delta, out_T, out_rows, below_rows, activation)
-                return out
-        if self.kernel == "dense":
-            np.matmul(self.dense, delta.T, out=out_T)
-        else:
-            out_T[...] = self._matrix @ self._feature_major(delta, "delta")
-        if below is not None:
-            DERIVATIVES[activation](below, out)
+        self.backend.backward(self, delta, out, below, activation)
         return out
-
-    def _compiled_backward(self, delta, out_T, out_rows, below_rows, activation):
-        """:meth:`backward` on the compiled path, into the buffer ``out_rows``."""
-        from . import _compiled
-
-        code = 0 if below_rows is None else _compiled.ACTIVATION_CODES[activation]
-        if below_rows is None:
-            below_rows = out_rows  # unread: the identity's derivative is 1
-        if self.kernel == "sparse":
-            rows, n = self._rows_of(delta, "delta")
-            W = self._matrix
-            _compiled.csr_backward(
-                W.indptr, W.indices, W.data, rows, n, out_rows, below_rows, code
-            )
-        else:
-            np.matmul(self.dense, delta.T, out=out_T)
-            _compiled.differentiate(out_rows, delta.shape[0], below_rows, code)
 
     def compute_gradients(self, A, delta: np.ndarray) -> None:
         """``grad = (A.T @ delta)`` at the kept positions; ``bias_grad``."""
         if self.grad is None:
             self._allocate_gradient()
-        if self.compiled:
-            from . import _compiled
-
-            errors, n = self._rows_of(delta, "delta")
-            _compiled.row_sums(errors, n, self.bias_grad)
-        else:
-            np.sum(delta, axis=0, out=self.bias_grad)
-        if self.sddmm:
-            if self.compiled:
-                inputs, n = self._rows_of(A, "input")
-                W = self._matrix
-                _compiled.kept_gradient(
-                    W.indptr, W.indices, inputs, errors, n, self.grad
-                )
-            else:
-                self._gradient_at_kept_positions(A, delta)
-            return
-        if sp.issparse(A):
-            self._full_grad[...] = _as_dense(A.T @ delta)
-        else:
-            np.matmul(A.T, delta, out=self._full_grad)
-        if self.full:  # the product was written into ``grad``
-            return
-        if self.compiled:
-            from . import _compiled
-
-            _compiled.gather(self._full_grad.ravel(), self.positions, self.grad)
-        else:
-            np.take(self._full_grad.ravel(), self.positions, out=self.grad, mode="clip")
-
-    def _rows_of(self, M: np.ndarray, name: str) -> tuple[np.ndarray, int]:
-        """``M.T`` as the first ``n`` columns of a C-contiguous array, and ``n``.
-
-        The memory of a network buffer when ``M`` is one (no copy), else a
-        copy in a buffer kept between calls.
-        """
-        n = M.shape[0]
-        rows = None if sp.issparse(M) else _rows_in_memory(M.T)
-        if rows is None:
-            rows = self._feature_major(M, name)
-        return rows, n
-
-    def _gradient_at_kept_positions(self, A, delta: np.ndarray) -> None:
-        """``grad[k] = A[:, row_k] @ delta[:, col_k]``: only the kept products.
-
-        On feature-major operands each kept weight reads two contiguous rows;
-        the rows are gathered block by block into buffers kept between calls
-        (fresh large arrays would cost page faults).
-        """
-        n = delta.shape[0]
-        # Kept weights per block: each gathers one row of ``n`` values from
-        # either operand, SDDMM_BLOCK values per operand in all.
-        block = max(1, SDDMM_BLOCK // n)
-        A_rows = self._feature_major(A, "input")
-        delta_rows = self._feature_major(delta, "delta")
-        # One buffer for both operands' gathered rows: inputs, then errors.
-        blocks = self._buffer("blocks", 2 * block * n, delta.dtype)
-        for start in range(0, self.n_kept, block):
-            stop = min(start + block, self.n_kept)
-            size = (stop - start) * n
-            input_rows = blocks[:size].reshape(stop - start, n)
-            error_rows = blocks[block * n : block * n + size].reshape(stop - start, n)
-            np.take(A_rows, self._rows[start:stop], axis=0, out=input_rows, mode="clip")
-            np.take(
-                delta_rows, self._cols[start:stop], axis=0, out=error_rows, mode="clip"
-            )
-            # Row by row dot products: one per kept weight.
-            np.einsum("ij,ij->i", input_rows, error_rows, out=self.grad[start:stop])
+        self.backend.gradients(self, A, delta)
 
 
 def _transpose_order(matrix: sp.csr_array) -> np.ndarray:
@@ -693,10 +409,13 @@ class Network:
         first = self.layers[0]
         return first.kernel == "sparse" or first.sddmm
 
-    def use_kernels(self, kernels: str) -> None:
-        """Train on the ``"numpy"`` or ``"numba"`` path (before :meth:`flatten`)."""
+    def use_backend(self, backend: NumpyBackend) -> None:
+        """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`).
+
+        Call before :meth:`flatten`: each layer rebuilds its operands.
+        """
         for layer in self.layers:
-            layer.use_kernels(kernels)
+            layer.use_backend(backend)
 
     def flatten(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Move every trainable array and its gradient into one flat buffer each.
@@ -761,7 +480,7 @@ class Network:
             # The first layer's CSR product and kept-position gradient both
             # read the batch feature-major: transpose it once for both (a
             # batch gathered feature-major already is, unless it is short).
-            activations[0] = first._feature_major(activations[0], "input").T
+            activations[0] = first.feature_major(activations[0], "input").T
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             A = activations[i] if i == 0 else activations[i][:n]
@@ -772,8 +491,9 @@ class Network:
     def backward(self, activations, deltas) -> None:
         """Backpropagate ``deltas[-1]`` (set by the loss) into the gradients.
 
-        The weights of partial dense layers are overwritten by their gradient
-        products: call :meth:`sync` before the next forward pass.
+        The weights' copies may serve as scratch (on the numpy path, partial
+        dense layers compute their gradient products there): call
+        :meth:`sync` before the next forward pass.
         """
         n = activations[0].shape[0]
         for i in range(len(self.layers) - 1, -1, -1):
@@ -792,13 +512,14 @@ class Network:
 def prediction_operands(coefs: list[sp.csr_array]) -> list:
     """What :func:`predict_csr` multiplies with, per layer.
 
-    A dense copy of the weights (for BLAS) above ``SPARSE_KERNEL_MAX_DENSITY``;
-    below it ``W.T``, a CSC view sharing the CSR arrays, whose product with the
-    transposed batch is scipy's fastest sparse kernel here.
+    A dense copy of the weights (for BLAS) above the numpy path's crossover
+    (``NumpyBackend.sparse_max_density``); below it ``W.T``, a CSC view
+    sharing the CSR arrays, whose product with the transposed batch is
+    scipy's fastest sparse kernel here.
     """
     return [
         W.toarray()
-        if W.nnz > SPARSE_KERNEL_MAX_DENSITY * W.shape[0] * W.shape[1]
+        if W.nnz > NumpyBackend.sparse_max_density * W.shape[0] * W.shape[1]
         else W.T
         for W in coefs
     ]
@@ -825,9 +546,9 @@ def predict_csr(
         A = X[start : start + chunk_size]
         for i, (W, b) in enumerate(zip(operands, intercepts)):
             if not sp.issparse(W):
-                A = _as_dense(A @ W)
+                A = as_dense(A @ W)
             elif sp.issparse(A):
-                A = _as_dense(A @ W.T)
+                A = as_dense(A @ W.T)
             elif A.shape[0] == 1:
                 # One sample: a matrix-vector product, no transposes.
                 A = (W @ A.ravel())[None, :]

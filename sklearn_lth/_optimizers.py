@@ -1,4 +1,4 @@
-"""Stochastic optimizers, and the L2 penalty's gradient.
+"""Stochastic optimizers: Adam and SGD, as scikit-learn's.
 
 The optimizers update a list of parameter arrays in place (in training, the
 one flat buffer of :meth:`~sklearn_lth._network.Network.flatten`; the
@@ -8,6 +8,14 @@ pruning, the state exists only for those weights too: a pruned weight has no
 gradient, no momentum and no Adam moments that could bring it back. The
 learning rate of each step comes from the caller (see
 :mod:`sklearn_lth._schedules`).
+
+:meth:`SGD.step` and :meth:`Adam.step` are the numpy definitions. In
+training, the kernel path's backend runs them behind the L2 term's gradient
+(``optimizer_update`` in :mod:`sklearn_lth._kernels`); the compiled path
+performs the same float operations in one pass, with their state and
+hyper-parameters. A new solver is a new class here and a name in
+:func:`make_optimizer`; it trains on either path (a compiled update of its
+own is an addition to the numba backend).
 """
 
 from __future__ import annotations
@@ -50,26 +58,6 @@ class SGD:
             else:
                 p += v
 
-    def fused_step(
-        self,
-        params: np.ndarray,
-        grads: np.ndarray,
-        lr: float,
-        n_weights: int,
-        l2: float,
-    ) -> None:
-        """:meth:`step` with the L2 term of the first ``n_weights``, compiled.
-
-        One pass over one flat buffer (see :mod:`sklearn_lth._compiled`),
-        with the numpy path's float operations: the same result.
-        """
-        from ._compiled import sgd_step
-
-        constants = np.array([lr, self.momentum, l2], dtype=params.dtype)
-        # No L2 term at all when there is none, as in the numpy path.
-        n_weights = n_weights if l2 else 0
-        sgd_step(params, grads, self.velocities[0], n_weights, constants, self.nesterov)
-
 
 class Adam:
     """Adam (Kingma & Ba, 2014), in place, with no temporary arrays.
@@ -92,7 +80,7 @@ class Adam:
         self, params: list[np.ndarray], grads: list[np.ndarray], lr: float
     ) -> None:
         """Update ``params`` in place from ``grads`` at learning rate ``lr``."""
-        scale, eps = self._next_scale(lr)
+        scale, eps = self.next_scale(lr)
         b1, b2 = self.beta_1, self.beta_2
         for p, g, m, v in zip(params, grads, self.first, self.second):
             # The rescaled moments: m' <- b1 m' + g, v' <- b2 v' + g^2.
@@ -109,58 +97,17 @@ class Adam:
             np.divide(m, g, out=g)
             p -= g
 
-    def _next_scale(self, lr: float) -> tuple[float, float]:
-        """Count a step; return its scale and rescaled epsilon (see the class)."""
+    def next_scale(self, lr: float) -> tuple[float, float]:
+        """Count a step; return its scale and rescaled epsilon (see the class).
+
+        The compiled update (``sklearn_lth._kernels._numba``) calls it too.
+        """
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
         lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         # lr_t m / (sqrt(v) + eps) = m' / ((sqrt(v') + eps') / scale)
         root = math.sqrt(1 - b2)
         return lr_t * (1 - b1) / root, self.epsilon / root
-
-    def fused_step(
-        self,
-        params: np.ndarray,
-        grads: np.ndarray,
-        lr: float,
-        n_weights: int,
-        l2: float,
-    ) -> None:
-        """:meth:`step` with the L2 term of the first ``n_weights``, compiled.
-
-        One pass over one flat buffer instead of about ten (see
-        :mod:`sklearn_lth._compiled`), with the numpy path's float
-        operations: the same result.
-        """
-        from ._compiled import adam_step
-
-        scale, eps = self._next_scale(lr)
-        constants = np.array(
-            [self.beta_1, self.beta_2, 1.0 / scale, eps, l2], dtype=params.dtype
-        )
-        # No L2 term at all when there is none, as in the numpy path.
-        n_weights = n_weights if l2 else 0
-        adam_step(params, grads, self.first[0], self.second[0], n_weights, constants)
-
-
-def add_l2_gradient(
-    weights: list[np.ndarray],
-    grads: list[np.ndarray],
-    coefficient: float,
-    scratch: np.ndarray,
-) -> None:
-    """``grad += coefficient * weight`` for every layer, in chunks of ``scratch``.
-
-    A small scratch buffer, reused chunk after chunk, keeps the penalty from
-    costing a parameter-sized array.
-    """
-    chunk = scratch.size
-    for w, g in zip(weights, grads):
-        for start in range(0, w.size, chunk):
-            stop = min(start + chunk, w.size)
-            buf = scratch[: stop - start]
-            np.multiply(w[start:stop], coefficient, out=buf)
-            g[start:stop] += buf
 
 
 def make_optimizer(

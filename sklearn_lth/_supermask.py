@@ -16,13 +16,9 @@ from sklearn.utils.validation import (
 from ._base import CSRClassifierMixin, encode_classes, hidden_layer_units
 from ._compat import _fit_context, check_sample_weight
 from ._interrupt import FitTransaction
+from ._kernels import ACTIVATIONS, DERIVATIVES
 from ._losses import loss_value, output_delta
-from ._network import (
-    ACTIVATIONS,
-    DERIVATIVES,
-    glorot_uniform,
-    prediction_operands,
-)
+from ._network import glorot_uniform, prediction_operands
 from ._optimizers import Adam
 from ._params import PARAMS
 from ._training import NoImprovementRule

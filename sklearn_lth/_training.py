@@ -20,7 +20,7 @@ A new solver is a new optimizer for :class:`TrainingStep` (see
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,9 +28,10 @@ import numpy as np
 from sklearn.utils import gen_batches
 
 from ._interrupt import StopFlag
+from ._kernels import backend_for
 from ._losses import loss_value, output_delta, validation_score
 from ._network import Network
-from ._optimizers import add_l2_gradient, make_optimizer
+from ._optimizers import make_optimizer
 from ._rewinding import StartPoint
 from ._schedules import LearningRateSchedule, make_schedule
 from ._training_config import TrainingConfig, resolve_batch_size  # noqa: F401
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
 
     # The training data: dense rows, or CSR rows.
     Features = np.ndarray | sp.csr_array | sp.csr_matrix
-
-# Elements per chunk of the L2 penalty's gradient (128 KiB of float32).
-L2_CHUNK = 32_768
 
 
 @dataclass
@@ -255,6 +253,11 @@ class BatchSource:
         Shuffle every epoch; otherwise batches are consecutive slices.
     rng : RandomState
         Does the shuffling.
+    feature_major_gather : callable or None
+        A kernel that gathers rows of ``X`` straight into a ``(features,
+        batch)`` buffer (a backend's ``feature_major_gather``), for a first
+        layer that reads its batch feature-major; None gathers them into a
+        ``(batch, features)`` buffer.
     """
 
     __slots__ = (
@@ -269,7 +272,7 @@ class BatchSource:
         "total_weight",
         "order",
         "buffer",
-        "transposed",
+        "feature_major_gather",
     )
 
     def __init__(
@@ -281,7 +284,7 @@ class BatchSource:
         batch_size: int,
         shuffle: bool,
         rng: np.random.RandomState,
-        transposed: bool = False,
+        feature_major_gather: Callable | None = None,
     ):
         self.X, self.Y, self.sample_weight, self.rows = X, Y, sample_weight, rows
         self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
@@ -294,12 +297,15 @@ class BatchSource:
                 sample_weight.sum() if rows is None else sample_weight[rows].sum()
             )
         # Dense batches are gathered into this one buffer, reused batch after
-        # batch, rather than into a new array each (CSR rows are copied anew).
-        # With ``transposed`` (the compiled path, whose first layer reads the
-        # batch feature-major), straight into a (features, batch) buffer.
-        self.transposed = transposed and isinstance(X, np.ndarray)
+        # batch, rather than into a new array each (CSR rows are copied anew);
+        # with a feature-major gather, into a (features, batch) buffer.
+        if not isinstance(X, np.ndarray):
+            feature_major_gather = None
+        self.feature_major_gather = feature_major_gather
         shape = (
-            (X.shape[1], batch_size) if self.transposed else (batch_size, X.shape[1])
+            (batch_size, X.shape[1])
+            if feature_major_gather is None
+            else (X.shape[1], batch_size)
         )
         self.buffer = (
             np.empty(shape, dtype=X.dtype) if isinstance(X, np.ndarray) else None
@@ -335,10 +341,8 @@ class BatchSource:
         n = batch.stop - batch.start
         if self.buffer is None or isinstance(idx, slice):
             inputs = self.X[idx]  # a slice of an array is a view: no copy
-        elif self.transposed:
-            from ._compiled import gather_transposed
-
-            gather_transposed(self.X, idx, self.buffer)
+        elif self.feature_major_gather is not None:
+            self.feature_major_gather(self.X, idx, self.buffer)
             inputs = self.buffer[:, :n].T
         else:
             # With out=, the default mode="raise" would gather through a
@@ -354,17 +358,21 @@ class TrainingStep:
 
     Holds the flat buffers that :meth:`Network.flatten` moves the network's
     parameters and gradients into (the layers keep views of them), the
-    optimizer and its state, and the activations, errors and L2 scratch
-    space, all allocated once per round: on dense data a step allocates no
-    parameter-sized array, only batch-sized temporaries (the loss's terms,
+    optimizer and its state, the update built from them, and the activations
+    and errors, all allocated once per round: on dense data a step allocates
+    no parameter-sized array, only batch-sized temporaries (the loss's terms,
     the products scipy returns).
+
+    The network computes with the backend of ``config.kernels`` (see
+    :mod:`sklearn_lth._kernels`), and so do the step's loss, error and
+    update.
 
     Parameters
     ----------
     network : Network
         Flattened here, then trained in place by every call.
     config : TrainingConfig
-        Gives the solver, its hyper-parameters, and ``alpha``.
+        Gives the kernel path, the solver, its hyper-parameters, and ``alpha``.
     batch_size : int
         The largest mini-batch the buffers must hold.
     dtype : dtype
@@ -373,52 +381,37 @@ class TrainingStep:
 
     __slots__ = (
         "network",
+        "backend",
         "alpha",
         "params",
         "grads",
         "weights",
-        "weight_grads",
         "optimizer",
-        "l2_scratch",
+        "update",
         "activations",
         "deltas",
         "out_activation",
-        "fused",
-        "fused_loss",
-        "no_weights",
-        "n_weights",
     )
 
     def __init__(
         self, network: Network, config: TrainingConfig, batch_size: int, dtype
     ):
         self.network, self.alpha = network, config.alpha
-        network.use_kernels(config.kernels)
-        # The compiled path updates the weights (with their L2 term) and the
-        # biases in one call.
-        self.fused = config.kernels == "numba"
+        self.backend = backend_for(config.kernels)
+        network.use_backend(self.backend)
         flat_params, flat_grads, n_weights = network.flatten()
-        self.n_weights = n_weights
         # One array each: the optimizer updates every layer in one pass.
         self.params, self.grads = [flat_params], [flat_grads]
         # The weights lead the flat buffers; the biases (no L2) follow.
-        self.weights = [flat_params[:n_weights]]
-        self.weight_grads = [flat_grads[:n_weights]]
+        self.weights = flat_params[:n_weights]
         # Fresh state every round, sized by the kept weights only: a pruned
         # weight has no moment or velocity, and no round inherits another's.
         self.optimizer = make_optimizer(config.solver, self.params, config)
-        # The L2 gradient goes through this chunk, not a weight-sized temporary.
-        self.l2_scratch = np.empty(min(n_weights, L2_CHUNK), dtype=flat_params.dtype)
+        self.update = self.backend.optimizer_update(
+            self.optimizer, flat_params, flat_grads, n_weights, config.alpha
+        )
         self.activations, self.deltas = network.allocate(batch_size, dtype)
         self.out_activation = network.out_activation
-        # The compiled path computes a softmax output's loss and error in one
-        # call (other losses: numpy).
-        self.fused_loss = None
-        if self.fused and self.out_activation == "softmax":
-            from ._compiled import log_loss_and_error
-
-            self.fused_loss = log_loss_and_error
-        self.no_weights = np.empty(0, dtype=dtype)
 
     def __call__(
         self,
@@ -438,52 +431,25 @@ class TrainingStep:
         activations[0] = inputs
         # Overflows show up as a non-finite loss, which the caller reports.
         with np.errstate(over="ignore", invalid="ignore"):
-            predicted = network.forward(activations)
-            if self.fused_loss:
-                # The loss and the error at once (compiled), as below.
-                scale = 1.0 / weight_sum if weight_sum > 0 else 0.0
-                loss = self.fused_loss(
-                    activations[-1].T,
-                    targets.shape[0],
-                    targets,
-                    self.no_weights if weights is None else weights,
-                    predicted.dtype.type(scale),
-                    self.deltas[-1].T,
-                )
-            else:
-                loss = loss_value(self.out_activation, targets, predicted, weights)
+            network.forward(activations)
+            # The error, divided by the batch weight, goes into the output's
+            # error buffer (see NumpyBackend.loss_and_error).
+            loss = self.backend.loss_and_error(
+                self.out_activation,
+                targets,
+                activations[-1],
+                weights,
+                weight_sum,
+                self.deltas[-1],
+            )
             if alpha:
                 # scikit-learn's penalty, 0.5 * alpha * ||W||^2, per unit of
                 # batch weight like the loss it is added to.
-                l2 = sum(float(np.dot(w, w)) for w in self.weights)
+                l2 = float(np.dot(self.weights, self.weights))
                 loss += 0.5 * alpha * l2 / max(weight_sum, 1e-12)
         if weight_sum > 0 and math.isfinite(loss):
-            # The error is divided by the batch weight here, so that the
-            # gradients come out as averages with no pass over them:
-            # backpropagation is linear in the error, and the (batch,
-            # n_outputs) error is far smaller than the parameter-sized
-            # gradient.
-            if not self.fused_loss:
-                error = self.deltas[-1][: targets.shape[0]]
-                output_delta(targets, predicted, weights, error, scale=1.0 / weight_sum)
             network.backward(activations, self.deltas)
-            if self.fused:
-                self.optimizer.fused_step(
-                    self.params[0],
-                    self.grads[0],
-                    learning_rate,
-                    self.n_weights,
-                    alpha / weight_sum,
-                )
-            else:
-                if alpha:
-                    add_l2_gradient(
-                        self.weights,
-                        self.weight_grads,
-                        alpha / weight_sum,
-                        self.l2_scratch,
-                    )
-                self.optimizer.step(self.params, self.grads, learning_rate)
+            self.update(learning_rate, weight_sum)
             # The products read copies of the weights (dense or CSR), which
             # backward may also have used as scratch: refresh them.
             network.sync()
@@ -822,7 +788,11 @@ def train_round(
             batch_size,
             config.shuffle,
             rng,
-            transposed=step.fused and network.reads_batch_transposed,
+            feature_major_gather=(
+                step.backend.feature_major_gather
+                if network.reads_batch_transposed
+                else None
+            ),
         ),
         make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,

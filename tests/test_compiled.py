@@ -13,15 +13,17 @@ from _helpers import fail_in_round
 
 import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
-from sklearn_lth._network import (
-    COMPILED_SPARSE_KERNEL_MAX_DENSITY,
-    Network,
-    glorot_uniform,
-)
-from sklearn_lth._optimizers import SGD, Adam, add_l2_gradient
+from sklearn_lth._kernels import ACTIVATIONS as NUMPY_ACTIVATIONS
+from sklearn_lth._kernels import DERIVATIVES, backend_for
+from sklearn_lth._network import Network, glorot_uniform
+from sklearn_lth._optimizers import SGD, Adam
 
 pytest.importorskip("numba")
-from sklearn_lth import _compiled  # noqa: E402
+from sklearn_lth._kernels import _compiled  # noqa: E402
+from sklearn_lth._kernels._numba import NumbaBackend  # noqa: E402
+
+# The density at or below which a layer computes on CSR on this path.
+COMPILED_SPARSE_MAX_DENSITY = NumbaBackend.sparse_max_density
 
 
 def _weights(model):
@@ -39,10 +41,8 @@ ACTIVATIONS = ["identity", "relu", "tanh", "logistic"]
 
 def _numpy_activation(name, Z_rows):
     """The numpy path's activation of feature-major ``Z_rows`` (one sample a column)."""
-    from sklearn_lth._network import ACTIVATIONS as numpy_activations
-
     Z = Z_rows.T.copy()  # (samples, units), as the numpy path holds it
-    numpy_activations[name](Z)
+    NUMPY_ACTIVATIONS[name](Z)
     return Z.T
 
 
@@ -69,8 +69,6 @@ def test_csr_forward_is_the_csr_product_then_the_activation(dtype, n, activation
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_csr_backward_is_the_product_times_the_derivative(dtype, activation):
-    from sklearn_lth._network import DERIVATIVES
-
     rng = np.random.RandomState(5)
     W = sp.random(19, 11, density=0.4, format="csr", dtype=dtype, random_state=rng)
     errors = rng.normal(size=(11, 9)).astype(dtype)
@@ -159,8 +157,8 @@ def test_gather_and_scatter():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
-@pytest.mark.parametrize("l2", [0.0, 1e-3])
-def test_fused_updates_take_the_numpy_path_steps_bit_for_bit(dtype, solver, l2):
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_fused_updates_take_the_numpy_path_steps_bit_for_bit(dtype, solver, alpha):
     """L2 + optimizer in one compiled pass: the numpy path's float operations.
 
     With no L2 term the numpy path adds none (alpha=0): neither does the
@@ -170,29 +168,51 @@ def test_fused_updates_take_the_numpy_path_steps_bit_for_bit(dtype, solver, l2):
     n, n_weights = 1000, 900
     start = rng.normal(size=n).astype(dtype)
     start[:3] = [np.inf, -np.inf, 0.0]
-    numpy_params, fused_params = start.copy(), start.copy()
 
-    def make(params):
+    def update(kernels, params, grads):
         if solver == "adam":
-            return Adam([params], 0.9, 0.999, 1e-8)
-        return SGD([params], 0.9, nesterov=solver == "nesterov")
+            optimizer = Adam([params], 0.9, 0.999, 1e-8)
+        else:
+            optimizer = SGD([params], 0.9, nesterov=solver == "nesterov")
+        backend = backend_for(kernels)
+        return backend.optimizer_update(optimizer, params, grads, n_weights, alpha)
 
-    reference, fused = make(numpy_params), make(fused_params)
-    scratch = np.empty(128, dtype)
-    for _ in range(4):
+    numpy_params, fused_params = start.copy(), start.copy()
+    numpy_grads, fused_grads = np.empty(n, dtype), np.empty(n, dtype)
+    reference = update("numpy", numpy_params, numpy_grads)
+    fused = update("numba", fused_params, fused_grads)
+    for weight_sum in (1.0, 7.0, 1.0, 3.0):
         grad = rng.normal(size=n).astype(dtype)
         grad[2] = -0.0
-        g = grad.copy()
-        if l2:  # as TrainingStep: no L2 pass with alpha=0
-            add_l2_gradient([numpy_params[:n_weights]], [g[:n_weights]], l2, scratch)
+        numpy_grads[...] = fused_grads[...] = grad
         with np.errstate(invalid="ignore"):
-            reference.step([numpy_params], [g], 0.01)
-            fused.fused_step(fused_params, grad.copy(), 0.01, n_weights, l2)
+            reference(0.01, weight_sum)
+            fused(0.01, weight_sum)
         np.testing.assert_array_equal(fused_params, numpy_params)
         np.testing.assert_array_equal(
             np.signbit(fused_params), np.signbit(numpy_params)
         )
     assert not np.array_equal(fused_params[3:], start[3:])
+
+
+def test_an_optimizer_with_no_compiled_update_takes_the_numpy_passes():
+    """A new solver trains on the numba path before it has a kernel of its own."""
+
+    class HalvedSGD(SGD):
+        def step(self, params, grads, lr):
+            super().step(params, grads, lr / 2)
+
+    results = []
+    for kernels in ("numpy", "numba"):
+        params, grads = np.ones(10), np.full(10, 0.5)
+        optimizer = HalvedSGD([params], 0.0, nesterov=False)
+        backend_for(kernels).optimizer_update(optimizer, params, grads, 6, 0.1)(
+            0.2, 2.0
+        )
+        results.append(params)
+    # 1 - (0.2 / 2) * (0.5 + 0.1 / 2 * 1) for the weights, without L2 after.
+    np.testing.assert_array_equal(results[1], results[0])
+    np.testing.assert_allclose(results[0], [0.945] * 6 + [0.95] * 4)
 
 
 # -- layers and the network ---------------------------------------------------
@@ -203,7 +223,7 @@ def _network(rng, units, density, kernels, activation="relu"):
         for W in weights
     ]
     network = Network.from_dense(weights, biases, positions, activation, "softmax")
-    network.use_kernels(kernels)
+    network.use_backend(backend_for(kernels))
     return network
 
 
@@ -224,7 +244,7 @@ def _gradients(network, X, Y, capacity):
     "density",
     # numba: dense BLAS (all kept, some pruned), CSR with kept-position
     # gradients (at the crossover, and below numpy's own 2.5% for those)
-    [1.0, 0.5, COMPILED_SPARSE_KERNEL_MAX_DENSITY, 0.02],
+    [1.0, 0.5, COMPILED_SPARSE_MAX_DENSITY, 0.02],
 )
 @pytest.mark.parametrize("n", [7, 10])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -236,8 +256,8 @@ def test_forward_and_backward_agree_with_the_numpy_path(density, n, activation):
     units = [40, 30, 20, 5]
     numpy_net = _network(np.random.RandomState(4), units, density, "numpy", activation)
     numba_net = _network(np.random.RandomState(4), units, density, "numba", activation)
-    assert all(layer.compiled for layer in numba_net.layers)
-    if density < COMPILED_SPARSE_KERNEL_MAX_DENSITY:
+    assert all(layer.backend is backend_for("numba") for layer in numba_net.layers)
+    if density < COMPILED_SPARSE_MAX_DENSITY:
         assert {layer.kernel for layer in numba_net.layers} == {"sparse"}
     P_numpy, grads_numpy = _gradients(numpy_net, X, Y, capacity=10)
     P_numba, grads_numba = _gradients(numba_net, X, Y, capacity=10)
@@ -295,7 +315,7 @@ def test_sparse_input_reaches_every_kernel(digits):
     params = dict(SEARCH, target_sparsity=0.97, max_iter=5)
     numpy_fit = _fit("numpy", X=X, y=y, **params)
     numba_fit = _fit("numba", X=X, y=y, **params)
-    assert numba_fit.coefs_[0].nnz <= COMPILED_SPARSE_KERNEL_MAX_DENSITY * 64 * 30
+    assert numba_fit.coefs_[0].nnz <= COMPILED_SPARSE_MAX_DENSITY * 64 * 30
     np.testing.assert_allclose(
         numba_fit.history_["train_score"], numpy_fit.history_["train_score"], atol=0.03
     )

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sklearn_lth._kernels import NumpyBackend
 from sklearn_lth._losses import loss_value, output_delta
 from sklearn_lth._network import (
-    SDDMM_MAX_DENSITY,
     Layer,
     Network,
     csr_from_positions,
@@ -157,7 +157,7 @@ def test_weight_gradient_at_kept_positions(density, kernel, sparse_input):
     layer = Layer(
         positions, rng.normal(size=positions.size), np.zeros(50), shape, kernel
     )
-    assert layer.sddmm == (density <= SDDMM_MAX_DENSITY)
+    assert layer.sddmm == (density <= NumpyBackend.kept_gradient_max_density)
     A = rng.normal(size=(7, 200)) * (rng.uniform(size=(7, 200)) < 0.3)
     delta = rng.normal(size=(7, 50))
     layer.compute_gradients(sp.csr_array(A) if sparse_input else A, delta)
@@ -167,9 +167,8 @@ def test_weight_gradient_at_kept_positions(density, kernel, sparse_input):
 
 def test_kept_position_gradient_in_blocks_and_for_a_smaller_batch(monkeypatch):
     """The SDDMM gathers rows block by block into buffers kept between calls."""
-    import sklearn_lth._network as network
-
-    monkeypatch.setattr(network, "SDDMM_BLOCK", 50)  # 7 rows a block at batch 7
+    # 7 rows a block at batch 7
+    monkeypatch.setattr(NumpyBackend, "kept_gradient_block", 50)
     rng = np.random.RandomState(1)
     positions = np.sort(rng.choice(200 * 50, 190, replace=False))
     layer = Layer(positions, rng.normal(size=190), np.zeros(50), (200, 50))
@@ -220,7 +219,7 @@ def test_backward_reuses_the_dense_weights_and_sync_restores_them():
     before = net.forward(acts).copy()
     _loss_and_grads(net, X, Y)
     layer = net.layers[0]
-    assert layer._full_grad is layer.dense  # no second weight-sized buffer
+    assert layer.full_grad is layer.dense  # no second weight-sized buffer
     net.sync()
     acts[0] = X
     np.testing.assert_array_equal(net.forward(acts), before)
@@ -266,7 +265,7 @@ def test_logistic_saturates_silently():
     """exp(-z) overflowing to inf gives exactly 0, the right limit: no warning."""
     import warnings
 
-    from sklearn_lth._network import ACTIVATIONS
+    from sklearn_lth._kernels import ACTIVATIONS
 
     Z = np.array([[-1000.0, 0.0, 1000.0]], dtype=np.float32)
     with warnings.catch_warnings():

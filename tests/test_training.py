@@ -319,7 +319,7 @@ def test_a_training_step_updates_and_returns_the_batch_loss(small_classification
     # The layers read the updated values (the step synced them).
     np.testing.assert_array_equal(
         np.concatenate([layer.values for layer in net.layers]),
-        step.weights[0],
+        step.weights,
     )
 
 

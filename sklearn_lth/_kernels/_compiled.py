@@ -1,6 +1,7 @@
 """Compiled kernels of the training step (the optional ``fast`` extra: numba).
 
-Imported only by a fit that runs on the ``"numba"`` path (see
+Called by :class:`~sklearn_lth._kernels._numba.NumbaBackend` only, and so
+imported only by a fit that runs on the ``"numba"`` path (see
 :mod:`sklearn_lth._config`); each kernel compiles on its first call for the
 types that call uses (float32 or float64, int32 or int64 indices) and is
 cached on disk (``cache=True``), so a fit compiles only what it runs, once
