@@ -6,6 +6,11 @@ is given and keeps the optimizer's state for the next call; at
 Nothing is pruned: the network keeps the pattern it started with (a found
 ticket's, a fitted estimator's, or all weights on a first call), and pruned
 weights stay exactly zero with no optimizer state.
+
+The learning rate comes from one schedule for all the calls, built with the
+optimizer at the first (:meth:`~sklearn_lth._schedules.LearningRateSchedule.
+for_stream`): each call is an epoch of it, so ``solver="sgd"`` with
+``"invscaling"`` decays with the rows of every call so far, as scikit-learn's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import math
 import numpy as np
 
 from ._network import Network, glorot_uniform, kept_positions, position_dtype
+from ._schedules import make_stream_schedule
 from ._search._state import start_from_ticket
 from ._training import BatchSource, TrainingStep, remedy
 from ._training_config import TrainingConfig
@@ -36,11 +42,12 @@ class IncrementalTraining:
 
     def __init__(self, network: Network, config: TrainingConfig, dtype):
         self.network = network
-        # The buffers grow with the largest batch seen; the optimizer (built
-        # once here) carries its moments from call to call.
+        # The buffers grow with the largest batch seen; the optimizer and the
+        # schedule (built once here) carry their state from call to call.
         self.batch_capacity = 1
         self.train_step = TrainingStep(network, config, self.batch_capacity, dtype)
-        self.learning_rate = config.learning_rate_init
+        self.schedule = make_stream_schedule(config)
+        self.steps = 0  # the position on the schedule
         self.samples_seen = 0
 
     def one_pass(self, config: TrainingConfig, X, Y, sample_weight, rng) -> float:
@@ -61,22 +68,21 @@ class IncrementalTraining:
         accumulated = 0.0
         for batch in batches.epoch():
             inputs, targets, weights, weight_sum = batches.gather(batch)
-            loss = self.train_step(
-                inputs, targets, weights, weight_sum, self.learning_rate
-            )
+            learning_rate = self.schedule.learning_rate(self.steps)
+            loss = self.train_step(inputs, targets, weights, weight_sum, learning_rate)
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
                     f"Training diverged in partial_fit: the loss is {loss}. "
                     + remedy(config)
                 )
             accumulated += loss * weight_sum
+            self.steps += 1
         self.samples_seen += n_samples
-        if config.solver == "sgd" and config.learning_rate == "invscaling":
-            # scikit-learn's SGD after each pass: by the samples seen so far.
-            self.learning_rate = (
-                float(config.learning_rate_init)
-                / (self.samples_seen + 1) ** config.power_t
-            )
+        # No stopping rule counts stalls across calls (see _schedules), so
+        # "adaptive" never lowers its rate here.
+        self.schedule.end_epoch(
+            samples_seen=self.samples_seen, epochs_without_improvement=0
+        )
         return accumulated / max(batches.total_weight, 1e-12)
 
 

@@ -34,6 +34,15 @@ that round stalls (a start point carries no rate a round ended with).
 
 scikit-learn applies ``"invscaling"`` and ``"adaptive"`` to ``solver="sgd"``
 only: with Adam they are the constant rate, as there.
+
+``partial_fit`` trains a stream, one epoch per call, with one schedule for
+all its calls (:meth:`LearningRateSchedule.for_stream`, built with the
+optimizer at the first call). A stream has no end to schedule toward: the
+per-step schedules train at ``learning_rate_init`` there. ``"invscaling"``
+decays with the rows of the calls so far, as scikit-learn's does.
+``"adaptive"`` keeps ``learning_rate_init``: no stopping rule counts stalls
+across calls (scikit-learn's ``partial_fit`` does, and divides the rate by 5
+after ``n_iter_no_change + 1`` calls without improvement).
 """
 
 from __future__ import annotations
@@ -63,9 +72,10 @@ class LearningRateSchedule:
     ----------
     learning_rate_init : float
         The rate the schedule starts from.
-    scheduled_steps : int
+    scheduled_steps : int or float
         Optimizer steps from the schedule's start to its end (``max_iter``
         epochs of the round's batches); a rewound round may start part-way.
+        ``math.inf`` for ``partial_fit``'s stream, which has no end.
     hold_final : bool, default=False
         Train at the schedule's final rate at every step (``rewind="none"``).
     """
@@ -103,6 +113,15 @@ class LearningRateSchedule:
             scheduled_steps,
             hold_final=start.hold_final_lr,
         )
+
+    @classmethod
+    def for_stream(cls, config: TrainingConfig) -> LearningRateSchedule:
+        """The schedule of ``partial_fit``'s calls; override for a per-epoch one.
+
+        A stream has no end to schedule toward: a per-step schedule is the
+        constant ``learning_rate_init`` there.
+        """
+        return ConstantSchedule(config.learning_rate_init, math.inf)
 
     def learning_rate(self, step: int) -> float:
         """The rate of the optimizer step at position ``step`` on the schedule.
@@ -222,6 +241,21 @@ class EpochSchedule(LearningRateSchedule):
     ) -> LearningRateSchedule:
         raise NotImplementedError
 
+    @classmethod
+    def for_stream(cls, config: TrainingConfig) -> LearningRateSchedule:
+        """The schedule of ``partial_fit``'s calls; Adam's is the constant rate.
+
+        With ``solver="sgd"``, each call is an epoch: :meth:`end_epoch` after
+        it counts the rows of every call so far.
+        """
+        if config.solver != "sgd":
+            return ConstantSchedule(config.learning_rate_init, math.inf)
+        return cls._for_sgd_stream(config)
+
+    @classmethod
+    def _for_sgd_stream(cls, config: TrainingConfig) -> LearningRateSchedule:
+        raise NotImplementedError
+
     def learning_rate(self, step: int) -> float:
         # The same rate for every step of an epoch, whatever its position.
         return self.rate
@@ -287,6 +321,12 @@ class InvScalingSchedule(EpochSchedule):
             final_samples=config.max_iter * n_samples,
         )
 
+    @classmethod
+    def _for_sgd_stream(cls, config):
+        # Counts the rows of every call from 0 and never ends: scikit-learn's
+        # ``partial_fit``, whose ``t_`` goes on from call to call.
+        return cls(config.learning_rate_init, math.inf, power_t=config.power_t)
+
     def rate_after(self, samples: int) -> float:
         """The rate after ``samples`` training rows (scikit-learn's formula)."""
         return float(self.learning_rate_init) / (samples + 1) ** self.power_t
@@ -338,6 +378,14 @@ class AdaptiveSchedule(EpochSchedule):
             n_iter_no_change=config.n_iter_no_change,
         )
 
+    @classmethod
+    def _for_sgd_stream(cls, config):
+        return cls(
+            config.learning_rate_init,
+            math.inf,
+            n_iter_no_change=config.n_iter_no_change,
+        )
+
     def end_epoch(self, *, samples_seen: int, epochs_without_improvement: int) -> bool:
         if epochs_without_improvement <= self.n_iter_no_change:
             return False  # no stall: nothing to answer
@@ -377,7 +425,25 @@ def make_schedule(
     ValueError
         When no schedule has that name.
     """
-    schedule = SCHEDULES.get(config.learning_rate)
-    if schedule is None:
-        raise ValueError(f"Unknown learning-rate schedule {config.learning_rate!r}.")
+    schedule = _schedule_named(config.learning_rate)
     return schedule.for_round(config, start, scheduled_steps, n_samples=n_samples)
+
+
+def make_stream_schedule(config: TrainingConfig) -> LearningRateSchedule:
+    """The schedule ``config.learning_rate`` names, for ``partial_fit``'s calls.
+
+    One for all the calls (see :meth:`LearningRateSchedule.for_stream`).
+
+    Raises
+    ------
+    ValueError
+        When no schedule has that name.
+    """
+    return _schedule_named(config.learning_rate).for_stream(config)
+
+
+def _schedule_named(name: str) -> type[LearningRateSchedule]:
+    schedule = SCHEDULES.get(name)
+    if schedule is None:
+        raise ValueError(f"Unknown learning-rate schedule {name!r}.")
+    return schedule

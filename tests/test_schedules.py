@@ -16,6 +16,7 @@ from sklearn_lth._schedules import (
     InvScalingSchedule,
     LearningRateSchedule,
     make_schedule,
+    make_stream_schedule,
 )
 from sklearn_lth._training_config import TrainingConfig
 
@@ -165,6 +166,68 @@ def test_with_adam_the_sgd_schedules_are_the_constant_rate(name):
     assert type(schedule) is ConstantSchedule
     assert not schedule.end_epoch(samples_seen=500, epochs_without_improvement=9)
     assert schedule.learning_rate(1000) == 0.01
+
+
+# -- partial_fit's stream: one schedule for all the calls --------------------------
+
+
+@pytest.mark.parametrize("name", PER_STEP)
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_a_stream_has_no_end_so_per_step_schedules_are_constant(name, solver):
+    config = TrainingConfig(learning_rate=name, learning_rate_init=0.1, solver=solver)
+    schedule = make_stream_schedule(config)
+    assert [schedule.learning_rate(step) for step in (0, 10, 10**6)] == [0.1] * 3
+    assert not schedule.end_epoch(samples_seen=100, epochs_without_improvement=0)
+    assert schedule.learning_rate(10**7) == 0.1
+
+
+def test_invscaling_on_a_stream_decays_with_the_rows_of_every_call():
+    config = TrainingConfig(
+        learning_rate="invscaling", learning_rate_init=0.2, power_t=0.25, solver="sgd"
+    )
+    schedule = make_stream_schedule(config)
+    assert schedule.learning_rate(0) == 0.2
+    for seen in (30, 60, 75):  # calls of 30, 30 and 15 rows
+        assert not schedule.end_epoch(samples_seen=seen, epochs_without_improvement=0)
+        # scikit-learn's formula, its t_ counting the rows of every call
+        assert schedule.learning_rate(seen) == 0.2 / (seen + 1) ** 0.25
+    adam = TrainingConfig(learning_rate="invscaling", solver="adam")
+    assert type(make_stream_schedule(adam)) is ConstantSchedule
+
+
+def test_adaptive_on_a_stream_keeps_its_rate_when_no_stall_is_counted():
+    config = TrainingConfig(
+        learning_rate="adaptive",
+        learning_rate_init=0.3,
+        solver="sgd",
+        n_iter_no_change=1,
+    )
+    schedule = make_stream_schedule(config)
+    for seen in (10, 20, 30):
+        assert not schedule.end_epoch(samples_seen=seen, epochs_without_improvement=0)
+    assert schedule.learning_rate(3) == 0.3
+
+
+def test_partial_fit_trains_the_other_schedules_at_lr_init(small_classification):
+    """Per-step schedules and adaptive (no stall counted): the constant's steps."""
+    X, y = small_classification
+    coefs = {}
+    for name in ("constant", "cosine", "step", "adaptive"):
+        model = LotteryTicketMLP(
+            (5,), solver="sgd", learning_rate=name, target_sparsity=0.0, random_state=0
+        )
+        for start in (0, 40, 80):
+            rows = slice(start, start + 40)
+            model.partial_fit(X[rows], y[rows], classes=np.unique(y))
+        coefs[name] = [W.toarray() for W in model.coefs_]
+    for name in ("cosine", "step", "adaptive"):
+        for W, C in zip(coefs[name], coefs["constant"]):
+            np.testing.assert_array_equal(W, C)
+
+
+def test_an_unknown_stream_schedule_is_a_value_error():
+    with pytest.raises(ValueError, match="Unknown learning-rate schedule 'linear'"):
+        make_stream_schedule(TrainingConfig(learning_rate="linear"))
 
 
 # -- the same steps as scikit-learn's MLP at target_sparsity=0.0 ------------------
