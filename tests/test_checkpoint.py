@@ -336,6 +336,7 @@ def test_cross_validation_with_checkpoints_scores_as_without_and_resumes(
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_two_processes_sharing_a_search_folder_take_turns(tmp_path):
     """The second waits for the first and reads its finished search back."""
     script = CHILD + "print('done', flush=True)\n"
@@ -433,6 +434,7 @@ def _completed_round(path):
         return -1
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_later_round_then_resume(tmp_path):
     """A real crash: the search process is killed, a new one resumes it."""
     from sklearn.datasets import load_digits

@@ -42,6 +42,7 @@ def _iris_csv(tmp_path, sep=",", name="iris.csv"):
     return path
 
 
+@pytest.mark.slow
 def test_default_run_finds_a_ticket_within_one_point_of_dense(capsys):
     """The README's first command: digits, (100,), 80% sparsity in 5 rounds."""
     assert main([]) == 0
@@ -206,6 +207,7 @@ def test_a_value_error_of_fit_is_one_line(capsys):
     assert _error_line(capsys).startswith("sklearn-lth: error: ")
 
 
+@pytest.mark.slow
 def test_python_dash_m_prints_no_traceback():
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_lth", "iris", *TINY, "--test-size", "0.95"]
@@ -219,6 +221,7 @@ def test_python_dash_m_prints_no_traceback():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point():
     result = subprocess.run(
         [sys.executable, "-m", "sklearn_lth", "--help"], capture_output=True, text=True

@@ -95,6 +95,7 @@ def test_other_columns_are_features_without_a_note(tmp_path, name, values):
     assert data.notes == []
 
 
+@pytest.mark.slow
 def test_the_index_train_test_split_leaves_is_left_out(tmp_path):
     """The QA's file, run as the user does: pandas' to_csv of the train part
     of train_test_split (an unnamed index with gaps, in no order, that
@@ -208,6 +209,7 @@ def test_the_label_column_is_never_an_index(tmp_path):
     assert data.label == "id" and data.notes == []
 
 
+@pytest.mark.slow
 def test_an_index_column_does_not_leak_the_sorted_labels(tmp_path):
     """pandas' ``to_csv`` of sorted iris, run as the user does: the row
     number is not a feature, and the saved model takes the other columns."""
@@ -242,6 +244,7 @@ def _with_color(tmp_path, colors, name="data.csv"):
     return _write(tmp_path, header, rows, name=name)
 
 
+@pytest.mark.slow
 def test_a_text_column_is_one_hot_encoded_in_the_saved_model(tmp_path):
     """Run as the user does, on a real file: a note names the column and its
     categories, and the saved model takes the raw rows, text included."""

@@ -47,6 +47,7 @@ def _run(*argv):
 
 
 # -- never over an input -----------------------------------------------------------
+@pytest.mark.slow
 def test_output_over_the_dataset_is_refused_and_the_file_kept(tmp_path):
     """The issue's data loss, run as the user does: exit 2, the CSV intact."""
     path = _iris_csv(tmp_path)
@@ -100,6 +101,7 @@ def test_output_and_plot_on_one_path_are_refused(tmp_path, monkeypatch, capsys):
     )
 
 
+@pytest.mark.slow
 def test_output_over_a_file_that_is_not_a_pickle_is_refused(tmp_path):
     """The QA's ``--output keep_test.csv``, run as the user does: refused
     before training, one line naming it, exit 2, the file intact."""
@@ -139,6 +141,7 @@ def test_output_over_a_text_file_is_refused_before_training(
 
 
 # -- checked before training -------------------------------------------------------
+@pytest.mark.slow
 def test_a_bad_plot_extension_is_refused_before_any_training(tmp_path):
     """The issue's ``--plot fig.pgn``, run as the user does: refused at once,
     before any table row, and nothing is written."""

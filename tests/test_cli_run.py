@@ -375,6 +375,7 @@ def test_ctrl_c_twice_still_saves_the_interrupted_search(tmp_path, monkeypatch, 
         assert list(pickle.load(handle)[-1].history_["round"]) == [0, 1]
 
 
+@pytest.mark.slow
 def test_ctrl_c_after_the_search_in_a_real_run(tmp_path):
     """As the user runs it: SIGINT as the verdict starts, the model saved."""
     code = (
@@ -457,6 +458,7 @@ def _run_entry_point(hook_body: str, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_entry_point_a_real_sigint_during_the_imports():
     """SIGINT sent by the process itself as the command line starts to be
     imported: recorded, not raised inside the imports (which complete), then
@@ -467,6 +469,7 @@ def test_entry_point_a_real_sigint_during_the_imports():
     assert result.stdout == "True\nTrue\n"  # no header: the command never ran
 
 
+@pytest.mark.slow
 def test_entry_point_ctrl_c_a_library_swallows_while_importing():
     """A KeyboardInterrupt raised inside an import can be lost (a bare
     ``except:``, a weakref callback): the command then ran to completion
@@ -484,6 +487,7 @@ def test_entry_point_ctrl_c_a_library_swallows_while_importing():
     assert "sklearn-lth: iris" not in result.stdout
 
 
+@pytest.mark.slow
 def test_entry_point_leaves_an_ignored_sigint_alone():
     """Started with SIGINT ignored (``nohup``, a background job): no handler
     is installed over it."""

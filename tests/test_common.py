@@ -24,15 +24,19 @@ SEARCH = dict(
     learning_rate_init=0.01,
     random_state=0,
 )
-ESTIMATORS = [
+FAST_ESTIMATORS = [
     LotteryTicketMLP(**SEARCH),
     LotteryTicketMLPRegressor(**SEARCH),
-    # warm_start=True: every fit but the first goes on from the fitted search.
-    LotteryTicketMLP(**SEARCH, warm_start=True),
-    LotteryTicketMLPRegressor(**SEARCH, warm_start=True),
     SupermaskMLP(
         hidden_layer_sizes=(128,), max_iter=100, learning_rate_init=0.1, random_state=0
     ),
+]
+# Each of their checks fits several searches (a warm start fits on, the CV
+# estimators fit one per fold and refit): the slow half.
+SLOW_ESTIMATORS = [
+    # warm_start=True: every fit but the first goes on from the fitted search.
+    LotteryTicketMLP(**SEARCH, warm_start=True),
+    LotteryTicketMLPRegressor(**SEARCH, warm_start=True),
     LotteryTicketMLPCV(
         cv=2,
         max_rounds=2,
@@ -50,6 +54,7 @@ ESTIMATORS = [
         random_state=0,
     ),
 ]
+ESTIMATORS = FAST_ESTIMATORS + SLOW_ESTIMATORS
 
 
 # Measured: scikit-learn's MLPClassifier and MLPRegressor with warm_start=True
@@ -84,8 +89,18 @@ def _expected_failed_checks(estimator) -> dict[str, str]:
     }
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+@parametrize_with_checks(
+    FAST_ESTIMATORS, expected_failed_checks=_expected_failed_checks
+)
 def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
+@parametrize_with_checks(
+    SLOW_ESTIMATORS, expected_failed_checks=_expected_failed_checks
+)
+def test_sklearn_compatible_slow(estimator, check):
     check(estimator)
 
 

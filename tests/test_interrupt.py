@@ -307,6 +307,7 @@ DIGITS_PARAMS = dict(
 )
 
 
+@pytest.mark.slow
 def test_sigint_stops_a_grid_search_at_once(tmp_path):
     """The interrupted point of the grid propagates Ctrl-C: the grid search
     stops (no later fit, no results recorded) well before it could finish."""
@@ -340,6 +341,7 @@ def sequential_seeds_run(tmp_path_factory):
     return results
 
 
+@pytest.mark.slow
 def test_sigint_with_sequential_seeds_keeps_the_deepest_seed(sequential_seeds_run):
     """Seed 0 completed its three rounds, seed 1 only round 0 and seed 2 never
     started: seed 0's round 2 is kept, seed 2 has no rows."""
@@ -356,6 +358,7 @@ def test_sigint_with_sequential_seeds_keeps_the_deepest_seed(sequential_seeds_ru
     ]
 
 
+@pytest.mark.slow
 def test_sigint_before_any_round_leaves_the_seeds_unfitted(sequential_seeds_run):
     """Interrupted in the first seed's round 0: unfitted, no warning, and the
     interrupt still propagated."""
@@ -368,6 +371,7 @@ def test_sigint_before_any_round_leaves_the_seeds_unfitted(sequential_seeds_run)
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("group", [False, True], ids=["process", "process-group"])
 def test_sigint_with_seeds_in_loky_workers_keeps_the_deepest_seed(tmp_path, group):
     """Seeds in worker processes (which get the SIGINT too with Ctrl-C in a
@@ -400,6 +404,7 @@ def test_sigint_with_seeds_in_loky_workers_keeps_the_deepest_seed(tmp_path, grou
     assert not list(tmp_path.glob("sklearn-lth-seeds-*")), "a worker kept saving"
 
 
+@pytest.mark.slow
 def test_sigint_with_seeds_in_threads_stops_them_and_restores_blas(tmp_path):
     """Threading backend: after the interrupt no training thread runs on, the
     pool's threads are gone and the BLAS thread count is what it was."""
@@ -422,6 +427,7 @@ def test_sigint_with_seeds_in_threads_stops_them_and_restores_blas(tmp_path):
         assert found["nnz"] == found["remaining"] and found["predicts"]
 
 
+@pytest.mark.slow
 def test_interrupts_at_any_moment_keep_a_consistent_model(tmp_path):
     """SIGINTs at spread moments of a refit: the estimator is either exactly as
     before (no completed round) or fitted at a completed round k, equal to an

@@ -14,6 +14,7 @@ def _blocks(language: str) -> list[str]:
     return [body for lang, body in FENCE.findall(README) if lang == language]
 
 
+@pytest.mark.slow
 def test_readme_python_blocks_run_in_order(capsys):
     """Every ``python`` block runs, in order, in one namespace, as a reader
     pasting them into one session would; none may need names it does not

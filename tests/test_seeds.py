@@ -71,6 +71,7 @@ def test_threading_backend_equals_serial(small_classification):
     _assert_same_model(serial, threaded)
 
 
+@pytest.mark.slow
 def test_dask_cluster_equals_serial(small_classification):
     """Seeds and a grid search spread over a real two-process dask cluster."""
     distributed = pytest.importorskip("distributed")

@@ -52,6 +52,10 @@ from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
 
 SKLEARN_TESTS = importlib.import_module("sklearn.neural_network.tests.test_mlp")
 
+# scikit-learn's own MLP tests train hundreds of networks: CI runs them, the
+# fast run (-m "not slow") leaves them out.
+pytestmark = pytest.mark.slow
+
 #: The two configurations every scikit-learn test runs under.
 CONFIGS = {
     "dense": dict(target_sparsity=0.0),

@@ -17,6 +17,7 @@ def _digits():
     return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
 
 
+@pytest.mark.slow
 def test_a_mask_on_frozen_random_weights_classifies_digits():
     X_train, X_test, y_train, y_test = _digits()
     model = SupermaskMLP(hidden_layer_sizes=(256,), random_state=0).fit(
