@@ -3,8 +3,8 @@
 One setting so far, ``kernels``: which implementation of the training step
 a fit uses. ``"numpy"`` is numpy, scipy and BLAS alone; ``"numba"`` adds the
 compiled kernels of :mod:`sklearn_lth._kernels._compiled` (the optional
-``fast`` extra, ``pip install "sklearn-lth[fast]"``); ``"auto"`` (the default) is
-``"numba"`` when numba is installed and the network has at least
+``fast`` extra, ``pip install "sklearn-lth[fast]"``); ``"auto"`` (the
+default) is ``"numba"`` when numba is installed and the network has at least
 ``AUTO_MIN_WEIGHTS`` weights, ``"numpy"`` otherwise. The environment variable
 ``SKLEARN_LTH_KERNELS`` sets the default of every thread and process (the
 workers of other libraries' joblib calls, such as ``GridSearchCV(n_jobs=2)``,

@@ -54,6 +54,7 @@ import scipy
 from scipy.optimize import minimize
 
 from ._interrupt import StopFlag
+from ._kernels import backend_for
 from ._losses import loss_value, output_delta
 from ._network import Network
 from ._rewinding import StartPoint
@@ -239,9 +240,10 @@ def train_round_lbfgs(
         Data, targets encoded for the output layer, optional weights.
     config : TrainingConfig
         Reads ``alpha``, ``max_iter`` (iterations), ``max_fun``
-        (evaluations), ``tol`` (scipy's ``gtol``) and ``verbose``; the
-        stochastic solvers' settings, ``early_stopping`` included, do not
-        apply.
+        (evaluations), ``tol`` (scipy's ``gtol``), ``verbose`` and
+        ``kernels``, the path the network computes on (the estimators give
+        L-BFGS ``"numpy"``); the stochastic solvers' settings,
+        ``early_stopping`` included, do not apply.
     rng : RandomState, optional
         Unused: full-batch training draws nothing.
     start : StartPoint, optional
@@ -273,6 +275,7 @@ def train_round_lbfgs(
     TrainingDivergedError
         At the first evaluation whose loss is not finite.
     """
+    network.use_backend(backend_for(config.kernels))
     objective = FullBatchObjective(
         network, X, Y, sample_weight, rows, config.alpha, stop, round_index
     )

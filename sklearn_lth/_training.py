@@ -12,9 +12,11 @@ steps it calls each own one concern:
 - :class:`NoImprovementRule`: when training stops (shared with
   :class:`~sklearn_lth.SupermaskMLP`).
 
-A new solver is a new optimizer for :class:`TrainingStep` (see
+The network and the step compute on the backend of the fit's kernel path
+(:mod:`sklearn_lth._kernels`), which :class:`TrainingStep` asks for once per
+round. A new solver is a new optimizer for :class:`TrainingStep` (see
 :mod:`sklearn_lth._optimizers`), a new schedule one new class in
-:mod:`sklearn_lth._schedules`.
+:mod:`sklearn_lth._schedules`, a new kernel a method of a backend.
 """
 
 from __future__ import annotations
@@ -777,9 +779,15 @@ def train_round(
     validation = None
     if validation_rows is not None:
         validation = ValidationTracker(network, X, Y, sample_weight, validation_rows)
+    step = TrainingStep(network, config, batch_size, X.dtype)
+    # A first layer that reads its batch feature-major (CSR products or the
+    # kept-position gradient) gets it gathered so, if the backend can.
+    gather = None
+    if network.reads_batch_transposed:
+        gather = step.backend.feature_major_gather
     this_round = _Round(
         config,
-        step := TrainingStep(network, config, batch_size, X.dtype),
+        step,
         BatchSource(
             X,
             Y,
@@ -788,11 +796,7 @@ def train_round(
             batch_size,
             config.shuffle,
             rng,
-            feature_major_gather=(
-                step.backend.feature_major_gather
-                if network.reads_batch_transposed
-                else None
-            ),
+            feature_major_gather=gather,
         ),
         make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,

@@ -102,7 +102,6 @@ _NO_WEIGHTS: dict[np.dtype, np.ndarray] = {}
 class NumbaBackend(NumpyBackend):
     """The training step's computations on numba's compiled kernels."""
 
-    name = "numba"
     sparse_max_density = 0.13
     feature_major_gather = staticmethod(gather_transposed)
 

@@ -142,8 +142,6 @@ class NumpyBackend:
     training step's.
     """
 
-    #: The name of the path, as ``TrainingConfig.kernels`` gives it.
-    name = "numpy"
     #: Layers at or below this density multiply by their CSR matrices. The
     #: crossover measured 9-12% across runs for a 784x300 layer, about 8% for
     #: a 300x100 one. Prediction uses it too (see ``prediction_operands``).
