@@ -18,13 +18,115 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.base import is_regressor
+from sklearn.utils.validation import check_random_state, validate_data
 
-from ._network import Network, glorot_uniform, kept_positions, position_dtype
+from ._base import hidden_layer_units
+from ._compat import check_sample_weight
+from ._diagnostics import warn_if_batch_clipped
+from ._interrupt import FitTransaction
+from ._network import (
+    Network,
+    glorot_uniform,
+    kept_positions,
+    position_dtype,
+    prediction_operands,
+)
 from ._schedules import make_stream_schedule
 from ._search._state import start_from_ticket
 from ._training import BatchSource, TrainingStep, remedy
 from ._training_config import TrainingConfig
 from .exceptions import TrainingDivergedError
+
+
+def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
+    """``estimator.partial_fit``: one pass over ``X, y``, all or nothing.
+
+    The first call starts the network (see :func:`first_network`) and keeps
+    it, with its optimizer, in ``estimator._incremental`` for the next calls.
+    A call that fails leaves the fitted attributes as they were; one that
+    failed during its pass also drops the stream, so that the next call
+    restarts from the fitted weights with a fresh optimizer. Returns
+    ``estimator``.
+    """
+    if estimator.early_stopping:
+        raise ValueError("partial_fit does not support early_stopping=True")
+    training = False
+    try:
+        with FitTransaction(estimator):
+            X, Y, weights = _validate_increment(estimator, X, y, sample_weight, classes)
+            warn_if_batch_clipped(estimator.batch_size, estimator.solver, X.shape[0])
+            hidden = hidden_layer_units(estimator.hidden_layer_sizes)
+            units = [X.shape[1], *hidden, Y.shape[1]]
+            config = TrainingConfig.from_params(estimator.get_params(deep=False), units)
+            # Anew at every call, as scikit-learn does.
+            rng = check_random_state(estimator.random_state)
+            if not hasattr(estimator, "_incremental"):
+                _start(estimator, units, config, X.dtype, rng)
+            training = True
+            loss = estimator._incremental.one_pass(config, X, Y, weights, rng)
+    except BaseException:
+        if training:
+            # The transaction restored the fitted attributes, but the pass
+            # moved the stream's network in place: the next call restarts
+            # from the fitted weights, with a fresh optimizer. (Data refused
+            # before the pass keeps the stream going.)
+            estimator.__dict__.pop("_incremental", None)
+        raise
+    _set_fitted(estimator, loss, X.shape[0])
+    if estimator.verbose:
+        print(f"Iteration {estimator.n_iter_}, loss = {loss:.8f}")
+    return estimator
+
+
+def _validate_increment(estimator, X, y, sample_weight, classes):
+    """The data of one call, checked against the earlier calls' (or the fit's)."""
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        accept_sparse=["csr", "csc"],
+        multi_output=True,
+        y_numeric=is_regressor(estimator),
+        dtype=(np.float64, np.float32),
+        reset=not hasattr(estimator, "n_features_in_"),
+    )
+    if sp.issparse(X):
+        X = X.tocsr()
+    Y = estimator._encode_increment(y, X.dtype, classes)
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+    estimator.n_outputs_ = Y.shape[1]
+    estimator.out_activation_ = estimator._out_activation(Y)
+    return X, Y, sample_weight
+
+
+def _start(estimator, layer_units, config, dtype, rng) -> None:
+    """The network and optimizer that the first call trains."""
+    network = first_network(estimator, layer_units, dtype, rng)
+    estimator._incremental = IncrementalTraining(network, config, dtype)
+    estimator.n_layers_ = len(network.layers) + 1
+    if not hasattr(estimator, "loss_curve_"):  # after fit, the counts go on
+        estimator.t_, estimator.loss_curve_ = 0, []
+
+
+def _set_fitted(estimator, loss: float, n_rows: int) -> None:
+    """The fitted attributes after a pass over ``n_rows`` rows."""
+    network = estimator._incremental.network
+    coefs = [layer.to_csr() for layer in network.layers]
+    estimator.__dict__.update(
+        coefs_=coefs,
+        intercepts_=[layer.bias.copy() for layer in network.layers],
+        _operands=prediction_operands(coefs),
+        n_iter_=1,  # scikit-learn counts the epochs of this call
+        t_=estimator.t_ + n_rows,
+        loss_=loss,
+        loss_curve_=[*estimator.loss_curve_, loss],
+    )
+    estimator.best_loss_ = min(estimator.loss_curve_)
 
 
 class IncrementalTraining:

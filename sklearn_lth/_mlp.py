@@ -1,4 +1,4 @@
-"""The public estimators: thin scikit-learn wrappers around :mod:`._imp`."""
+"""The public estimators: thin scikit-learn shells around :mod:`._search`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import check_random_state, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import (
     CSRClassifierMixin,
@@ -26,14 +26,13 @@ from ._base import (
     hidden_layer_units,
 )
 from ._compat import _fit_context, check_sample_weight
-from ._config import resolved_kernels
 from ._diagnostics import (
     Scored,
     warn_about_fit,
     warn_if_batch_clipped,
     warn_if_ticket_overrides,
 )
-from ._incremental import IncrementalTraining, first_network
+from ._incremental import partial_fit_pass
 from ._interrupt import FitTransaction, current_fit_scope
 from ._network import prediction_operands
 from ._params import (
@@ -63,15 +62,7 @@ from ._training import TrainingConfig
 from ._warnings import warn
 from .exceptions import TrainingDivergedError
 
-
-def _n_weights(layer_units: list[int]) -> int:
-    """Weights of the dense network with these layer sizes."""
-    return sum(a * b for a, b in zip(layer_units, layer_units[1:]))
-
-
-# The estimator's parameters that configure training and pruning (the
-# training config's kernels come from sklearn_lth.get_config instead).
-_TRAINING_PARAMS = tuple(f.name for f in fields(TrainingConfig) if f.name != "kernels")
+# The estimator's parameters that configure pruning.
 _PRUNING_PARAMS = tuple(f.name for f in fields(PruningConfig) if f.name in PARAMS)
 
 
@@ -265,79 +256,6 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             )
         return self._fit(X, y, sample_weight, on_round_end)
 
-    def _partial_fit(self, X, y, sample_weight, classes=None):
-        """One pass over ``X, y`` on the current network (see :mod:`._incremental`)."""
-        if self.early_stopping:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        with FitTransaction(self):
-            try:
-                X, Y, weights = self._validate_increment(X, y, sample_weight, classes)
-                warn_if_batch_clipped(self.batch_size, self.solver, X.shape[0])
-                hidden = hidden_layer_units(self.hidden_layer_sizes)
-                units = [X.shape[1], *hidden, Y.shape[1]]
-                config = TrainingConfig(
-                    **{k: getattr(self, k) for k in _TRAINING_PARAMS},
-                    kernels=resolved_kernels(_n_weights(units)),
-                )
-                # Anew at every call, as scikit-learn does.
-                rng = check_random_state(self.random_state)
-                if not hasattr(self, "_incremental"):
-                    self._start_incremental(X, Y, config, rng)
-                loss = self._incremental.one_pass(config, X, Y, weights, rng)
-            except BaseException:
-                # The pass may have moved the weights: the next call restarts
-                # from the fitted ones (with a fresh optimizer).
-                self.__dict__.pop("_incremental", None)
-                raise
-        network = self._incremental.network
-        coefs = [layer.to_csr() for layer in network.layers]
-        self.__dict__.update(
-            coefs_=coefs,
-            intercepts_=[layer.bias.copy() for layer in network.layers],
-            _operands=prediction_operands(coefs),
-            n_iter_=1,  # scikit-learn counts the epochs of this call
-            t_=self.t_ + X.shape[0],
-            loss_=loss,
-            loss_curve_=[*self.loss_curve_, loss],
-        )
-        self.best_loss_ = min(self.loss_curve_)
-        if self.verbose:
-            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-        return self
-
-    def _start_incremental(self, X, Y, config, rng) -> None:
-        """The network and optimizer that the first ``partial_fit`` trains."""
-        hidden = hidden_layer_units(self.hidden_layer_sizes)
-        network = first_network(self, [X.shape[1], *hidden, Y.shape[1]], X.dtype, rng)
-        self._incremental = IncrementalTraining(network, config, X.dtype)
-        self.n_layers_ = len(network.layers) + 1
-        if not hasattr(self, "loss_curve_"):  # after fit, the counts go on
-            self.t_, self.loss_curve_ = 0, []
-
-    def _validate_increment(self, X, y, sample_weight, classes):
-        """The data of one ``partial_fit`` call, checked against earlier calls."""
-        reset = not hasattr(self, "n_features_in_")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=is_regressor(self),
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if sp.issparse(X):
-            X = X.tocsr()
-        Y = self._encode_increment(y, X.dtype, classes)
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(
-                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-            )
-        self.n_outputs_ = Y.shape[1]
-        self.out_activation_ = self._out_activation(Y)
-        return X, Y, sample_weight
-
     def _fit(self, X, y, sample_weight=None, on_round_end=None):
         """Fit, all or nothing (see :mod:`._interrupt` for the rule).
 
@@ -397,17 +315,13 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         warm = None
         if self._is_warm():
             warm, pruning = continue_fitted(self, pruning, rewind)
-        # The training step's path, for every round and seed of this fit
-        # (L-BFGS has no compiled kernels: numpy).
-        kernels = "numpy"
-        if self.solver != "lbfgs":
-            kernels = resolved_kernels(_n_weights(data.layer_units))
         return SearchPlan(
             layer_units=data.layer_units,
             activation=self.activation,
             out_activation=self.out_activation_,
-            training=TrainingConfig(
-                **{k: getattr(self, k) for k in _TRAINING_PARAMS}, kernels=kernels
+            # Its kernel path holds for every round and seed of this fit.
+            training=TrainingConfig.from_params(
+                self.get_params(deep=False), data.layer_units
             ),
             pruning=pruning,
             rewind=rewind,
@@ -797,7 +711,7 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         self : object
             The updated estimator.
         """
-        return self._partial_fit(X, y, sample_weight, classes)
+        return partial_fit_pass(self, X, y, sample_weight, classes)
 
     def _encode_increment(self, y, dtype, classes):
         """``y`` encoded with the classes of the first call (checked)."""
@@ -1064,7 +978,7 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
         self : object
             The updated estimator.
         """
-        return self._partial_fit(X, y, sample_weight)
+        return partial_fit_pass(self, X, y, sample_weight)
 
     def _encode_increment(self, y, dtype, classes):
         Y = self._encode_targets(y, dtype)[1]

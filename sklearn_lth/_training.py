@@ -358,12 +358,12 @@ class BatchSource:
 class TrainingStep:
     """One optimizer step on one mini-batch, with the buffers it reuses.
 
-    Holds the flat buffers that :meth:`Network.flatten` moves the network's
-    parameters and gradients into (the layers keep views of them), the
-    optimizer and its state, the update built from them, and the activations
-    and errors, all allocated once per round: on dense data a step allocates
-    no parameter-sized array, only batch-sized temporaries (the loss's terms,
-    the products scipy returns).
+    Holds the flat parameter buffer that :meth:`Network.flatten` moves the
+    network's parameters into (the layers keep views of it and of the
+    gradient buffer), the update (the optimizer and its state, over both
+    buffers), and the activations and errors, all allocated once per round:
+    on dense data a step allocates no parameter-sized array, only batch-sized
+    temporaries (the loss's terms, the products scipy returns).
 
     The network computes with the backend of ``config.kernels`` (see
     :mod:`sklearn_lth._kernels`), and so do the step's loss, error and
@@ -386,9 +386,7 @@ class TrainingStep:
         "backend",
         "alpha",
         "params",
-        "grads",
         "weights",
-        "optimizer",
         "update",
         "activations",
         "deltas",
@@ -402,15 +400,15 @@ class TrainingStep:
         self.backend = backend_for(config.kernels)
         network.use_backend(self.backend)
         flat_params, flat_grads, n_weights = network.flatten()
-        # One array each: the optimizer updates every layer in one pass.
-        self.params, self.grads = [flat_params], [flat_grads]
+        # One array: the optimizer updates every layer in one pass.
+        self.params = [flat_params]
         # The weights lead the flat buffers; the biases (no L2) follow.
         self.weights = flat_params[:n_weights]
         # Fresh state every round, sized by the kept weights only: a pruned
         # weight has no moment or velocity, and no round inherits another's.
-        self.optimizer = make_optimizer(config.solver, self.params, config)
+        optimizer = make_optimizer(config.solver, self.params, config)
         self.update = self.backend.optimizer_update(
-            self.optimizer, flat_params, flat_grads, n_weights, config.alpha
+            optimizer, flat_params, flat_grads, n_weights, config.alpha
         )
         self.activations, self.deltas = network.allocate(batch_size, dtype)
         self.out_activation = network.out_activation
@@ -713,7 +711,7 @@ class _Round:
 def _epoch_line(result: RoundResult) -> str:
     """What ``verbose`` prints after an epoch: scikit-learn's MLP's lines.
 
-    The round they belong to is printed when it starts (see :mod:`._imp`).
+    The round they belong to is printed when it starts (see :mod:`._search._loop`).
     """
     line = f"Iteration {result.n_iter}, loss = {result.loss_curve[-1]:.8f}"
     if result.validation_scores is not None:

@@ -4,14 +4,17 @@
 and handed to each round (:mod:`sklearn_lth._training`,
 :mod:`sklearn_lth._lbfgs`, :mod:`sklearn_lth._incremental`), to the
 optimizers and to the learning-rate schedules. It lives in a module of its
-own, importing nothing of the package but the parameters' defaults, so that
-each of those can import it without importing the others.
+own, importing nothing of the package but the parameters' defaults and the
+kernel configuration, so that each of those can import it without importing
+the others.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
+from ._config import resolved_kernels
 from ._params import DEFAULTS
 
 
@@ -54,6 +57,22 @@ class TrainingConfig:
     # recorded in checkpoints and sent to workers; each round asks
     # sklearn_lth._kernels.backend_for for the object.
     kernels: str = "numpy"
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, object], layer_units: list[int]
+    ) -> TrainingConfig:
+        """The training an estimator's ``params`` ask for, on these layers.
+
+        The kernel path is the one :mod:`sklearn_lth._config` gives a network
+        of that many weights; L-BFGS has no compiled kernels and takes numpy.
+        """
+        kernels = "numpy"
+        if params["solver"] != "lbfgs":
+            n_weights = sum(a * b for a, b in zip(layer_units, layer_units[1:]))
+            kernels = resolved_kernels(n_weights)
+        names = [f.name for f in fields(cls) if f.name != "kernels"]
+        return cls(**{name: params[name] for name in names}, kernels=kernels)
 
     def resolved_batch_size(self, n_samples: int) -> int:
         """The mini-batch size for ``n_samples`` training rows."""
