@@ -6,6 +6,17 @@ import re
 
 import sklearn_lth._search._loop as loop
 
+#: A search of four rounds on small data, fast enough to run many times: the
+#: search the checkpoint and interrupt tests stop, resume and compare.
+FOUR_ROUNDS = dict(
+    hidden_layer_sizes=(12, 6),
+    max_iter=15,
+    learning_rate_init=0.01,
+    target_sparsity=0.8,
+    pruning_rounds=4,
+    random_state=0,
+)
+
 #: How each step of the loop that a fault is injected into tells its round.
 ROUND_OF = {
     "train_round": lambda args, kwargs: kwargs["round_index"],

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import fail_in_round, no_training
+from _helpers import FOUR_ROUNDS, fail_in_round, no_training
 
 import sklearn_lth._search._loop as imp
 from sklearn_lth import LotteryTicketMLP, TrainingDivergedError
@@ -37,15 +37,6 @@ from sklearn_lth._checkpoint import (
     search_directory,
 )
 from sklearn_lth.exceptions import CheckpointError
-
-PARAMS = dict(
-    hidden_layer_sizes=(12, 6),
-    max_iter=15,
-    learning_rate_init=0.01,
-    target_sparsity=0.8,
-    pruning_rounds=4,
-    random_state=0,
-)
 
 
 def _assert_same_model(a, b):
@@ -83,7 +74,7 @@ def test_resuming_after_a_crash_equals_an_uninterrupted_run(
     small_classification, tmp_path, monkeypatch, extra
 ):
     X, y = small_classification
-    params = {**PARAMS, **extra}
+    params = {**FOUR_ROUNDS, **extra}
     uninterrupted = LotteryTicketMLP(**params).fit(X, y)
     with monkeypatch.context() as patch:
         fail_in_round(patch, 3, RuntimeError("the machine went down"))
@@ -110,31 +101,33 @@ def test_a_finished_search_is_read_back_without_training(
     small_classification, tmp_path, monkeypatch
 ):
     X, y = small_classification
-    first = LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    first = LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
     fail_in_round(monkeypatch, 0, AssertionError("no round should run"))
     for r in range(5):
         fail_in_round(monkeypatch, r, AssertionError("no round should run"))
-    again = LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    again = LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
     _assert_same_model(again, first)
 
 
 def test_each_search_has_a_folder_of_its_own(small_classification, tmp_path):
     """Other parameters or data never collide: each resumes only itself."""
     X, y = small_classification
-    first = LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    first = LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
     other_params = LotteryTicketMLP(
-        **{**PARAMS, "target_sparsity": 0.5}, checkpoint_dir=tmp_path
+        **{**FOUR_ROUNDS, "target_sparsity": 0.5}, checkpoint_dir=tmp_path
     ).fit(X, y)
-    other_data = LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X[:-1], y[:-1])
+    other_data = LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(
+        X[:-1], y[:-1]
+    )
     assert len(list(tmp_path.glob("search-*"))) == 3
     _assert_same_model(
         other_params,
-        LotteryTicketMLP(**{**PARAMS, "target_sparsity": 0.5}).fit(X, y),
+        LotteryTicketMLP(**{**FOUR_ROUNDS, "target_sparsity": 0.5}).fit(X, y),
     )
-    _assert_same_model(other_data, LotteryTicketMLP(**PARAMS).fit(X[:-1], y[:-1]))
+    _assert_same_model(other_data, LotteryTicketMLP(**FOUR_ROUNDS).fit(X[:-1], y[:-1]))
     # Parameters that do not change the search share its folder.
     again = LotteryTicketMLP(
-        **PARAMS, checkpoint_dir=tmp_path, verbose=False, n_jobs=2
+        **FOUR_ROUNDS, checkpoint_dir=tmp_path, verbose=False, n_jobs=2
     ).fit(X, y)
     _assert_same_model(again, first)
     assert len(list(tmp_path.glob("search-*"))) == 3
@@ -143,7 +136,7 @@ def test_each_search_has_a_folder_of_its_own(small_classification, tmp_path):
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty"])
 def test_a_damaged_checkpoint_is_a_clear_error(small_classification, tmp_path, damage):
     X, y = small_classification
-    LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
     path = _search_folder(tmp_path) / "imp_state.npz"
     content = path.read_bytes()
     path.write_bytes(
@@ -156,7 +149,7 @@ def test_a_damaged_checkpoint_is_a_clear_error(small_classification, tmp_path, d
     with pytest.raises(
         CheckpointError, match="corrupted or truncated.*Delete the folder"
     ):
-        LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+        LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
 
 
 def test_ctrl_c_keeps_the_last_completed_round_and_propagates(
@@ -164,7 +157,7 @@ def test_ctrl_c_keeps_the_last_completed_round_and_propagates(
 ):
     X, y = small_classification
     fail_in_round(monkeypatch, 3, KeyboardInterrupt())
-    model = LotteryTicketMLP(**PARAMS)
+    model = LotteryTicketMLP(**FOUR_ROUNDS)
     with pytest.warns(UserWarning, match="interrupted.*keeps round 2"):
         with pytest.raises(KeyboardInterrupt):
             model.fit(X, y)
@@ -185,7 +178,7 @@ def test_a_failure_in_round_one_keeps_round_zero_and_its_initial_weights(
 
     X, y = small_classification
     fail_in_round(monkeypatch, 1, KeyboardInterrupt())
-    model = LotteryTicketMLP(**PARAMS, rewind=rewind)
+    model = LotteryTicketMLP(**FOUR_ROUNDS, rewind=rewind)
     with pytest.warns(UserWarning, match="keeps round 0"):
         with pytest.raises(KeyboardInterrupt):
             model.fit(X, y)
@@ -201,14 +194,14 @@ def test_ctrl_c_in_round_zero_stops_the_fit(small_classification, monkeypatch):
     X, y = small_classification
     fail_in_round(monkeypatch, 0, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        LotteryTicketMLP(**PARAMS).fit(X, y)
+        LotteryTicketMLP(**FOUR_ROUNDS).fit(X, y)
 
 
 def test_divergence_leaves_the_estimator_and_keeps_the_rounds_in_the_error(
     small_classification, monkeypatch
 ):
     X, y = small_classification
-    fitted = LotteryTicketMLP(**PARAMS).fit(X[:, :6], y == 0)
+    fitted = LotteryTicketMLP(**FOUR_ROUNDS).fit(X[:, :6], y == 0)
     before = fitted.predict_proba(X[:, :6])
     fail_in_round(
         monkeypatch,
@@ -238,7 +231,7 @@ def test_resuming_after_a_crash_in_round_zero_with_early_stopping_is_exact(
     """The split drawn before the crash, and the random state after it, are
     read back: the resumed search draws the same initial weights."""
     X, y = small_classification
-    params = {**PARAMS, "early_stopping": True, "rewind": "late"}
+    params = {**FOUR_ROUNDS, "early_stopping": True, "rewind": "late"}
     uninterrupted = LotteryTicketMLP(**params).fit(X, y)
     with monkeypatch.context() as patch:
         fail_in_round(patch, 0, RuntimeError("the machine went down"))
@@ -252,7 +245,7 @@ def test_random_state_none_is_recorded_so_a_resume_is_exact(
     small_classification, tmp_path, monkeypatch
 ):
     X, y = small_classification
-    params = {**PARAMS, "random_state": None}
+    params = {**FOUR_ROUNDS, "random_state": None}
     with monkeypatch.context() as patch:
         fail_in_round(patch, 2, RuntimeError("the machine went down"))
         with pytest.raises(RuntimeError):
@@ -272,7 +265,7 @@ def test_a_random_state_instance_is_fingerprinted_with_its_state(
     small_classification, tmp_path
 ):
     X, y = small_classification
-    params = {**PARAMS, "pruning_rounds": 1, "checkpoint_dir": tmp_path}
+    params = {**FOUR_ROUNDS, "pruning_rounds": 1, "checkpoint_dir": tmp_path}
     first = LotteryTicketMLP(**{**params, "random_state": np.random.RandomState(0)})
     first.fit(X, y)
     # The instance moved on, so another fit with it is another search...
@@ -295,7 +288,7 @@ def test_cross_validation_with_checkpoints_scores_as_without_and_resumes(
     from sklearn.model_selection import GridSearchCV, cross_validate
 
     X, y = small_classification
-    params = {**PARAMS, "pruning_rounds": 2}
+    params = {**FOUR_ROUNDS, "pruning_rounds": 2}
     plain = cross_validate(LotteryTicketMLP(**params), X, y, cv=3)["test_score"]
     saved = cross_validate(
         LotteryTicketMLP(**params, checkpoint_dir=tmp_path / "cv"), X, y, cv=3
@@ -360,15 +353,15 @@ def test_two_processes_sharing_a_search_folder_take_turns(tmp_path):
 def test_an_empty_checkpoint_dir_is_refused(small_classification, tmp_path):
     X, y = small_classification
     with pytest.raises(ValueError, match="empty path"):
-        LotteryTicketMLP(**PARAMS, checkpoint_dir="").fit(X, y)
+        LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir="").fit(X, y)
 
 
 def test_stale_temporary_files_are_removed(small_classification, tmp_path):
     X, y = small_classification
-    LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
     stale = _search_folder(tmp_path) / ".imp_state.npz.abc123de.tmp"
     stale.write_bytes(b"left by a killed writer")
-    LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
     assert not stale.exists()
 
 
@@ -378,7 +371,7 @@ def test_a_resume_under_another_blas_setup_warns(
     import sklearn_lth._search._open as opening
 
     X, y = small_classification
-    LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+    LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
     other = [
         {
             "internal_api": "otherblas",
@@ -389,14 +382,14 @@ def test_a_resume_under_another_blas_setup_warns(
     ]
     monkeypatch.setattr(opening, "blas_info", lambda: other)
     with pytest.warns(UserWarning, match="another BLAS setup.*last bits"):
-        LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
+        LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path).fit(X, y)
 
 
 def test_extreme_sparsity_keeps_every_layer_connected(small_classification):
     X, y = small_classification
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = LotteryTicketMLP(**{**PARAMS, "target_sparsity": 0.999}).fit(X, y)
+        model = LotteryTicketMLP(**{**FOUR_ROUNDS, "target_sparsity": 0.999}).fit(X, y)
     assert all(W.nnz >= 1 for W in model.coefs_)
     assert any("strongest path" in str(w.message) for w in caught)
     # A path of kept weights still links some input to some output.
@@ -473,7 +466,7 @@ def test_checkpoints_keep_start_points_at_the_kept_weights_only(
 
     X, y = small_classification
     model = LotteryTicketMLP(
-        **PARAMS, rewind=rewind, rewind_iteration=3, checkpoint_dir=tmp_path
+        **FOUR_ROUNDS, rewind=rewind, rewind_iteration=3, checkpoint_dir=tmp_path
     )
     model.fit(X, y)
     W0, _ = glorot_uniform([8, 12, 6, 3], "relu", X.dtype, np.random.RandomState(0))
@@ -919,7 +912,7 @@ def test_the_lock_is_released_on_keyboard_interrupt(tmp_path):
 
 
 # -- links inside checkpoint_dir ----------------------------------------------------
-SHORT = {**PARAMS, "pruning_rounds": 2}
+SHORT = {**FOUR_ROUNDS, "pruning_rounds": 2}
 
 
 @needs_flock

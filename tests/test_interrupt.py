@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from _helpers import ROUND_OF, fail_in_round
+from _helpers import FOUR_ROUNDS, ROUND_OF, fail_in_round
 from joblib import parallel_config
 from sklearn.base import clone
 from sklearn.datasets import load_digits
@@ -38,15 +38,6 @@ from sklearn_lth._interrupt import current_fit_scope
 from sklearn_lth._network import glorot_uniform
 from sklearn_lth._search import SearchState
 from sklearn_lth.exceptions import TrainingDivergedError
-
-PARAMS = dict(
-    hidden_layer_sizes=(12, 6),
-    max_iter=15,
-    learning_rate_init=0.01,
-    target_sparsity=0.8,
-    pruning_rounds=4,
-    random_state=0,
-)
 
 # -- real signals, in child processes -------------------------------------------
 
@@ -612,9 +603,9 @@ def test_an_interrupt_inside_round_two_keeps_round_one(
     """Pruning (before or after it changed the search) and scoring belong to
     round 2: round 1 is kept, as an uninterrupted run had it."""
     X, y = small_classification
-    expected = _round_models(X, y, **PARAMS)[1]
+    expected = _round_models(X, y, **FOUR_ROUNDS)[1]
     fail_in_round(monkeypatch, 2, KeyboardInterrupt, step=step, after=after)
-    model = LotteryTicketMLP(**PARAMS)
+    model = LotteryTicketMLP(**FOUR_ROUNDS)
     with pytest.warns(UserWarning, match="interrupted.*keeps round 1, the last"):
         with pytest.raises(KeyboardInterrupt):
             model.fit(X, y)
@@ -627,7 +618,7 @@ def test_an_interrupt_while_committing_round_two_keeps_round_one(
     """Round 2's history row is written before the round is committed: an
     interrupt in between keeps round 1 and its rows only."""
     X, y = small_classification
-    expected = _round_models(X, y, **PARAMS)[1]
+    expected = _round_models(X, y, **FOUR_ROUNDS)[1]
     real = SearchState.compact_start_points
     calls = []
 
@@ -639,7 +630,7 @@ def test_an_interrupt_while_committing_round_two_keeps_round_one(
         return real(self, positions, spare)
 
     monkeypatch.setattr(SearchState, "compact_start_points", compact)
-    model = LotteryTicketMLP(**PARAMS)
+    model = LotteryTicketMLP(**FOUR_ROUNDS)
     with pytest.warns(UserWarning, match="keeps round 1,"):
         with pytest.raises(KeyboardInterrupt):
             model.fit(X, y)
@@ -652,7 +643,7 @@ def test_an_interrupt_while_saving_round_two_keeps_round_two_and_resumes(
     """Round 2 is committed before its checkpoint is saved: it is kept; the
     checkpoint still holds round 1, and resuming ends as an uninterrupted run."""
     X, y = small_classification
-    rounds = _round_models(X, y, **PARAMS)
+    rounds = _round_models(X, y, **FOUR_ROUNDS)
     real = CheckpointStore.save
     saves = []
 
@@ -665,7 +656,7 @@ def test_an_interrupt_while_saving_round_two_keeps_round_two_and_resumes(
 
     with monkeypatch.context() as patch:
         patch.setattr(CheckpointStore, "save", save)
-        model = LotteryTicketMLP(**PARAMS, checkpoint_dir=tmp_path)
+        model = LotteryTicketMLP(**FOUR_ROUNDS, checkpoint_dir=tmp_path)
         with pytest.warns(UserWarning, match="keeps round 2,"):
             with pytest.raises(KeyboardInterrupt):
                 model.fit(X, y)
@@ -689,7 +680,7 @@ def test_a_threading_fit_of_several_seeds_leaves_the_blas_threads(
         pytest.skip("threadpoolctl finds no BLAS")
     X, y = small_classification
     with parallel_config(backend="threading"):
-        LotteryTicketMLP(**PARAMS, n_seeds=2, n_jobs=2).fit(X, y)
+        LotteryTicketMLP(**FOUR_ROUNDS, n_seeds=2, n_jobs=2).fit(X, y)
     assert _blas_threads() == before
 
 
@@ -717,7 +708,7 @@ def test_an_interrupt_in_one_seed_thread_stops_the_others(
                 state["active"] -= 1
 
     monkeypatch.setattr(imp, "train_round", train_round)
-    params = dict(PARAMS, max_iter=200, tol=0.0, n_seeds=3, n_jobs=3)
+    params = dict(FOUR_ROUNDS, max_iter=200, tol=0.0, n_seeds=3, n_jobs=3)
     model = LotteryTicketMLP(**params)
     with pytest.raises(KeyboardInterrupt), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -783,7 +774,7 @@ def test_a_seed_thread_between_rounds_starts_no_round_after_the_interrupt(
     monkeypatch.setattr(imp, "train_round", train_round)
     monkeypatch.setattr(imp, "_prune_and_rewind", prune_and_rewind)
     monkeypatch.setattr(seeds, "find_ticket", find_ticket)
-    model = LotteryTicketMLP(**PARAMS, n_seeds=2, n_jobs=2)
+    model = LotteryTicketMLP(**FOUR_ROUNDS, n_seeds=2, n_jobs=2)
     try:
         with pytest.warns(UserWarning, match="keeps round 0,"):
             with pytest.raises(KeyboardInterrupt):
@@ -816,7 +807,7 @@ def test_a_failed_refit_leaves_the_previous_model(
     estimator is exactly as before (same attributes, same predictions)."""
     X_a, y_a = _binary_data()
     X_b, y_b = small_classification
-    model = LotteryTicketMLP(**PARAMS).fit(X_a, y_a)
+    model = LotteryTicketMLP(**FOUR_ROUNDS).fit(X_a, y_a)
     before, P_before = dict(vars(model)), model.predict_proba(X_a)
     if failure == "interrupt-in-round-0":
         fail_in_round(monkeypatch, 0, KeyboardInterrupt())
@@ -856,10 +847,10 @@ def test_an_interrupt_before_any_round_leaves_a_new_estimator_unfitted(
     """Only its parameters: no fitted attribute, not even ``classes_``."""
     X, y = small_classification
     fail_in_round(monkeypatch, 0, KeyboardInterrupt())
-    model = LotteryTicketMLP(**PARAMS)
+    model = LotteryTicketMLP(**FOUR_ROUNDS)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y)
-    assert vars(model) == vars(LotteryTicketMLP(**PARAMS))
+    assert vars(model) == vars(LotteryTicketMLP(**FOUR_ROUNDS))
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
 
