@@ -56,3 +56,18 @@ def test_readme_links_point_at_files_that_exist():
     assert targets
     missing = [target for target in targets if not (ROOT / target).exists()]
     assert not missing
+
+
+def test_the_development_map_names_every_module():
+    """A module added to sklearn_lth/ is placed in the README's map."""
+    development = README.split("## Development", 1)[1]
+    package = ROOT / "sklearn_lth"
+    unnamed = [
+        path.name
+        for path in package.iterdir()
+        if path.name.startswith("_")
+        and not path.name.startswith("__")
+        and (path.suffix == ".py" or (path / "__init__.py").exists())
+        and f"`{path.name}{'/' if path.is_dir() else ''}" not in development
+    ]
+    assert not unnamed, f"README's Development section does not name {unnamed}"
