@@ -5,11 +5,14 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import get_config
+from sklearn.base import is_regressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._compat import check_sample_weight
 from ._network import predict_csr, prediction_operands
 
 
@@ -22,6 +25,33 @@ def hidden_layer_units(hidden_layer_sizes) -> list[int]:
             f"hidden_layer_sizes must hold positive integers, got {sizes}."
         )
     return [int(s) for s in sizes]
+
+
+def validate_training_data(estimator, X, y, sample_weight, *, reset: bool):
+    """``X, y, sample_weight`` as ``fit`` and ``partial_fit`` train on them.
+
+    ``X`` is float64 or float32 (a sparse ``X`` in CSR: mini-batches and
+    predictions take rows), ``y`` numeric for a regressor, the weights
+    non-negative in ``X``'s dtype. ``reset``: the data sets the number of
+    features (and their names) instead of being checked against them.
+    """
+    X, y = validate_data(
+        estimator,
+        X,
+        y,
+        accept_sparse=["csr", "csc"],
+        multi_output=True,
+        y_numeric=is_regressor(estimator),
+        dtype=(np.float64, np.float32),
+        reset=reset,
+    )
+    if sp.issparse(X):
+        X = X.tocsr()
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+    return X, y, sample_weight
 
 
 def encode_classes(y, dtype) -> tuple[np.ndarray, LabelBinarizer, np.ndarray]:

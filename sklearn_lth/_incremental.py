@@ -18,12 +18,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import is_regressor
-from sklearn.utils.validation import check_random_state, validate_data
+from sklearn.utils.validation import check_random_state
 
-from ._base import hidden_layer_units
-from ._compat import check_sample_weight
+from ._base import hidden_layer_units, validate_training_data
 from ._diagnostics import warn_if_batch_clipped
 from ._interrupt import FitTransaction
 from ._network import (
@@ -82,23 +79,11 @@ def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
 
 def _validate_increment(estimator, X, y, sample_weight, classes):
     """The data of one call, checked against the earlier calls' (or the fit's)."""
-    X, y = validate_data(
-        estimator,
-        X,
-        y,
-        accept_sparse=["csr", "csc"],
-        multi_output=True,
-        y_numeric=is_regressor(estimator),
-        dtype=(np.float64, np.float32),
-        reset=not hasattr(estimator, "n_features_in_"),
+    reset = not hasattr(estimator, "n_features_in_")
+    X, y, sample_weight = validate_training_data(
+        estimator, X, y, sample_weight, reset=reset
     )
-    if sp.issparse(X):
-        X = X.tocsr()
     Y = estimator._encode_increment(y, X.dtype, classes)
-    if sample_weight is not None:
-        sample_weight = check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
     estimator.n_outputs_ = Y.shape[1]
     estimator.out_activation_ = estimator._out_activation(Y)
     return X, Y, sample_weight

@@ -7,8 +7,7 @@ import inspect
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_regressor
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
@@ -17,15 +16,16 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
 from ._base import (
     CSRClassifierMixin,
     CSRPredictorMixin,
     encode_classes,
     hidden_layer_units,
+    validate_training_data,
 )
-from ._compat import _fit_context, check_sample_weight
+from ._compat import _fit_context
 from ._diagnostics import (
     Scored,
     warn_about_fit,
@@ -187,23 +187,6 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.max_fun = max_fun
 
     # -- hooks for the subclasses ------------------------------------------------
-    def _validate_targets(self, X, y, warm: bool = False):
-        """Validate ``X, y``; return ``X, y, Y`` (targets encoded for the network).
-
-        ``warm``: a warm-started fit, whose data must match the fitted one's.
-        """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse=["csr", "csc"],
-            multi_output=True,
-            y_numeric=is_regressor(self),
-            dtype=(np.float64, np.float32),
-            reset=not warm,
-        )
-        return X, *self._encode_targets(y, X.dtype, warm)
-
     def _encode_targets(self, y, dtype, warm=False) -> tuple[np.ndarray, np.ndarray]:
         """``y`` as the estimator keeps it, and ``Y``, one column per output.
 
@@ -396,13 +379,10 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         ``warm``: the data and layers must match the fitted network's.
         """
         hidden = hidden_layer_units(self.hidden_layer_sizes)
-        X, y, Y = self._validate_targets(X, y, warm)
-        if sp.issparse(X):
-            X = X.tocsr()  # mini-batches and predictions take rows
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(
-                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-            )
+        X, y, sample_weight = validate_training_data(
+            self, X, y, sample_weight, reset=not warm
+        )
+        y, Y = self._encode_targets(y, X.dtype, warm)
         self.n_outputs_ = Y.shape[1]
         self.out_activation_ = self._out_activation(Y)
         layer_units = [X.shape[1], *hidden, self.n_outputs_]

@@ -6,6 +6,17 @@ import re
 
 import sklearn_lth._search._loop as loop
 
+#: A three-round search of a small network, for tests of what a fitted
+#: estimator holds and does.
+FAST = dict(
+    hidden_layer_sizes=(12, 6),
+    max_iter=30,
+    learning_rate_init=0.01,
+    random_state=0,
+    target_sparsity=0.8,
+    pruning_rounds=3,
+)
+
 #: A search of four rounds on small data, fast enough to run many times: the
 #: search the checkpoint and interrupt tests stop, resume and compare.
 FOUR_ROUNDS = dict(

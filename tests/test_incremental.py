@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _helpers import FAST
 from sklearn.neural_network import MLPClassifier
 
 from sklearn_lth import LotteryTicketMLP, TrainingDivergedError
@@ -15,15 +16,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The fitted network"),
     pytest.mark.filterwarnings("ignore:Round\\(s\\)"),
 ]
-
-FAST = dict(
-    hidden_layer_sizes=(12, 6),
-    max_iter=30,
-    learning_rate_init=0.01,
-    random_state=0,
-    target_sparsity=0.8,
-    pruning_rounds=3,
-)
 
 
 def _stream(estimator, X, y, chunk_sizes):

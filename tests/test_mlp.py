@@ -5,6 +5,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _helpers import FAST
 from sklearn.base import clone
 
 from sklearn_lth import (
@@ -15,15 +16,6 @@ from sklearn_lth import (
 )
 from sklearn_lth._compat import InvalidParameterError
 from sklearn_lth._pruning import n_to_prune, per_round_rate
-
-FAST = dict(
-    hidden_layer_sizes=(12, 6),
-    max_iter=30,
-    learning_rate_init=0.01,
-    random_state=0,
-    target_sparsity=0.8,
-    pruning_rounds=3,
-)
 
 
 def test_weights_are_csr_with_the_kept_count(small_classification):

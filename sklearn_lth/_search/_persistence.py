@@ -370,18 +370,12 @@ def _read_search(saved: SavedFile, state: SearchState, spec: SearchSpec):
         f"{completed not in rounds['unconverged']}, as the unconverged rounds say",
         result.converged,
     )
-    dtype = state.start.biases[0].dtype
+    values, biases = _read_layers(saved, "values", "bias", state, positions)
     return _RestoredSearch(
         completed=completed,
         positions=positions,
-        values=[
-            saved.array(f"values_{i}", dtype, (pos.size,), finite=True)
-            for i, pos in enumerate(positions)
-        ],
-        biases=[
-            saved.array(f"bias_{i}", dtype, (shape[1],), finite=True)
-            for i, shape in enumerate(state.shapes)
-        ],
+        values=values,
+        biases=biases,
         history=history,
         unconverged=rounds["unconverged"],
         chance=rounds["chance"],
@@ -634,10 +628,24 @@ def _read_round_list(saved, name, listed, spec, completed) -> list[int]:
     return rounds
 
 
+def _read_layers(saved, values_name, bias_name, state, positions) -> tuple:
+    """Each layer's saved values at its kept ``positions`` (``values_name_i``)
+    and its biases (``bias_name_i``), in the search's dtype, all finite."""
+    dtype = state.start.biases[0].dtype
+    values = [
+        saved.array(f"{values_name}_{i}", dtype, (pos.size,), finite=True)
+        for i, pos in enumerate(positions)
+    ]
+    biases = [
+        saved.array(f"{bias_name}_{i}", dtype, (shape[1],), finite=True)
+        for i, shape in enumerate(state.shapes)
+    ]
+    return values, biases
+
+
 def _read_points(saved, state, spec, positions, restarted, points) -> dict:
     """The saved start points, checked against the known ones and the rule
     by which the last round restarted; one object where the search had one."""
-    dtype = state.start.biases[0].dtype
     start_step, hold = saved.sequence("start", 2)
     saved.integer("start[0]", value=start_step)
     saved.boolean("start[1]", value=hold)
@@ -650,14 +658,9 @@ def _read_points(saved, state, spec, positions, restarted, points) -> dict:
     def read(prefix: str, step: int, hold: bool) -> StartPoint | None:
         if prefix not in points:
             return None
-        weights = [
-            saved.array(f"{prefix}_weights_{i}", dtype, (pos.size,), finite=True)
-            for i, pos in enumerate(positions)
-        ]
-        biases = [
-            saved.array(f"{prefix}_bias_{i}", dtype, (shape[1],), finite=True)
-            for i, shape in enumerate(state.shapes)
-        ]
+        weights, biases = _read_layers(
+            saved, f"{prefix}_weights", f"{prefix}_bias", state, positions
+        )
         return StartPoint(weights, biases, step, hold, positions=positions)
 
     initial = read("initial", *_step_of(state.initial))
