@@ -59,3 +59,37 @@ def print_table(rows: list[Row]) -> None:
             f"{row.unit} | {row.ratio:.3f} | {sign} {row.target} | "
             f"{'yes' if row.met else 'NO'} |"
         )
+
+
+# A busy loop that ends by itself, should its parent die before stopping it.
+_SPIN = "import time\nend = time.monotonic() + {}\nwhile time.monotonic() < end: pass"
+
+
+class BusyMachine:
+    """Other work on the machine: ``n_processes`` busy loops, for at most
+    ``seconds``, stopped when the block ends.
+
+    ``with BusyMachine(2): ...`` measures as a user would on a 2-core machine
+    where two other programs compute.
+    """
+
+    def __init__(self, n_processes: int = 2, seconds: float = 120.0):
+        self.n_processes, self.seconds = n_processes, seconds
+
+    def __enter__(self) -> BusyMachine:
+        import subprocess
+        import sys
+
+        code = _SPIN.format(self.seconds)
+        self.processes = [
+            subprocess.Popen([sys.executable, "-c", code])
+            for _ in range(self.n_processes)
+        ]
+        time.sleep(0.5)  # the loops are running before the timing starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()

@@ -19,6 +19,7 @@ import bench_load  # noqa: E402
 import bench_seeds  # noqa: E402
 import bench_size  # noqa: E402
 import bench_speed  # noqa: E402
+import bench_threads  # noqa: E402
 from _common import print_table  # noqa: E402
 
 
@@ -51,7 +52,7 @@ def main() -> None:
         print("numba not installed: numpy path only")
     print()
     rows = bench_speed.run() + bench_size.run() + bench_seeds.run() + bench_load.run()
-    rows += bench_cv.run()
+    rows += bench_cv.run() + bench_threads.run()
     print_table(rows)
     print()
     print("Layer step per kernel and path (784x300 float32 layer, batches of 60):")

@@ -1,8 +1,8 @@
 """Global settings of sklearn-lth, in scikit-learn's style.
 
-One setting so far, ``kernels``: which implementation of the training step
-a fit uses. ``"numpy"`` is numpy, scipy and BLAS alone; ``"numba"`` adds the
-compiled kernels of :mod:`sklearn_lth._kernels._compiled` (the optional
+``kernels``: which implementation of the training step a fit uses.
+``"numpy"`` is numpy, scipy and BLAS alone; ``"numba"`` adds the compiled
+kernels of :mod:`sklearn_lth._kernels._compiled` (the optional
 ``fast`` extra, ``pip install "sklearn-lth[fast]"``); ``"auto"`` (the
 default) is ``"numba"`` when numba is installed and the network has at least
 ``AUTO_MIN_WEIGHTS`` weights, ``"numpy"`` otherwise. The environment variable
@@ -14,6 +14,11 @@ A fit reads the setting once, when it starts, and passes the resolved path
 down to everything it runs, joblib workers included: a fit never mixes the
 two paths, whatever ``n_jobs`` or joblib backend. Each round then computes
 with that path's backend object (:func:`sklearn_lth._kernels.backend_for`).
+
+``blas_threads``: how many BLAS threads the products of a fit use;
+``"auto"`` (the default) is the thread policy of :mod:`sklearn_lth._threads`,
+a number sets that many for every fit. ``SKLEARN_LTH_BLAS_THREADS`` sets its
+default as ``SKLEARN_LTH_KERNELS`` does the path's.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ KERNELS = ("auto", "numpy", "numba")
 AUTO_MIN_WEIGHTS = 50_000
 
 # An empty variable counts as unset.
-_global_config = {"kernels": os.environ.get("SKLEARN_LTH_KERNELS") or "auto"}
+_global_config = {
+    "kernels": os.environ.get("SKLEARN_LTH_KERNELS") or "auto",
+    "blas_threads": os.environ.get("SKLEARN_LTH_BLAS_THREADS") or "auto",
+}
 _local = threading.local()
 
 
@@ -52,7 +60,7 @@ def get_config() -> dict:
     Returns
     -------
     config : dict
-        ``{"kernels": ...}``; see :func:`set_config`.
+        ``{"kernels": ..., "blas_threads": ...}``; see :func:`set_config`.
 
     Examples
     --------
@@ -63,7 +71,9 @@ def get_config() -> dict:
     return _config().copy()
 
 
-def set_config(kernels: str | None = None) -> None:
+def set_config(
+    kernels: str | None = None, blas_threads: int | str | None = None
+) -> None:
     """Set sklearn-lth's settings for the current thread.
 
     Parameters
@@ -85,6 +95,21 @@ def set_config(kernels: str | None = None) -> None:
         threads or processes) do not see it: they start from the environment
         variable ``SKLEARN_LTH_KERNELS`` (set before Python starts), or
         ``"auto"``. None leaves the setting unchanged.
+    blas_threads : "auto" or int, default=None
+        How many BLAS threads the products of a fit (and of ``partial_fit``)
+        use; the caller's setting is restored when it ends. ``"auto"``: one
+        thread for networks whose training step is too small to gain from
+        more (fewer than 10 million multiply-adds: batch size times weights),
+        where threads that wait for each other make a fit several times
+        slower on a machine that runs other work; otherwise the threads the
+        BLAS has (as set by the ``OMP_NUM_THREADS`` family of variables or
+        threadpoolctl). When one of ``OMP_NUM_THREADS``,
+        ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``BLIS_NUM_THREADS``
+        is set, ``"auto"`` leaves the BLAS as that variable set it. A number
+        sets that many threads for every fit. Several seeds always search
+        with one thread each. The environment variable
+        ``SKLEARN_LTH_BLAS_THREADS`` sets the default. None leaves the
+        setting unchanged.
 
     See Also
     --------
@@ -102,15 +127,21 @@ def set_config(kernels: str | None = None) -> None:
     if kernels is not None:
         _check_kernels(kernels)
         _config()["kernels"] = kernels
+    if blas_threads is not None:
+        _config()["blas_threads"] = _checked_threads(blas_threads)
 
 
 @contextmanager
-def config_context(*, kernels: str | None = None) -> Iterator[None]:
+def config_context(
+    *, kernels: str | None = None, blas_threads: int | str | None = None
+) -> Iterator[None]:
     """Change sklearn-lth's settings inside a ``with`` block.
 
     Parameters
     ----------
     kernels : {"auto", "numpy", "numba"}, default=None
+        See :func:`set_config`. None leaves the setting unchanged.
+    blas_threads : "auto" or int, default=None
         See :func:`set_config`. None leaves the setting unchanged.
 
     Notes
@@ -134,7 +165,7 @@ def config_context(*, kernels: str | None = None) -> Iterator[None]:
     'numpy'
     """
     old = get_config()
-    set_config(kernels=kernels)
+    set_config(kernels=kernels, blas_threads=blas_threads)
     try:
         yield
     finally:
@@ -153,6 +184,32 @@ def _check_kernels(kernels, source: str = "kernels") -> None:
             'pip install "sklearn-lth[fast]" (or pip install numba), or use '
             "kernels='auto', which falls back to numpy."
         )
+
+
+def _checked_threads(value, source: str = "blas_threads") -> int | str:
+    """``"auto"`` or a positive whole number (a string of one, from the
+    environment), or a clear error."""
+    if value == "auto":
+        return value
+    try:
+        threads = int(value)
+    except (TypeError, ValueError):
+        threads = 0
+    if threads < 1 or isinstance(value, bool) or float(threads) != float(value):
+        raise ValueError(
+            f"{source} must be 'auto' or a positive whole number of threads; "
+            f"got {value!r}."
+        )
+    return threads
+
+
+def resolved_blas_threads() -> int | str:
+    """The ``blas_threads`` setting of a fit starting now, checked."""
+    value = _config()["blas_threads"]
+    from_environment = value == os.environ.get("SKLEARN_LTH_BLAS_THREADS")
+    return _checked_threads(
+        value, "SKLEARN_LTH_BLAS_THREADS" if from_environment else "blas_threads"
+    )
 
 
 _numba_problem: str | None = None

@@ -128,7 +128,14 @@ class _BaseLotteryTicketMLPCV(BaseEstimator):
     _estimator_class: type = LotteryTicketMLP
     _passed_on: dict = PARAMS
     # The refitted estimator's attributes exposed on this one.
-    _fitted_attributes = ("coefs_", "intercepts_", "ticket_", "history_", "n_iter_")
+    _fitted_attributes = (
+        "coefs_",
+        "intercepts_",
+        "ticket_",
+        "history_",
+        "n_iter_",
+        "kernels_",
+    )
 
     def __init__(
         self,
@@ -405,7 +412,7 @@ class LotteryTicketMLPCV(ClassifierMixin, _BaseLotteryTicketMLPCV):
         ``std_test_score`` and ``split{k}_test_score``.
     best_estimator_ : LotteryTicketMLP
         The estimator refitted on all the data at the chosen sparsity.
-    classes_, coefs_, intercepts_, ticket_, history_, n_iter_
+    classes_, coefs_, intercepts_, ticket_, history_, n_iter_, kernels_
         As for :class:`LotteryTicketMLP`, taken from ``best_estimator_``.
     n_features_in_ : int
         Number of features seen during fit.
@@ -485,7 +492,7 @@ class LotteryTicketMLPRegressorCV(RegressorMixin, _BaseLotteryTicketMLPCV):
         ``std_test_score`` and ``split{k}_test_score``.
     best_estimator_ : LotteryTicketMLPRegressor
         The estimator refitted on all the data at the chosen sparsity.
-    coefs_, intercepts_, ticket_, history_, n_iter_
+    coefs_, intercepts_, ticket_, history_, n_iter_, kernels_
         As for :class:`LotteryTicketMLPRegressor`, taken from
         ``best_estimator_``.
     n_features_in_ : int

@@ -32,6 +32,7 @@ from ._network import (
 )
 from ._schedules import make_stream_schedule
 from ._search._state import start_from_ticket
+from ._threads import blas_threads, blas_threads_for
 from ._training import BatchSource, TrainingStep, remedy
 from ._training_config import TrainingConfig
 from .exceptions import TrainingDivergedError
@@ -62,7 +63,9 @@ def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
             if not hasattr(estimator, "_incremental"):
                 _start(estimator, units, config, X.dtype, rng)
             training = True
-            loss = estimator._incremental.one_pass(config, X, Y, weights, rng)
+            batch_size = config.resolved_batch_size(X.shape[0])
+            with blas_threads(blas_threads_for(units, batch_size)) as threads:
+                loss = estimator._incremental.one_pass(config, X, Y, weights, rng)
     except BaseException:
         if training:
             # The transaction restored the fitted attributes, but the pass
@@ -72,6 +75,7 @@ def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
             estimator.__dict__.pop("_incremental", None)
         raise
     _set_fitted(estimator, loss, X.shape[0])
+    estimator.kernels_ = {"path": config.kernels, "blas_threads": threads}
     if estimator.verbose:
         print(f"Iteration {estimator.n_iter_}, loss = {loss:.8f}")
     return estimator

@@ -58,6 +58,7 @@ from ._search import (
     search_folder,
     stack_histories,
 )
+from ._threads import blas_threads, blas_threads_for
 from ._training import TrainingConfig
 from ._warnings import warn
 from .exceptions import TrainingDivergedError
@@ -324,7 +325,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         def keep_interrupted(kept: Kept | None) -> None:
             if kept is None:
                 return
-            self._set_fitted(kept)
+            self._set_fitted(kept, kernels)
             transaction.keep()  # as the KeyboardInterrupt leaves
             if not scope.nested:
                 warn(
@@ -336,21 +337,33 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         training_data = TrainingData(
             data.X, data.Y, data.sample_weight, split.rows, split.validation_rows
         )
-        try:
-            kept = run_searches(
-                training_data,
-                plan,
-                rng,
-                split,
-                folder,
-                n_jobs=self.n_jobs,
-                on_round_end=self._round_callback(on_round_end),
-                stop=scope.stop,
-                on_interrupt=keep_interrupted,
-            )
-        except SearchDiverged as diverged:
-            raise self._diverged(diverged.error, diverged.kept) from diverged.error
-        self._set_fitted(kept)
+        # L-BFGS's products take all the training rows at once.
+        rows = (
+            n_train
+            if self.solver == "lbfgs"
+            else plan.training.resolved_batch_size(n_train)
+        )
+        n_searches = 1 if split.seeds is None else len(split.seeds)
+        limit = blas_threads_for(plan.layer_units, rows, n_searches)
+        with blas_threads(limit) as threads:
+            kernels = {"path": plan.training.kernels, "blas_threads": threads}
+            try:
+                kept = run_searches(
+                    training_data,
+                    plan,
+                    rng,
+                    split,
+                    folder,
+                    n_jobs=self.n_jobs,
+                    on_round_end=self._round_callback(on_round_end),
+                    stop=scope.stop,
+                    on_interrupt=keep_interrupted,
+                )
+            except SearchDiverged as diverged:
+                raise self._diverged(
+                    diverged.error, diverged.kept, kernels
+                ) from diverged.error
+        self._set_fitted(kept, kernels)
         return kept
 
     def _round_callback(self, on_round_end):
@@ -412,7 +425,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         self.n_layers_ = len(layer_units)
         return _FitData(X, y, Y, sample_weight, layer_units)
 
-    def _diverged(self, error, kept: Kept | None) -> TrainingDivergedError:
+    def _diverged(self, error, kept: Kept | None, kernels) -> TrainingDivergedError:
         """The error to raise: the estimator is left as it was, the completed
         rounds travel in the error's ``estimator``."""
         estimator = None
@@ -420,7 +433,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         if kept is not None:
             # A copy: FitTransaction restores ``self`` as the error leaves.
             estimator = copy.copy(self)
-            estimator._set_fitted(kept)
+            estimator._set_fitted(kept, kernels)
             message += (
                 f"; the network of round {int(estimator.history_['round'][-1])}, "
                 "the last one completed, is in this error's `estimator` attribute"
@@ -429,8 +442,9 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             message + ".", round_index=error.round_index, estimator=estimator
         )
 
-    def _set_fitted(self, kept: Kept) -> None:
-        """Set every fitted attribute from the search ``kept``, in one step."""
+    def _set_fitted(self, kept: Kept, kernels: dict) -> None:
+        """Set every fitted attribute from the search ``kept``, trained with
+        ``kernels`` (the path and BLAS threads), in one step."""
         result, last = kept.result, kept.result.last_round
         # A network partial_fit was training is not this one any more.
         self.__dict__.pop("_incremental", None)
@@ -444,6 +458,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             best_seed_=kept.best,
             seeds_history_=stack_histories(kept.results),
             n_iter_=last.n_iter,
+            kernels_=kernels,
             loss_curve_=list(last.loss_curve),
             loss_=last.loss_curve[-1],
             validation_scores_=last.validation_scores,
@@ -573,6 +588,11 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         Training loss per epoch of the last round.
     n_iter_ : int
         Epochs run in the last round.
+    kernels_ : dict
+        What trained the network: ``"path"``, the kernels (``"numpy"`` or
+        ``"numba"``, see :func:`sklearn_lth.set_config`), and
+        ``"blas_threads"``, the BLAS threads of its products (None when no
+        BLAS was found), chosen by the thread policy unless set.
     validation_scores_ : list of float or None
         Validation score per epoch of the last round (``early_stopping``).
     best_validation_score_ : float or None
@@ -777,6 +797,11 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
         Training loss per epoch of the last round.
     n_iter_ : int
         Epochs run in the last round.
+    kernels_ : dict
+        What trained the network: ``"path"``, the kernels (``"numpy"`` or
+        ``"numba"``, see :func:`sklearn_lth.set_config`), and
+        ``"blas_threads"``, the BLAS threads of its products (None when no
+        BLAS was found), chosen by the thread policy unless set.
     validation_scores_ : list of float or None
         Validation R² per epoch of the last round (``early_stopping``).
     best_validation_score_ : float or None
