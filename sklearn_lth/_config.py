@@ -106,10 +106,11 @@ def set_config(
         threadpoolctl). When one of ``OMP_NUM_THREADS``,
         ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``BLIS_NUM_THREADS``
         is set, ``"auto"`` leaves the BLAS as that variable set it. A number
-        sets that many threads for every fit. Several seeds always search
-        with one thread each. The environment variable
-        ``SKLEARN_LTH_BLAS_THREADS`` sets the default. None leaves the
-        setting unchanged.
+        sets that many threads for every fit, except that several seeds
+        always search with one thread each. L-BFGS counts all the training
+        rows as its batch. Workers that other libraries start see the
+        environment variable ``SKLEARN_LTH_BLAS_THREADS``, which sets the
+        default, not ``set_config``. None leaves the setting unchanged.
 
     See Also
     --------
@@ -193,7 +194,7 @@ def _checked_threads(value, source: str = "blas_threads") -> int | str:
         return value
     try:
         threads = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         threads = 0
     if threads < 1 or isinstance(value, bool) or float(threads) != float(value):
         raise ValueError(

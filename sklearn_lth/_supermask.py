@@ -21,6 +21,7 @@ from ._losses import loss_value, output_delta
 from ._network import glorot_uniform, prediction_operands
 from ._optimizers import Adam
 from ._params import PARAMS
+from ._threads import blas_threads, blas_threads_for
 from ._training import NoImprovementRule
 from ._training_config import resolve_batch_size
 
@@ -136,6 +137,10 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
         Training loss per epoch (with sampled masks).
     n_iter_ : int
         Epochs run.
+    kernels_ : dict
+        ``{"path": "numpy", "blas_threads": ...}``: the BLAS threads of its
+        products, chosen by the thread policy (see
+        :func:`sklearn_lth.set_config`) unless set.
     n_layers_ : int
         Number of layers, input and output included.
     n_outputs_ : int
@@ -242,10 +247,16 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                     sample_weight, X, dtype=X.dtype, ensure_non_negative=True
                 )
             completed = _CompletedEpochs(scores)
+            units = [X.shape[1], *(W.shape[1] for W in weights)]
+            limit = blas_threads_for(
+                units, resolve_batch_size(self.batch_size, X.shape[0])
+            )
             try:
-                self._train(
-                    X, Y, sample_weight, weights, biases, scores, rng, completed
-                )
+                with blas_threads(limit) as threads:
+                    self.kernels_ = {"path": "numpy", "blas_threads": threads}
+                    self._train(
+                        X, Y, sample_weight, weights, biases, scores, rng, completed
+                    )
                 self._set_fitted(weights, biases, completed)
             except KeyboardInterrupt:
                 # Keep the masks as they were at the end of the last complete

@@ -28,9 +28,7 @@ BLAS's sums can differ in the last bits with its thread count, and a fit
 must give the same result each time it runs on one machine.
 
 BLAS threads are a setting of the whole process: fits that run at the same
-time in threads of one process share them. :func:`blas_threads` counts the
-fits inside it, gives the BLAS the fewest threads any of them asks for, and
-restores the caller's setting when the last one leaves.
+time in threads of one process share them (see :func:`blas_threads`).
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from ._config import resolved_blas_threads
 
@@ -70,10 +68,10 @@ def blas_threads_for(
         :mod:`sklearn_lth._search._seeds`).
     """
     setting = resolved_blas_threads()
+    if n_seeds > 1:
+        return 1  # whatever the setting: see _seeds
     if setting != "auto":
         return setting
-    if n_seeds > 1:
-        return 1
     if any(os.environ.get(name) for name in BLAS_THREAD_VARIABLES):
         return None
     n_weights = sum(a * b for a, b in zip(layer_units, layer_units[1:]))
@@ -82,69 +80,52 @@ def blas_threads_for(
     return None
 
 
-class _SharedLimit:
-    """The BLAS threads of this process while fits run, and the caller's."""
+class _FitsInside:
+    """How many fits of this process are inside :func:`blas_threads` now."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.requests: list[float] = []  # one per fit inside; inf: no limit
-        self.controller = None
-        self.original = None  # the limiter that restores the caller's setting
+        self.count = 0
 
-    def enter(self, limit: int | None) -> int | None:
-        from threadpoolctl import ThreadpoolController
-
+    def enter(self) -> bool:
+        """Count a fit in; whether it is the only one."""
         with self.lock:
-            if not self.requests:
-                # Anew for each outermost fit: libraries loaded since count.
-                self.controller = ThreadpoolController()
-            self.requests.append(float("inf") if limit is None else limit)
-            self._apply()
-            return self._current()
+            self.count += 1
+            return self.count == 1
 
-    def leave(self, limit: int | None) -> None:
+    def leave(self) -> None:
         with self.lock:
-            self.requests.remove(float("inf") if limit is None else limit)
-            if self.requests:
-                self._apply()
-            elif self.original is not None:
-                self.original.restore_original_limits()
-                self.original = None
-                self.controller = None
-
-    def _apply(self) -> None:
-        fewest = min(self.requests)
-        if fewest == float("inf"):
-            # No fit inside asks for a limit: the caller's setting.
-            if self.original is not None:
-                self.original.restore_original_limits()
-                self.original = None
-            return
-        limiter = self.controller.limit(limits=int(fewest), user_api="blas")
-        if self.original is None:
-            self.original = limiter
-
-    def _current(self) -> int | None:
-        counts = [
-            info["num_threads"]
-            for info in self.controller.select(user_api="blas").info()
-        ]
-        return max(counts) if counts else None
+            self.count -= 1
 
 
-_SHARED = _SharedLimit()
+_FITS = _FitsInside()
 
 
 @contextmanager
 def blas_threads(limit: int | None) -> Iterator[int | None]:
-    """Run the block with at most ``limit`` BLAS threads (None: as they are).
+    """Run the block with ``limit`` BLAS threads (None: as they are).
 
     Yields the number of threads the BLAS has in the block (None when no
-    BLAS is loaded); the caller's setting is back when the last fit inside
-    such a block leaves it, however it leaves.
+    BLAS is loaded). BLAS threads belong to the whole process: only a fit
+    that starts while no other is inside sets them, and it gives the
+    caller's setting back as it leaves, in its own thread, however it leaves
+    (threadpoolctl lets only one thread at a time change a shared pool, the
+    one that set it last and has not given it back). A fit that starts while
+    another is inside, in another thread, runs with the threads that one
+    set, or the caller's once it has left.
     """
-    threads = _SHARED.enter(limit)
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    first = _FITS.enter()
     try:
-        yield threads
+        with ExitStack() as stack:
+            if first and limit is not None:
+                stack.enter_context(controller.limit(limits=limit, user_api="blas"))
+            counts = [
+                info["num_threads"]
+                for info in controller.select(user_api="blas").info()
+            ]
+            yield max(counts) if counts else None
     finally:
-        _SHARED.leave(limit)
+        _FITS.leave()

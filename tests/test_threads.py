@@ -40,6 +40,18 @@ def two_threads(monkeypatch):
 
 
 @pytest.fixture
+def free_threads(monkeypatch):
+    """The BLAS's own threads, with no thread holding a limit (a limit held
+    in the main thread would stop other threads from setting any)."""
+    for name in BLAS_THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with sklearn_lth.config_context(blas_threads="auto"):
+        if not _blas_threads() or max(_blas_threads()) < 2:
+            pytest.skip("no BLAS here with two threads or more")
+        yield _blas_threads()
+
+
+@pytest.fixture
 def data():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 64))
@@ -67,10 +79,10 @@ def test_the_rule_reads_the_step_size_seeds_setting_and_variables(monkeypatch):
         assert blas_threads_for(below, 1) == 1
     with sklearn_lth.config_context(blas_threads=3):
         assert blas_threads_for(below, 1) == 3
-        assert blas_threads_for(below, 1, n_seeds=4) == 3
+        assert blas_threads_for(below, 1, n_seeds=4) == 1  # seeds: one each
 
 
-@pytest.mark.parametrize("value", [0, -2, 1.5, "two", True])
+@pytest.mark.parametrize("value", [0, -2, 1.5, "two", True, float("inf")])
 def test_a_bad_setting_is_refused_by_name(value, monkeypatch):
     with pytest.raises(ValueError, match="blas_threads must be 'auto' or a posit"):
         sklearn_lth.set_config(blas_threads=value)
@@ -85,10 +97,11 @@ def test_a_bad_setting_is_refused_by_name(value, monkeypatch):
 def test_a_small_fit_trains_on_one_thread_and_gives_the_callers_back(two_threads, data):
     X, y = data
     model = LotteryTicketMLP(**SMALL)
-    assert _threads_during_fit(model, X, y) == [[1] * len(two_threads)] * 2
-    assert _blas_threads() == two_threads
-    assert model.kernels_ == {"path": "numpy", "blas_threads": 1}
-    model.partial_fit(X, y)
+    with sklearn_lth.config_context(kernels="numpy"):
+        assert _threads_during_fit(model, X, y) == [[1] * len(two_threads)] * 2
+        assert _blas_threads() == two_threads
+        assert model.kernels_ == {"path": "numpy", "blas_threads": 1}
+        model.partial_fit(X, y)
     assert _blas_threads() == two_threads
     assert model.kernels_ == {"path": "numpy", "blas_threads": 1}
 
@@ -114,45 +127,54 @@ def test_the_callers_threads_come_back_however_the_fit_ends(
     assert _blas_threads() == two_threads
 
 
-def test_fits_at_the_same_time_in_threads_share_the_fewest(two_threads, data):
-    """A small and a large fit overlap in two threads of one process: the
-    BLAS's threads are the process's, so both see the same count while both
-    are inside (one, where the BLAS takes a setting from any thread; some
-    OpenBLAS builds take it only from the thread that set it last), and the
-    caller's come back after the last leaves."""
+def test_fits_in_threads_give_the_callers_threads_back(free_threads, data):
+    """Two fits overlap in two threads, one of which stays alive after (as a
+    pool's worker does): the caller's threads come back, and a limit set in
+    yet another thread afterwards still takes effect."""
     X, y = data
-    both_inside = threading.Barrier(2, timeout=60)
+    both_inside, done = threading.Barrier(2, timeout=60), threading.Event()
     seen = {}
 
-    def fit(name, params):
+    def fit(name, stay):
         def at_round_end(record, model):
             if record["round"] == 0:
                 both_inside.wait()
                 seen[name] = _blas_threads()
                 both_inside.wait()
 
-        LotteryTicketMLP(**params).fit(X, y, on_round_end=at_round_end)
+        LotteryTicketMLP(**SMALL).fit(X, y, on_round_end=at_round_end)
+        if stay:
+            done.wait(60)
 
-    workers = [
-        threading.Thread(target=fit, args=(name, params))
-        for name, params in (("small", SMALL), ("large", LARGE))
-    ]
+    workers = [threading.Thread(target=fit, args=(n, n == "a")) for n in "ab"]
     for worker in workers:
         worker.start()
-    for worker in workers:
-        worker.join()
-    assert seen["small"] == seen["large"]
-    assert _blas_threads() == two_threads
+    workers[1].join()
+    # The first fit in set one thread for both; it has left, alive.
+    assert seen["a"] == seen["b"] == [1] * len(free_threads)
+    assert _blas_threads() == free_threads
+    later = []
+
+    def limit_elsewhere():
+        with threadpool_limits(1):
+            later.append(_blas_threads())
+
+    elsewhere = threading.Thread(target=limit_elsewhere)
+    elsewhere.start()
+    elsewhere.join()
+    done.set()
+    workers[0].join()
+    assert later == [[1] * len(free_threads)]
+    assert _blas_threads() == free_threads
 
 
-def test_nested_blocks_restore_in_any_order(two_threads):
-    outer = blas_threads(None)
-    assert outer.__enter__() == max(two_threads)
-    inner = blas_threads(1)
-    assert inner.__enter__() == 1
-    outer.__exit__(None, None, None)  # the outer block leaves first
-    assert _blas_threads() == [1] * len(two_threads)
-    inner.__exit__(None, None, None)
+def test_a_fit_inside_another_leaves_the_threads_to_the_outer_one(two_threads):
+    with blas_threads(None) as outer:
+        assert outer == max(two_threads)
+        with blas_threads(1) as inner:  # a fit started from a callback, say
+            assert inner == max(two_threads)
+    with blas_threads(1) as alone:
+        assert alone == 1 and _blas_threads() == [1] * len(two_threads)
     assert _blas_threads() == two_threads
 
 
