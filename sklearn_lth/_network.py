@@ -10,7 +10,12 @@ Two kernels compute the same products:
 
 - ``"dense"`` keeps a dense copy of the weights (zeros at pruned positions) in
   sync with ``values`` and uses BLAS; a layer that keeps every weight has no
-  copy: its dense matrix *is* ``values``;
+  copy: its dense matrix *is* ``values``. A partial layer dense enough (the
+  backend says which, :meth:`~sklearn_lth._kernels.NumpyBackend.trains_dense`)
+  trains its dense matrix itself too, with its pruned entries' gradient set
+  to zero at every step: no gather or scatter per step, and a weight that is
+  zero with a zero gradient stays exactly zero under Adam and SGD, whose
+  state for it stays zero too;
 - ``"sparse"`` multiplies by the CSR matrix directly, whose ``data`` *is*
   ``values``, and by a CSR copy of its transpose refreshed after each update.
 
@@ -96,8 +101,9 @@ def csr_from_positions(
 class Layer:
     """A fully connected layer whose surviving weights have a fixed pattern.
 
-    The trainable arrays (``values``, ``bias``) and their gradients (``grad``,
-    ``bias_grad``) are updated in place by the optimizer. Once the network is
+    The trainable arrays (``trainable``: the kept weights, ``values``, or the
+    dense matrix of a layer that ``trains_dense``; ``bias``) and their
+    gradients (``grad``, ``bias_grad``) are updated in place by the optimizer. Once the network is
     flattened (:meth:`Network.flatten`) they are views into the network's
     flat buffers, which the layer does not own (the training step holds
     them), so one optimizer call updates every layer.
@@ -156,24 +162,38 @@ class Layer:
         self.backend = backend
         self.kernel = backend.choose_kernel(self.density) if kernel is None else kernel
         self.dense = None
+        # The array the optimizer updates (see :meth:`Network.flatten`): the
+        # kept weights, or the dense matrix of a layer that trains it.
+        self.trains_dense = self.kernel == "dense" and (
+            self.full or backend.trains_dense(self.density)
+        )
+        self.pruned = None
         if self.kernel == "dense":
             self.dense = np.zeros(self.shape, dtype=values.dtype)
-            if self.full:
-                # Every weight is kept: train the dense matrix itself, no copies.
-                self.dense.ravel()[:] = values
-                self.values = self.dense.ravel()
+            if self.trains_dense:
+                # Train the dense matrix itself, no copies: every weight is
+                # kept, or the pruned ones' gradient is zeroed each step.
+                flat = self.dense.ravel()
+                if self.full:
+                    flat[:] = values
+                else:
+                    flat[self._positions] = values
+                    kept = np.zeros(flat.size, dtype=bool)
+                    kept[self._positions] = True
+                    self.pruned = np.flatnonzero(~kept)
+                self.trainable = flat
             else:
-                self.values = values
+                self.trainable = values
                 self.sync()
         else:
-            self.values = values
+            self.trainable = values
         self.csr = self.csr_transposed = self.transpose_order = None
         if self.kernel == "sparse":
             # Forward multiplies by W.T and backward by W, both kept as CSR so
             # that both run a CSR-times-dense kernel on feature-major rows.
             # W's data is ``values``; W.T's is a copy, refreshed from
             # ``values`` through the permutation ``transpose_order`` (see sync).
-            self.csr = csr_from_positions(self.positions, self.values, self.shape)
+            self.csr = csr_from_positions(self.positions, self.trainable, self.shape)
             self.csr_transposed = self.csr.T.tocsr()
             self.transpose_order = _transpose_order(self.csr)
         # The weight gradient: a dense product read at the kept positions, or
@@ -197,6 +217,20 @@ class Layer:
         """
         if backend is not self.backend:
             self._build(np.array(self.values), None, backend)
+
+    @property
+    def values(self) -> np.ndarray:
+        """The kept weights, one per position (in training, the flat buffer's
+        view; a copy for a partial layer that trains its dense matrix)."""
+        if self.pruned is None:
+            return self.trainable
+        return self.trainable[self._positions]
+
+    def kept_grad(self) -> np.ndarray:
+        """The weight gradient at the kept positions, as ``values`` holds them."""
+        if self.pruned is None:
+            return self.grad
+        return self.grad[self._positions]
 
     @property
     def positions(self) -> np.ndarray:
@@ -224,7 +258,9 @@ class Layer:
         # products and gradients read them, and this layer computes neither.
         self.csr_transposed = self.transpose_order = self.kept_index = None
         if self.kernel == "dense" and not self.full:
-            self.dense = None  # ``values`` and ``positions`` hold the weights
+            # ``values`` and ``positions`` hold the weights.
+            self.trainable, self.pruned, self.trains_dense = self.values, None, False
+            self.dense = None
 
     @property
     def matrix(self) -> sp.csr_array:
@@ -251,12 +287,12 @@ class Layer:
         which the backward pass no longer needs by then; :meth:`sync`
         rebuilds the weights after the update).
         """
-        self.grad = np.empty_like(self.values) if grad is None else grad
+        self.grad = np.empty_like(self.trainable) if grad is None else grad
         if self.bias_grad is None:
             self.bias_grad = np.empty_like(self.bias)
         if self.sddmm:
             self.full_grad = None
-        elif self.full:
+        elif self.trains_dense:
             self.full_grad = self.grad.reshape(self.shape)
         else:
             self.full_grad = self.backend.gradient_buffer(self)
@@ -267,18 +303,18 @@ class Layer:
         The views are slices of the network's flat buffers; the layer's own
         arrays are then let go.
         """
-        values[...] = self.values
+        values[...] = self.trainable
         bias[...] = self.bias
         # The products must read the moved weights: a full dense layer's
         # matrix becomes a view of them, the CSR matrix's data becomes them.
         # A partial dense layer's copy and the transposed CSR data already
         # hold the same values.
-        if self.kernel == "dense" and self.full:
+        if self.trains_dense:
             self.dense = values.reshape(self.shape)
         if self.csr is not None:
             self.csr.data = values
         self._allocate_gradient(grad)
-        self.values, self.grad, self.bias, self.bias_grad = (
+        self.trainable, self.grad, self.bias, self.bias_grad = (
             values,
             grad,
             bias,
@@ -287,7 +323,7 @@ class Layer:
 
     def to_csr(self) -> sp.csr_array:
         """The weights as a new CSR array (its own copy of the values)."""
-        return csr_from_positions(self.positions, self.values.copy(), self.shape)
+        return csr_from_positions(self.positions, np.array(self.values), self.shape)
 
     def sync(self) -> None:
         """Propagate an in-place update of ``values`` to the product operands."""
@@ -427,15 +463,15 @@ class Network:
         """
         # Weights first, then biases: all the weights are one slice, which the
         # L2 penalty reads whole (biases are not penalised).
-        n_weights = sum(layer.values.size for layer in self.layers)
+        n_weights = sum(layer.trainable.size for layer in self.layers)
         n_biases = sum(layer.bias.size for layer in self.layers)
-        dtype = self.layers[0].values.dtype
+        dtype = self.layers[0].trainable.dtype
         params = np.empty(n_weights + n_biases, dtype=dtype)
         grads = np.zeros(n_weights + n_biases, dtype=dtype)
         weight_at = 0
         bias_at = n_weights
         for layer in self.layers:
-            n, m = layer.values.size, layer.bias.size
+            n, m = layer.trainable.size, layer.bias.size
             layer.rebind(
                 params[weight_at : weight_at + n],
                 grads[weight_at : weight_at + n],

@@ -227,7 +227,7 @@ def mean_gradient(
         output_delta(Y[idx], P, sw, deltas[-1][: P.shape[0]], scale=1.0 / total_weight)
         network.backward(activations, deltas)
         for grad_sum, layer in zip(grad_sums, network.layers):
-            grad_sum += layer.grad
+            grad_sum += layer.kept_grad()
         network.sync()  # backward may have used the weights' buffers
     return grad_sums
 

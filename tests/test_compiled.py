@@ -237,7 +237,9 @@ def _gradients(network, X, Y, capacity):
     output_delta(Y, P, None, deltas[-1][: X.shape[0]], scale=1 / X.shape[0])
     network.backward(activations, deltas)
     network.sync()
-    return P, [(layer.grad.copy(), layer.bias_grad.copy()) for layer in network.layers]
+    return P, [
+        (layer.kept_grad().copy(), layer.bias_grad.copy()) for layer in network.layers
+    ]
 
 
 @pytest.mark.parametrize(

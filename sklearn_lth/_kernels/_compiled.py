@@ -116,6 +116,13 @@ def scatter(values, positions, out):  # pragma: no cover
         out[positions[k]] = values[k]
 
 
+@njit(**_SERIAL)
+def zero_at(out, positions):  # pragma: no cover
+    """``out[positions[k]] = 0``."""
+    for k in range(positions.size):
+        out[positions[k]] = 0
+
+
 # The activations a layer's kernels apply (or differentiate) as they write a
 # row, and softmax, applied across the rows once they are all written (an
 # output activation: never differentiated). exp stays with numpy.

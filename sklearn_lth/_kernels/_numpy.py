@@ -159,10 +159,21 @@ class NumpyBackend:
     #: gather (``np.take``), so its first layer transposes the batch itself.
     feature_major_gather: Callable | None = None
 
+    #: Partial dense layers at or above this density train their dense
+    #: matrix, the pruned entries' gradient zeroed at each step, instead of
+    #: their kept weights with a gather and a scatter per step. Never here:
+    #: numpy's Adam takes about ten passes over what it updates, which the
+    #: pruned entries would lengthen more than the gather and scatter cost.
+    trains_dense_min_density = float("inf")
+
     # -- a layer's kernel ---------------------------------------------------------
     def choose_kernel(self, density: float) -> str:
         """``"sparse"`` (CSR products) or ``"dense"`` (BLAS) for a layer's density."""
         return "sparse" if density <= self.sparse_max_density else "dense"
+
+    def trains_dense(self, density: float) -> bool:
+        """Whether a partial dense layer of ``density`` trains its dense matrix."""
+        return density >= self.trains_dense_min_density
 
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
         """Whether a layer computes its weight gradient at the kept positions only.
@@ -188,7 +199,7 @@ class NumpyBackend:
         """
         if layer.kernel == "dense":
             return layer.dense
-        return np.empty(layer.shape, dtype=layer.values.dtype)
+        return np.empty(layer.shape, dtype=layer.trainable.dtype)
 
     # -- a layer's step -----------------------------------------------------------
     def forward(self, layer, A, out: np.ndarray, activation: str) -> None:
@@ -219,13 +230,17 @@ class NumpyBackend:
             DERIVATIVES[activation](below, out)
 
     def gradients(self, layer, A, delta: np.ndarray) -> None:
-        """``layer.grad = (A.T @ delta)`` at the kept positions; ``layer.bias_grad``."""
+        """``layer.grad = (A.T @ delta)`` at the kept positions (zero at the
+        pruned ones of a layer that trains its dense matrix); ``bias_grad``."""
         np.sum(delta, axis=0, out=layer.bias_grad)
         if layer.sddmm:
             self._kept_gradient(layer, A, delta)
             return
         self.dense_gradient(layer, A, delta)
-        if not layer.full:
+        if layer.trains_dense:
+            if layer.pruned is not None:
+                layer.grad[layer.pruned] = 0  # the pruned weights stay zero
+        else:
             # mode="clip" here and below: with ``out=``, the default "raise"
             # gathers through a temporary; the indices are valid, so clipping
             # never acts.
@@ -272,7 +287,7 @@ class NumpyBackend:
     def refresh(self, layer) -> None:
         """Propagate an in-place update of ``layer.values`` to its product operands."""
         if layer.kernel == "dense":
-            if not layer.full:
+            if not layer.trains_dense:
                 layer.dense.fill(0)  # it may hold the last gradient product
                 layer.dense.ravel()[layer.positions] = layer.values
         else:
