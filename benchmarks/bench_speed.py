@@ -295,3 +295,33 @@ if __name__ == "__main__":
     from _common import print_table
 
     print_table(run())
+
+
+def print_density_table(repeats: int = 3) -> None:
+    """An epoch at every density of a 12-round search (20% pruned per round,
+    global magnitude patterns), against the same path's dense epoch."""
+    X, y = workload()
+    dense = {}
+    rows = []
+    for path in paths():
+        with config_context(kernels=path):
+            dense[path] = epoch_seconds(
+                X, y, repeats, hidden_layer_sizes=LAYERS, target_sparsity=0.0
+            )
+    for round_index in range(13):
+        kept = 0.8**round_index
+        ticket = global_ticket(kept)
+        ratios = []
+        for path in paths():
+            with config_context(kernels=path):
+                ratios.append(epoch_seconds(X, y, repeats, ticket=ticket) / dense[path])
+        layers = " / ".join(f"{mask.mean():.0%}" for mask in ticket.masks)
+        rows.append((round_index, kept, layers, ratios))
+    print("| round | kept | per layer | " + " | ".join(paths()) + " |")
+    print("|---:|---:|---|" + "---:|" * len(paths()))
+    for round_index, kept, layers, ratios in rows:
+        cells = " | ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(f"| {round_index} | {kept:.1%} | {layers} | {cells} |")
+    print()
+    epochs = ", ".join(f"{path} {s * 1e3:.1f} ms" for path, s in dense.items())
+    print(f"Dense epoch: {epochs}")
