@@ -103,10 +103,11 @@ class Layer:
 
     The trainable arrays (``trainable``: the kept weights, ``values``, or the
     dense matrix of a layer that ``trains_dense``; ``bias``) and their
-    gradients (``grad``, ``bias_grad``) are updated in place by the optimizer. Once the network is
-    flattened (:meth:`Network.flatten`) they are views into the network's
-    flat buffers, which the layer does not own (the training step holds
-    them), so one optimizer call updates every layer.
+    gradients (``grad``, ``bias_grad``) are updated in place by the
+    optimizer. Once the network is flattened (:meth:`Network.flatten`) they
+    are views into the network's flat buffers, which the layer does not own
+    (the training step holds them), so one optimizer call updates every
+    layer.
 
     The layer's ``backend`` (see :mod:`sklearn_lth._kernels`) chooses its
     ``kernel`` and computes its products, gradients and refreshes from the
