@@ -106,3 +106,24 @@ def test_a_released_layer_keeps_its_kept_weights_only(monkeypatch):
     np.testing.assert_array_equal(
         layer.matrix.toarray().ravel()[layer.positions], values
     )
+
+
+def test_lbfgs_keeps_the_pruned_weights_of_a_dense_trained_layer_zero(monkeypatch):
+    """L-BFGS's direction is zero where the gradient has always been: the
+    pruned coordinates of the flat vector it optimises never move."""
+    from sklearn_lth._lbfgs import train_round_lbfgs
+
+    monkeypatch.setattr(type(backend_for("numpy")), "trains_dense_min_density", 0.5)
+    rng = np.random.RandomState(0)
+    weights, biases = glorot_uniform([20, 16, 3], "tanh", np.float64, rng)
+    positions = [np.sort(rng.choice(W.size, int(0.7 * W.size), False)) for W in weights]
+    network = Network.from_dense(weights, biases, positions, "tanh", "softmax")
+    X = rng.normal(size=(50, 20))
+    Y = np.eye(3)[rng.randint(3, size=50)]
+    config = TrainingConfig(solver="lbfgs", max_iter=30, alpha=0.01)
+    result = train_round_lbfgs(network, X, Y, None, config)
+    assert result.n_iter > 5
+    for layer, W0 in zip(network.layers, weights):
+        assert layer.trains_dense
+        assert np.all(layer.trainable[layer.pruned] == 0)
+        assert not np.array_equal(layer.values, W0.ravel()[layer.positions])
