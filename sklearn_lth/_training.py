@@ -404,8 +404,10 @@ class TrainingStep:
         self.params = [flat_params]
         # The weights lead the flat buffers; the biases (no L2) follow.
         self.weights = flat_params[:n_weights]
-        # Fresh state every round, sized by the kept weights only: a pruned
-        # weight has no moment or velocity, and no round inherits another's.
+        # Fresh state every round, sized by what the optimizer updates: the
+        # kept weights, or the dense matrix of a layer that trains it (where
+        # a pruned weight's moment or velocity stays zero); no round
+        # inherits another's.
         optimizer = make_optimizer(config.solver, self.params, config)
         self.update = self.backend.optimizer_update(
             optimizer, flat_params, flat_grads, n_weights, config.alpha
