@@ -99,17 +99,14 @@ def set_config(
         How many BLAS threads the products of a fit (and of ``partial_fit``)
         use; the caller's setting is restored when it ends. ``"auto"``: one
         thread for networks whose training step is too small to gain from
-        more (fewer than 10 million multiply-adds: batch size times weights),
-        where threads that wait for each other make a fit several times
-        slower on a machine that runs other work; otherwise the threads the
-        BLAS has (as set by the ``OMP_NUM_THREADS`` family of variables or
-        threadpoolctl). When one of ``OMP_NUM_THREADS``,
-        ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` or ``BLIS_NUM_THREADS``
-        is set, ``"auto"`` leaves the BLAS as that variable set it. A number
-        sets that many threads for every fit, except that several seeds
-        always search with one thread each. L-BFGS counts all the training
-        rows as its batch. Workers that other libraries start see the
-        environment variable ``SKLEARN_LTH_BLAS_THREADS``, which sets the
+        more (fewer than 10 million multiply-adds: batch size times weights;
+        for L-BFGS, its chunks of up to 4096 rows), where threads that wait
+        for each other make a fit several times slower on a machine that
+        runs other work; otherwise the threads the BLAS has (as the
+        ``OMP_NUM_THREADS`` family of variables or threadpoolctl set them).
+        A number sets that many threads for every fit. Several seeds always
+        search with one thread each. Workers that other libraries start see
+        the environment variable ``SKLEARN_LTH_BLAS_THREADS``, which sets the
         default, not ``set_config``. None leaves the setting unchanged.
 
     See Also

@@ -60,11 +60,11 @@ def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
             config = TrainingConfig.from_params(estimator.get_params(deep=False), units)
             # Anew at every call, as scikit-learn does.
             rng = check_random_state(estimator.random_state)
+            limit = blas_threads_for(units, config.resolved_batch_size(X.shape[0]))
             if not hasattr(estimator, "_incremental"):
                 _start(estimator, units, config, X.dtype, rng)
             training = True
-            batch_size = config.resolved_batch_size(X.shape[0])
-            with blas_threads(blas_threads_for(units, batch_size)) as threads:
+            with blas_threads(limit) as threads:
                 loss = estimator._incremental.one_pass(config, X, Y, weights, rng)
     except BaseException:
         if training:

@@ -34,6 +34,7 @@ from ._diagnostics import (
 )
 from ._incremental import partial_fit_pass
 from ._interrupt import FitTransaction, current_fit_scope
+from ._lbfgs import LBFGS_CHUNK
 from ._network import prediction_operands
 from ._params import (
     DEFAULTS,
@@ -337,12 +338,10 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         training_data = TrainingData(
             data.X, data.Y, data.sample_weight, split.rows, split.validation_rows
         )
-        # L-BFGS's products take all the training rows at once.
-        rows = (
-            n_train
-            if self.solver == "lbfgs"
-            else plan.training.resolved_batch_size(n_train)
-        )
+        # L-BFGS's products take the training rows in chunks.
+        rows = plan.training.resolved_batch_size(n_train)
+        if self.solver == "lbfgs":
+            rows = min(n_train, LBFGS_CHUNK)
         n_searches = 1 if split.seeds is None else len(split.seeds)
         limit = blas_threads_for(plan.layer_units, rows, n_searches)
         with blas_threads(limit) as threads:

@@ -33,7 +33,6 @@ time in threads of one process share them (see :func:`blas_threads`).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -43,26 +42,22 @@ from ._config import resolved_blas_threads
 #: Below this many multiply-adds per training step a fit takes one thread.
 MIN_MULTIPLY_ADDS_FOR_THREADS = 10_000_000
 
-# A user who set one of these chose the BLAS's threads: "auto" leaves them.
-BLAS_THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-)
-
 
 def blas_threads_for(
     layer_units: list[int], batch_size: int, n_seeds: int = 1
 ) -> int | None:
     """The BLAS threads a fit should use; None: as the caller has them.
 
+    The rule reads the setting, the network and the batch only: not the
+    environment's thread variables, which joblib's workers set themselves
+    (a fold would then train otherwise than the same fit in the parent).
+
     Parameters
     ----------
     layer_units : list of int
         The network's layer sizes, inputs to outputs.
     batch_size : int
-        The rows of one training step (all training rows for L-BFGS).
+        The rows of one product (for L-BFGS, those of one chunk).
     n_seeds : int
         Searches of the fit; several search with one thread each (see
         :mod:`sklearn_lth._search._seeds`).
@@ -72,60 +67,69 @@ def blas_threads_for(
         return 1  # whatever the setting: see _seeds
     if setting != "auto":
         return setting
-    if any(os.environ.get(name) for name in BLAS_THREAD_VARIABLES):
-        return None
     n_weights = sum(a * b for a, b in zip(layer_units, layer_units[1:]))
     if batch_size * n_weights < MIN_MULTIPLY_ADDS_FOR_THREADS:
         return 1
     return None
 
 
-class _FitsInside:
-    """How many fits of this process are inside :func:`blas_threads` now."""
+class _Blas:
+    """The process's BLAS libraries, and how many fits are inside a block.
+
+    The controller is made at the first fit and kept: finding the libraries
+    costs about a millisecond, which a ``partial_fit`` on a small chunk would
+    pay at every call (a BLAS loaded after the first fit is not limited).
+    """
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.count = 0
+        self.fits_inside = 0
+        self.controller = None
 
-    def enter(self) -> bool:
-        """Count a fit in; whether it is the only one."""
+    def enter(self):
+        """Count a fit in; the controller, and whether the fit is alone."""
+        from threadpoolctl import ThreadpoolController
+
         with self.lock:
-            self.count += 1
-            return self.count == 1
+            if self.controller is None:
+                self.controller = ThreadpoolController().select(user_api="blas")
+            self.fits_inside += 1
+            return self.controller, self.fits_inside == 1
 
     def leave(self) -> None:
         with self.lock:
-            self.count -= 1
+            self.fits_inside -= 1
 
 
-_FITS = _FitsInside()
+_BLAS = _Blas()
 
 
 @contextmanager
 def blas_threads(limit: int | None) -> Iterator[int | None]:
     """Run the block with ``limit`` BLAS threads (None: as they are).
 
-    Yields the number of threads the BLAS has in the block (None when no
-    BLAS is loaded). BLAS threads belong to the whole process: only a fit
-    that starts while no other is inside sets them, and it gives the
-    caller's setting back as it leaves, in its own thread, however it leaves
-    (threadpoolctl lets only one thread at a time change a shared pool, the
-    one that set it last and has not given it back). A fit that starts while
-    another is inside, in another thread, runs with the threads that one
-    set, or the caller's once it has left.
+    Yields the number of threads the BLAS has in the block: None when no
+    BLAS is loaded, or when another fit of this process is already inside
+    such a block (in another thread, or around this one). BLAS threads
+    belong to the whole process, and threadpoolctl lets one thread at a
+    time change a shared pool (the one that set it last and has not given
+    it back): only a fit that starts while no other is inside sets them,
+    and it gives the caller's setting back as it leaves, in its own thread,
+    however it leaves. A fit that starts while another is inside trains
+    with the threads that one set, then with the caller's once it has left.
     """
-    from threadpoolctl import ThreadpoolController
-
-    controller = ThreadpoolController()
-    first = _FITS.enter()
+    entered = False
     try:
+        controller, alone = _BLAS.enter()
+        entered = True
         with ExitStack() as stack:
-            if first and limit is not None:
-                stack.enter_context(controller.limit(limits=limit, user_api="blas"))
-            counts = [
-                info["num_threads"]
-                for info in controller.select(user_api="blas").info()
-            ]
-            yield max(counts) if counts else None
+            threads = None
+            if alone:
+                if limit is not None:
+                    stack.enter_context(controller.limit(limits=limit))
+                counts = [info["num_threads"] for info in controller.info()]
+                threads = max(counts) if counts else None
+            yield threads
     finally:
-        _FITS.leave()
+        if entered:
+            _BLAS.leave()
