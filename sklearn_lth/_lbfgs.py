@@ -6,12 +6,14 @@ quasi-Newton solver, with scikit-learn's semantics (``MLPClassifier`` and
 objective over one flat vector, stopping after ``max_iter`` iterations,
 ``max_fun`` evaluations, or once the projected gradient falls below ``tol``.
 
-The vector holds only what survives pruning: the network's flat parameter
-buffer (:meth:`~sklearn_lth._network.Network.flatten`), kept weights then
-biases, the order in which scikit-learn packs its coefficients then
-intercepts. Pruned weights are not in it, so they stay exactly zero and the
-optimizer's curvature memory never sees them. scipy works in float64: float32
-data trains a float32 network, each point cast in and each gradient cast out.
+The vector is the network's flat parameter buffer
+(:meth:`~sklearn_lth._network.Network.flatten`), weights then biases, the
+order in which scikit-learn packs its coefficients then intercepts. It holds
+the kept weights, or the dense matrix of a partial layer that trains it,
+whose pruned entries always have a zero gradient: L-BFGS's direction is zero
+there (its curvature pairs are), so they stay exactly zero. scipy works in
+float64: float32 data trains a float32 network, each point cast in and each
+gradient cast out.
 
 The objective is scikit-learn's: the data loss averaged over the training rows
 (weighted by ``sample_weight``) plus ``0.5 * alpha * ||W||^2 / sum(weights)``

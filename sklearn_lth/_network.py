@@ -2,9 +2,11 @@
 
 A layer keeps its surviving weights in a fixed sparsity pattern (CSR order,
 row-major over ``(n_in, n_out)``). The trainable values are one 1-D array per
-layer, ``Layer.values`` (in training, a view into one flat buffer for the whole
-network); pruned weights have no storage at all, so they are exactly zero by
-construction and no optimizer step can bring them back.
+layer, ``Layer.trainable`` (in training, a view into one flat buffer for the
+whole network): the kept weights, ``Layer.values``, whose pruned weights have
+no storage at all, or for a partial layer dense enough, its dense matrix,
+whose pruned entries get a zero gradient at every step. Either way a pruned
+weight is exactly zero and no optimizer step can bring it back.
 
 Two kernels compute the same products:
 
@@ -265,7 +267,8 @@ class Layer:
 
     @property
     def matrix(self) -> sp.csr_array:
-        """The weights as CSR, sharing ``values``.
+        """The weights as CSR, sharing ``values`` (a copy of them for a layer
+        that trains its dense matrix).
 
         Built on demand when the layer keeps no CSR matrix (the dense kernel,
         or after :meth:`release_training_state`).
@@ -327,7 +330,7 @@ class Layer:
         return csr_from_positions(self.positions, np.array(self.values), self.shape)
 
     def sync(self) -> None:
-        """Propagate an in-place update of ``values`` to the product operands."""
+        """Propagate an in-place update of ``trainable`` to the product operands."""
         self.backend.refresh(self)
 
     def scratch(self, name: str, size: int, dtype) -> np.ndarray:

@@ -3,9 +3,11 @@
 The optimizers update a list of parameter arrays in place (in training, the
 one flat buffer of :meth:`~sklearn_lth._network.Network.flatten`; the
 supermask's 2-D scores), with state (moments, velocities) preallocated once
-per round. Because the parameters hold only the weights that survived
-pruning, the state exists only for those weights too: a pruned weight has no
-gradient, no momentum and no Adam moments that could bring it back. The
+per round. The parameters hold the weights that survived pruning, or the
+dense matrix of a partial layer that trains it (see
+:mod:`sklearn_lth._network`), whose pruned entries get a zero gradient at
+every step: a zero weight with a zero gradient keeps zero momentum and zero
+Adam moments, and so stays exactly zero. The
 learning rate of each step comes from the caller (see
 :mod:`sklearn_lth._schedules`).
 

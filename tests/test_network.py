@@ -84,7 +84,10 @@ def test_glorot_matches_sklearn_initialisation():
 @pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
 @pytest.mark.parametrize("out", ["softmax", "logistic", "identity"])
 @pytest.mark.parametrize(
-    "density, kernel", [(0.6, "dense"), (1.0, "dense"), (0.5, "sparse")]
+    "density, kernel",
+    # a partial dense layer (gathered gradient), one that trains its dense
+    # matrix (its pruned entries' gradient zero), full, CSR
+    [(0.55, "dense"), (0.7, "dense"), (1.0, "dense"), (0.5, "sparse")],
 )
 def test_gradient_matches_finite_differences(activation, out, density, kernel):
     rng = np.random.RandomState(1)
@@ -98,8 +101,16 @@ def test_gradient_matches_finite_differences(activation, out, density, kernel):
     _, weight_grads, bias_grads = _loss_and_grads(net, X, Y)
     eps = 1e-6
     for layer, wg, bg in zip(net.layers, weight_grads, bias_grads):
-        for params, grads in ((layer.values, wg), (layer.bias, bg)):
-            for j in range(params.size):
+        if layer.pruned is not None:  # trains its dense matrix
+            assert np.all(wg[layer.pruned] == 0)
+        kept = np.arange(layer.trainable.size)
+        if layer.pruned is not None:
+            kept = layer.positions
+        for params, grads, entries in (
+            (layer.trainable, wg, kept),
+            (layer.bias, bg, range(layer.bias.size)),
+        ):
+            for j in entries:
                 old = params[j]
                 params[j] = old + eps
                 net.sync()

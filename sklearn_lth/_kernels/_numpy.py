@@ -288,7 +288,7 @@ class NumpyBackend:
             np.einsum("ij,ij->i", input_rows, error_rows, out=layer.grad[start:stop])
 
     def refresh(self, layer) -> None:
-        """Propagate an in-place update of ``layer.values`` to its product operands."""
+        """Propagate an in-place update of ``layer.trainable`` to its operands."""
         if layer.kernel == "dense":
             if not layer.trains_dense:
                 layer.dense.fill(0)  # it may hold the last gradient product
