@@ -8,7 +8,13 @@ kernel, dense BLAS and CSR, and a CSR layer with its gradient both as a dense
 product then a gather and at the kept positions only (SDDMM).
 Each path's backend (``sklearn_lth._kernels``) switches at the crossovers
 measured here (``sparse_max_density`` and, for numpy,
-``kept_gradient_max_density``).
+``kept_gradient_max_density``); a dense layer at or above
+``trains_dense_min_density`` trains its dense matrix, as in training.
+
+:func:`print_bandwidth` times the compiled CSR kernels alone and reports the
+bytes of batch rows each streams per cycle (every kept weight reads one row
+of ``batch`` values per pass), against the estimate of about 60 bytes a
+cycle from the L2 cache (a 240-byte row per kept weight in about 4 cycles).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import timeit
 
 import numpy as np
+import scipy.sparse as sp
 
 from sklearn_lth._config import numba_available
 from sklearn_lth._kernels import backend_for
@@ -79,5 +86,68 @@ def main() -> None:
         print(f"| {rows[0][0]:.0%} | {cells} |")
 
 
+def _cpu_hz() -> float | None:
+    """The clock /proc/cpuinfo reports (nominal: turbo and the VM may differ)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("cpu MHz"):
+                    return float(line.split(":")[1]) * 1e6
+    except OSError:
+        pass
+    return None
+
+
+def _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias) -> dict:
+    """The three compiled CSR kernels of a layer ``W``, ready to call."""
+    from sklearn_lth._kernels import _compiled
+
+    W_T = W.T.tocsr()
+    batch = inputs.shape[1]
+    grad = np.empty(W.nnz, np.float32)
+    return {
+        "forward": lambda: _compiled.csr_forward(
+            W_T.indptr, W_T.indices, W_T.data, inputs, batch, out_fwd, bias, 0
+        ),
+        "backward": lambda: _compiled.csr_backward(
+            W.indptr, W.indices, W.data, errors, batch, out_bwd, out_bwd, 0
+        ),
+        "kept gradient": lambda: _compiled.kept_gradient(
+            W.indptr, W.indices, inputs, errors, batch, grad
+        ),
+    }
+
+
+def print_bandwidth(shape=(784, 300), batch=60) -> None:
+    """Bytes of batch rows per cycle streamed by each compiled CSR kernel."""
+    if not numba_available():
+        return
+    rng = np.random.RandomState(0)
+    inputs = rng.normal(size=(shape[0], batch)).astype(np.float32)
+    errors = rng.normal(size=(shape[1], batch)).astype(np.float32)
+    out_fwd = np.empty((shape[1], batch), np.float32)
+    out_bwd = np.empty((shape[0], batch), np.float32)
+    bias = np.zeros(shape[1], np.float32)
+    hz = _cpu_hz()
+    clock = f"at {hz / 1e9:.2f} GHz" if hz else "(clock unknown)"
+    print(f"| kernel | density | kept | us | GB/s | bytes/cycle {clock} |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for density in (0.2, 0.13, 0.05, 0.02):
+        W = sp.random(*shape, density=density, format="csr", random_state=0)
+        W = W.astype(np.float32)
+        kernels = _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias)
+        streamed = W.nnz * batch * 4  # one row of the batch per kept weight
+        for name, kernel in kernels.items():
+            kernel()  # compiled (or loaded) before timing
+            seconds = _us(kernel) * 1e-6
+            per_cycle = f"{streamed / seconds / hz:.1f}" if hz else "?"
+            print(
+                f"| {name} | {density:.0%} | {W.nnz} | {seconds * 1e6:.0f} | "
+                f"{streamed / seconds / 1e9:.0f} | {per_cycle} (estimate 60) |"
+            )
+
+
 if __name__ == "__main__":
     main()
+    print()
+    print_bandwidth()

@@ -63,6 +63,10 @@ def main() -> None:
     print("Layer step per kernel and path (784x300 float32 layer, batches of 60):")
     print()
     bench_kernels.main()
+    print()
+    print("The compiled CSR kernels alone (784x300, batches of 60):")
+    print()
+    bench_kernels.print_bandwidth()
 
 
 if __name__ == "__main__":
