@@ -285,8 +285,9 @@ class Layer:
         """Set ``grad`` (the given array, or a new one) and the product's buffer.
 
         The buffer, ``full_grad``, receives the dense gradient product
-        ``A.T @ delta``: ``grad`` itself when every position is kept, none
-        with ``sddmm``, else the backend's choice (on the numpy path, a
+        ``A.T @ delta``: ``grad`` itself when the layer trains its dense
+        matrix (every position kept, or ``trains_dense``), none with
+        ``sddmm``, else the backend's choice (on the numpy path, a
         partial dense layer computes it in the dense copy of its weights,
         which the backward pass no longer needs by then; :meth:`sync`
         rebuilds the weights after the update).
