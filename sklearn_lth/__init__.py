@@ -41,7 +41,9 @@ _PUBLIC = {
     "config_context": "._config",
     "get_config": "._config",
     "per_round_rate": "._pruning",
+    "register_onnx_converters": "._onnx",
     "set_config": "._config",
+    "to_onnx": "._onnx",
 }
 
 __all__ = ["SKOPS_TRUSTED_TYPES", *_PUBLIC]

@@ -118,6 +118,73 @@ class CSRPredictorMixin:
             and (get_config()["assume_finite"] or bool(np.isfinite(X.sum())))
         )
 
+    def to_sklearn(self):
+        """The ticket as a plain, fitted scikit-learn MLP of its live units.
+
+        Hidden units with no kept output weight are removed; units with no
+        kept input weight emit a constant, which is folded exactly into the
+        next layer's biases; the remaining weights are stored dense. When
+        some inputs are read by no kept weight of a live unit, the MLP comes
+        after a ``ColumnTransformer`` that selects the others, in a
+        ``Pipeline``. The result predicts what this estimator predicts (to
+        float rounding of the folded biases), loads with scikit-learn alone,
+        and converts with every tool that knows scikit-learn's MLPs
+        (``skl2onnx`` among them). ``hidden_layer_sizes`` of the result gives
+        the live units per hidden layer.
+
+        Returns
+        -------
+        MLPClassifier, MLPRegressor or Pipeline
+            Fitted. Training settings scikit-learn's MLP does not take (a
+            learning-rate schedule of this package's) keep its defaults.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from sklearn_lth import LotteryTicketMLP
+        >>> X, y = load_digits(return_X_y=True)
+        >>> clf = LotteryTicketMLP(
+        ...     (32,), target_sparsity=0.9, pruning_rounds=2, max_iter=20,
+        ...     random_state=0,
+        ... ).fit(X / 16, y)
+        >>> plain = clf.to_sklearn()
+        >>> bool((plain.predict(X / 16) == clf.predict(X / 16)).all())
+        True
+        >>> len(plain.steps[-1][1].coefs_[0]) < 64  # unread pixels dropped
+        True
+        """
+        check_is_fitted(self)
+        from ._compaction import to_sklearn
+
+        return to_sklearn(self)
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """How much each input weighs in the ticket, summing to 1.
+
+        The magnitudes of the kept first-layer weights that each input feeds
+        into live hidden units (see :meth:`to_sklearn`), normalised to sum to
+        1; an input no such weight reads weighs 0 (see
+        ``unused_features_``). Enables ``SelectFromModel``.
+        """
+        from ._compaction import input_importances
+
+        check_is_fitted(self)
+        return input_importances(self.coefs_, self.intercepts_, self.activation)
+
+    @property
+    def unused_features_(self) -> np.ndarray:
+        """The inputs that no kept weight of a live unit reads.
+
+        Their names (``feature_names_in_``) when the estimator was fitted on
+        named features, else their indices. Their values never change a
+        prediction.
+        """
+        importances = self.feature_importances_
+        unused = np.flatnonzero(importances == 0)
+        names = getattr(self, "feature_names_in_", None)
+        return unused if names is None else names[unused]
+
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: never edit __dict__
         state.pop("_operands", None)

@@ -328,6 +328,30 @@ class _BaseLotteryTicketMLPCV(BaseEstimator):
         for name in self._fitted_attributes:
             setattr(self, name, getattr(self.best_estimator_, name))
 
+    def to_sklearn(self):
+        """The refitted ticket as a plain, fitted scikit-learn MLP.
+
+        See :meth:`LotteryTicketMLP.to_sklearn`.
+
+        Returns
+        -------
+        MLPClassifier, MLPRegressor or Pipeline
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.to_sklearn()
+
+    @property
+    def feature_importances_(self) -> np.ndarray:
+        """The refitted estimator's (see ``LotteryTicketMLP``)."""
+        check_is_fitted(self)
+        return self.best_estimator_.feature_importances_
+
+    @property
+    def unused_features_(self) -> np.ndarray:
+        """The refitted estimator's (see ``LotteryTicketMLP``)."""
+        check_is_fitted(self)
+        return self.best_estimator_.unused_features_
+
     def predict(self, X):
         """Predictions of the refitted estimator.
 
