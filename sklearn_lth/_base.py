@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._compat import check_sample_weight
-from ._network import predict_csr, prediction_operands
+from ._prediction import predict_csr, prediction_operands
 
 
 def hidden_layer_units(hidden_layer_sizes) -> list[int]:

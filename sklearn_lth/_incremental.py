@@ -28,8 +28,8 @@ from ._network import (
     glorot_uniform,
     kept_positions,
     position_dtype,
-    prediction_operands,
 )
+from ._prediction import prediction_operands
 from ._schedules import make_stream_schedule
 from ._search._state import start_from_ticket
 from ._threads import blas_threads, blas_threads_for

@@ -35,7 +35,6 @@ from ._diagnostics import (
 from ._incremental import partial_fit_pass
 from ._interrupt import FitTransaction, current_fit_scope
 from ._lbfgs import LBFGS_CHUNK
-from ._network import prediction_operands
 from ._params import (
     DEFAULTS,
     PARAMS,
@@ -44,6 +43,7 @@ from ._params import (
     constraints,
     fill_parameters,
 )
+from ._prediction import prediction_operands
 from ._pruning import check_schedule
 from ._rewinding import RewindPolicy
 from ._search import (

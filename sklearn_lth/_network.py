@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ._kernels import ACTIVATIONS, NumpyBackend, as_dense, backend_for
+from ._kernels import NumpyBackend, as_dense, backend_for
 
 
 def glorot_uniform(
@@ -548,54 +548,3 @@ class Network:
                     delta, deltas[i - 1][:n], activations[i][:n], self.activation
                 )
             layer.compute_gradients(activations[i][:n] if i else activations[0], delta)
-
-
-def prediction_operands(coefs: list[sp.csr_array]) -> list:
-    """What :func:`predict_csr` multiplies with, per layer.
-
-    A dense copy of the weights (for BLAS) above the numpy path's crossover
-    (``NumpyBackend.sparse_max_density``); below it ``W.T``, a CSC view
-    sharing the CSR arrays, whose product with the transposed batch is
-    scipy's fastest sparse kernel here.
-    """
-    return [
-        W.toarray()
-        if W.nnz > NumpyBackend.sparse_max_density * W.shape[0] * W.shape[1]
-        else W.T
-        for W in coefs
-    ]
-
-
-def predict_csr(
-    X,
-    operands: list,
-    intercepts: list[np.ndarray],
-    activation: str,
-    out_activation: str,
-    chunk_size: int = 512,
-) -> np.ndarray:
-    """Forward pass of a fitted network from its :func:`prediction_operands`.
-
-    Samples go through in chunks, which keeps transposed copies small and in
-    cache.
-    """
-    n = X.shape[0]
-    dtype = np.result_type(X.dtype, intercepts[0].dtype)
-    out = np.empty((n, intercepts[-1].shape[0]), dtype=dtype)
-    last = len(operands) - 1
-    for start in range(0, n, chunk_size):
-        A = X[start : start + chunk_size]
-        for i, (W, b) in enumerate(zip(operands, intercepts)):
-            if not sp.issparse(W):
-                A = as_dense(A @ W)
-            elif sp.issparse(A):
-                A = as_dense(A @ W.T)
-            elif A.shape[0] == 1:
-                # One sample: a matrix-vector product, no transposes.
-                A = (W @ A.ravel())[None, :]
-            else:
-                A = (W @ A.T).T
-            A += b
-            ACTIVATIONS[out_activation if i == last else activation](A)
-        out[start : start + chunk_size] = A
-    return out

@@ -18,9 +18,10 @@ from ._compat import _fit_context, check_sample_weight
 from ._interrupt import FitTransaction
 from ._kernels import ACTIVATIONS, DERIVATIVES
 from ._losses import loss_value, output_delta
-from ._network import glorot_uniform, prediction_operands
+from ._network import glorot_uniform
 from ._optimizers import Adam
 from ._params import PARAMS
+from ._prediction import prediction_operands
 from ._threads import blas_threads, blas_threads_for
 from ._training import NoImprovementRule
 from ._training_config import resolve_batch_size

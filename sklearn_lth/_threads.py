@@ -104,6 +104,22 @@ class _Blas:
 _BLAS = _Blas()
 
 
+def current_blas_threads() -> int | None:
+    """How many threads the BLAS has now (None when no BLAS is loaded).
+
+    What a caller's BLAS products would use: joblib's workers limit it, as
+    do ``threadpool_limits`` blocks and a fit's own policy.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    with _BLAS.lock:
+        if _BLAS.controller is None:
+            _BLAS.controller = ThreadpoolController().select(user_api="blas")
+        controller = _BLAS.controller
+    counts = [info["num_threads"] for info in controller.info()]
+    return max(counts) if counts else None
+
+
 @contextmanager
 def blas_threads(limit: int | None) -> Iterator[int | None]:
     """Run the block with ``limit`` BLAS threads (None: as they are).

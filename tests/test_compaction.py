@@ -20,7 +20,7 @@ from sklearn_lth import (
     LotteryTicketMLPRegressor,
 )
 from sklearn_lth._compaction import compact
-from sklearn_lth._network import predict_csr, prediction_operands
+from sklearn_lth._prediction import predict_csr, prediction_operands
 
 pytestmark = pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
 

@@ -10,9 +10,8 @@ from sklearn_lth._network import (
     csr_from_positions,
     glorot_uniform,
     kept_positions,
-    predict_csr,
-    prediction_operands,
 )
+from sklearn_lth._prediction import predict_csr, prediction_operands
 
 
 def _random_network(rng, units, density, kernel, activation="tanh", out="softmax"):

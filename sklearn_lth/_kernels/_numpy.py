@@ -144,7 +144,7 @@ class NumpyBackend:
 
     #: Layers at or below this density multiply by their CSR matrices. The
     #: crossover measured 9-12% across runs for a 784x300 layer, about 8% for
-    #: a 300x100 one. Prediction uses it too (see ``prediction_operands``).
+    #: a 300x100 one.
     sparse_max_density = 0.08
     #: Layers at or below this density compute their weight gradient at the
     #: kept positions only.

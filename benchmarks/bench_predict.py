@@ -1,0 +1,117 @@
+"""Prediction speed against MLPClassifier, and what an exported ticket weighs.
+
+A 784-300-100-10 network in float32 at every density of the grid (a random
+pattern per layer, the same weights for both estimators), ``predict`` on
+batches of 1, 64 and 10,000 rows; and the ONNX file of a 95%-sparse ticket
+against the dense ``MLPClassifier``'s (when the ``onnx`` extra is installed).
+"""
+
+from __future__ import annotations
+
+import timeit
+
+import numpy as np
+from _common import Row
+from bench_speed import LAYERS, random_ticket
+from sklearn.neural_network import MLPClassifier
+
+from sklearn_lth import LotteryTicketMLP
+
+DENSITIES = (1.0, 0.5, 0.2, 0.05, 0.01)
+BATCHES = (1, 64, 10_000)
+
+
+def fitted_pair(density: float, seed: int = 0):
+    """Ours at ``density`` and an MLPClassifier with the same (dense) weights."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(200, 784)).astype(np.float32)
+    y = np.arange(200) % 10
+    ours = LotteryTicketMLP(
+        ticket=random_ticket(density, seed), max_iter=1, random_state=seed
+    ).fit(X, y)
+    theirs = MLPClassifier(LAYERS, max_iter=1, random_state=seed).fit(X, y)
+    theirs.coefs_ = [W.toarray() for W in ours.coefs_]
+    theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
+    return ours, theirs
+
+
+def predict_seconds(model, X, repeats: int = 7) -> float:
+    """Median seconds of one ``predict(X)`` (enough calls per timing for 20 ms)."""
+    number = max(1, int(0.02 / max(_one_call(model, X), 1e-7)))
+    times = timeit.repeat(lambda: model.predict(X), number=number, repeat=repeats)
+    return float(np.median(times)) / number
+
+
+def _one_call(model, X) -> float:
+    model.predict(X)
+    return min(timeit.repeat(lambda: model.predict(X), number=1, repeat=3))
+
+
+def predict_grid(repeats: int = 7) -> dict[tuple[float, int], float]:
+    """``predict`` time ours / MLPClassifier at every density and batch."""
+    rng = np.random.RandomState(1)
+    batches = {n: rng.normal(size=(n, 784)).astype(np.float32) for n in BATCHES}
+    ratios = {}
+    for density in DENSITIES:
+        ours, theirs = fitted_pair(density)
+        for n, X in batches.items():
+            # The same network: labels agree but for near ties (each sums in
+            # its own order).
+            assert (ours.predict(X) == theirs.predict(X)).mean() >= 0.99
+            ratios[density, n] = predict_seconds(ours, X, repeats) / predict_seconds(
+                theirs, X, repeats
+            )
+    return ratios
+
+
+def print_predict_grid(repeats: int = 7) -> None:
+    ratios = predict_grid(repeats)
+    print("predict time, ours / MLPClassifier (784-300-100-10, float32)")
+    print("| kept | " + " | ".join(f"batch {n}" for n in BATCHES) + " |")
+    print("|---:|" + "---:|" * len(BATCHES))
+    for density in DENSITIES:
+        cells = " | ".join(f"{ratios[density, n]:.2f}" for n in BATCHES)
+        print(f"| {density:.0%} | {cells} |")
+
+
+def onnx_rows() -> list[Row]:
+    try:
+        from skl2onnx import to_onnx as skl2onnx_to_onnx
+
+        from sklearn_lth import to_onnx
+    except ImportError:
+        return []
+    ours, theirs = fitted_pair(0.05)
+    X = np.zeros((1, 784), np.float32)
+    dense = len(skl2onnx_to_onnx(theirs, X).SerializeToString())
+    return [
+        Row(
+            f"ONNX file, 95%-sparse ticket{label} vs MLPClassifier's",
+            len(to_onnx(ours, X, compact=compact).SerializeToString()),
+            dense,
+            0.15,
+            unit="B",
+        )
+        for label, compact in (("", False), (", compacted", True))
+    ]
+
+
+def run(repeats: int = 7) -> list[Row]:
+    ratios = predict_grid(repeats)
+    rows = [
+        Row(
+            f"predict at {density:.0%} kept, batch {n}, vs MLPClassifier",
+            ratio,
+            1.0,
+            0.5 if (density, n) == (0.05, 10_000) else 1.05,
+            unit="x",
+        )
+        for (density, n), ratio in ratios.items()
+    ]
+    return rows + onnx_rows()
+
+
+if __name__ == "__main__":
+    from _common import print_table
+
+    print_table(run())
