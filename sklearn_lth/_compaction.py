@@ -52,6 +52,53 @@ class Compaction:
     constant_units: list[np.ndarray]
 
 
+def live_structure(
+    coefs: list[sp.sparray],
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Which inputs and hidden units a network's output depends on.
+
+    Parameters
+    ----------
+    coefs : list of sparse arrays of shape (n_in, n_out)
+        The weights; their non-zero stored entries are the kept weights.
+
+    Returns
+    -------
+    kept_inputs : ndarray of int
+        The inputs a kept weight of a live unit reads.
+    live_units : list of ndarray of int
+        Per hidden layer, its live units: each reads a live unit or input
+        and is read by a live unit or the output (at least one unit per
+        layer: a layer stays a layer, its outputs then weigh zero).
+    constant_units : list of ndarray of int
+        Per hidden layer, the units with no kept input (after the constant
+        units below are folded away): each emits ``activation(bias)``.
+    """
+    masks = [_pattern(W) for W in coefs]
+    n_hidden = len(masks) - 1
+    # Forward: units that read nothing are constants; once folded into the
+    # layer above they have no outputs, and the units that read only them
+    # read nothing in turn.
+    constant = []
+    for i in range(n_hidden):
+        const = np.flatnonzero(~_reads_anything(masks[i]))
+        if const.size:
+            masks[i + 1] = _without_rows(masks[i + 1], const)
+        constant.append(const)
+    # Backward: units whose outputs nothing live reads are removed, which can
+    # leave the units below them unread in turn.
+    live: list[np.ndarray] = [np.empty(0, np.intp)] * n_hidden
+    read = np.ones(masks[-1].shape[1], dtype=bool)
+    for i in range(n_hidden, -1, -1):
+        read = _is_read(masks[i][:, read])
+        kept = np.flatnonzero(read) if read.any() else np.zeros(1, np.intp)
+        if i:
+            live[i - 1] = kept
+        else:
+            kept_inputs = kept
+    return kept_inputs, live, constant
+
+
 def compact(
     coefs: list[sp.sparray], intercepts: list[np.ndarray], activation: str
 ) -> Compaction:
@@ -69,44 +116,23 @@ def compact(
     Returns
     -------
     Compaction
-        The exact dense network of the live units. A hidden layer keeps at
-        least one unit and the network at least one input (with zero weights
-        where nothing is live), so that the result is still a network of the
-        same depth.
+        The exact dense network of the live units (see
+        :func:`live_structure`). ``coefs`` and ``intercepts`` are left as
+        they are.
     """
-    weights = [sp.csr_array(W, copy=True) for W in coefs]
+    kept_inputs, live, constant = live_structure(coefs)
     biases = [np.array(b, copy=True) for b in intercepts]
-    n_hidden = len(weights) - 1
-    # Forward: units that read nothing are constants, folded into the layer
-    # above; folding empties their rows, so their inputs see one user less.
-    constant = []
-    for i in range(n_hidden):
-        reads = _reads_anything(weights[i])
-        const = np.flatnonzero(~reads)
+    # Layer by layer, so that a constant unit fed by constants below sees
+    # their contributions in its bias first.
+    for i, const in enumerate(constant):
         if const.size:
             values = biases[i][const].copy()
             ACTIVATIONS[activation](values[None, :])
-            above = weights[i + 1][const]
-            biases[i + 1] = biases[i + 1] + values @ above.toarray()
-            weights[i + 1] = _without_rows(weights[i + 1], const)
-        constant.append(const)
-    # Backward: units whose outputs nothing reads are removed, which can
-    # leave the units below them unread in turn.
-    live: list[np.ndarray] = [np.empty(0, np.intp)] * n_hidden
-    read = np.ones(weights[-1].shape[1], dtype=bool)
-    for i in range(n_hidden, -1, -1):
-        read = _is_read(weights[i][:, read])
-        # A layer with nothing live keeps one unit (whose outputs weigh zero):
-        # it stays a layer.
-        kept = np.flatnonzero(read) if read.any() else np.zeros(1, np.intp)
-        if i:
-            live[i - 1] = kept
-        else:
-            kept_inputs = kept
+            biases[i + 1] += values @ sp.csr_array(coefs[i + 1])[const].toarray()
     rows = [kept_inputs, *live]
     columns = [*live, None]
     return Compaction(
-        coefs=[_dense(W, r, c) for W, r, c in zip(weights, rows, columns)],
+        coefs=[_dense(W, r, c) for W, r, c in zip(coefs, rows, columns)],
         intercepts=[b if c is None else b[c] for b, c in zip(biases, columns)],
         kept_inputs=kept_inputs,
         live_units=live,
@@ -114,25 +140,60 @@ def compact(
     )
 
 
-def _reads_anything(W: sp.csr_array) -> np.ndarray:
-    """For each column (unit) of ``W``, whether it has a kept weight."""
-    counts = np.bincount(W.indices[W.data != 0], minlength=W.shape[1])
-    return counts > 0
+#: The columns :func:`ticket_cost` adds to a search's round table.
+COST_KEYS = ("stored_bytes", "multiply_adds", "live_units")
 
 
-def _is_read(W: sp.csr_array) -> np.ndarray:
-    """For each row (unit below) of ``W``, whether a kept weight reads it."""
-    nonzero = sp.csr_array((W.data != 0, W.indices, W.indptr), shape=W.shape)
-    return np.asarray(nonzero.sum(axis=1)).ravel() > 0
+def ticket_cost(coefs: list[sp.csr_array], intercepts: list[np.ndarray]) -> dict:
+    """What a network costs to keep and to run, as ``history_`` reports it.
+
+    ``stored_bytes``: its CSR weights (values, indices, row pointers) and
+    biases; ``multiply_adds``: per sample, of the dense network of its live
+    units (:meth:`~sklearn_lth.LotteryTicketMLP.to_sklearn`'s); ``live_units``:
+    per hidden layer, as a tuple.
+    """
+    kept_inputs, live, _ = live_structure(coefs)
+    sizes = [kept_inputs.size, *(len(u) for u in live), coefs[-1].shape[1]]
+    stored = sum(W.data.nbytes + W.indices.nbytes + W.indptr.nbytes for W in coefs)
+    return {
+        "stored_bytes": int(stored + sum(b.nbytes for b in intercepts)),
+        "multiply_adds": int(sum(a * b for a, b in zip(sizes, sizes[1:]))),
+        "live_units": tuple(len(u) for u in live),
+    }
 
 
-def _without_rows(W: sp.csr_array, rows: np.ndarray) -> sp.csr_array:
-    """``W`` with ``rows`` emptied (their stored entries dropped)."""
-    keep = np.ones(W.shape[0], dtype=W.dtype)
-    keep[rows] = 0
-    W = sp.csr_array(sp.diags_array(keep) @ W)
-    W.eliminate_zeros()
-    return W
+def _pattern(W) -> sp.csr_array:
+    """The non-zero stored entries of ``W``, as a boolean CSR array."""
+    W = sp.csr_array(W)
+    # Index arrays of its own: eliminate_zeros compacts them in place.
+    pattern = sp.csr_array(
+        (W.data != 0, W.indices.copy(), W.indptr.copy()), shape=W.shape
+    )
+    pattern.eliminate_zeros()
+    return pattern
+
+
+def _reads_anything(mask: sp.csr_array) -> np.ndarray:
+    """For each column (unit) of ``mask``, whether it has a kept weight."""
+    return np.bincount(mask.indices, minlength=mask.shape[1]) > 0
+
+
+def _is_read(mask: sp.csr_array) -> np.ndarray:
+    """For each row (unit below) of ``mask``, whether a kept weight reads it."""
+    return np.diff(sp.csr_array(mask).indptr) > 0
+
+
+def _without_rows(mask: sp.csr_array, rows: np.ndarray) -> sp.csr_array:
+    """``mask`` with ``rows`` emptied (a new array)."""
+    keep = np.ones(mask.shape[0], dtype=bool)
+    keep[rows] = False
+    row_of_entry = np.repeat(np.arange(mask.shape[0]), np.diff(mask.indptr))
+    data = mask.data & keep[row_of_entry]
+    emptied = sp.csr_array(
+        (data, mask.indices.copy(), mask.indptr.copy()), shape=mask.shape
+    )
+    emptied.eliminate_zeros()
+    return emptied
 
 
 def _dense(W: sp.csr_array, rows: np.ndarray, columns: np.ndarray | None):

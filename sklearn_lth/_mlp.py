@@ -573,8 +573,18 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
     history_ : dict of ndarray
         One entry per round (``pandas.DataFrame(history_)`` is the round table):
         ``round``, ``sparsity``, ``remaining_parameters``, ``n_iter``,
-        ``train_loss``, ``train_score``, ``seconds`` and, with
+        ``train_loss``, ``train_score``, ``seconds``; what the round's
+        network costs: ``stored_bytes`` (its CSR weights and biases),
+        ``multiply_adds`` (per sample, of its live units as a dense network,
+        see :meth:`to_sklearn`) and ``live_units`` (a tuple per round: the
+        hidden units of each layer the output still depends on); and, with
         ``early_stopping`` or ``n_seeds > 1``, ``validation_score``.
+    feature_importances_ : ndarray of shape (n_features_in_,)
+        Each input's share of the kept first-layer weights' magnitude into
+        live units (summing to 1), for ``SelectFromModel``.
+    unused_features_ : ndarray
+        The inputs no kept weight of a live unit reads (names with
+        ``feature_names_in_``, else indices).
     seeds_history_ : dict of ndarray
         The round tables of all seeds stacked, with a ``seed`` column (the
         seed's index): ``pandas.DataFrame(seeds_history_).groupby("round")``
@@ -783,7 +793,10 @@ class LotteryTicketMLPRegressor(RegressorMixin, _BaseLotteryTicketMLP):
     ticket_ : LotteryTicket
         The winning ticket.
     history_ : dict of ndarray
-        One entry per round; ``train_score`` is R².
+        One entry per round (the columns of :class:`LotteryTicketMLP`'s);
+        ``train_score`` is R².
+    feature_importances_, unused_features_ : ndarray
+        As for :class:`LotteryTicketMLP`.
     seeds_history_ : dict of ndarray
         The round tables of all seeds stacked, with a ``seed`` column.
     best_seed_ : int

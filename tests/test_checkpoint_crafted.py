@@ -387,6 +387,34 @@ EDITS = [
     ),
     (
         "search",
+        "stored bytes negative",
+        _history("stored_bytes", lambda c: [c[0], -8]),
+        ALL,
+        "history.stored_bytes[1]",
+    ),
+    (
+        "search",
+        "multiply-adds not a count",
+        _history("multiply_adds", lambda c: [c[0], 1.5]),
+        ALL,
+        "history.multiply_adds[1]",
+    ),
+    (
+        "search",
+        "live units beyond the layer",
+        _history("live_units", lambda c: [c[0], [7]]),
+        ALL,
+        "history.live_units[1]",
+    ),
+    (
+        "search",
+        "live units of another depth",
+        _history("live_units", lambda c: [c[0], [3, 3]]),
+        ALL,
+        "history.live_units[1]",
+    ),
+    (
+        "search",
         "seconds negative",
         _history("seconds", lambda c: [c[0], -1.0]),
         ALL,
@@ -835,3 +863,28 @@ def test_the_checks_accept_every_search_they_guard(
         assert pickle.dumps(model._search_end) == pickle.dumps(
             uninterrupted._search_end
         )
+
+
+def test_a_checkpoint_written_before_the_cost_columns_resumes(
+    small_classification, interrupted, tmp_path
+):
+    """Its rounds' costs are unknown (NaN); the rounds after it have them."""
+    X, y = small_classification
+    params, source, fitted = interrupted["one"]
+    folder = tmp_path / source.name
+    shutil.copytree(source, folder)
+
+    def older(header, arrays):
+        for key in ("stored_bytes", "multiply_adds", "live_units"):
+            header["history"].pop(key)
+
+    _craft(folder, "imp_state.npz", older)
+    resumed = LotteryTicketMLP(**params, checkpoint_dir=tmp_path).fit(X, y)
+    history = resumed.history_
+    assert np.isnan(history["stored_bytes"][:2].astype(float)).all()
+    assert all(np.isnan(units) for units in history["live_units"][:2])
+    np.testing.assert_array_equal(
+        history["multiply_adds"][2:], fitted.history_["multiply_adds"][2:]
+    )
+    assert list(history["live_units"][2:]) == list(fitted.history_["live_units"][2:])
+    np.testing.assert_array_equal(resumed.predict(X), fitted.predict(X))

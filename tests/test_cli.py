@@ -55,7 +55,7 @@ def test_default_run_finds_a_ticket_within_one_point_of_dense(capsys):
     )
     ticket = float(re.search(r"winning ticket .* test accuracy: ([\d.]+)", out)[1])
     assert ticket >= dense - 0.01
-    assert float(rows[0][5]) == dense and float(rows[-1][5]) == ticket
+    assert float(rows[0][6]) == dense and float(rows[-1][6]) == ticket
     assert "not a winning ticket" not in out
 
 

@@ -86,7 +86,7 @@ def test_n_seeds_prints_the_kept_seeds_rounds_after_the_search(monkeypatch, caps
             out,
         )[1]
     )
-    assert dense == float(rows[0][5])
+    assert dense == float(rows[0][6])
     assert re.search(r"the kept ticket's test accuracy: [\d.]+\n", out)
 
 
@@ -95,8 +95,8 @@ def test_n_seeds_verbose_prints_the_table_header_after_the_search(capsys):
     assert main(["iris", *TINY, "--n-seeds", "2", "--verbose"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines.index(
-        "| round | remaining weights | sparsity | epochs | train | validation "
-        "| seconds |"
+        "| round | remaining weights | sparsity | live units | epochs | train | "
+        "validation | seconds |"
     )
     last_seed_line = max(i for i, line in enumerate(lines) if line.startswith("[seed"))
     assert last_seed_line < header

@@ -19,7 +19,7 @@ from sklearn_lth import (
     LotteryTicketMLPCV,
     LotteryTicketMLPRegressor,
 )
-from sklearn_lth._compaction import compact
+from sklearn_lth._compaction import compact, input_importances, ticket_cost
 from sklearn_lth._prediction import predict_csr, prediction_operands
 
 pytestmark = pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
@@ -293,3 +293,46 @@ def test_unfitted_estimators_say_so():
         with pytest.raises(NotFittedError):
             model.to_sklearn()
         assert not hasattr(model, "feature_importances_")
+
+
+def test_the_round_table_says_what_each_round_costs():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 20))
+    y = (X[:, 0] > 0).astype(int)
+    model = LotteryTicketMLP(
+        (16, 8), target_sparsity=0.97, pruning_rounds=3, max_iter=20, random_state=0
+    ).fit(X, y)
+    history = model.history_
+    # Round 0 is dense: every unit lives, every multiply-add is done.
+    assert history["live_units"][0] == (16, 8)
+    assert history["multiply_adds"][0] == 20 * 16 + 16 * 8 + 8 * 1
+    # The last round's cells are those of the fitted network.
+    plain = model.to_sklearn()
+    mlp = plain.steps[-1][1] if isinstance(plain, Pipeline) else plain
+    assert history["live_units"][-1] == mlp.hidden_layer_sizes
+    assert history["multiply_adds"][-1] == sum(W.size for W in mlp.coefs_)
+    assert history["stored_bytes"][-1] == sum(
+        W.data.nbytes + W.indices.nbytes + W.indptr.nbytes for W in model.coefs_
+    ) + sum(b.nbytes for b in model.intercepts_)
+    assert np.all(np.diff(history["stored_bytes"]) < 0)  # pruning saves bytes
+    table = pd.DataFrame(history)  # one value per round in every column
+    assert table.shape[0] == 4
+    assert list(model.seeds_history_["live_units"]) == list(history["live_units"])
+
+
+def test_compaction_leaves_the_estimators_weights_alone():
+    coefs, intercepts = _hand_network()
+    # A kept weight that is exactly zero, stored: compaction drops it.
+    coefs[1].data[0] = 0.0
+    before = [(W.data.copy(), W.indices.copy(), W.indptr.copy()) for W in coefs]
+    biases_before = [b.copy() for b in intercepts]
+    compact(coefs, intercepts, "relu")
+    ticket_cost(coefs, intercepts)
+    input_importances(coefs, intercepts, "relu")
+    for W, (data, indices, indptr) in zip(coefs, before):
+        np.testing.assert_array_equal(W.data, data)
+        np.testing.assert_array_equal(W.indices, indices)
+        np.testing.assert_array_equal(W.indptr, indptr)
+    for b, b0 in zip(intercepts, biases_before):
+        np.testing.assert_array_equal(b, b0)

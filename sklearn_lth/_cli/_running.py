@@ -160,9 +160,9 @@ class Search:
 def table_header(scored_on: str) -> str:
     """The round table's header (two lines), its score column ``scored_on``."""
     return (
-        f"| round | remaining weights | sparsity | epochs | train | {scored_on} "
-        "| seconds |\n"
-        f"|------:|------------------:|---------:|-------:|------:|"
+        f"| round | remaining weights | sparsity | live units | epochs | train | "
+        f"{scored_on} | seconds |\n"
+        f"|------:|------------------:|---------:|-----------:|-------:|------:|"
         f"{'-' * (len(scored_on) + 1)}:|--------:|"
     )
 
@@ -170,10 +170,18 @@ def table_header(scored_on: str) -> str:
 def _row(record: dict, score: float) -> str:
     return (
         f"| {record['round']:5d} | {record['remaining_parameters']:17d} | "
-        f"{record['sparsity']:8.1%} | {record['n_iter']:6d} | "
-        f"{record['train_score']:.4f} | {score:.4f} | "
+        f"{record['sparsity']:8.1%} | {_live_units(record['live_units']):>10} | "
+        f"{record['n_iter']:6d} | {record['train_score']:.4f} | {score:.4f} | "
         f"{record['seconds']:7.2f} |"
     )
+
+
+def _live_units(units) -> str:
+    """The live units of each hidden layer, ``45-28`` (``?`` when unknown: a
+    round read back from an older checkpoint)."""
+    if not isinstance(units, tuple):
+        return "?"
+    return "-".join(str(n) for n in units)
 
 
 def _resumed(first: int, last: int) -> str:

@@ -28,6 +28,7 @@ from .._checkpoint import (
     same_value,
     shown,
 )
+from .._compaction import COST_KEYS
 from .._network import Layer, Network
 from .._rewinding import StartPoint
 from .._training import RoundResult
@@ -467,8 +468,18 @@ def _read_history(saved, state, spec, completed) -> dict[str, list]:
     """The round table: the fitted search's rows as fitted, then one row per
     completed round, whose counts are the schedule's."""
     known = state.history  # the fitted search's rows (none without warm_start)
+    costs = [key for key in COST_KEYS if key in known]
+    saved_keys = saved.get("history", "an object", default={})
+    if isinstance(saved_keys, dict) and set(saved_keys) == set(known) - set(costs):
+        # Written before the cost columns: they are unknown for its rounds.
+        saved_keys.update({key: [math.nan] * (completed + 1) for key in costs})
     saved.mapping("history", set(known))
     history = {key: saved.sequence(f"history.{key}", completed + 1) for key in known}
+    if "live_units" in history:
+        history["live_units"] = [
+            tuple(units) if isinstance(units, list) else units
+            for units in history["live_units"]
+        ]
     for key, column in history.items():
         for r in range(spec.first_round):
             saved.check(
@@ -493,6 +504,8 @@ def _read_history(saved, state, spec, completed) -> dict[str, list]:
                 )
             elif key == "n_iter":
                 saved.integer(name, 0, spec.max_iter, value=found)
+            elif key in COST_KEYS:
+                _check_cost(saved, name, key, found, state.shapes)
             elif key not in typed:
                 # A column of the fitted search that this fit does not fill.
                 saved.check(same_value(found, math.nan), name, "NaN", found)
@@ -505,6 +518,27 @@ def _read_history(saved, state, spec, completed) -> dict[str, list]:
                 # (NaN is left to the checks that know when it may appear.)
                 saved.check(not value < low and not value > high, name, meaning, found)
     return history
+
+
+def _check_cost(saved, name: str, key: str, found, shapes) -> None:
+    """A round's cost cell: unknown (NaN, from an older checkpoint), or what
+    a network of these layer shapes can cost."""
+    if same_value(found, math.nan):
+        return
+    if key != "live_units":
+        saved.integer(name, 0, value=found)
+        return
+    hidden = [n_out for _, n_out in shapes[:-1]]
+    saved.check(
+        isinstance(found, tuple)
+        and len(found) == len(hidden)
+        and all(
+            isinstance(n, int) and 1 <= n <= size for n, size in zip(found, hidden)
+        ),
+        name,
+        f"the live units of each hidden layer (sizes {hidden})",
+        found,
+    )
 
 
 # What a round's measured values can be: a duration, a loss (half a squared

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.sparse as sp
 
+from .._compaction import COST_KEYS
 from .._network import Layer, Network, kept_positions
 from .._rewinding import RewindPolicy, StartPoint
 from .._ticket import LotteryTicket
@@ -35,12 +36,24 @@ HISTORY_KEYS = (
     "train_loss",
     "train_score",
     "seconds",
+    # What the round's network costs (see sklearn_lth._compaction.ticket_cost).
+    *COST_KEYS,
 )
 VALIDATION_KEYS = (
     "validation_score",
     "min_validation_loss_iteration",
     "validation_score_at_min_loss",
 )
+
+
+def history_column(values: list) -> np.ndarray:
+    """A column of the round table as an array: one value per round (the
+    live units, a tuple per round, in an array of objects)."""
+    if any(isinstance(value, tuple | list) for value in values):
+        column = np.empty(len(values), dtype=object)
+        column[:] = [tuple(v) if isinstance(v, tuple | list) else v for v in values]
+        return column
+    return np.asarray(values)
 
 
 @dataclass
@@ -296,7 +309,7 @@ class SearchState:
         start = last.start if last.start is not None else self.redraw_initial()
         coefs, intercepts, rewind_weights = _export(last.network, start)
         n_rows = last.round_index + 1
-        history = {k: np.asarray(v[:n_rows]) for k, v in self.history.items()}
+        history = {k: history_column(v[:n_rows]) for k, v in self.history.items()}
         ticket = LotteryTicket(
             rewind_weights, [b.copy() for b in start.biases], history["sparsity"]
         )
