@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bench_cv  # noqa: E402
 import bench_kernels  # noqa: E402
 import bench_load  # noqa: E402
+import bench_predict  # noqa: E402
 import bench_seeds  # noqa: E402
 import bench_size  # noqa: E402
 import bench_speed  # noqa: E402
@@ -52,9 +53,14 @@ def main() -> None:
         print("numba not installed: numpy path only")
     print()
     rows = bench_speed.run() + bench_size.run() + bench_seeds.run() + bench_load.run()
-    rows += bench_cv.run() + bench_threads.run()
+    rows += bench_cv.run() + bench_threads.run() + bench_predict.run()
     print_table(rows)
     print()
+    for load, grid in bench_predict.GRIDS.items():
+        print(f"predict time, ours / MLPClassifier (784-300-100-10, float32), {load}:")
+        print()
+        bench_predict.print_predict_grid(grid)
+        print()
     print("An epoch at each density of a 12-round search, / the dense epoch")
     print("(784-300-100-10, batches of 60, float32, global magnitude patterns):")
     print()

@@ -41,10 +41,14 @@ DENSE_MIN_DENSITY = 0.08
 COMPILED_MAX_DENSITY = 0.15
 #: Batches from this many rows go through the compiled kernel.
 COMPILED_MIN_ROWS = 1024
-#: Rows per chunk: of the compiled kernel (its inputs, feature-major, stay
-#: in L2), and of the other paths.
+#: Rows per chunk of the compiled kernel (its inputs, feature-major, stay in
+#: L2).
 COMPILED_CHUNK = 256
-CHUNK = 2048
+#: Rows per chunk of the other paths: memory stays bounded for huge inputs,
+#: while a batch of 10,000 rows takes one BLAS call per layer, as
+#: MLPClassifier's does (five calls of 2,048 rows took 1.2-1.5 times as long
+#: with two other programs running: each call's threads wait for each other).
+CHUNK = 16384
 
 
 class PredictionOperands:
