@@ -579,7 +579,7 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
         see :meth:`to_sklearn`) and ``live_units`` (a tuple per round: the
         hidden units of each layer the output still depends on); and, with
         ``early_stopping`` or ``n_seeds > 1``, ``validation_score``.
-    feature_importances_ : ndarray of shape (n_features_in_,)
+    feature_importances_ : ndarray of shape (n_features,)
         Each input's share of the kept first-layer weights' magnitude into
         live units (summing to 1), for ``SelectFromModel``.
     unused_features_ : ndarray
