@@ -43,6 +43,9 @@ class Compaction:
     constant_units : list of ndarray of int
         For each hidden layer, the units that had no kept input weight and
         were folded into the next layer's biases.
+    input_columns : ndarray of int
+        The columns the dense network reads: ``kept_inputs``, or column 0
+        (with zero weights) when the output reads no input at all.
     """
 
     coefs: list[np.ndarray]
@@ -50,6 +53,7 @@ class Compaction:
     kept_inputs: np.ndarray
     live_units: list[np.ndarray]
     constant_units: list[np.ndarray]
+    input_columns: np.ndarray
 
 
 def live_structure(
@@ -68,8 +72,8 @@ def live_structure(
         The inputs a kept weight of a live unit reads.
     live_units : list of ndarray of int
         Per hidden layer, its live units: each reads a live unit or input
-        and is read by a live unit or the output (at least one unit per
-        layer: a layer stays a layer, its outputs then weigh zero).
+        and is read by a live unit or the output (none when the output
+        reads nothing through the layer: the output is then a constant).
     constant_units : list of ndarray of int
         Per hidden layer, the units with no kept input (after the constant
         units below are folded away): each emits ``activation(bias)``.
@@ -91,7 +95,7 @@ def live_structure(
     read = np.ones(masks[-1].shape[1], dtype=bool)
     for i in range(n_hidden, -1, -1):
         read = _is_read(masks[i][:, read])
-        kept = np.flatnonzero(read) if read.any() else np.zeros(1, np.intp)
+        kept = np.flatnonzero(read)
         if i:
             live[i - 1] = kept
         else:
@@ -117,8 +121,9 @@ def compact(
     -------
     Compaction
         The exact dense network of the live units (see
-        :func:`live_structure`). ``coefs`` and ``intercepts`` are left as
-        they are.
+        :func:`live_structure`); a layer with no live unit keeps one, with
+        zero weights and bias, and so does the input, so that the network
+        keeps its depth. ``coefs`` and ``intercepts`` are left as they are.
     """
     kept_inputs, live, constant = live_structure(coefs)
     biases = [np.array(b, copy=True) for b in intercepts]
@@ -133,10 +138,14 @@ def compact(
     columns = [*live, None]
     return Compaction(
         coefs=[_dense(W, r, c) for W, r, c in zip(coefs, rows, columns)],
-        intercepts=[b if c is None else b[c] for b, c in zip(biases, columns)],
+        intercepts=[
+            b if c is None else (b[c] if c.size else np.zeros(1, b.dtype))
+            for b, c in zip(biases, columns)
+        ],
         kept_inputs=kept_inputs,
         live_units=live,
         constant_units=constant,
+        input_columns=kept_inputs if kept_inputs.size else np.zeros(1, np.intp),
     )
 
 
@@ -196,12 +205,16 @@ def _without_rows(mask: sp.csr_array, rows: np.ndarray) -> sp.csr_array:
     return emptied
 
 
-def _dense(W: sp.csr_array, rows: np.ndarray, columns: np.ndarray | None):
-    """``W[rows][:, columns]`` as a C-contiguous dense array."""
-    W = W[rows]
-    if columns is not None:
-        W = W[:, columns]
-    return np.ascontiguousarray(W.toarray())
+def _dense(W, rows: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
+    """``W[rows][:, columns]`` as a C-contiguous dense array; no rows (or
+    columns) give one of zeros, a place holder."""
+    W = sp.csr_array(W)
+    n_columns = W.shape[1] if columns is None else max(1, columns.size)
+    dense = np.zeros((max(1, rows.size), n_columns), dtype=W.dtype)
+    if rows.size and (columns is None or columns.size):
+        part = W[rows] if columns is None else W[rows][:, columns]
+        dense[...] = part.toarray()
+    return dense
 
 
 def input_importances(
@@ -213,7 +226,8 @@ def input_importances(
     """
     compacted = compact(coefs, intercepts, activation)
     importances = np.zeros(coefs[0].shape[0])
-    importances[compacted.kept_inputs] = np.abs(compacted.coefs[0]).sum(axis=1)
+    if compacted.kept_inputs.size:
+        importances[compacted.kept_inputs] = np.abs(compacted.coefs[0]).sum(axis=1)
     total = importances.sum()
     return importances / total if total > 0 else importances
 
@@ -243,14 +257,14 @@ def to_sklearn(estimator):
     is_classifier = hasattr(estimator, "classes_")
     mlp = _plain_mlp(estimator, compacted, is_classifier)
     n_features = estimator.n_features_in_
-    if compacted.kept_inputs.size == n_features:
+    if compacted.input_columns.size == n_features:
         if hasattr(estimator, "feature_names_in_"):
             mlp.feature_names_in_ = estimator.feature_names_in_
         return mlp
     # Some inputs are read by no kept weight: a selector in front of the MLP
     # passes on the others (by position, for arrays and data frames alike).
     selector = ColumnTransformer(
-        [("kept_inputs", "passthrough", compacted.kept_inputs.tolist())],
+        [("kept_inputs", "passthrough", compacted.input_columns.tolist())],
         remainder="drop",
         verbose_feature_names_out=False,
     )
@@ -269,7 +283,7 @@ def _plain_mlp(estimator, compacted: Compaction, is_classifier: bool):
         for name, value in estimator.get_params(deep=False).items()
         if name in defaults and name != "hidden_layer_sizes"
     }
-    mlp = kind(hidden_layer_sizes=tuple(len(u) for u in compacted.live_units))
+    mlp = kind(hidden_layer_sizes=tuple(W.shape[1] for W in compacted.coefs[:-1]))
     for name, value in params.items():
         # Our values scikit-learn's MLP does not take (a learning-rate
         # schedule of ours, say) keep its default: they are training
@@ -281,7 +295,7 @@ def _plain_mlp(estimator, compacted: Compaction, is_classifier: bool):
         mlp.set_params(**{name: value})
     mlp.coefs_ = compacted.coefs
     mlp.intercepts_ = compacted.intercepts
-    mlp.n_features_in_ = int(compacted.kept_inputs.size)
+    mlp.n_features_in_ = int(compacted.input_columns.size)
     mlp.n_layers_ = len(compacted.coefs) + 1
     mlp.n_outputs_ = estimator.n_outputs_
     mlp.out_activation_ = estimator.out_activation_

@@ -178,7 +178,7 @@ class _Compacted:
         copy.__dict__.update(estimator.__dict__)
         copy.coefs_ = [sp.csr_array(W) for W in compacted.coefs]
         copy.intercepts_ = compacted.intercepts
-        copy._onnx_kept_inputs = compacted.kept_inputs
+        copy._onnx_kept_inputs = compacted.input_columns
         return copy
 
 

@@ -75,7 +75,7 @@ def test_compaction_removes_unread_units_and_folds_constant_ones():
     expected = _forward(coefs, intercepts, "relu", "identity", X)
     dense = [sp.csr_array(W) for W in compacted.coefs]
     got = _forward(
-        dense, compacted.intercepts, "relu", "identity", X[:, compacted.kept_inputs]
+        dense, compacted.intercepts, "relu", "identity", X[:, compacted.input_columns]
     )
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
@@ -85,6 +85,9 @@ def test_a_dead_network_keeps_one_unit_per_layer_and_predicts_its_constant():
     coefs[1] = sp.csr_array((4, 3))  # nothing reaches layer 1 any more
     compacted = compact(coefs, intercepts, "tanh")
     assert [W.shape for W in compacted.coefs] == [(1, 1), (1, 1), (1, 2)]
+    assert compacted.kept_inputs.size == 0
+    assert [u.size for u in compacted.live_units] == [0, 0]
+    assert not any(W.any() for W in compacted.coefs[:2])  # place holders
     X = np.random.RandomState(0).normal(size=(7, 5))
     expected = _forward(coefs, intercepts, "tanh", "identity", X)
     got = _forward(
@@ -92,7 +95,7 @@ def test_a_dead_network_keeps_one_unit_per_layer_and_predicts_its_constant():
         compacted.intercepts,
         "tanh",
         "identity",
-        X[:, compacted.kept_inputs],
+        X[:, compacted.input_columns],
     )
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     # The only output is a constant: it does not depend on X.
@@ -336,3 +339,21 @@ def test_compaction_leaves_the_estimators_weights_alone():
         np.testing.assert_array_equal(W.indptr, indptr)
     for b, b0 in zip(intercepts, biases_before):
         np.testing.assert_array_equal(b, b0)
+
+
+def test_a_ticket_whose_output_reads_nothing_becomes_a_constant_model():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 5))
+    y = rng.randint(3, size=30)
+    ticket = LotteryTicket(
+        [sp.csr_array(rng.normal(size=(5, 4))), sp.csr_array((4, 3))],
+        [rng.normal(size=4), rng.normal(size=3)],
+    )
+    model = LotteryTicketMLP(ticket=ticket, max_iter=3, random_state=0).fit(X, y)
+    plain = model.to_sklearn()
+    assert plain[-1].hidden_layer_sizes == (1,) and plain[-1].n_features_in_ == 1
+    np.testing.assert_allclose(plain.predict_proba(X), model.predict_proba(X))
+    assert np.ptp(plain.predict_proba(X), axis=0).max() == 0
+    assert len(model.unused_features_) == 5
+    assert model.history_["live_units"][-1] == (0,)
+    assert model.history_["multiply_adds"][-1] == 0

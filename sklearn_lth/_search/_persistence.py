@@ -533,7 +533,7 @@ def _check_cost(saved, name: str, key: str, found, shapes) -> None:
         isinstance(found, tuple)
         and len(found) == len(hidden)
         and all(
-            isinstance(n, int) and 1 <= n <= size for n, size in zip(found, hidden)
+            isinstance(n, int) and 0 <= n <= size for n, size in zip(found, hidden)
         ),
         name,
         f"the live units of each hidden layer (sizes {hidden})",
