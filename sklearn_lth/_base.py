@@ -128,9 +128,11 @@ class CSRPredictorMixin:
         after a ``ColumnTransformer`` that selects the others, in a
         ``Pipeline``. The result predicts what this estimator predicts (to
         float rounding of the folded biases), loads with scikit-learn alone,
-        and converts with every tool that knows scikit-learn's MLPs
-        (``skl2onnx`` among them). ``hidden_layer_sizes`` of the result gives
-        the live units per hidden layer.
+        and converts with the tools that know scikit-learn's MLPs
+        (``skl2onnx``'s converter knows no Poisson output:
+        :func:`sklearn_lth.to_onnx` exports one). ``hidden_layer_sizes`` of
+        the result gives the live units per hidden layer (at least one: a
+        layer with none keeps one unit of zero weights).
 
         Returns
         -------

@@ -268,6 +268,9 @@ def to_sklearn(estimator):
         remainder="drop",
         verbose_feature_names_out=False,
     )
+    # Arrays out whatever scikit-learn's transform_output says: the MLP was
+    # fitted without feature names.
+    selector.set_output(transform="default")
     selector.fit(np.zeros((1, n_features), dtype=compacted.coefs[0].dtype))
     if hasattr(estimator, "feature_names_in_"):
         selector.feature_names_in_ = estimator.feature_names_in_

@@ -7,8 +7,8 @@ constant (COO: each kept weight's value and its position) when that is
 smaller than the dense tensor, that is below a third of the weights kept in
 float32 (a half in float64). ONNX Runtime densifies sparse constants when it
 loads a model: such a file is small, and runs at the dense speed. With
-``compact=True`` the graph is that of the live units only (the network of
-:meth:`~sklearn_lth.LotteryTicketMLP.to_sklearn`, its kept input columns
+``compact=True`` the graph is the dense network of the live units only (that
+of :meth:`~sklearn_lth.LotteryTicketMLP.to_sklearn`, its kept input columns
 gathered first), the fastest form on any runtime.
 
 The converter is registered with ``skl2onnx`` when this module is imported
@@ -44,8 +44,10 @@ from ._cv import LotteryTicketMLPCV, LotteryTicketMLPRegressorCV
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._supermask import SupermaskMLP
 
-_CLASSIFIERS = (LotteryTicketMLP, SupermaskMLP)
-_REGRESSORS = (LotteryTicketMLPRegressor,)
+_CLASSIFIERS = (LotteryTicketMLP, SupermaskMLP, LotteryTicketMLPCV)
+_REGRESSORS = (LotteryTicketMLPRegressor, LotteryTicketMLPRegressorCV)
+# Sparse constants (Constant's sparse_value) came with opset 11.
+_SPARSE_CONSTANTS_OPSET = 11
 _ONNX_ACTIVATIONS = {
     "identity": "Identity",
     "relu": "Relu",
@@ -61,19 +63,24 @@ def to_onnx(estimator, X, *, compact: bool = False, target_opset=None):
 
     Parameters
     ----------
-    estimator : fitted estimator of this package, or Pipeline ending in one
+    estimator : fitted estimator of this package, or Pipeline holding one
         A ``LotteryTicketMLP``, ``LotteryTicketMLPRegressor``, their ``CV``
-        versions (their refitted estimator is exported) or ``SupermaskMLP``.
+        versions (their refitted estimator is exported) or ``SupermaskMLP``;
+        the other steps of a pipeline are converted by ``skl2onnx``.
     X : array-like of shape (n_samples, n_features)
         Sample input: its dtype sets the graph's (float64 stays float64,
-        anything else is float32) and its number of columns the input's.
+        anything else is float32); it must have the columns the estimator
+        was fitted on.
     compact : bool, default=False
-        False: the ticket's own shape, each sparse layer stored as a sparse
-        constant. True: the network of its live units only
-        (:meth:`~sklearn_lth.LotteryTicketMLP.to_sklearn`), smaller still,
-        and the fastest on any runtime (which computes only live units).
+        False: the ticket's own shape, each layer under a third of its
+        weights kept (a half in float64) stored as a sparse constant, the
+        smallest file. True: the dense network of its live units only
+        (:meth:`~sklearn_lth.LotteryTicketMLP.to_sklearn`), its kept input
+        columns gathered first: dense constants, the fastest on any runtime,
+        and readable by tools that know no sparse tensors.
     target_opset : int, default=None
-        The ONNX opset, ``skl2onnx``'s default when None.
+        The ONNX opset, ``skl2onnx``'s default when None. Below 11, which has
+        no sparse constants, every layer is stored dense.
 
     Returns
     -------
@@ -96,7 +103,7 @@ def to_onnx(estimator, X, *, compact: bool = False, target_opset=None):
     ['label', 'probabilities']
     """
     model = _exportable(estimator, compact)
-    sample = np.asarray(X[:1])
+    sample = _sample(X, estimator)
     sample = sample if sample.dtype == np.float64 else sample.astype(np.float32)
     options = {id(step): {"zipmap": False} for step in _classifiers_in(model)}
     return skl2onnx.to_onnx(
@@ -142,17 +149,40 @@ def register_onnx_converters() -> None:
         )
 
 
-def _exportable(estimator, compact: bool):
+def _sample(X, estimator) -> np.ndarray:
+    """The first row of ``X``, checked against what ``estimator`` reads."""
+    sample = np.asarray(X[:1])
+    if sample.ndim != 2:
+        raise ValueError(
+            "X must be a 2-d sample of rows (n_samples, n_features), got an array "
+            f"of shape {np.shape(X)}."
+        )
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is not None and sample.shape[1] != expected:
+        raise ValueError(
+            f"X has {sample.shape[1]} features, but {type(estimator).__name__} "
+            f"was fitted on {expected}."
+        )
+    return sample
+
+
+def _exportable(estimator, compact: bool, *, in_pipeline: bool = False):
     """``estimator`` as the model ``skl2onnx`` converts."""
     if isinstance(estimator, Pipeline):
-        *head, (name, last) = estimator.steps
-        return Pipeline([*head, (name, _exportable(last, compact))])
+        return Pipeline(
+            [
+                (name, _exportable(step, compact, in_pipeline=True))
+                for name, step in estimator.steps
+            ]
+        )
+    if in_pipeline and not isinstance(estimator, _CLASSIFIERS + _REGRESSORS):
+        return estimator  # skl2onnx's to convert
     if isinstance(estimator, LotteryTicketMLPCV | LotteryTicketMLPRegressorCV):
         check_is_fitted(estimator)
         estimator = estimator.best_estimator_
     if not isinstance(estimator, _CLASSIFIERS + _REGRESSORS):
         raise TypeError(
-            "to_onnx exports this package's estimators (or a Pipeline ending in "
+            "to_onnx exports this package's estimators (or a Pipeline holding "
             f"one), not {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
@@ -179,6 +209,7 @@ class _Compacted:
         copy.coefs_ = [sp.csr_array(W) for W in compacted.coefs]
         copy.intercepts_ = compacted.intercepts
         copy._onnx_kept_inputs = compacted.input_columns
+        copy._onnx_dense = True
         return copy
 
 
@@ -197,8 +228,15 @@ def _tensor_type(operator):
     return FloatTensorType
 
 
-def _classifier_shapes(operator) -> None:
+def _fitted(operator):
+    """The fitted estimator an operator converts (a CV one's refitted one)."""
     estimator = operator.raw_operator
+    check_is_fitted(estimator)
+    return getattr(estimator, "best_estimator_", estimator)
+
+
+def _classifier_shapes(operator) -> None:
+    estimator = _fitted(operator)
     n = operator.inputs[0].get_first_dimension()
     classes = estimator.classes_
     if _is_multilabel(estimator):
@@ -212,7 +250,7 @@ def _classifier_shapes(operator) -> None:
 
 def _regressor_shapes(operator) -> None:
     n = operator.inputs[0].get_first_dimension()
-    n_outputs = operator.raw_operator.n_outputs_
+    n_outputs = _fitted(operator).n_outputs_
     operator.outputs[0].type = _tensor_type(operator)([n, n_outputs])
 
 
@@ -223,7 +261,7 @@ def _is_multilabel(estimator) -> bool:
 
 def _forward(scope, operator, container) -> tuple[str, int, type]:
     """The network's output (after the output activation), and its dtypes."""
-    estimator = operator.raw_operator
+    estimator = _fitted(operator)
     proto = guess_proto_type(operator.inputs[0].type)
     if proto != TensorProto.DOUBLE:
         proto = TensorProto.FLOAT
@@ -237,8 +275,11 @@ def _forward(scope, operator, container) -> tuple[str, int, type]:
         )
         name = _node(scope, container, "Gather", [name, columns], axis=1)
     last = len(estimator.coefs_) - 1
+    sparse = container.target_opset >= _SPARSE_CONSTANTS_OPSET and not getattr(
+        estimator, "_onnx_dense", False
+    )
     for i, (W, b) in enumerate(zip(estimator.coefs_, estimator.intercepts_)):
-        weights = _weights_constant(scope, container, W, proto, dtype)
+        weights = _weights_constant(scope, container, W, proto, dtype, sparse)
         bias = scope.get_unique_variable_name("bias")
         container.add_initializer(bias, proto, [b.size], b.astype(dtype).tolist())
         product = _node(scope, container, "MatMul", [name, weights])
@@ -248,13 +289,15 @@ def _forward(scope, operator, container) -> tuple[str, int, type]:
     return name, proto, dtype
 
 
-def _weights_constant(scope, container, W, proto, dtype) -> str:
-    """A layer's weights as an initializer: sparse (COO) when that is smaller."""
+def _weights_constant(scope, container, W, proto, dtype, sparse: bool) -> str:
+    """A layer's weights as an initializer: sparse (COO) when ``sparse`` and
+    that is smaller."""
     name = scope.get_unique_variable_name("weights")
     W = sp.csr_array(W)
     index_bytes = 8  # ONNX's sparse indices are int64
     value_bytes = np.dtype(dtype).itemsize
-    if W.nnz * (index_bytes + value_bytes) < W.shape[0] * W.shape[1] * value_bytes:
+    size = W.shape[0] * W.shape[1]
+    if sparse and W.nnz * (index_bytes + value_bytes) < size * value_bytes:
         coo = sp.coo_matrix(W.astype(dtype))
         coo.sum_duplicates()  # ascending positions, as ONNX asks
         container.add_initializer(name, proto, list(W.shape), coo)
@@ -278,7 +321,7 @@ def _node(scope, container, op_type: str, inputs: list[str], **attributes) -> st
 
 
 def _convert_classifier(scope, operator, container) -> None:
-    estimator = operator.raw_operator
+    estimator = _fitted(operator)
     output, proto, dtype = _forward(scope, operator, container)
     labels, probabilities = (v.full_name for v in operator.outputs[:2])
     if _is_multilabel(estimator):

@@ -524,3 +524,11 @@ def test_ctrl_c_while_loading(monkeypatch, capsys):
     monkeypatch.setattr(_cli, "load_dataset", load)
     assert main(["iris"]) == 130
     assert _error_line(capsys) == "sklearn-lth: interrupted"
+
+
+def test_the_live_units_column_fits_a_deep_network(capsys):
+    assert main(["iris", *TINY, "--hidden-layer-sizes", "100,100,100"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line[:1] == "|"]
+    assert "100-100-100" in lines[2]
+    # Every line of the table is as wide as its header.
+    assert {len(line) for line in lines} == {len(lines[0])}

@@ -74,7 +74,7 @@ def test_n_seeds_prints_the_kept_seeds_rounds_after_the_search(monkeypatch, caps
     assert params[0]["n_seeds"] == 2 and params[0]["n_jobs"] == 1
     out = capsys.readouterr().out
     assert "; 2 seeds, the one scoring best on 10% of the training part" in out
-    assert "| train | validation | seconds |" in out
+    assert "|   train | validation | seconds |" in out
     rows = _rows(out)
     assert [int(row[0]) for row in rows] == [0, 1, 2]
     kept = re.search(r"kept seed (\d) of 2 \(each seed's last round scores", out)
@@ -95,7 +95,7 @@ def test_n_seeds_verbose_prints_the_table_header_after_the_search(capsys):
     assert main(["iris", *TINY, "--n-seeds", "2", "--verbose"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = lines.index(
-        "| round | remaining weights | sparsity | live units | epochs | train | "
+        "| round | remaining weights | sparsity | live units | epochs |   train | "
         "validation | seconds |"
     )
     last_seed_line = max(i for i, line in enumerate(lines) if line.startswith("[seed"))

@@ -165,3 +165,71 @@ def test_whole_float_labels_come_out_as_integers():
     labels, _ = _run(to_onnx(model, X), X)
     assert labels.dtype == np.int64
     np.testing.assert_array_equal(labels, model.predict(X))
+
+
+def _sparse_constants(model) -> int:
+    return sum(
+        1
+        for node in model.graph.node
+        for attribute in node.attribute
+        if attribute.name == "sparse_value"
+    )
+
+
+@pytest.fixture(scope="module")
+def sparse_classifier():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 30)).astype(np.float32)
+    y = rng.randint(3, size=80)
+    model = LotteryTicketMLP(
+        (40,), target_sparsity=0.95, pruning_rounds=2, max_iter=5, random_state=0
+    ).fit(X, y)
+    return model, X
+
+
+def test_compact_export_is_dense_and_old_opsets_get_dense_weights(sparse_classifier):
+    from onnx.checker import check_model
+    from onnx.reference import ReferenceEvaluator
+
+    model, X = sparse_classifier
+    assert _sparse_constants(to_onnx(model, X)) > 0
+    compacted = to_onnx(model, X, compact=True)
+    assert _sparse_constants(compacted) == 0
+    labels, _ = ReferenceEvaluator(compacted).run(None, {"X": X})
+    np.testing.assert_array_equal(labels, model.predict(X))
+    old = to_onnx(model, X, target_opset=9)
+    assert _sparse_constants(old) == 0
+    check_model(old)
+    np.testing.assert_array_equal(_run(old, X)[0], model.predict(X))
+
+
+def test_a_sample_that_does_not_fit_is_refused(sparse_classifier):
+    model, X = sparse_classifier
+    with pytest.raises(ValueError, match="X has 29 features, but LotteryTicketMLP"):
+        to_onnx(model, X[:, :29])
+    with pytest.raises(ValueError, match="2-d sample"):
+        to_onnx(model, X[0])
+
+
+def test_skl2onnx_knows_the_cv_estimators():
+    from sklearn.feature_selection import SelectFromModel
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_lth import LotteryTicketMLPCV
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    pipeline = make_pipeline(
+        StandardScaler(),
+        LotteryTicketMLPCV(hidden_layer_sizes=(6,), max_rounds=2, max_iter=5, cv=2),
+    ).fit(X, y)
+    labels, _ = _run(skl2onnx.to_onnx(pipeline, X[:1], options={"zipmap": False}), X)
+    np.testing.assert_array_equal(labels, pipeline.predict(X))
+    # Ours inside, another estimator last: ours converts ours, skl2onnx the rest.
+    selecting = make_pipeline(
+        SelectFromModel(LotteryTicketMLP((6,), max_iter=5, random_state=0)),
+        LogisticRegression(),
+    ).fit(X, y)
+    labels, _ = _run(to_onnx(selecting, X), X)
+    np.testing.assert_array_equal(labels, selecting.predict(X))

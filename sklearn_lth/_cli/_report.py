@@ -22,7 +22,7 @@ from .._pruning import per_round_rate
 from ._data import Split
 from ._errors import EXIT_INTERRUPTED, one_line
 from ._outputs import save_model
-from ._running import Search, table_header
+from ._running import Search, live_units_width, table_header
 from ._tabular import Dataset
 
 #: A last round this far (or less) below the dense network is a winning ticket.
@@ -150,7 +150,7 @@ def print_header(
         )
     else:
         print()
-        print(table_header("test"))
+        print(table_header("test", live_units_width(units[1:-1])))
     sys.stdout.flush()
 
 

@@ -157,22 +157,35 @@ class Search:
     interrupted: bool = False
 
 
-def table_header(scored_on: str) -> str:
+def live_units_width(hidden_layer_sizes) -> int:
+    """The live units column's width: the dense network's ``300-100`` fits."""
+    text = "-".join(str(n) for n in hidden_layer_sizes)
+    return max(len("live units"), len(text))
+
+
+def table_header(scored_on: str, live_width: int) -> str:
     """The round table's header (two lines), its score column ``scored_on``."""
+    score_width = _score_width(scored_on)
     return (
-        f"| round | remaining weights | sparsity | live units | epochs | train | "
-        f"{scored_on} | seconds |\n"
-        f"|------:|------------------:|---------:|-----------:|-------:|------:|"
-        f"{'-' * (len(scored_on) + 1)}:|--------:|"
+        f"| round | remaining weights | sparsity | {'live units':>{live_width}} | "
+        f"epochs | {'train':>7} | {scored_on:>{score_width}} | seconds |\n"
+        f"|------:|------------------:|---------:|{'-' * (live_width + 1)}:|"
+        f"-------:|--------:|{'-' * (score_width + 1)}:|--------:|"
     )
 
 
-def _row(record: dict, score: float) -> str:
+def _score_width(scored_on: str) -> int:
+    """A score column's width: ``-0.1234`` (an R2 below 0) fits."""
+    return max(7, len(scored_on))
+
+
+def _row(record: dict, score: float, live_width: int, scored_on: str) -> str:
+    live = _live_units(record["live_units"])
     return (
         f"| {record['round']:5d} | {record['remaining_parameters']:17d} | "
-        f"{record['sparsity']:8.1%} | {_live_units(record['live_units']):>10} | "
-        f"{record['n_iter']:6d} | {record['train_score']:.4f} | {score:.4f} | "
-        f"{record['seconds']:7.2f} |"
+        f"{record['sparsity']:8.1%} | {live:>{live_width}} | "
+        f"{record['n_iter']:6d} | {record['train_score']:7.4f} | "
+        f"{score:{_score_width(scored_on)}.4f} | {record['seconds']:7.2f} |"
     )
 
 
@@ -211,6 +224,7 @@ def run_search(
     """
     seeds = estimator.n_seeds
     search = Search(scored_on="test" if seeds == 1 else "validation")
+    live_width = live_units_width(estimator.hidden_layer_sizes)
     heartbeat = Heartbeat(
         None if verbose else HEARTBEAT_SECONDS,
         searching=None if seeds == 1 else f"{seeds} seeds",
@@ -222,7 +236,7 @@ def run_search(
             heartbeat.emit(_resumed(0, index - 1), index)
         test_score = round_model.score(split.X_test, split.y_test)
         search.scores[index] = test_score
-        heartbeat.emit(_row(record, test_score), index + 1)
+        heartbeat.emit(_row(record, test_score, live_width, "test"), index + 1)
 
     tic = time.perf_counter()
     try:
@@ -256,11 +270,11 @@ def run_search(
         ) from exc
     search.seconds = time.perf_counter() - tic
     if hasattr(estimator, "history_"):
-        _finish_table(search, estimator, split)
+        _finish_table(search, estimator, split, live_width)
     return search
 
 
-def _finish_table(search: Search, estimator, split: Split) -> None:
+def _finish_table(search: Search, estimator, split: Split, live_width: int) -> None:
     """The rows the estimator did not report, and the last round's test score."""
     history = estimator.history_
     rounds = [int(index) for index in history["round"]]
@@ -269,11 +283,11 @@ def _finish_table(search: Search, estimator, split: Split) -> None:
         # The header only now: the seeds' progress lines (--verbose, the
         # heartbeat) came before it, not inside the table.
         print()
-        print(table_header(search.scored_on))
+        print(table_header(search.scored_on, live_width))
         for position, index in enumerate(rounds):
             record = {key: values[position] for key, values in history.items()}
             search.scores[index] = float(record["validation_score"])
-            print(_row(record, search.scores[index]))
+            print(_row(record, search.scores[index], live_width, search.scored_on))
         print(_kept_seed(estimator))
     if not search.interrupted:
         if search.scored_on == "test" and last not in search.scores:
