@@ -338,7 +338,9 @@ class Layer:
         """A flat scratch array of at least ``size`` kept between calls."""
         buffer = self._buffers.get(name)
         if buffer is None or buffer.size < size or buffer.dtype != dtype:
-            buffer = self._buffers[name] = np.empty(size, dtype=dtype)
+            # Zeros: columns past a batch may be computed, never read, and
+            # should not hold denormals (which slow the products down).
+            buffer = self._buffers[name] = np.zeros(size, dtype=dtype)
         return buffer[:size]
 
     def feature_major(self, M, name: str) -> np.ndarray:
@@ -504,10 +506,17 @@ class Network:
         contiguous rows. ``activations[0]``, the input batch, is the caller's.
         """
         units = [layer.shape[1] for layer in self.layers]
-        activations = [None] + [np.empty((n, batch_size), dtype).T for n in units]
+        backend = self.layers[0].backend
+
+        def buffer(n: int) -> np.ndarray:
+            # The backend may give more columns than a batch (whole blocks of
+            # its CSR products).
+            return backend.feature_major_buffer(n, batch_size, dtype)[:, :batch_size].T
+
+        activations = [None] + [buffer(n) for n in units]
         if not deltas:
             return activations, None
-        return activations, [np.empty((n, batch_size), dtype).T for n in units]
+        return activations, [buffer(n) for n in units]
 
     def forward(self, activations: list) -> np.ndarray:
         """Fill ``activations[1:]`` from ``activations[0]``; return the output.
@@ -521,7 +530,7 @@ class Network:
             # The first layer's CSR product and kept-position gradient both
             # read the batch feature-major: transpose it once for both (a
             # batch gathered feature-major already is, unless it is short).
-            activations[0] = first.feature_major(activations[0], "input").T
+            activations[0] = first.backend.feature_major_input(first, activations[0])
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             A = activations[i] if i == 0 else activations[i][:n]

@@ -260,6 +260,10 @@ class BatchSource:
         batch)`` buffer (a backend's ``feature_major_gather``), for a first
         layer that reads its batch feature-major; None gathers them into a
         ``(batch, features)`` buffer.
+    feature_major_buffer : callable or None
+        The backend's ``feature_major_buffer``, which makes the feature-major
+        buffer (possibly with more columns than a batch); needed with
+        ``feature_major_gather``.
     """
 
     __slots__ = (
@@ -287,6 +291,7 @@ class BatchSource:
         shuffle: bool,
         rng: np.random.RandomState,
         feature_major_gather: Callable | None = None,
+        feature_major_buffer: Callable | None = None,
     ):
         self.X, self.Y, self.sample_weight, self.rows = X, Y, sample_weight, rows
         self.batch_size, self.shuffle, self.rng = batch_size, shuffle, rng
@@ -304,14 +309,13 @@ class BatchSource:
         if not isinstance(X, np.ndarray):
             feature_major_gather = None
         self.feature_major_gather = feature_major_gather
-        shape = (
-            (batch_size, X.shape[1])
-            if feature_major_gather is None
-            else (X.shape[1], batch_size)
-        )
-        self.buffer = (
-            np.empty(shape, dtype=X.dtype) if isinstance(X, np.ndarray) else None
-        )
+        self.buffer = None
+        if isinstance(X, np.ndarray):
+            self.buffer = (
+                np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+                if feature_major_gather is None
+                else feature_major_buffer(X.shape[1], batch_size, X.dtype)
+            )
         # Positions among the training rows, in this epoch's order.
         self.order = np.arange(self.n_samples)
 
@@ -797,6 +801,7 @@ def train_round(
             config.shuffle,
             rng,
             feature_major_gather=gather,
+            feature_major_buffer=step.backend.feature_major_buffer,
         ),
         make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,

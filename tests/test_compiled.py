@@ -67,6 +67,40 @@ def test_csr_forward_is_the_csr_product_then_the_activation(dtype, n, activation
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [33, 60, 64, 100, 130, 200])
+@pytest.mark.parametrize("padded", [True, False])
+@pytest.mark.parametrize("activation", [*ACTIVATIONS, "softmax"])
+def test_the_csr_products_in_whole_blocks_are_the_definition(
+    dtype, n, padded, activation
+):
+    """Batches long enough for whole blocks of columns: in buffers padded to
+    whole blocks (the network's) and in buffers of exactly n columns."""
+    rng = np.random.RandomState(1)
+    columns = _compiled.padded_width(n) if padded else n
+    W = sp.random(40, 23, density=0.2, format="csr", dtype=dtype, random_state=rng)
+    W_T = sp.csr_array(W.T)
+    rows = rng.normal(size=(40, columns)).astype(dtype)
+    bias = rng.normal(size=23).astype(dtype)
+    out = np.full((23, columns + 64), np.nan, dtype)[:, :columns]
+    code = _compiled.ACTIVATION_CODES[activation]
+    _compiled.csr_forward(W_T.indptr, W_T.indices, W_T.data, rows, n, out, bias, code)
+    expected = _numpy_activation(activation, W_T @ rows[:, :n] + bias[:, None])
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out[:, :n], expected, rtol=rtol, atol=rtol)
+    # Only whole blocks are written past n (here, up to the padded width).
+    assert np.isnan(out.base[:, columns:]).all()
+    if activation == "softmax":
+        return
+    errors = rng.normal(size=(23, columns)).astype(dtype)
+    below = _numpy_activation(activation, rng.normal(size=(40, columns)).astype(dtype))
+    down = np.empty((40, columns), dtype)
+    _compiled.csr_backward(W.indptr, W.indices, W.data, errors, n, down, below, code)
+    expected = (W @ errors[:, :n]).T.copy()
+    DERIVATIVES[activation](below[:, :n].T, expected)
+    np.testing.assert_allclose(down[:, :n], expected.T, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_csr_backward_is_the_product_times_the_derivative(dtype, activation):
     rng = np.random.RandomState(5)

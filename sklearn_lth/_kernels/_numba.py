@@ -38,6 +38,7 @@ the activations and errors of a short batch are the first ``n`` columns of
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -55,6 +56,7 @@ from ._compiled import (
     gather_transposed,
     kept_gradient,
     log_loss_and_error,
+    padded_width,
     row_sums,
     scatter,
     sgd_step,
@@ -62,27 +64,36 @@ from ._compiled import (
 )
 from ._numpy import ACTIVATIONS, NumpyBackend
 
+# The feature-major buffers this backend made (see feature_major_buffer),
+# by id: a view of one is only ever its first columns.
+_BUFFERS: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+
+
+def _own(buffer: np.ndarray) -> np.ndarray:
+    """Record ``buffer`` as one of ours; return it."""
+    _BUFFERS[id(buffer)] = buffer
+    return buffer
+
 
 def _rows_in_memory(T: np.ndarray) -> np.ndarray | None:
     """The C-contiguous array whose first columns ``T`` is, or None.
 
-    The network's activations and errors of a short batch are ``(units, n)``
-    column slices of ``(units, batch)`` buffers: the compiled kernels read
-    and write the buffer's first ``n`` columns in place, with no copy.
+    The network's activations and errors are ``(units, n)`` column slices of
+    ``(units, columns)`` buffers: the compiled kernels read and write the
+    buffer in place, with no copy. A buffer of ours is known by its id (a
+    look-up, where reading two data pointers cost 3 us a call); any other
+    array counts only when it is ``T`` itself.
     """
-    if T.flags.c_contiguous:
-        return T
     base = T.base
     if (
-        isinstance(base, np.ndarray)
-        and base.ndim == 2
-        and base.flags.c_contiguous
+        base is not None
+        and _BUFFERS.get(id(base)) is base
         and base.shape[0] == T.shape[0]
         and base.strides == T.strides
-        and base.dtype == T.dtype
-        and base.ctypes.data == T.ctypes.data
     ):
         return base
+    if T.flags.c_contiguous:
+        return T
     return None
 
 
@@ -90,13 +101,31 @@ def _rows_of(layer, M, name: str) -> tuple[np.ndarray, int]:
     """``M.T`` as the first ``n`` columns of a C-contiguous array, and ``n``.
 
     The memory of a network buffer when ``M`` is one (no copy), else a copy
-    in the layer's buffer ``name``, kept between calls.
+    in the layer's buffer ``name`` (padded to whole blocks), kept between
+    calls.
     """
     n = M.shape[0]
-    rows = None if sp.issparse(M) else _rows_in_memory(M.T)
+    if sp.issparse(M):
+        return layer.feature_major(M, name), n
+    rows = _rows_in_memory(M.T)
     if rows is None:
-        rows = layer.feature_major(M, name)
+        rows = _padded_scratch(layer, name, M.shape[1], n, M.dtype)
+        rows[:, :n] = M.T
     return rows, n
+
+
+def _padded_scratch(layer, name: str, units: int, n: int, dtype) -> np.ndarray:
+    """The layer's ``(units, columns)`` buffer ``name`` for ``n`` columns,
+    in whole blocks (as the network's buffers), kept between calls."""
+    buffer = layer._buffers.get(name)
+    if (
+        buffer is None
+        or buffer.shape[0] != units
+        or buffer.shape[1] < n
+        or buffer.dtype != dtype
+    ):
+        buffer = layer._buffers[name] = _own(np.zeros((units, padded_width(n)), dtype))
+    return buffer
 
 
 # The weights argument of an unweighted batch for log_loss_and_error, per
@@ -113,6 +142,17 @@ class NumbaBackend(NumpyBackend):
     #: 0.90-0.99 at 64%, even around 50%, slower below.
     trains_dense_min_density = 0.5
     feature_major_gather = staticmethod(gather_transposed)
+
+    def feature_major_input(self, layer, M):
+        if sp.issparse(M):
+            return super().feature_major_input(layer, M)
+        rows, n = _rows_of(layer, M, "input")
+        return rows[:, :n].T
+
+    def feature_major_buffer(self, units: int, batch_size: int, dtype) -> np.ndarray:
+        # Whole blocks of columns for the CSR products (see
+        # _compiled.padded_width), known to the kernels as a buffer of ours.
+        return _own(np.zeros((units, padded_width(batch_size)), dtype))
 
     # -- a layer's kernel ---------------------------------------------------------
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:

@@ -169,6 +169,17 @@ class NumpyBackend:
     #: pruned entries lengthen.
     trains_dense_min_density = 0.6
 
+    def feature_major_input(self, layer, M):
+        """The input batch ``M`` as a transposed view of feature-major memory
+        (``M`` itself when it is one, else a copy in the layer's buffer)."""
+        return layer.feature_major(M, "input").T
+
+    def feature_major_buffer(self, units: int, batch_size: int, dtype) -> np.ndarray:
+        """A zeroed ``(units, columns)`` buffer for batches of ``batch_size``
+        feature-major: the activations and errors of a layer, or a gathered
+        input batch (a batch is its first columns)."""
+        return np.zeros((units, batch_size), dtype)
+
     # -- a layer's kernel ---------------------------------------------------------
     def choose_kernel(self, density: float) -> str:
         """``"sparse"`` (CSR products) or ``"dense"`` (BLAS) for a layer's density."""
