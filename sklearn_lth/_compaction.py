@@ -24,6 +24,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
 from ._kernels import ACTIVATIONS
+from ._network import csr_from_positions
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,15 @@ class Compaction:
 
 
 def live_structure(
-    coefs: list[sp.sparray],
+    coefs: list,
 ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """Which inputs and hidden units a network's output depends on.
 
     Parameters
     ----------
-    coefs : list of sparse arrays of shape (n_in, n_out)
-        The weights; their non-zero stored entries are the kept weights.
+    coefs : list of sparse arrays of shape (n_in, n_out), or their shapes
+        The weights; their non-zero stored entries are the kept weights. A
+        shape stands for a layer that keeps every weight (no pattern built).
 
     Returns
     -------
@@ -78,7 +80,7 @@ def live_structure(
         Per hidden layer, the units with no kept input (after the constant
         units below are folded away): each emits ``activation(bias)``.
     """
-    masks = [_pattern(W) for W in coefs]
+    masks = [_Full(W) if isinstance(W, tuple) else _pattern(W) for W in coefs]
     n_hidden = len(masks) - 1
     # Forward: units that read nothing are constants; once folded into the
     # layer above they have no outputs, and the units that read only them
@@ -161,14 +163,59 @@ def ticket_cost(coefs: list[sp.csr_array], intercepts: list[np.ndarray]) -> dict
     units (:meth:`~sklearn_lth.LotteryTicketMLP.to_sklearn`'s); ``live_units``:
     per hidden layer, as a tuple.
     """
-    kept_inputs, live, _ = live_structure(coefs)
-    sizes = [kept_inputs.size, *(len(u) for u in live), coefs[-1].shape[1]]
     stored = sum(W.data.nbytes + W.indices.nbytes + W.indptr.nbytes for W in coefs)
+    return _cost(coefs, stored + sum(b.nbytes for b in intercepts))
+
+
+def network_cost(network) -> dict:
+    """:func:`ticket_cost` of a training :class:`~sklearn_lth._network.Network`.
+
+    From its kept positions alone: a layer that keeps every weight builds no
+    pattern (a dense round costs nothing to describe), and the bytes are
+    those of the CSR arrays the network would be exported as.
+    """
+    patterns, stored = [], 0
+    for layer in network.layers:
+        positions = layer.sparse_positions
+        if positions is None:
+            patterns.append(layer.shape)
+        else:
+            kept = np.ones(positions.size, dtype=bool)
+            patterns.append(csr_from_positions(positions, kept, layer.shape))
+        stored += _csr_bytes(layer.shape, layer.n_kept, layer.bias.dtype)
+        stored += layer.bias.nbytes
+    return _cost(patterns, stored)
+
+
+def _csr_bytes(shape: tuple[int, int], nnz: int, dtype) -> int:
+    """Bytes of a CSR array as :func:`~sklearn_lth._network.csr_from_positions`
+    builds it (int32 indices whenever they fit)."""
+    largest = max(*shape, nnz)
+    index_size = 4 if largest < np.iinfo(np.int32).max else 8
+    return nnz * (np.dtype(dtype).itemsize + index_size) + (shape[0] + 1) * index_size
+
+
+def _cost(coefs: list, stored_bytes: int) -> dict:
+    kept_inputs, live, _ = live_structure(coefs)
+    n_out = coefs[-1][1] if isinstance(coefs[-1], tuple) else coefs[-1].shape[1]
+    sizes = [kept_inputs.size, *(len(u) for u in live), n_out]
     return {
-        "stored_bytes": int(stored + sum(b.nbytes for b in intercepts)),
+        "stored_bytes": int(stored_bytes),
         "multiply_adds": int(sum(a * b for a, b in zip(sizes, sizes[1:]))),
         "live_units": tuple(len(u) for u in live),
     }
+
+
+class _Full:
+    """The pattern of a layer that keeps every weight, never built."""
+
+    def __init__(self, shape: tuple[int, int]):
+        self.shape = shape
+
+    def __getitem__(self, key) -> _Full | sp.csr_array:
+        # Only ``[:, columns]`` (columns as a boolean mask) is asked for.
+        _, columns = key
+        return _Full((self.shape[0], int(np.count_nonzero(columns))))
 
 
 def _pattern(W) -> sp.csr_array:
@@ -182,18 +229,32 @@ def _pattern(W) -> sp.csr_array:
     return pattern
 
 
-def _reads_anything(mask: sp.csr_array) -> np.ndarray:
+def _reads_anything(mask) -> np.ndarray:
     """For each column (unit) of ``mask``, whether it has a kept weight."""
+    if isinstance(mask, _Full):
+        return np.full(mask.shape[1], mask.shape[0] > 0)
     return np.bincount(mask.indices, minlength=mask.shape[1]) > 0
 
 
-def _is_read(mask: sp.csr_array) -> np.ndarray:
+def _is_read(mask) -> np.ndarray:
     """For each row (unit below) of ``mask``, whether a kept weight reads it."""
+    if isinstance(mask, _Full):
+        return np.full(mask.shape[0], mask.shape[1] > 0)
     return np.diff(sp.csr_array(mask).indptr) > 0
 
 
-def _without_rows(mask: sp.csr_array, rows: np.ndarray) -> sp.csr_array:
+def _without_rows(mask, rows: np.ndarray) -> sp.csr_array:
     """``mask`` with ``rows`` emptied (a new array)."""
+    if isinstance(mask, _Full):  # built now: constants below a full layer
+        n_in, n_out = mask.shape
+        mask = sp.csr_array(
+            (
+                np.ones(n_in * n_out, dtype=bool),
+                np.tile(np.arange(n_out, dtype=np.int64), n_in),
+                np.arange(0, n_in * n_out + 1, n_out, dtype=np.int64),
+            ),
+            shape=mask.shape,
+        )
     keep = np.ones(mask.shape[0], dtype=bool)
     keep[rows] = False
     row_of_entry = np.repeat(np.arange(mask.shape[0]), np.diff(mask.indptr))

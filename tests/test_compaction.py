@@ -357,3 +357,25 @@ def test_a_ticket_whose_output_reads_nothing_becomes_a_constant_model():
     assert len(model.unused_features_) == 5
     assert model.history_["live_units"][-1] == (0,)
     assert model.history_["multiply_adds"][-1] == 0
+
+
+def test_a_training_networks_cost_is_its_exported_weights_cost():
+    """From kept positions (a full layer's pattern never built, but made
+    when a constant unit below it is folded away) as from the CSR weights."""
+    rng = np.random.RandomState(0)
+    W0 = rng.normal(size=(6, 5)) * (rng.uniform(size=(6, 5)) < 0.5)
+    W0[:, 2] = 0  # a constant unit under a layer that keeps every weight
+    W0[:, 4] = 0
+    W0[0] = 1.0
+    W0[0, [2, 4]] = 0
+    ticket = LotteryTicket(
+        [sp.csr_array(W0), sp.csr_array(rng.normal(size=(5, 3)))],
+        [rng.normal(size=5), rng.normal(size=3)],
+    )
+    X = rng.normal(size=(40, 6))
+    y = rng.randint(3, size=40)
+    model = LotteryTicketMLP(ticket=ticket, max_iter=3, random_state=0).fit(X, y)
+    expected = ticket_cost(model.coefs_, model.intercepts_)
+    assert expected["live_units"] == (3,)
+    for key, value in expected.items():
+        assert model.history_[key][-1] == value

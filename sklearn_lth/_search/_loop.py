@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._compaction import ticket_cost
+from .._compaction import network_cost
 from .._interrupt import StopFlag
 from .._lbfgs import train_round_lbfgs
 from .._losses import constant_prediction, loss_value, validation_score
@@ -263,10 +263,7 @@ def _record(state, result, round_index, data: TrainingData, tic) -> tuple[dict, 
         "train_loss": result.loss_curve[-1] if result.loss_curve else np.nan,
         "train_score": validation_score(out, Y_train, P_train, weights_train),
         "seconds": time.perf_counter() - tic,
-        **ticket_cost(
-            [layer.matrix for layer in network.layers],
-            [layer.bias for layer in network.layers],
-        ),
+        **network_cost(network),
     }
     if data.validation_rows is not None:
         record["validation_score"] = (
