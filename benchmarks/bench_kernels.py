@@ -98,12 +98,12 @@ def _cpu_hz() -> float | None:
     return None
 
 
-def _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias) -> dict:
-    """The three compiled CSR kernels of a layer ``W``, ready to call."""
+def _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias, batch) -> dict:
+    """The three compiled CSR kernels of a layer ``W`` on ``batch`` columns,
+    ready to call."""
     from sklearn_lth._kernels import _compiled
 
     W_T = W.T.tocsr()
-    batch = inputs.shape[1]
     grad = np.empty(W.nnz, np.float32)
     return {
         "forward": lambda: _compiled.csr_forward(
@@ -122,11 +122,17 @@ def print_bandwidth(shape=(784, 300), batch=60) -> None:
     """Bytes of batch rows per cycle streamed by each compiled CSR kernel."""
     if not numba_available():
         return
+    from sklearn_lth._kernels._compiled import padded_width
+
+    # Buffers with whole blocks of columns, as the network allocates them.
+    columns = padded_width(batch)
     rng = np.random.RandomState(0)
-    inputs = rng.normal(size=(shape[0], batch)).astype(np.float32)
-    errors = rng.normal(size=(shape[1], batch)).astype(np.float32)
-    out_fwd = np.empty((shape[1], batch), np.float32)
-    out_bwd = np.empty((shape[0], batch), np.float32)
+    inputs = np.zeros((shape[0], columns), np.float32)
+    inputs[:, :batch] = rng.normal(size=(shape[0], batch))
+    errors = np.zeros((shape[1], columns), np.float32)
+    errors[:, :batch] = rng.normal(size=(shape[1], batch))
+    out_fwd = np.zeros((shape[1], columns), np.float32)
+    out_bwd = np.zeros((shape[0], columns), np.float32)
     bias = np.zeros(shape[1], np.float32)
     hz = _cpu_hz()
     clock = f"at {hz / 1e9:.2f} GHz" if hz else "(clock unknown)"
@@ -135,7 +141,7 @@ def print_bandwidth(shape=(784, 300), batch=60) -> None:
     for density in (0.2, 0.13, 0.05, 0.02):
         W = sp.random(*shape, density=density, format="csr", random_state=0)
         W = W.astype(np.float32)
-        kernels = _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias)
+        kernels = _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias, batch)
         streamed = W.nnz * batch * 4  # one row of the batch per kept weight
         for name, kernel in kernels.items():
             kernel()  # compiled (or loaded) before timing

@@ -419,3 +419,23 @@ def test_lbfgs_has_no_compiled_path_and_its_checkpoints_say_numpy(
         b = _fit("numpy", X=X, y=y, **params, checkpoint_dir=tmp_path)
     for Wa, Wb in zip(_weights(a), _weights(b)):
         np.testing.assert_array_equal(Wa, Wb)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [20, 60, 100, 200])
+def test_the_kept_gradient_of_padded_buffers_ignores_their_padding(dtype, n):
+    """Buffers with whole blocks of columns (the network's) hold anything past
+    n: a long remainder is summed as zeros, a short one not at all."""
+    rng = np.random.RandomState(2)
+    columns = _compiled.padded_width(n)
+    W = sp.random(50, 30, density=0.3, format="csr", dtype=dtype, random_state=rng)
+    inputs = np.full((50, columns), np.inf, dtype)
+    errors = np.full((30, columns), np.nan, dtype)
+    inputs[:, :n] = rng.normal(size=(50, n))
+    errors[:, :n] = rng.normal(size=(30, n))
+    full = inputs[:, :n] @ errors[:, :n].T
+    grad = np.empty(W.nnz, dtype)
+    _compiled.kept_gradient(W.indptr, W.indices, inputs, errors, n, grad)
+    rows = np.repeat(np.arange(50), np.diff(W.indptr))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(grad, full[rows, W.indices], rtol=rtol, atol=rtol)

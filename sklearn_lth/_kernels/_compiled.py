@@ -398,6 +398,26 @@ def row_sums(rows, n, out):  # pragma: no cover
         out[i] = total
 
 
+@njit(**_SERIAL)
+def _summed_columns(n, inputs, errors, zero):  # pragma: no cover
+    """How many columns :func:`kept_gradient` sums: ``n``, or ``n`` rounded
+    up to a multiple of 32 when that leaves a long remainder and both arrays
+    have the columns (a padded buffer). Its vectorised loop takes 32 columns
+    at a time and the rest one by one: 60 columns summed as 64 took 0.75 of
+    the time. The columns past ``n`` are set to zero in both first (nothing
+    else reads them), so they add exact zeros."""
+    width = (n + 31) // 32 * 32
+    if n % 32 < 16 or width > inputs.shape[1] or width > errors.shape[1]:
+        return n
+    for i in range(inputs.shape[0]):
+        for j in range(n, width):
+            inputs[i, j] = zero
+    for i in range(errors.shape[0]):
+        for j in range(n, width):
+            errors[i, j] = zero
+    return width
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     """``grad[k] = inputs[r, :n] @ errors[c, :n]`` for each kept weight (r, c).
@@ -407,6 +427,7 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     four kept weights at a time. Both operands are feature-major.
     """
     zero = grad[:0].sum()  # the dtype's zero
+    n = _summed_columns(n, inputs, errors, zero)
     for r in range(indptr.size - 1):
         k, end = indptr[r], indptr[r + 1]
         while k + 4 <= end:
