@@ -36,6 +36,7 @@ _PUBLIC = {
     "LotteryTicketMLPCV": "._cv",
     "LotteryTicketMLPRegressor": "._mlp",
     "LotteryTicketMLPRegressorCV": "._cv",
+    "SparsityCurveDisplay": "._sparsity_curve",
     "SupermaskMLP": "._supermask",
     "TrainingDivergedError": ".exceptions",
     "config_context": "._config",
@@ -43,6 +44,7 @@ _PUBLIC = {
     "per_round_rate": "._pruning",
     "register_onnx_converters": "._onnx",
     "set_config": "._config",
+    "sparsity_curve": "._sparsity_curve",
     "to_onnx": "._onnx",
 }
 

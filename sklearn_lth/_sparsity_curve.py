@@ -1,0 +1,395 @@
+"""The paper's experiment in one call: held-out score against weights remaining.
+
+:func:`sparsity_curve` runs, for several seeds, a lottery-ticket search and
+its controls, scores every round on held-out data, and returns arrays in the
+style of scikit-learn's ``validation_curve``; :class:`SparsityCurveDisplay`
+draws them as Frankle & Carbin's Figure 1 (mean and spread per arm against
+the weights remaining on a log axis, the early-stopping iteration beside).
+
+The arms:
+
+- ``"ticket"``: the estimator's search as configured;
+- ``"reinit"``: the same search with ``rewind="reinit"``, each round's mask
+  trained from fresh random weights (the paper's random re-initialisation);
+- ``"random"``: ``pruning_criterion="random"``, each round's mask drawn at
+  random at the same counts (the paper's random pruning).
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.pipeline import Pipeline
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._indexing import _safe_indexing
+
+from ._display import check_matplotlib_support
+from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
+
+ARMS = ("ticket", "reinit", "random")
+_CONTROL_PARAMS = {
+    "reinit": {"rewind": "reinit"},
+    "random": {"pruning_criterion": "random"},
+}
+
+
+def sparsity_curve(
+    estimator,
+    X,
+    y,
+    *,
+    X_test=None,
+    y_test=None,
+    cv=None,
+    controls=("reinit", "random"),
+    n_seeds: int = 5,
+    scoring=None,
+    n_jobs=None,
+    random_state=None,
+) -> Bunch:
+    """Held-out score of every round of a search and its controls, per seed.
+
+    Parameters
+    ----------
+    estimator : LotteryTicketMLP, LotteryTicketMLPRegressor or Pipeline
+        The search to run (cloned, never fitted itself); a Pipeline's last
+        step must be one of ours. Its ``random_state`` is replaced by each
+        seed's, its ``n_seeds`` by 1.
+    X, y : array-like
+        Training data. The searches never see the held-out rows, neither to
+        train nor to stop early.
+    X_test, y_test : array-like, default=None
+        Held-out data every round is scored on. When None, ``cv`` splits
+        ``X, y`` and the scores are the mean over its folds.
+    cv : int, cross-validation generator or iterable, default=None
+        As in ``validation_curve`` (5-fold when None, stratified for a
+        classifier); used only when ``X_test`` is None.
+    controls : tuple of str, default=("reinit", "random")
+        The control arms beside the ticket: ``"reinit"``, ``"random"``,
+        both or none (see the module's description).
+    n_seeds : int, default=5
+        Independent searches per arm, each with its own seed.
+    scoring : str or callable, default=None
+        A scikit-learn scorer; the estimator's ``score`` when None.
+    n_jobs : int, default=None
+        Searches run in parallel with joblib (one task per seed and fold);
+        the results do not depend on it.
+    random_state : int, RandomState or None, default=None
+        Draws the seeds.
+
+    Returns
+    -------
+    Bunch
+        ``weights_remaining``, the fraction of weights each round keeps,
+        shape (n_rounds + 1,); ``scores`` and ``early_stop_iteration``, dicts
+        from arm name (``"ticket"`` and each control) to arrays of shape
+        (n_seeds, n_rounds + 1): the held-out score, and the optimizer step
+        at the epoch of minimum validation loss (NaN unless the estimator
+        holds out validation rows, ``early_stopping=True``); ``seeds``, the
+        seed of each row.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_lth import LotteryTicketMLP, sparsity_curve
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = LotteryTicketMLP((8,), target_sparsity=0.8, pruning_rounds=2,
+    ...                           max_iter=20)
+    >>> curve = sparsity_curve(search, X, y, cv=2, n_seeds=2, random_state=0)
+    >>> curve.weights_remaining.round(3).tolist()
+    [1.0, 0.446, 0.196]
+    >>> sorted(curve.scores), curve.scores["ticket"].shape
+    (['random', 'reinit', 'ticket'], (2, 3))
+    """
+    search = _last_step(estimator)
+    arms = _check_arms(controls)
+    if not isinstance(n_seeds, Integral) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be a positive integer, got {n_seeds!r}.")
+    seeds = check_random_state(random_state).randint(
+        np.iinfo(np.int32).max, size=n_seeds
+    )
+    if X_test is not None:
+        if y_test is None:
+            raise ValueError("X_test was given without y_test.")
+        splits = [None]
+    else:
+        cv = check_cv(cv, y, classifier=is_classifier(search))
+        splits = list(cv.split(X, y))
+    tasks = [(seed, split) for seed in seeds for split in splits]
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_run_arms)(estimator, X, y, X_test, y_test, split, seed, arms, scoring)
+        for seed, split in tasks
+    )
+    return _collect(results, arms, seeds, len(splits))
+
+
+def _last_step(estimator):
+    """Our search, ``estimator`` itself or a Pipeline's last step."""
+    search = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    if not isinstance(search, LotteryTicketMLP | LotteryTicketMLPRegressor):
+        raise TypeError(
+            "sparsity_curve runs a LotteryTicketMLP or LotteryTicketMLPRegressor "
+            f"(or a Pipeline ending in one), not {type(search).__name__}."
+        )
+    return search
+
+
+def _check_arms(controls) -> tuple[str, ...]:
+    if isinstance(controls, str):
+        controls = (controls,)
+    unknown = [c for c in controls if c not in ARMS[1:]]
+    if unknown:
+        raise ValueError(
+            f"Unknown control {unknown[0]!r}; the controls are {list(ARMS[1:])}."
+        )
+    return ("ticket", *dict.fromkeys(controls))
+
+
+def _with_params(estimator, **params):
+    """A clone of ``estimator`` with its search's ``params`` set."""
+    estimator = clone(estimator)
+    if isinstance(estimator, Pipeline):
+        name = estimator.steps[-1][0]
+        params = {f"{name}__{key}": value for key, value in params.items()}
+    return estimator.set_params(**params)
+
+
+def _fit_params(estimator, callback) -> dict:
+    if isinstance(estimator, Pipeline):
+        return {f"{estimator.steps[-1][0]}__on_round_end": callback}
+    return {"on_round_end": callback}
+
+
+def _run_arms(estimator, X, y, X_test, y_test, split, seed, arms, scoring):
+    """Every arm of one seed on one split: per arm, scores, early-stopping
+    iterations and weights remaining, per round.
+
+    The searches' own warnings (rounds that did not converge in
+    ``max_iter``, a kept round scoring below an earlier one) are not
+    repeated: a curve goes to sparsities that lose on purpose, and its scores
+    say how each round did.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return _run_arms_quietly(
+            estimator, X, y, X_test, y_test, split, seed, arms, scoring
+        )
+
+
+def _run_arms_quietly(estimator, X, y, X_test, y_test, split, seed, arms, scoring):
+    if split is not None:
+        train, test = split
+        X, y, X_test, y_test = (
+            _safe_indexing(X, train),
+            _safe_indexing(y, train),
+            _safe_indexing(X, test),
+            _safe_indexing(y, test),
+        )
+    out = {}
+    for arm in arms:
+        model = _with_params(
+            estimator, random_state=seed, n_seeds=1, **_CONTROL_PARAMS.get(arm, {})
+        )
+        out[arm] = _scored_search(model, X, y, X_test, y_test, scoring)
+    return out
+
+
+def _scored_search(model, X, y, X_test, y_test, scoring):
+    """Fit ``model``, scoring each round on the held-out rows as it ends."""
+    scores, early, remaining = [], [], []
+    held_out = {}
+
+    def score_round(record, round_model):
+        if "X" not in held_out:
+            # A Pipeline's steps before ours are fitted by now.
+            Xt = X_test
+            if isinstance(model, Pipeline):
+                Xt = model[:-1].transform(X_test)
+            held_out["X"] = Xt
+        scorer = check_scoring(round_model, scoring=scoring)
+        scores.append(scorer(round_model, held_out["X"], y_test))
+        early.append(record.get("min_validation_loss_iteration", np.nan))
+        remaining.append(1.0 - record["sparsity"])
+
+    model.fit(X, y, **_fit_params(model, score_round))
+    return scores, early, remaining
+
+
+def _collect(results, arms, seeds, n_splits) -> Bunch:
+    """Per arm, (n_seeds, n_rounds + 1) arrays: the mean over the splits."""
+    rounds = len(results[0]["ticket"][0])
+    scores, early = {}, {}
+    for arm in arms:
+        per_task = np.array([task[arm][0] for task in results], dtype=float)
+        per_stop = np.array([task[arm][1] for task in results], dtype=float)
+        scores[arm] = per_task.reshape(len(seeds), n_splits, rounds).mean(axis=1)
+        early[arm] = per_stop.reshape(len(seeds), n_splits, rounds).mean(axis=1)
+    remaining = np.asarray(results[0]["ticket"][2], dtype=float)
+    return Bunch(
+        weights_remaining=remaining,
+        scores=scores,
+        early_stop_iteration=early,
+        seeds=np.asarray(seeds),
+    )
+
+
+class SparsityCurveDisplay:
+    """Held-out score against weights remaining, per arm, as in the paper.
+
+    Frankle & Carbin's Figure 1: one line per arm (the mean over seeds) with
+    a band from the lowest to the highest seed, the percentage of weights
+    remaining on a log axis (100% on the left) and, when the searches held
+    out validation rows, the early-stopping iteration in a second panel.
+    Build it with :meth:`from_estimator`, or from :func:`sparsity_curve`'s
+    result.
+
+    Parameters
+    ----------
+    weights_remaining : array-like of shape (n_rounds + 1,)
+        Fraction of the weights each round keeps.
+    scores : dict of str to array-like of shape (n_seeds, n_rounds + 1)
+        Each arm's held-out scores.
+    early_stop_iteration : dict of str to array-like, default=None
+        Each arm's early-stopping iterations (all NaN: no second panel).
+    score_name : str, default="test score"
+        The y axis label.
+
+    Attributes
+    ----------
+    lines_ : dict of str to matplotlib Line2D
+    bands_ : dict of str to matplotlib PolyCollection
+    axes_ : ndarray of matplotlib Axes
+        One, or two with the early-stopping panel.
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sklearn_lth import SparsityCurveDisplay
+    >>> display = SparsityCurveDisplay(
+    ...     weights_remaining=[1.0, 0.5, 0.25],
+    ...     scores={"ticket": np.array([[0.9, 0.9, 0.88], [0.92, 0.9, 0.86]]),
+    ...             "random": np.array([[0.9, 0.85, 0.7], [0.92, 0.83, 0.72]])},
+    ... ).plot()
+    >>> sorted(display.lines_)
+    ['random', 'ticket']
+    """
+
+    def __init__(
+        self,
+        *,
+        weights_remaining,
+        scores,
+        early_stop_iteration=None,
+        score_name="test score",
+    ):
+        self.weights_remaining = np.asarray(weights_remaining, dtype=float)
+        self.scores = {arm: np.asarray(v, dtype=float) for arm, v in scores.items()}
+        self.early_stop_iteration = (
+            None
+            if early_stop_iteration is None
+            else {
+                arm: np.asarray(v, dtype=float)
+                for arm, v in early_stop_iteration.items()
+            }
+        )
+        self.score_name = score_name
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y, *, ax=None, score_name=None, **kwargs):
+        """Run :func:`sparsity_curve` and plot it.
+
+        Parameters
+        ----------
+        estimator : LotteryTicketMLP, LotteryTicketMLPRegressor or Pipeline
+            The search (unfitted; a Pipeline's last step one of ours).
+        X, y : array-like
+            Training data (and, with ``cv``, the held-out folds).
+        ax : matplotlib Axes or array of two, default=None
+            Where to draw: one axes (no early-stopping panel) or two.
+        score_name : str, default=None
+            The y axis label (the scoring's name, or "test score").
+        **kwargs
+            Passed to :func:`sparsity_curve` (``X_test``, ``y_test``,
+            ``cv``, ``controls``, ``n_seeds``, ``scoring``, ``n_jobs``,
+            ``random_state``).
+
+        Returns
+        -------
+        SparsityCurveDisplay
+        """
+        check_matplotlib_support(f"{cls.__name__}.from_estimator")
+        curve = sparsity_curve(estimator, X, y, **kwargs)
+        scoring = kwargs.get("scoring")
+        name = score_name or (scoring if isinstance(scoring, str) else "test score")
+        return cls(
+            weights_remaining=curve.weights_remaining,
+            scores=curve.scores,
+            early_stop_iteration=curve.early_stop_iteration,
+            score_name=name,
+        ).plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Draw on ``ax`` (a new figure when None).
+
+        Returns
+        -------
+        SparsityCurveDisplay
+            ``self``, with the artists set.
+        """
+        check_matplotlib_support(f"{type(self).__name__}.plot")
+        import matplotlib.pyplot as plt
+
+        panels = self._has_early_stopping()
+        if ax is None:
+            _, ax = plt.subplots(
+                1, 2 if panels else 1, figsize=(10 if panels else 6, 4)
+            )
+        axes = np.atleast_1d(ax)
+        remaining = 100 * self.weights_remaining
+        self.lines_, self.bands_ = {}, {}
+        for arm, values in self.scores.items():
+            line, band = _draw(axes[0], remaining, values, arm)
+            self.lines_[arm], self.bands_[arm] = line, band
+        axes[0].set_ylabel(self.score_name)
+        if panels and len(axes) > 1:
+            for arm, values in self.early_stop_iteration.items():
+                if not np.isnan(values).all():
+                    _draw(axes[1], remaining, values, arm)
+            axes[1].set_ylabel("early-stopping iteration")
+        for axis in axes:
+            axis.set_xscale("log")
+            axis.set_xlim(remaining.max() * 1.1, remaining.min() / 1.1)
+            axis.set_xlabel("weights remaining (%)")
+            axis.legend()
+        self.axes_, self.figure_ = axes, axes[0].figure
+        return self
+
+    def _has_early_stopping(self) -> bool:
+        return self.early_stop_iteration is not None and any(
+            not np.isnan(v).all() for v in self.early_stop_iteration.values()
+        )
+
+
+def _draw(axis, remaining, values, label):
+    """One arm: its mean over seeds, and a band from the lowest to the highest."""
+    values = np.atleast_2d(values)
+    (line,) = axis.plot(remaining, np.nanmean(values, axis=0), marker="o", label=label)
+    band = axis.fill_between(
+        remaining,
+        np.nanmin(values, axis=0),
+        np.nanmax(values, axis=0),
+        color=line.get_color(),
+        alpha=0.2,
+    )
+    return line, band

@@ -1,0 +1,170 @@
+"""sparsity_curve and SparsityCurveDisplay: the paper's experiment in one call."""
+
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_lth._sparsity_curve as curve_module
+from sklearn_lth import (
+    LotteryTicketMLP,
+    LotteryTicketMLPRegressor,
+    SparsityCurveDisplay,
+    sparsity_curve,
+)
+
+SEARCH = dict(
+    hidden_layer_sizes=(10,), target_sparsity=0.8, pruning_rounds=2, max_iter=10
+)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(90, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y
+
+
+def test_shapes_and_arms(data):
+    X, y = data
+    curve = sparsity_curve(
+        LotteryTicketMLP(**SEARCH), X, y, cv=3, n_seeds=2, random_state=0
+    )
+    assert curve.weights_remaining.shape == (3,)
+    assert curve.weights_remaining[0] == 1.0
+    np.testing.assert_allclose(curve.weights_remaining[-1], 0.2, atol=0.02)
+    assert (
+        set(curve.scores)
+        == set(curve.early_stop_iteration)
+        == {
+            "ticket",
+            "reinit",
+            "random",
+        }
+    )
+    for arm in curve.scores:
+        assert curve.scores[arm].shape == (2, 3)
+        assert np.isfinite(curve.scores[arm]).all()
+        # No validation rows held out: no early-stopping iteration.
+        assert np.isnan(curve.early_stop_iteration[arm]).all()
+    # Round 0 is the same dense network in every arm of a seed.
+    np.testing.assert_array_equal(
+        curve.scores["ticket"][:, 0], curve.scores["random"][:, 0]
+    )
+    assert curve.seeds.shape == (2,) and curve.seeds[0] != curve.seeds[1]
+
+
+def test_the_seeds_give_the_same_curve_for_any_n_jobs(data):
+    X, y = data
+    kwargs = dict(cv=2, n_seeds=2, random_state=3, controls=("reinit",))
+    serial = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=1, **kwargs)
+    parallel = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=2, **kwargs)
+    for arm in serial.scores:
+        np.testing.assert_array_equal(serial.scores[arm], parallel.scores[arm])
+    np.testing.assert_array_equal(serial.seeds, parallel.seeds)
+
+
+def test_the_controls_are_the_papers(data, monkeypatch):
+    """reinit re-draws the weights, random draws the masks: each arm is the
+    search with that one parameter changed (and its own seed)."""
+    X, y = data
+    fitted = []
+    real = curve_module._scored_search
+
+    def spy(model, *args):
+        fitted.append(model.get_params())
+        return real(model, *args)
+
+    monkeypatch.setattr(curve_module, "_scored_search", spy)
+    sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, cv=2, n_seeds=1, random_state=0)
+    ticket, reinit, random_ = fitted[:3]
+    assert ticket["rewind"] == "init" and ticket["pruning_criterion"] == "magnitude"
+    assert reinit["rewind"] == "reinit"
+    assert random_["pruning_criterion"] == "random"
+    assert ticket["random_state"] == reinit["random_state"] == random_["random_state"]
+    assert all(params["n_seeds"] == 1 for params in fitted)
+
+
+def test_held_out_rows_are_never_trained_on(data, monkeypatch):
+    X, y = data
+    X_test, y_test = X[:30] + 100.0, y[:30]  # far from anything trained on
+    seen = []
+    real_fit = LotteryTicketMLP.fit
+
+    def recording_fit(self, X_fit, y_fit, *args, **kwargs):
+        seen.append(np.asarray(X_fit))
+        return real_fit(self, X_fit, y_fit, *args, **kwargs)
+
+    monkeypatch.setattr(LotteryTicketMLP, "fit", recording_fit)
+    curve = sparsity_curve(
+        LotteryTicketMLP(**SEARCH, early_stopping=True),
+        X,
+        y,
+        X_test=X_test,
+        y_test=y_test,
+        n_seeds=1,
+        random_state=0,
+    )
+    assert seen and all(np.abs(Xf).max() < 50 for Xf in seen)
+    # Early stopping held out validation rows of X: its iterations are known.
+    assert np.isfinite(curve.early_stop_iteration["ticket"]).all()
+
+
+def test_a_pipeline_and_a_regressor(data):
+    X, y = data
+    pipeline = make_pipeline(StandardScaler(), LotteryTicketMLP(**SEARCH))
+    curve = sparsity_curve(pipeline, X, y, cv=2, n_seeds=1, controls=())
+    assert set(curve.scores) == {"ticket"}
+    target = X[:, 0] - X[:, 2]
+    curve = sparsity_curve(
+        LotteryTicketMLPRegressor(**SEARCH),
+        X,
+        target,
+        cv=2,
+        n_seeds=1,
+        scoring="neg_mean_squared_error",
+    )
+    assert (curve.scores["ticket"] <= 0).all()
+
+
+def test_bad_arguments_are_refused_by_name(data):
+    X, y = data
+    with pytest.raises(ValueError, match="Unknown control 'shuffled'"):
+        sparsity_curve(LotteryTicketMLP(), X, y, controls=("shuffled",))
+    with pytest.raises(ValueError, match="n_seeds must be a positive integer"):
+        sparsity_curve(LotteryTicketMLP(), X, y, n_seeds=0)
+    with pytest.raises(ValueError, match="without y_test"):
+        sparsity_curve(LotteryTicketMLP(), X, y, X_test=X)
+    with pytest.raises(TypeError, match="not StandardScaler"):
+        sparsity_curve(StandardScaler(), X, y)
+
+
+def test_the_display_draws_each_arm_and_the_early_stopping_panel(data):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, y = data
+    display = SparsityCurveDisplay.from_estimator(
+        LotteryTicketMLP(**SEARCH, early_stopping=True),
+        X,
+        y,
+        cv=2,
+        n_seeds=2,
+        random_state=0,
+    )
+    assert sorted(display.lines_) == ["random", "reinit", "ticket"]
+    assert len(display.axes_) == 2  # the early-stopping panel
+    axis = display.axes_[0]
+    assert axis.get_xscale() == "log"
+    left, right = axis.get_xlim()
+    assert left > right  # 100% on the left
+    np.testing.assert_allclose(
+        display.lines_["ticket"].get_ydata(),
+        display.scores["ticket"].mean(axis=0),
+    )
+    without = SparsityCurveDisplay(
+        weights_remaining=[1.0, 0.5], scores={"ticket": [[0.9, 0.8]]}
+    ).plot()
+    assert len(without.axes_) == 1
