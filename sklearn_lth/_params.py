@@ -110,7 +110,7 @@ PARAMS: dict[str, Param] = {
         """,
     ),
     "pruning_criterion": _choice(
-        ("magnitude", "random", "snip"),
+        ("magnitude", "random", "snip", "synflow"),
         "magnitude",
         """
         Which weights a round removes: the smallest trained weights by
@@ -121,7 +121,12 @@ PARAMS: dict[str, Param] = {
         gradient of the mean training loss over all training samples (in
         mini-batches, no update). With ``rewind="init"`` and
         ``pruning_rounds=1`` that is SNIP's pruning at initialisation: the cut
-        does not depend on the dense training of round 0.
+        does not depend on the dense training of round 0. ``"synflow"``
+        (Tanaka et al. 2020) needs no data: it ranks the weights the next
+        round starts from by their share of the summed output of the network
+        of absolute weights on an all-ones input, ``|w * dR/dw|``, and
+        prunes in about 100 steps over the schedule, scoring again after
+        each, which keeps it from emptying a layer.
         """,
     ),
     "output_layer_rate": Param(

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._training import mean_gradient
 from ._warnings import warn
@@ -319,24 +320,26 @@ def pruning_scores(
     magnitudes: list[np.ndarray],
     rng: np.random.RandomState,
     sensitivity: Callable[[], list[np.ndarray]],
+    synflow: Callable[[], list[np.ndarray]] | None = None,
 ) -> list[np.ndarray]:
     """One score per remaining weight; the lowest are pruned.
 
     Parameters
     ----------
-    criterion : {"magnitude", "random", "snip"}
+    criterion : {"magnitude", "random", "snip", "synflow"}
         ``"magnitude"``: the trained weights' absolute values. ``"random"``:
         uniform draws from the search's random state (the paper's
         random-pruning control: the same counts at random positions).
         ``"snip"``: connection sensitivity (Lee et al., 2019), from
-        ``sensitivity``.
+        ``sensitivity``. ``"synflow"``: iterative synaptic flow (Tanaka et
+        al., 2020), from ``synflow`` (see :func:`iterative_synflow`).
     magnitudes : list of ndarray
         Per layer, the absolute values of the trained kept weights.
     rng : RandomState
         The search's random state (``"random"``).
-    sensitivity : callable
-        Computes the connection sensitivity, called only for ``"snip"`` (see
-        :func:`connection_sensitivity`).
+    sensitivity, synflow : callable
+        Compute the connection sensitivity (:func:`connection_sensitivity`)
+        and the synaptic-flow ranking, called only for their criterion.
     """
     if criterion == "magnitude":
         return magnitudes
@@ -346,7 +349,94 @@ def pruning_scores(
         return [rng.random_sample(m.size) for m in magnitudes]
     if criterion == "snip":
         return sensitivity()
+    if criterion == "synflow":
+        return synflow()
     raise ValueError(f"Unknown pruning criterion {criterion!r}.")
+
+
+#: SynFlow's pruning steps over a whole schedule (the paper's 100), shared
+#: out over the rounds.
+SYNFLOW_STEPS = 100
+
+
+def synaptic_flow(matrices: list[sp.csr_array]) -> list[np.ndarray]:
+    """SynFlow's score of every kept weight (Tanaka et al., 2020).
+
+    ``R = 1^T |W_1| |W_2| ... |W_L| 1``, the summed output of the network of
+    absolute weights (no biases, no activations) on an all-ones input, and
+    each kept weight's score ``|w| * dR/dw = |w| * a[i] * g[j]``, where
+    ``a`` is what flows into its row from the input and ``g`` what flows
+    from its column to the output. No data: the scores depend on the weights
+    and the masks alone. In float64, per layer in CSR order (the kept
+    weights' order).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> W1 = sp.csr_array(np.array([[1.0, -2.0], [0.0, 3.0]]))
+    >>> W2 = sp.csr_array(np.array([[0.5], [-1.0]]))
+    >>> [s.tolist() for s in synaptic_flow([W1, W2])]
+    [[0.5, 2.0, 3.0], [0.5, 5.0]]
+    """
+    absolute = [abs(sp.csr_array(W, dtype=np.float64)) for W in matrices]
+    inflow = [np.ones(absolute[0].shape[0])]
+    for W in absolute[:-1]:
+        inflow.append(W.T @ inflow[-1])
+    outflow = [np.ones(absolute[-1].shape[1])]
+    for W in absolute[:0:-1]:
+        outflow.insert(0, W @ outflow[0])
+    scores = []
+    for W, a, g in zip(absolute, inflow, outflow):
+        rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+        scores.append(W.data * a[rows] * g[W.indices])
+    return scores
+
+
+def iterative_synflow(
+    matrices: list[sp.csr_array],
+    groups: list[list[int]],
+    rates: list[float],
+    protected: list[np.ndarray] | None,
+    iterations: int,
+) -> list[np.ndarray]:
+    """A round's SynFlow ranking, pruned in ``iterations`` steps.
+
+    Each step scores the weights still kept (:func:`synaptic_flow`) and
+    removes the same fraction of each pool, so that after the last step the
+    pools have lost their round's ``rates``: SynFlow's iteration, which is
+    what keeps it from emptying a layer, with ``protected`` (the strongest
+    path) never removed. Returned as scores for :func:`prune_lowest`: a
+    weight removed at step ``t`` scores ``t``, one that survives
+    ``iterations + 1`` plus its last score over the largest (below
+    ``iterations + 2``), so the round removes them in that order.
+    """
+    masks = [np.ones(W.nnz, dtype=bool) for W in matrices]
+    removed_at = [np.zeros(W.nnz) for W in matrices]
+    step_rates = [1.0 - (1.0 - rate) ** (1.0 / iterations) for rate in rates]
+    for step in range(1, iterations + 1):
+        current = [_kept_entries(W, m) for W, m in zip(matrices, masks)]
+        shields = (
+            None if protected is None else [p[m] for p, m in zip(protected, masks)]
+        )
+        keep = prune_lowest(synaptic_flow(current), groups, step_rates, shields)
+        for mask, removed, kept in zip(masks, removed_at, keep):
+            where = np.flatnonzero(mask)
+            removed[where[~kept]] = step
+            mask[where[~kept]] = False
+    last = synaptic_flow([_kept_entries(W, m) for W, m in zip(matrices, masks)])
+    largest = max((s.max() for s in last if s.size), default=1.0) or 1.0
+    scores = []
+    for mask, removed, final in zip(masks, removed_at, last):
+        score = removed.copy()
+        score[mask] = iterations + 1 + final / largest
+        scores.append(score)
+    return scores
+
+
+def _kept_entries(W: sp.csr_array, mask: np.ndarray) -> sp.csr_array:
+    """``W`` with only its stored entries where ``mask`` is True."""
+    rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+    return sp.csr_array((W.data[mask], (rows[mask], W.indices[mask])), shape=W.shape)
 
 
 def connection_sensitivity(network, X, Y, sample_weight, rows) -> list[np.ndarray]:

@@ -30,11 +30,14 @@ from .._lbfgs import train_round_lbfgs
 from .._losses import constant_prediction, loss_value, validation_score
 from .._network import glorot_uniform
 from .._pruning import (
+    SYNFLOW_STEPS,
     connection_sensitivity,
+    iterative_synflow,
     prune_lowest,
     pruning_pools,
     pruning_scores,
     strongest_path,
+    synaptic_flow,
     warn_if_pruned_less,
 )
 from .._rewinding import StartPoint
@@ -230,13 +233,27 @@ def _prune_and_rewind(state, plan: SearchPlan, round_index, rng, data, draw_fres
             probe, data.X, data.Y, data.sample_weight, data.rows
         )
 
-    scores = pruning_scores(pruning.pruning_criterion, magnitudes, rng, sensitivity)
-    del magnitudes
     # Each pool (all layers, or each layer) loses the same fraction per round.
     rate = pruning.rate
     groups, rates = pruning_pools(
         len(positions), pruning.pruning_scope, rate, pruning.output_layer_rate
     )
+
+    def synflow() -> list[np.ndarray]:
+        nonlocal path
+        probe = state.network_at(start, positions)
+        matrices = [layer.matrix for layer in probe.layers]
+        # Data-free to the end: the path it keeps is that of the largest
+        # flow at the start weights, not of the trained weights' magnitudes.
+        path = strongest_path(matrices, synaptic_flow(matrices))
+        # About the paper's 100 steps over the whole schedule.
+        steps = -(-SYNFLOW_STEPS // pruning.pruning_rounds)
+        return iterative_synflow(matrices, groups, rates, path, steps)
+
+    scores = pruning_scores(
+        pruning.pruning_criterion, magnitudes, rng, sensitivity, synflow
+    )
+    del magnitudes
     keep = prune_lowest(scores, groups, rates, path)
     warn_if_pruned_less(
         keep, scores, groups, rates, round_index, pruning.target_sparsity
