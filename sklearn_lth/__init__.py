@@ -30,6 +30,7 @@ SKOPS_TRUSTED_TYPES = [
 # Each public name and the module that defines it.
 _PUBLIC = {
     "CheckpointError": ".exceptions",
+    "InstabilityDisplay": "._instability",
     "LotteryTicket": "._ticket",
     "LotteryTicketDisplay": "._display",
     "LotteryTicketMLP": "._mlp",
@@ -41,6 +42,7 @@ _PUBLIC = {
     "TrainingDivergedError": ".exceptions",
     "config_context": "._config",
     "get_config": "._config",
+    "instability": "._instability",
     "per_round_rate": "._pruning",
     "register_onnx_converters": "._onnx",
     "set_config": "._config",

@@ -1,0 +1,109 @@
+"""instability and InstabilityDisplay: linear mode connectivity."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import StandardScaler
+
+import sklearn_lth._instability as module
+from sklearn_lth import (
+    InstabilityDisplay,
+    LotteryTicket,
+    LotteryTicketMLP,
+    LotteryTicketMLPRegressor,
+    instability,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return StandardScaler().fit_transform(X[:600]), y[:600]
+
+
+def test_training_from_initialisation_is_stable_on_digits(digits):
+    """The paper's finding for LeNet on MNIST: from iteration 0 the two copies
+    end in one valley, far below the barrier between independent starts."""
+    X, y = digits
+    result = instability(
+        LotteryTicketMLP((64,), max_iter=40), X, y, n_points=7, random_state=0
+    )
+    np.testing.assert_allclose(result.alphas, np.linspace(0, 1, 7))
+    assert result.errors.shape == result.reference_errors.shape == (7,)
+    ends = (result.errors[0] + result.errors[-1]) / 2
+    assert result.barrier == pytest.approx(result.errors.max() - ends)
+    assert result.barrier < 0.02
+    assert result.reference_barrier > result.barrier + 0.01
+
+
+def test_the_same_random_state_gives_the_same_analysis(digits):
+    X, y = digits
+    kwargs = dict(n_points=3, random_state=4, rewind_iteration=3)
+    first = instability(LotteryTicketMLP((16,), max_iter=5), X, y, **kwargs)
+    second = instability(LotteryTicketMLP((16,), max_iter=5), X, y, **kwargs)
+    np.testing.assert_array_equal(first.errors, second.errors)
+    np.testing.assert_array_equal(first.reference_errors, second.reference_errors)
+
+
+def test_a_later_state_is_the_initial_one_after_that_many_steps(digits):
+    X, y = digits
+    estimator = LotteryTicketMLP((16,), batch_size=50)
+    initial = module._state_at(estimator, X, y, 0, 1, 2)
+    later = module._state_at(estimator, X, y, 4, 1, 2)
+    moved = [
+        np.abs((a - b).toarray()).max() for a, b in zip(initial.weights, later.weights)
+    ]
+    assert all(m > 0 for m in moved)
+    # The same masks (dense here), the steps changed the weights only.
+    assert [W.nnz for W in initial.weights] == [W.nnz for W in later.weights]
+
+
+def test_a_ticket_keeps_its_masks_along_the_line_and_in_the_reference(digits):
+    X, y = digits
+    rng = np.random.RandomState(0)
+    masks = [rng.uniform(size=(64, 12)) < 0.3, rng.uniform(size=(12, 10)) < 0.5]
+    ticket = LotteryTicket(
+        [sp.csr_array(rng.normal(size=m.shape) * 0.3 * m) for m in masks],
+        [np.zeros(12), np.zeros(10)],
+    )
+    estimator = LotteryTicketMLP(ticket=ticket, max_iter=10)
+    fresh = module._initial(estimator, X, y, 7)
+    for W, mask in zip(fresh.weights, masks):
+        assert not (W.toarray() != 0)[~mask].any()
+    result = instability(estimator, X, y, n_points=3, random_state=0)
+    assert (
+        np.isfinite(result.errors).all() and np.isfinite(result.reference_errors).all()
+    )
+
+
+def test_a_regressor_and_bad_arguments(digits):
+    X, y = digits
+    result = instability(
+        LotteryTicketMLPRegressor((8,), max_iter=5),
+        X,
+        y.astype(float),
+        n_points=3,
+        random_state=0,
+    )
+    assert np.isfinite(result.errors).all()  # 1 - R2
+    with pytest.raises(TypeError, match="not StandardScaler"):
+        instability(StandardScaler(), X, y)
+    with pytest.raises(ValueError, match="n_points must be an integer >= 2"):
+        instability(LotteryTicketMLP(), X, y, n_points=1)
+    with pytest.raises(ValueError, match="rewind_iteration must be an integer >= 0"):
+        instability(LotteryTicketMLP(), X, y, rewind_iteration=-1)
+
+
+def test_the_display_draws_both_lines(digits):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, y = digits
+    display = InstabilityDisplay.from_estimator(
+        LotteryTicketMLP((16,), max_iter=5), X, y, n_points=3, random_state=0
+    )
+    np.testing.assert_allclose(display.line_.get_xdata(), [0, 0.5, 1])
+    assert display.reference_line_ is not None
+    assert display.line_.get_label() == "from iteration 0"
