@@ -12,7 +12,11 @@ The arms:
 - ``"reinit"``: the same search with ``rewind="reinit"``, each round's mask
   trained from fresh random weights (the paper's random re-initialisation);
 - ``"random"``: ``pruning_criterion="random"``, each round's mask drawn at
-  random at the same counts (the paper's random pruning).
+  random at the same counts (the paper's random pruning);
+- ``"shuffle"``: each round of the ticket arm's masks with its kept
+  positions drawn anew within each layer, trained alone from the seed's
+  initial weights at the new positions (the sanity check of Frankle et al.,
+  2021: it keeps only the per-layer densities).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
@@ -31,9 +36,11 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._indexing import _safe_indexing
 
 from ._display import check_matplotlib_support
+from ._instability import _initial
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
+from ._ticket import LotteryTicket
 
-ARMS = ("ticket", "reinit", "random")
+ARMS = ("ticket", "reinit", "random", "shuffle")
 _CONTROL_PARAMS = {
     "reinit": {"rewind": "reinit"},
     "random": {"pruning_criterion": "random"},
@@ -72,8 +79,8 @@ def sparsity_curve(
         As in ``validation_curve`` (5-fold when None, stratified for a
         classifier); used only when ``X_test`` is None.
     controls : tuple of str, default=("reinit", "random")
-        The control arms beside the ticket: ``"reinit"``, ``"random"``,
-        both or none (see the module's description).
+        The control arms beside the ticket: any of ``"reinit"``,
+        ``"random"`` and ``"shuffle"`` (see the module's description).
     n_seeds : int, default=5
         Independent searches per arm, each with its own seed.
     scoring : str or callable, default=None
@@ -195,16 +202,22 @@ def _run_arms_quietly(estimator, X, y, X_test, y_test, split, seed, arms, scorin
         )
     out = {}
     for arm in arms:
+        if arm == "shuffle":
+            continue
         model = _with_params(
             estimator, random_state=seed, n_seeds=1, **_CONTROL_PARAMS.get(arm, {})
         )
         out[arm] = _scored_search(model, X, y, X_test, y_test, scoring)
-    return out
+    if "shuffle" in arms:
+        out["shuffle"] = _shuffled_arm(
+            estimator, X, y, X_test, y_test, seed, scoring, out["ticket"]
+        )
+    return {arm: out[arm][:3] for arm in arms}
 
 
 def _scored_search(model, X, y, X_test, y_test, scoring):
     """Fit ``model``, scoring each round on the held-out rows as it ends."""
-    scores, early, remaining = [], [], []
+    scores, early, remaining, kept = [], [], [], []
     held_out = {}
 
     def score_round(record, round_model):
@@ -218,9 +231,42 @@ def _scored_search(model, X, y, X_test, y_test, scoring):
         scores.append(scorer(round_model, held_out["X"], y_test))
         early.append(record.get("min_validation_loss_iteration", np.nan))
         remaining.append(1.0 - record["sparsity"])
+        kept.append([W.nnz for W in round_model.coefs_])
 
     model.fit(X, y, **_fit_params(model, score_round))
-    return scores, early, remaining
+    return scores, early, remaining, kept
+
+
+def _shuffled_arm(estimator, X, y, X_test, y_test, seed, scoring, ticket_arm):
+    """Each round of the ticket arm's masks with its kept positions drawn
+    anew within each layer (the same count per layer), trained alone from
+    the seed's initial weights at those positions; round 0 is the dense
+    network, as in the ticket arm."""
+    scores, early, remaining, kept = ticket_arm
+    search = _last_step(estimator)
+    X_search = X
+    if isinstance(estimator, Pipeline):
+        X_search = clone(estimator[:-1]).fit_transform(X, y)
+    initial = _initial(_with_params(search, random_state=seed), X_search, y, seed)
+    dense = [W.toarray() for W in initial.weights]
+    rng = np.random.RandomState(seed)
+    shuffled_scores, shuffled_early = [scores[0]], [early[0]]
+    for counts in kept[1:]:
+        weights = []
+        for W, count in zip(dense, counts):
+            chosen = np.zeros(W.size, dtype=bool)
+            chosen[rng.choice(W.size, size=count, replace=False)] = True
+            weights.append(sp.csr_array(np.where(chosen.reshape(W.shape), W, 0.0)))
+        ticket = LotteryTicket(weights, [b.copy() for b in initial.intercepts])
+        model = _with_params(estimator, random_state=seed, n_seeds=1, ticket=ticket)
+        model.fit(X, y)
+        fitted = model.steps[-1][1] if isinstance(model, Pipeline) else model
+        X_held = model[:-1].transform(X_test) if isinstance(model, Pipeline) else X_test
+        scorer = check_scoring(fitted, scoring=scoring)
+        shuffled_scores.append(scorer(fitted, X_held, y_test))
+        stop = fitted.history_.get("min_validation_loss_iteration")
+        shuffled_early.append(np.nan if stop is None else stop[-1])
+    return shuffled_scores, shuffled_early, remaining
 
 
 def _collect(results, arms, seeds, n_splits) -> Bunch:

@@ -168,3 +168,56 @@ def test_the_display_draws_each_arm_and_the_early_stopping_panel(data):
         weights_remaining=[1.0, 0.5], scores={"ticket": [[0.9, 0.8]]}
     ).plot()
     assert len(without.axes_) == 1
+
+
+def test_the_shuffled_control_keeps_each_layers_count_and_the_initial_weights(
+    data, monkeypatch
+):
+    from sklearn_lth._instability import _initial
+
+    X, y = data
+    tickets, ticket_counts = [], []
+    real_params, real_arm = curve_module._with_params, curve_module._shuffled_arm
+
+    def spy_params(estimator, **params):
+        if "ticket" in params:
+            tickets.append(params["ticket"])
+        return real_params(estimator, **params)
+
+    def spy_arm(*args):
+        ticket_counts.extend(args[-1][3][1:])  # the ticket arm's pruned rounds
+        return real_arm(*args)
+
+    monkeypatch.setattr(curve_module, "_with_params", spy_params)
+    monkeypatch.setattr(curve_module, "_shuffled_arm", spy_arm)
+    search = LotteryTicketMLP(**SEARCH)
+    curve = sparsity_curve(
+        search,
+        X,
+        y,
+        X_test=X,
+        y_test=y,
+        n_seeds=1,
+        controls=("shuffle",),
+        random_state=0,
+    )
+    assert curve.scores["shuffle"].shape == (1, 3)
+    # Round 0 is the dense network of the ticket arm.
+    assert curve.scores["shuffle"][0, 0] == curve.scores["ticket"][0, 0]
+    # One ticket per pruned round, each layer at the ticket arm's count.
+    assert [[W.nnz for W in t.weights] for t in tickets] == ticket_counts
+    # The kept weights are the seed's initial ones, at new positions.
+    initial = _initial(search, X, y, int(curve.seeds[0])).weights
+    for ticket in tickets:
+        for W, W0 in zip(ticket.weights, initial):
+            np.testing.assert_array_equal(W.data, W0.toarray()[W.nonzero()])
+
+
+def test_the_initial_weights_are_the_searchs_own(data):
+    from sklearn_lth._instability import _initial
+
+    X, y = data
+    search = LotteryTicketMLP(**SEARCH, rewind="init", random_state=5).fit(X, y)
+    initial = _initial(LotteryTicketMLP(**SEARCH), X, y, 5).weights
+    for W, mask, W0 in zip(search.ticket_.weights, search.ticket_.masks, initial):
+        np.testing.assert_array_equal(W.toarray()[mask], W0.toarray()[mask])
