@@ -110,7 +110,7 @@ PARAMS: dict[str, Param] = {
         """,
     ),
     "pruning_criterion": _choice(
-        ("magnitude", "random", "snip", "synflow"),
+        ("magnitude", "random", "snip", "synflow", "grasp"),
         "magnitude",
         """
         Which weights a round removes: the smallest trained weights by
@@ -126,7 +126,11 @@ PARAMS: dict[str, Param] = {
         round starts from by their share of the summed output of the network
         of absolute weights on an all-ones input, ``|w * dR/dw|``, and
         prunes in about 100 steps over the schedule, scoring again after
-        each, which keeps it from emptying a layer.
+        each, which keeps it from emptying a layer. ``"grasp"`` (Wang et al.
+        2020) removes the weights whose removal least reduces the gradient's
+        flow, those of highest ``-w * (H g)`` (the Hessian of the mean
+        training loss times its gradient, by finite differences), measured
+        as ``"snip"`` is.
         """,
     ),
     "output_layer_rate": Param(

@@ -32,6 +32,7 @@ from .._network import glorot_uniform
 from .._pruning import (
     SYNFLOW_STEPS,
     connection_sensitivity,
+    gradient_flow_scores,
     iterative_synflow,
     prune_lowest,
     pruning_pools,
@@ -250,8 +251,19 @@ def _prune_and_rewind(state, plan: SearchPlan, round_index, rng, data, draw_fres
         steps = -(-SYNFLOW_STEPS // pruning.pruning_rounds)
         return iterative_synflow(matrices, groups, rates, path, steps)
 
+    def gradient_flow() -> list[np.ndarray]:
+        probe = state.network_at(start, positions)
+        return gradient_flow_scores(
+            probe, data.X, data.Y, data.sample_weight, data.rows
+        )
+
     scores = pruning_scores(
-        pruning.pruning_criterion, magnitudes, rng, sensitivity, synflow
+        pruning.pruning_criterion,
+        magnitudes,
+        rng,
+        sensitivity,
+        synflow,
+        gradient_flow,
     )
     del magnitudes
     keep = prune_lowest(scores, groups, rates, path)
