@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import bench_curve  # noqa: E402
 import bench_cv  # noqa: E402
 import bench_kernels  # noqa: E402
 import bench_load  # noqa: E402
@@ -54,6 +55,7 @@ def main() -> None:
     print()
     rows = bench_speed.run() + bench_size.run() + bench_seeds.run() + bench_load.run()
     rows += bench_cv.run() + bench_threads.run() + bench_predict.run()
+    rows += bench_curve.run()  # needs PyTorch, skipped without it
     print_table(rows)
     print()
     for load, grid in bench_predict.GRIDS.items():
