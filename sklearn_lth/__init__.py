@@ -47,6 +47,7 @@ _PUBLIC = {
     "register_onnx_converters": "._onnx",
     "set_config": "._config",
     "sparsity_curve": "._sparsity_curve",
+    "stable_rewind_iteration": "._instability",
     "to_onnx": "._onnx",
 }
 

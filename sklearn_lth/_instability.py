@@ -129,6 +129,80 @@ def instability(
     )
 
 
+def stable_rewind_iteration(
+    estimator,
+    X,
+    y,
+    *,
+    candidates=(0, 10, 100, 1000),
+    tolerance: float = 0.02,
+    n_points: int = 11,
+    X_test=None,
+    y_test=None,
+    random_state=None,
+) -> Bunch:
+    """The earliest iteration from which training is stable.
+
+    The iteration to rewind to (``rewind="early"``, ``rewind_iteration=``):
+    :func:`instability` from each of ``candidates`` in turn, stopping at the
+    first whose barrier is at most ``tolerance`` (Frankle et al. 2020 call a
+    network stable below 2%).
+
+    Parameters
+    ----------
+    estimator : LotteryTicketMLP or LotteryTicketMLPRegressor
+        As for :func:`instability`.
+    X, y : array-like
+        Training data.
+    candidates : sequence of int, default=(0, 10, 100, 1000)
+        Optimizer steps to try, in increasing order.
+    tolerance : float, default=0.02
+        The largest barrier (in error) that counts as stable.
+    n_points, X_test, y_test, random_state
+        As for :func:`instability`.
+
+    Returns
+    -------
+    Bunch
+        ``rewind_iteration``, the first stable candidate (None when none
+        is), and ``barriers``, a dict from each candidate tried to its
+        barrier.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sklearn_lth import LotteryTicketMLP, stable_rewind_iteration
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> found = stable_rewind_iteration(LotteryTicketMLP((16,), max_iter=50),
+    ...                                 X, y, n_points=5, random_state=0)
+    >>> found.rewind_iteration
+    0
+    """
+    steps = list(candidates)
+    if not steps or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValueError(
+            f"candidates must be increasing iterations, got {list(candidates)!r}."
+        )
+    barriers = {}
+    for iteration in steps:
+        result = instability(
+            estimator,
+            X,
+            y,
+            rewind_iteration=iteration,
+            n_points=n_points,
+            X_test=X_test,
+            y_test=y_test,
+            random_state=random_state,
+        )
+        barriers[iteration] = result.barrier
+        if result.barrier <= tolerance:
+            return Bunch(rewind_iteration=iteration, barriers=barriers)
+    return Bunch(rewind_iteration=None, barriers=barriers)
+
+
 def _barrier(errors: np.ndarray) -> float:
     return float(errors.max() - (errors[0] + errors[-1]) / 2)
 

@@ -107,3 +107,30 @@ def test_the_display_draws_both_lines(digits):
     np.testing.assert_allclose(display.line_.get_xdata(), [0, 0.5, 1])
     assert display.reference_line_ is not None
     assert display.line_.get_label() == "from iteration 0"
+
+
+def test_the_chooser_stops_at_the_first_stable_iteration(digits, monkeypatch):
+    from sklearn.utils import Bunch
+
+    from sklearn_lth import stable_rewind_iteration
+
+    barriers = {0: 0.2, 5: 0.05, 20: 0.01, 50: 0.0}
+    tried = []
+
+    def fake(estimator, X, y, *, rewind_iteration, **kwargs):
+        tried.append(rewind_iteration)
+        return Bunch(barrier=barriers[rewind_iteration])
+
+    monkeypatch.setattr(module, "instability", fake)
+    X, y = digits
+    found = stable_rewind_iteration(
+        LotteryTicketMLP(), X, y, candidates=(0, 5, 20, 50), tolerance=0.02
+    )
+    assert found.rewind_iteration == 20 and tried == [0, 5, 20]
+    assert found.barriers == {0: 0.2, 5: 0.05, 20: 0.01}
+    none = stable_rewind_iteration(
+        LotteryTicketMLP(), X, y, candidates=(0, 5), tolerance=0.01
+    )
+    assert none.rewind_iteration is None
+    with pytest.raises(ValueError, match="increasing"):
+        stable_rewind_iteration(LotteryTicketMLP(), X, y, candidates=(5, 0))
