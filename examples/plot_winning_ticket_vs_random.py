@@ -16,18 +16,29 @@ data that no search sees (not even to stop early), as 20% of the remaining
 weights go in each of 14 rounds, down to 4.4% of the weights. The left panel
 is test accuracy against weights remaining (mean of the seeds, the band
 spanning them); the right one is the paper's early-stopping iteration, the
-optimizer step of minimum validation loss. The winning tickets hold their
-accuracy much further down than either control.
+optimizer step of minimum validation loss. With these 40 epochs per round
+the winning tickets hold their accuracy much further down than either
+control; with longer training (``max_iter=200``) random re-initialisation
+comes within the seeds' spread of the tickets down to 6.9% of the weights on
+this small problem, while random pruning stays far below.
 """
 
 # %%
+import warnings
+
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_lth import LotteryTicketMLP, SparsityCurveDisplay
 
+# The searches go far past the sparsity where the controls lose accuracy, on
+# purpose: each warns that its last round scores below an earlier one, and
+# short rounds stop at max_iter.
+warnings.filterwarnings("ignore", "The fitted network", UserWarning)
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 X, y = load_digits(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_state=0)
 scaler = StandardScaler().fit(X_train)

@@ -27,6 +27,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 
+from ._compat import num_samples, safe_indexing
 from ._display import check_matplotlib_support
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._prediction import prediction_operands
@@ -103,6 +104,17 @@ def instability(
     ):
         if not isinstance(value, Integral) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+    if (X_test is None) != (y_test is None):
+        raise ValueError(
+            "X_test and y_test go together: give both, or neither (the error is "
+            "then measured on the training data)."
+        )
+    if rewind_iteration > 0 and estimator.solver == "lbfgs":
+        raise ValueError(
+            "instability with rewind_iteration > 0 takes its first steps with "
+            "partial_fit, which solver='lbfgs' has not: use rewind_iteration=0, or "
+            "solver='adam' or 'sgd'."
+        )
     rng = check_random_state(random_state)
     seeds = rng.randint(np.iinfo(np.int32).max, size=6)
     X_eval, y_eval = (X, y) if X_test is None else (X_test, y_test)
@@ -239,8 +251,11 @@ def _state_at(estimator, X, y, steps: int, init_seed, order_seed) -> LotteryTick
         start = _initial(estimator, X, y, init_seed)
     if steps == 0:
         return start
-    model = clone(estimator).set_params(ticket=start, random_state=order_seed)
-    n = X.shape[0]
+    # Early stopping holds out rows of a whole training, not of single steps.
+    model = clone(estimator).set_params(
+        ticket=start, random_state=order_seed, early_stopping=False
+    )
+    n = num_samples(X)
     batch = model.batch_size if isinstance(model.batch_size, Integral) else 200
     batch = min(batch, n)
     order = check_random_state(order_seed).permutation(n)
@@ -248,7 +263,7 @@ def _state_at(estimator, X, y, steps: int, init_seed, order_seed) -> LotteryTick
     for step in range(steps):
         rows = np.take(order, np.arange(step * batch, (step + 1) * batch), mode="wrap")
         kwargs = {"classes": classes} if classes is not None and step == 0 else {}
-        model.partial_fit(X[rows], y[rows], **kwargs)
+        model.partial_fit(safe_indexing(X, rows), safe_indexing(y, rows), **kwargs)
     return LotteryTicket(
         [sp.csr_array(W, copy=True) for W in model.coefs_],
         [b.copy() for b in model.intercepts_],

@@ -21,20 +21,18 @@ The arms:
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._indexing import _safe_indexing
 
+from ._compat import safe_indexing
 from ._display import check_matplotlib_support
 from ._instability import _initial
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
@@ -117,14 +115,17 @@ def sparsity_curve(
     """
     search = _last_step(estimator)
     arms = _check_arms(controls)
-    if not isinstance(n_seeds, Integral) or n_seeds < 1:
+    if not isinstance(n_seeds, Integral) or isinstance(n_seeds, bool) or n_seeds < 1:
         raise ValueError(f"n_seeds must be a positive integer, got {n_seeds!r}.")
+    if (X_test is None) != (y_test is None):
+        raise ValueError(
+            "X_test and y_test go together: give both (a test set) or neither "
+            "(cross-validation with cv)."
+        )
     seeds = check_random_state(random_state).randint(
         np.iinfo(np.int32).max, size=n_seeds
     )
     if X_test is not None:
-        if y_test is None:
-            raise ValueError("X_test was given without y_test.")
         splits = [None]
     else:
         cv = check_cv(cv, y, classifier=is_classifier(search))
@@ -149,6 +150,8 @@ def _last_step(estimator):
 
 
 def _check_arms(controls) -> tuple[str, ...]:
+    if controls is None:
+        controls = ()
     if isinstance(controls, str):
         controls = (controls,)
     unknown = [c for c in controls if c not in ARMS[1:]]
@@ -160,8 +163,13 @@ def _check_arms(controls) -> tuple[str, ...]:
 
 
 def _with_params(estimator, **params):
-    """A clone of ``estimator`` with its search's ``params`` set."""
+    """A clone of ``estimator`` with its search's ``params`` set.
+
+    With no checkpoints: rounds read back from one would not be scored
+    (``on_round_end`` sees the rounds a fit trains).
+    """
     estimator = clone(estimator)
+    params = {"checkpoint_dir": None, **params}
     if isinstance(estimator, Pipeline):
         name = estimator.steps[-1][0]
         params = {f"{name}__{key}": value for key, value in params.items()}
@@ -176,29 +184,14 @@ def _fit_params(estimator, callback) -> dict:
 
 def _run_arms(estimator, X, y, X_test, y_test, split, seed, arms, scoring):
     """Every arm of one seed on one split: per arm, scores, early-stopping
-    iterations and weights remaining, per round.
-
-    The searches' own warnings (rounds that did not converge in
-    ``max_iter``, a kept round scoring below an earlier one) are not
-    repeated: a curve goes to sparsities that lose on purpose, and its scores
-    say how each round did.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        return _run_arms_quietly(
-            estimator, X, y, X_test, y_test, split, seed, arms, scoring
-        )
-
-
-def _run_arms_quietly(estimator, X, y, X_test, y_test, split, seed, arms, scoring):
+    iterations and weights remaining, per round."""
     if split is not None:
         train, test = split
         X, y, X_test, y_test = (
-            _safe_indexing(X, train),
-            _safe_indexing(y, train),
-            _safe_indexing(X, test),
-            _safe_indexing(y, test),
+            safe_indexing(X, train),
+            safe_indexing(y, train),
+            safe_indexing(X, test),
+            safe_indexing(y, test),
         )
     out = {}
     for arm in arms:
@@ -401,7 +394,7 @@ class SparsityCurveDisplay:
             _, ax = plt.subplots(
                 1, 2 if panels else 1, figsize=(10 if panels else 6, 4)
             )
-        axes = np.atleast_1d(ax)
+        axes = np.ravel(ax)
         remaining = 100 * self.weights_remaining
         self.lines_, self.bands_ = {}, {}
         for arm, values in self.scores.items():
@@ -413,6 +406,11 @@ class SparsityCurveDisplay:
                 if not np.isnan(values).all():
                     _draw(axes[1], remaining, values, arm)
             axes[1].set_ylabel("early-stopping iteration")
+        elif len(axes) > 1:
+            # Nothing to draw there: no validation rows were held out.
+            for axis in axes[1:]:
+                axis.set_visible(False)
+            axes = axes[:1]
         for axis in axes:
             axis.set_xscale("log")
             axis.set_xlim(remaining.max() * 1.1, remaining.min() / 1.1)

@@ -72,3 +72,22 @@ def test_a_search_prunes_by_it():
     kept = sum(W.nnz for W in model.coefs_)
     assert kept == model.history_["remaining_parameters"][-1]
     assert abs(kept - 0.2 * (6 * 10 + 10 * 3)) <= 1
+
+
+def test_float32_data_rank_as_float64_data():
+    """The differences are taken in float64 whatever the data's dtype."""
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(80, 6)), rng.randint(3, size=80)
+    masks = []
+    for dtype in (np.float64, np.float32):
+        model = LotteryTicketMLP(
+            (10,),
+            pruning_criterion="grasp",
+            target_sparsity=0.7,
+            pruning_rounds=1,
+            max_iter=5,
+            random_state=0,
+        ).fit(X.astype(dtype), y)
+        masks.append(model.ticket_.masks)
+    for m64, m32 in zip(*masks):
+        np.testing.assert_array_equal(m64, m32)

@@ -134,3 +134,24 @@ def test_the_chooser_stops_at_the_first_stable_iteration(digits, monkeypatch):
     assert none.rewind_iteration is None
     with pytest.raises(ValueError, match="increasing"):
         stable_rewind_iteration(LotteryTicketMLP(), X, y, candidates=(5, 0))
+
+
+def test_later_states_from_data_frames_series_and_lists(digits):
+    pd = pytest.importorskip("pandas")
+    X, y = digits
+    frame = pd.DataFrame(X[:200])
+    labels = pd.Series(y[:200], index=np.arange(1000, 1200))
+    estimator = LotteryTicketMLP((8,), max_iter=3, early_stopping=True)
+    for X_in, y_in in ((frame, labels), (X[:200].tolist(), y[:200].tolist())):
+        result = instability(
+            estimator, X_in, y_in, rewind_iteration=2, n_points=3, random_state=0
+        )
+        assert np.isfinite(result.errors).all()
+
+
+def test_what_instability_cannot_do_is_refused_by_name(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="solver='lbfgs' has not"):
+        instability(LotteryTicketMLP(solver="lbfgs"), X, y, rewind_iteration=3)
+    with pytest.raises(ValueError, match="X_test and y_test go together"):
+        instability(LotteryTicketMLP(), X, y, X_test=X)

@@ -134,7 +134,7 @@ def test_bad_arguments_are_refused_by_name(data):
         sparsity_curve(LotteryTicketMLP(), X, y, controls=("shuffled",))
     with pytest.raises(ValueError, match="n_seeds must be a positive integer"):
         sparsity_curve(LotteryTicketMLP(), X, y, n_seeds=0)
-    with pytest.raises(ValueError, match="without y_test"):
+    with pytest.raises(ValueError, match="X_test and y_test go together"):
         sparsity_curve(LotteryTicketMLP(), X, y, X_test=X)
     with pytest.raises(TypeError, match="not StandardScaler"):
         sparsity_curve(StandardScaler(), X, y)
@@ -221,3 +221,59 @@ def test_the_initial_weights_are_the_searchs_own(data):
     initial = _initial(LotteryTicketMLP(**SEARCH), X, y, 5).weights
     for W, mask, W0 in zip(search.ticket_.weights, search.ticket_.masks, initial):
         np.testing.assert_array_equal(W.toarray()[mask], W0.toarray()[mask])
+
+
+def test_checkpoints_of_the_estimator_are_not_used(data, tmp_path):
+    """A curve scores the rounds its searches train: the estimator's
+    checkpoint_dir (whose rounds would be read back unscored) is not used."""
+    X, y = data
+    search = LotteryTicketMLP(**SEARCH, checkpoint_dir=tmp_path)
+    first = sparsity_curve(search, X, y, cv=2, n_seeds=1, random_state=0)
+    again = sparsity_curve(search, X, y, cv=2, n_seeds=1, random_state=0)
+    assert again.scores["ticket"].shape == (1, 3)
+    np.testing.assert_array_equal(first.scores["ticket"], again.scores["ticket"])
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_threading_backend_leaves_the_warning_filters_alone(data):
+    import warnings
+
+    from joblib import parallel_config
+
+    X, y = data
+    before = list(warnings.filters)
+    with parallel_config(backend="threading"):
+        sparsity_curve(
+            LotteryTicketMLP(**SEARCH),
+            X,
+            y,
+            cv=2,
+            n_seeds=2,
+            n_jobs=2,
+            controls=None,
+        )
+    assert warnings.filters == before
+
+
+def test_the_test_set_needs_both_halves(data):
+    X, y = data
+    for kwargs in ({"X_test": X}, {"y_test": y}):
+        with pytest.raises(ValueError, match="X_test and y_test go together"):
+            sparsity_curve(LotteryTicketMLP(), X, y, **kwargs)
+    with pytest.raises(ValueError, match="n_seeds must be a positive integer"):
+        sparsity_curve(LotteryTicketMLP(), X, y, n_seeds=True)
+
+
+def test_the_display_takes_a_grid_of_axes_and_hides_an_unused_panel():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    _, axes = plt.subplots(1, 2, squeeze=False)
+    display = SparsityCurveDisplay(
+        weights_remaining=[1.0, 0.5], scores={"ticket": [[0.9, 0.8]]}
+    ).plot(ax=axes)
+    assert len(display.axes_) == 1
+    assert not axes[0, 1].get_visible()
