@@ -149,8 +149,9 @@ class IncrementalTraining:
         """
         n_samples = X.shape[0]
         batch_size = config.resolved_batch_size(n_samples)
-        if batch_size > self.batch_capacity:
-            step = self.train_step
+        step = self.train_step
+        if batch_size > self.batch_capacity or step.activations[1].dtype != X.dtype:
+            # Larger batches, or another dtype than the buffers': new buffers.
             step.activations, step.deltas = self.network.allocate(batch_size, X.dtype)
             self.batch_capacity = batch_size
         batches = BatchSource(

@@ -52,7 +52,9 @@ def instability(
     estimator : LotteryTicketMLP or LotteryTicketMLPRegressor
         The training to analyse (cloned, never fitted itself): a dense
         network, or the ticket it was given as ``ticket=``, trained for one
-        round with its own settings (``max_iter``, ``solver``, ...).
+        round with its own settings (``max_iter``, ``solver``, ...) but
+        without early stopping, so that the two copies see the same rows in
+        different orders; each starts its optimizer afresh.
     X, y : array-like
         Training data.
     rewind_iteration : int, default=0
@@ -271,8 +273,16 @@ def _state_at(estimator, X, y, steps: int, init_seed, order_seed) -> LotteryTick
 
 
 def _train_from(estimator, start: LotteryTicket, X, y, seed):
-    """One round from ``start``, its data order drawn from ``seed``."""
-    model = clone(estimator).set_params(ticket=start, random_state=seed, n_seeds=1)
+    """One round from ``start``, its data order drawn from ``seed``.
+
+    Without early stopping: its validation rows, drawn from ``seed`` too,
+    would give the two copies different training rows, not just another
+    order. The optimizer starts afresh from ``start`` (its moments are not
+    part of a state).
+    """
+    model = clone(estimator).set_params(
+        ticket=start, random_state=seed, n_seeds=1, early_stopping=False
+    )
     return model.fit(X, y)
 
 

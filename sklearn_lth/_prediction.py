@@ -165,8 +165,9 @@ def _predict_compiled(X, operands, intercepts, activation, out_activation):
     def forward_chunks(first: int) -> None:
         """Every ``threads``-th chunk from ``first``, in buffers of its own
         (fresh ones for every chunk would cost a page fault per page)."""
-        inputs = np.empty((X.shape[1], COMPILED_CHUNK), dtype=X.dtype)
-        buffers = [np.empty((b.shape[0], COMPILED_CHUNK), X.dtype) for b in intercepts]
+        # Zeros: a short last chunk's whole block computes its padding too.
+        inputs = np.zeros((X.shape[1], COMPILED_CHUNK), dtype=X.dtype)
+        buffers = [np.zeros((b.shape[0], COMPILED_CHUNK), X.dtype) for b in intercepts]
         for start in starts[first::threads]:
             batch = slice(start, start + COMPILED_CHUNK)
             n = min(COMPILED_CHUNK, n_rows - start)

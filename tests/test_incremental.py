@@ -147,3 +147,22 @@ def test_data_refused_before_the_pass_keeps_the_stream_going(small_classificatio
         streams.append([W.toarray() for W in model.coefs_])
     for W, C in zip(*streams):
         np.testing.assert_array_equal(W, C)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_partial_fit_on_data_of_another_dtype(kernels):
+    """Buffers made for float32 batches are made again for float64 ones."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from sklearn_lth import config_context
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 20))
+    y = rng.randint(3, size=300)
+    with config_context(kernels=kernels):
+        model = LotteryTicketMLP(
+            (30,), target_sparsity=0.9, pruning_rounds=1, max_iter=2, random_state=0
+        ).fit(X[:100].astype(np.float32), y[:100])
+        model.partial_fit(X[100:200], y[100:200])
+        model.partial_fit(X[200:].astype(np.float32), y[200:])
+    assert all(np.isfinite(W.data).all() for W in model.coefs_)

@@ -81,8 +81,9 @@ def _rows_in_memory(T: np.ndarray) -> np.ndarray | None:
     The network's activations and errors are ``(units, n)`` column slices of
     ``(units, columns)`` buffers: the compiled kernels read and write the
     buffer in place, with no copy. A buffer of ours is known by its id (a
-    look-up, where reading two data pointers cost 3 us a call); any other
-    array counts only when it is ``T`` itself.
+    look-up, where reading two data pointers cost 3 us a call): the code
+    only ever views their first columns, ``buffer[:, :n]``, never a column
+    offset. Any other array counts only when it is ``T`` itself.
     """
     base = T.base
     if (
@@ -90,6 +91,7 @@ def _rows_in_memory(T: np.ndarray) -> np.ndarray | None:
         and _BUFFERS.get(id(base)) is base
         and base.shape[0] == T.shape[0]
         and base.strides == T.strides
+        and base.dtype == T.dtype
     ):
         return base
     if T.flags.c_contiguous:
@@ -117,6 +119,7 @@ def _rows_of(layer, M, name: str) -> tuple[np.ndarray, int]:
 def _padded_scratch(layer, name: str, units: int, n: int, dtype) -> np.ndarray:
     """The layer's ``(units, columns)`` buffer ``name`` for ``n`` columns,
     in whole blocks (as the network's buffers), kept between calls."""
+    name = f"padded {name}"  # not the flat scratch arrays of the same name
     buffer = layer._buffers.get(name)
     if (
         buffer is None

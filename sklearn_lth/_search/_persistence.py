@@ -471,8 +471,15 @@ def _read_history(saved, state, spec, completed) -> dict[str, list]:
     costs = [key for key in COST_KEYS if key in known]
     saved_keys = saved.get("history", "an object", default={})
     if isinstance(saved_keys, dict) and set(saved_keys) == set(known) - set(costs):
-        # Written before the cost columns: they are unknown for its rounds.
-        saved_keys.update({key: [math.nan] * (completed + 1) for key in costs})
+        # Written before the cost columns: they are unknown for its own
+        # rounds; a warm-started search's fitted rows keep the fitted values.
+        first = spec.first_round
+        saved_keys.update(
+            {
+                key: list(known[key][:first]) + [math.nan] * (completed + 1 - first)
+                for key in costs
+            }
+        )
     saved.mapping("history", set(known))
     history = {key: saved.sequence(f"history.{key}", completed + 1) for key in known}
     if "live_units" in history:
