@@ -21,6 +21,7 @@ The arms:
 
 from __future__ import annotations
 
+import copy
 from numbers import Integral
 
 import numpy as np
@@ -84,8 +85,10 @@ def sparsity_curve(
     scoring : str or callable, default=None
         A scikit-learn scorer; the estimator's ``score`` when None.
     n_jobs : int, default=None
-        Searches run in parallel with joblib (one task per seed and fold);
-        the results do not depend on it.
+        Searches run in parallel with joblib (one task per seed and fold,
+        whose arms share the dense round 0 and go on from it with
+        ``warm_start``: the same rounds as searches from scratch); the
+        results do not depend on it.
     random_state : int, RandomState or None, default=None
         Draws the seeds.
 
@@ -168,8 +171,12 @@ def _with_params(estimator, **params):
     With no checkpoints: rounds read back from one would not be scored
     (``on_round_end`` sees the rounds a fit trains).
     """
-    estimator = clone(estimator)
-    params = {"checkpoint_dir": None, **params}
+    return _set_search_params(clone(estimator), checkpoint_dir=None, **params)
+
+
+def _set_search_params(estimator, **params):
+    """``estimator`` (ours or a Pipeline ending in ours) with ``params`` set
+    on the search."""
     if isinstance(estimator, Pipeline):
         name = estimator.steps[-1][0]
         params = {f"{name}__{key}": value for key, value in params.items()}
@@ -193,14 +200,26 @@ def _run_arms(estimator, X, y, X_test, y_test, split, seed, arms, scoring):
             safe_indexing(X, test),
             safe_indexing(y, test),
         )
+    # Round 0, the dense network, is the same in every arm of a seed: trained
+    # and scored once, then each arm goes on from it with warm_start (the
+    # same rounds as a search from scratch, bit for bit).
+    dense = _with_params(
+        estimator, random_state=seed, n_seeds=1, target_sparsity=0.0, warm_start=False
+    )
+    first = _scored_search(dense, X, y, X_test, y_test, scoring)
+    target = _last_step(estimator).target_sparsity
     out = {}
     for arm in arms:
         if arm == "shuffle":
             continue
-        model = _with_params(
-            estimator, random_state=seed, n_seeds=1, **_CONTROL_PARAMS.get(arm, {})
+        model = _set_search_params(
+            copy.deepcopy(dense),
+            warm_start=True,
+            target_sparsity=target,
+            **_CONTROL_PARAMS.get(arm, {}),
         )
-        out[arm] = _scored_search(model, X, y, X_test, y_test, scoring)
+        later = _scored_search(model, X, y, X_test, y_test, scoring)
+        out[arm] = tuple(a + b for a, b in zip(first, later))
     if "shuffle" in arms:
         out["shuffle"] = _shuffled_arm(
             estimator, X, y, X_test, y_test, seed, scoring, out["ticket"]

@@ -78,12 +78,46 @@ def test_the_controls_are_the_papers(data, monkeypatch):
 
     monkeypatch.setattr(curve_module, "_scored_search", spy)
     sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, cv=2, n_seeds=1, random_state=0)
-    ticket, reinit, random_ = fitted[:3]
+    # Per fold: the dense round once, then each arm going on from it.
+    dense, ticket, reinit, random_ = fitted[:4]
+    assert dense["target_sparsity"] == 0.0 and not dense["warm_start"]
+    assert all(p["warm_start"] and p["target_sparsity"] == 0.8 for p in fitted[1:4])
     assert ticket["rewind"] == "init" and ticket["pruning_criterion"] == "magnitude"
     assert reinit["rewind"] == "reinit"
     assert random_["pruning_criterion"] == "random"
     assert ticket["random_state"] == reinit["random_state"] == random_["random_state"]
     assert all(params["n_seeds"] == 1 for params in fitted)
+
+
+def test_each_arm_scores_what_a_search_from_scratch_scores(data):
+    """Sharing the dense round changes nothing: each arm's row is that of the
+    arm's own search, fitted from scratch with the seed and scored per round."""
+    X, y = data
+    X_test, y_test = X[:30], y[:30]
+    curve = sparsity_curve(
+        LotteryTicketMLP(**SEARCH),
+        X,
+        y,
+        X_test=X_test,
+        y_test=y_test,
+        n_seeds=1,
+        random_state=0,
+    )
+    seed = int(curve.seeds[0])
+    for arm, params in (
+        ("ticket", {}),
+        ("reinit", {"rewind": "reinit"}),
+        ("random", {"pruning_criterion": "random"}),
+    ):
+        scores = []
+
+        def score(record, model, scores=scores):
+            scores.append(model.score(X_test, y_test))
+
+        LotteryTicketMLP(**SEARCH, **params, random_state=seed).fit(
+            X, y, on_round_end=score
+        )
+        np.testing.assert_array_equal(curve.scores[arm][0], scores)
 
 
 def test_held_out_rows_are_never_trained_on(data, monkeypatch):
