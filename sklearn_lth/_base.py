@@ -118,6 +118,20 @@ class CSRPredictorMixin:
             and (get_config()["assume_finite"] or bool(np.isfinite(X.sum())))
         )
 
+    def _with_weights(self, coefs, intercepts):
+        """A shallow copy that predicts with ``coefs`` and ``intercepts``.
+
+        Its prediction operands are built for them (not first for this
+        estimator's, as ``copy.copy`` through ``__setstate__`` would), and
+        it shares no ``partial_fit`` stream with this estimator.
+        """
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.pop("_incremental", None)
+        copy.coefs_, copy.intercepts_ = coefs, intercepts
+        copy._operands = prediction_operands(coefs)
+        return copy
+
     def to_sklearn(self):
         """The ticket as a plain, fitted scikit-learn MLP of its live units.
 

@@ -283,12 +283,17 @@ def input_importances(
 ) -> np.ndarray:
     """Each input's summed kept first-layer weight magnitudes into live units.
 
-    Normalised to sum to 1 (all zeros if nothing is live).
+    Normalised to sum to 1 (all zeros if nothing is live). ``intercepts`` and
+    ``activation`` do not change which units are live: unused.
     """
-    compacted = compact(coefs, intercepts, activation)
+    kept_inputs, live, _ = live_structure(coefs)
     importances = np.zeros(coefs[0].shape[0])
-    if compacted.kept_inputs.size:
-        importances[compacted.kept_inputs] = np.abs(compacted.coefs[0]).sum(axis=1)
+    if kept_inputs.size:
+        # The first layer of the compacted network, without building the rest.
+        first = sp.csr_array(coefs[0])[kept_inputs]
+        if live:
+            first = first[:, live[0]]
+        importances[kept_inputs] = abs(first).sum(axis=1)
     total = importances.sum()
     return importances / total if total > 0 else importances
 

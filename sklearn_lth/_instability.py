@@ -17,7 +17,6 @@ both lines.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from numbers import Integral
 
@@ -30,7 +29,6 @@ from sklearn.utils import Bunch, check_random_state
 from ._compat import num_samples, safe_indexing
 from ._display import check_matplotlib_support
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
-from ._prediction import prediction_operands
 from ._ticket import LotteryTicket
 
 
@@ -295,10 +293,7 @@ def _errors_on_line(first, second, alphas, X, y) -> np.ndarray:
             (1 - alpha) * b1 + alpha * b2
             for b1, b2 in zip(first.intercepts_, second.intercepts_)
         ]
-        model = copy.copy(first)
-        model.coefs_, model.intercepts_ = coefs, intercepts
-        model._operands = prediction_operands(coefs)
-        errors.append(1.0 - model.score(X, y))
+        errors.append(1.0 - first._with_weights(coefs, intercepts).score(X, y))
     return np.asarray(errors)
 
 

@@ -373,10 +373,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         def callback(record, coefs, intercepts):
             # A shallow copy with the round's weights: it predicts and scores
             # while this estimator's own fit goes on untouched.
-            round_model = copy.copy(self)
-            round_model.coefs_, round_model.intercepts_ = coefs, intercepts
-            round_model._operands = prediction_operands(coefs)
-            on_round_end(record, round_model)
+            on_round_end(record, self._with_weights(coefs, intercepts))
 
         return callback
 

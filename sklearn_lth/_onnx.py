@@ -186,31 +186,23 @@ def _exportable(estimator, compact: bool, *, in_pipeline: bool = False):
             f"one), not {type(estimator).__name__}."
         )
     check_is_fitted(estimator)
-    return _Compacted.of(estimator) if compact else estimator
+    return _compacted(estimator) if compact else estimator
 
 
-class _Compacted:
-    """An estimator's live units, for the converter (see :func:`compact`).
-
-    A shallow copy of the estimator (so that ``skl2onnx`` finds its
-    converter) whose weights are the dense network of the live units, and
-    which reads its kept input columns only.
+def _compacted(estimator):
+    """A copy of ``estimator`` whose weights are the dense network of its
+    live units (``skl2onnx`` finds its converter by its class), which reads
+    its kept input columns only (see :func:`~sklearn_lth._compaction.compact`).
     """
+    from ._compaction import compact
 
-    @staticmethod
-    def of(estimator):
-        from ._compaction import compact
-
-        compacted = compact(
-            estimator.coefs_, estimator.intercepts_, estimator.activation
-        )
-        copy = type(estimator).__new__(type(estimator))
-        copy.__dict__.update(estimator.__dict__)
-        copy.coefs_ = [sp.csr_array(W) for W in compacted.coefs]
-        copy.intercepts_ = compacted.intercepts
-        copy._onnx_kept_inputs = compacted.input_columns
-        copy._onnx_dense = True
-        return copy
+    compacted = compact(estimator.coefs_, estimator.intercepts_, estimator.activation)
+    copy = estimator._with_weights(
+        [sp.csr_array(W) for W in compacted.coefs], compacted.intercepts
+    )
+    copy._onnx_kept_inputs = compacted.input_columns
+    copy._onnx_dense = True
+    return copy
 
 
 def _classifiers_in(model) -> list:

@@ -86,15 +86,23 @@ class _Blas:
         self.fits_inside = 0
         self.controller = None
 
+    def found(self):
+        """The controller of the process's BLAS libraries (found once).
+
+        Call with ``self.lock`` held.
+        """
+        if self.controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            self.controller = ThreadpoolController().select(user_api="blas")
+        return self.controller
+
     def enter(self):
         """Count a fit in; the controller, and whether the fit is alone."""
-        from threadpoolctl import ThreadpoolController
-
         with self.lock:
-            if self.controller is None:
-                self.controller = ThreadpoolController().select(user_api="blas")
+            controller = self.found()  # first: if it fails, no fit is counted
             self.fits_inside += 1
-            return self.controller, self.fits_inside == 1
+            return controller, self.fits_inside == 1
 
     def leave(self) -> None:
         with self.lock:
@@ -110,12 +118,8 @@ def current_blas_threads() -> int | None:
     What a caller's BLAS products would use: joblib's workers limit it, as
     do ``threadpool_limits`` blocks and a fit's own policy.
     """
-    from threadpoolctl import ThreadpoolController
-
     with _BLAS.lock:
-        if _BLAS.controller is None:
-            _BLAS.controller = ThreadpoolController().select(user_api="blas")
-        controller = _BLAS.controller
+        controller = _BLAS.found()
     counts = [info["num_threads"] for info in controller.info()]
     return max(counts) if counts else None
 
