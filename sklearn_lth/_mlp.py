@@ -250,47 +250,64 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         rounds' scores (the folds' paths go too far on purpose).
         """
         scope = current_fit_scope()
-        with FitTransaction(self) as transaction:
-            if self.warm_start and hasattr(self, "coefs_"):
-                check_can_warm_start(self)
-            data = self._prepare(X, y, sample_weight, warm=self._is_warm())
-            plan = self._search_plan(data)
-            params = self.get_params()
-            arrays = [data.X, data.Y, data.sample_weight]
-            locked = search_folder(self.checkpoint_dir, params, arrays, plan.warm)
-            with locked as folder:
-                rng, split = draw_split(
-                    params,
-                    data,
-                    folder,
-                    plan.warm,
-                    plan.training.kernels,
-                    self._split_validation,
+        searched = False
+        try:
+            with FitTransaction(self) as transaction:
+                if self.warm_start and hasattr(self, "coefs_"):
+                    check_can_warm_start(self)
+                data = self._prepare(X, y, sample_weight, warm=self._is_warm())
+                plan = self._search_plan(data)
+                params = self.get_params()
+                arrays = [data.X, data.Y, data.sample_weight]
+                locked = search_folder(self.checkpoint_dir, params, arrays, plan.warm)
+                with locked as folder:
+                    rng, split = draw_split(
+                        params,
+                        data,
+                        folder,
+                        plan.warm,
+                        plan.training.kernels,
+                        self._split_validation,
+                    )
+                    plan = replace(
+                        plan, rows=split.rows, validation_rows=split.validation_rows
+                    )
+                    kept = self._search(
+                        data, plan, rng, split, folder, on_round_end, transaction
+                    )
+                    # The search is complete and fitted: Ctrl-C from here on (the
+                    # lock's release, the warnings) keeps it.
+                    transaction.keep()
+                    searched = True
+                warn_about_fit(
+                    kept.result,
+                    self.history_,
+                    self.solver,
+                    self.max_iter,
+                    Scored(
+                        self.out_activation_,
+                        data.Y,
+                        data.sample_weight,
+                        split.rows,
+                        split.validation_rows,
+                    ),
+                    judge_scores=not scope.nested,
                 )
-                plan = replace(
-                    plan, rows=split.rows, validation_rows=split.validation_rows
-                )
-                kept = self._search(
-                    data, plan, rng, split, folder, on_round_end, transaction
-                )
-                # The search is complete and fitted: Ctrl-C from here on (the
-                # lock's release, the warnings) keeps it.
-                transaction.keep()
-            warn_about_fit(
-                kept.result,
-                self.history_,
-                self.solver,
-                self.max_iter,
-                Scored(
-                    self.out_activation_,
-                    data.Y,
-                    data.sample_weight,
-                    split.rows,
-                    split.validation_rows,
-                ),
-                judge_scores=not scope.nested,
-            )
+        except KeyboardInterrupt:
+            # After the search (the lock's release, the warnings) Ctrl-C keeps
+            # the whole fit: say so, as an interrupt during the search does.
+            if searched and not scope.nested:
+                self._warn_kept()
+            raise
         return self
+
+    def _warn_kept(self) -> None:
+        """Tell the user which round an interrupted fit keeps."""
+        warn(
+            "Training interrupted by the user; the estimator keeps round "
+            f"{int(self.history_['round'][-1])}, the last one completed "
+            f"(sparsity {self.history_['sparsity'][-1]:.4f})."
+        )
 
     def _search_plan(self, data: _FitData) -> SearchPlan:
         """How this fit's search opens and runs, from the parameters and data
@@ -329,11 +346,7 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
             self._set_fitted(kept, kernels)
             transaction.keep()  # as the KeyboardInterrupt leaves
             if not scope.nested:
-                warn(
-                    "Training interrupted by the user; the estimator keeps round "
-                    f"{int(self.history_['round'][-1])}, the last one completed "
-                    f"(sparsity {self.history_['sparsity'][-1]:.4f})."
-                )
+                self._warn_kept()
 
         training_data = TrainingData(
             data.X, data.Y, data.sample_weight, split.rows, split.validation_rows
