@@ -46,11 +46,21 @@ def _layer(positions, values, shape, kernels, kernel, sddmm):
 def measure(kernels: str, shape=(784, 300), batch=60) -> list[tuple]:
     """Per density: dense step, CSR step (dense gradient), CSR step (SDDMM)."""
     rng = np.random.RandomState(0)
-    # Feature-major buffers, as the network allocates them.
-    A = rng.normal(size=(shape[0], batch)).astype(np.float32).T
-    delta = rng.normal(size=(shape[1], batch)).astype(np.float32).T
-    out = np.empty((shape[1], batch), np.float32).T
-    below = np.empty((shape[0], batch), np.float32).T
+    # Feature-major buffers, as the network allocates them (the compiled
+    # path's have whole blocks of columns, which its CSR products take).
+    backend = backend_for(kernels)
+
+    def buffer(units: int) -> np.ndarray:
+        return backend.feature_major_buffer(units, batch, np.float32)[:, :batch].T
+
+    A, delta, out, below = (
+        buffer(shape[0]),
+        buffer(shape[1]),
+        buffer(shape[1]),
+        buffer(shape[0]),
+    )
+    A[...] = rng.normal(size=A.shape)
+    delta[...] = rng.normal(size=delta.shape)
     results = []
     for density in DENSITIES:
         n = int(density * shape[0] * shape[1])

@@ -20,8 +20,8 @@ float rounding, not bit for bit (they group their terms differently, and
 ``exp`` and ``tanh`` come from another library). :func:`kept_gradient`, a
 sum over the batch per kept weight, allows reassociation
 (``fastmath={"reassoc"}``) so that the sum vectorises, as BLAS's own dot
-products do, and the CSR products contract a multiply and an add into one
-fused multiply-add (``fastmath={"contract"}``), as BLAS does. Every order is
+products do, and it and the CSR products contract a multiply and an add
+into one fused multiply-add (``fastmath={"contract"}``), as BLAS does. Every order is
 fixed by the compiled code, so results are reproducible run to run on one
 machine; the reassociated sum may differ between machines with other vector
 units, as BLAS's results do.
@@ -289,6 +289,13 @@ def _block_columns(n, rows, out):  # pragma: no cover
     return whole
 
 
+#: An index as an unsigned integer: numba then indexes with no check for a
+#: negative index (a signed index costs a test and a conditional move per
+#: access, a quarter of a CSR product's time in its inner loop). Only for
+#: indices known to be valid: the CSR arrays of the network's own layers.
+_unsigned = numba.uintp
+
+
 @njit(**_SERIAL, fastmath={"contract"}, inline="always")
 def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: no cover
     """``out[i, :width] = start + sum_k data[k] * rows[indices[k], :width]``.
@@ -297,12 +304,13 @@ def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: n
     in registers over the kept weights (inlined: the caller's stack).
     """
     sums = numba.carray(_stack_array(BLOCK, out.dtype), (BLOCK,))
+    first, end = _unsigned(indptr[i]), _unsigned(indptr[i + 1])
     for j0 in range(0, width, BLOCK):
         for j in range(BLOCK):
             sums[j] = start
-        for k in range(indptr[i], indptr[i + 1]):
+        for k in range(first, end):
             w = data[k]
-            row = rows[indices[k], j0 : j0 + BLOCK]
+            row = rows[_unsigned(indices[k]), j0 : j0 + BLOCK]
             for j in range(BLOCK):
                 sums[j] += w * row[j]
         written = out[i, j0 : j0 + BLOCK]
@@ -418,7 +426,7 @@ def _summed_columns(n, inputs, errors, zero):  # pragma: no cover
     return width
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     """``grad[k] = inputs[r, :n] @ errors[c, :n]`` for each kept weight (r, c).
 
@@ -431,7 +439,8 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     for r in range(indptr.size - 1):
         k, end = indptr[r], indptr[r + 1]
         while k + 4 <= end:
-            c0, c1, c2, c3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
+            c0, c1 = _unsigned(indices[k]), _unsigned(indices[k + 1])
+            c2, c3 = _unsigned(indices[k + 2]), _unsigned(indices[k + 3])
             s0 = s1 = s2 = s3 = zero
             for j in range(n):
                 x = inputs[r, j]
@@ -442,7 +451,7 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
             grad[k], grad[k + 1], grad[k + 2], grad[k + 3] = s0, s1, s2, s3
             k += 4
         while k < end:
-            c = indices[k]
+            c = _unsigned(indices[k])
             s = zero
             for j in range(n):
                 s += inputs[r, j] * errors[c, j]

@@ -18,10 +18,10 @@ What the compiled path does differently:
   error come from compiled calls too.
 - Its CSR products and kept-position gradient are faster than scipy's and
   numpy's: whole layer steps measured by ``benchmarks/bench_kernels.py``
-  cross at about 15% for a 784x300 layer at batches of 60, the crossover
+  cross at about 25% for a 784x300 layer at batches of 60, the crossover
   ``sparse_max_density``. Below it a CSR layer always computes its
   gradient at the kept positions only (as fast as a dense product then a
-  gather at 15%, and faster below).
+  gather at 30%, and faster below).
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
 - Partial dense layers that keep half their weights or more train their
@@ -139,9 +139,12 @@ _NO_WEIGHTS: dict[np.dtype, np.ndarray] = {}
 class NumbaBackend(NumpyBackend):
     """The training step's computations on numba's compiled kernels."""
 
-    #: Whole layer steps (784x300, batch 60; bench_kernels.py) cross at
-    #: 15% since the products take whole blocks (13% before).
-    sparse_max_density = 0.15
+    #: Whole layer steps (784x300, batch 60; bench_kernels.py, on the
+    #: network's padded buffers) cross at 25-26% since the kernels index
+    #: with unsigned integers and the kept gradient contracts its
+    #: multiply-adds (15% before). Whole epochs at 16-20% kept in the first
+    #: layer: 0.77 of the dense epoch with 0.25, 0.92 with 0.15.
+    sparse_max_density = 0.25
     #: Measured on whole epochs (784-300-100-10, global tickets, 1 and 2
     #: BLAS threads): 0.76-0.83 of the gather-and-scatter epoch at 90% kept,
     #: 0.90-0.99 at 64%, even around 50%, slower below.
