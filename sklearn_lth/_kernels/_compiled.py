@@ -127,11 +127,18 @@ def _sgd_update(params, velocities, i, g, lr, momentum, nesterov):  # pragma: no
         params[i] += v
 
 
+#: An index as an unsigned integer: numba then indexes with no check for a
+#: negative index (a signed index costs a test and a conditional move per
+#: access, a quarter of a CSR product's time in its inner loop). Only for
+#: indices known to be valid: the network's own CSR arrays, positions and batch rows.
+_unsigned = numba.uintp
+
+
 @njit(**_SERIAL)
 def gather(source, positions, out):  # pragma: no cover
     """``out[k] = source[positions[k]]``."""
     for k in range(positions.size):
-        out[k] = source[positions[k]]
+        out[k] = source[_unsigned(positions[k])]
 
 
 @njit(**_SERIAL)
@@ -143,21 +150,21 @@ def gather_transposed(X, rows, out):  # pragma: no cover
     """
     for f in range(X.shape[1]):
         for k in range(rows.size):
-            out[f, k] = X[rows[k], f]
+            out[f, k] = X[_unsigned(rows[k]), f]
 
 
 @njit(**_SERIAL)
 def scatter(values, positions, out):  # pragma: no cover
     """``out[positions[k]] = values[k]``."""
     for k in range(positions.size):
-        out[positions[k]] = values[k]
+        out[_unsigned(positions[k])] = values[k]
 
 
 @njit(**_SERIAL)
 def zero_at(out, positions):  # pragma: no cover
     """``out[positions[k]] = 0``."""
     for k in range(positions.size):
-        out[positions[k]] = 0
+        out[_unsigned(positions[k])] = 0
 
 
 # The activations a layer's kernels apply (or differentiate) as they write a
@@ -287,13 +294,6 @@ def _block_columns(n, rows, out):  # pragma: no cover
     if 2 * (n - whole) > BLOCK and padded <= rows.shape[1] and padded <= out.shape[1]:
         return padded
     return whole
-
-
-#: An index as an unsigned integer: numba then indexes with no check for a
-#: negative index (a signed index costs a test and a conditional move per
-#: access, a quarter of a CSR product's time in its inner loop). Only for
-#: indices known to be valid: the CSR arrays of the network's own layers.
-_unsigned = numba.uintp
 
 
 @njit(**_SERIAL, fastmath={"contract"}, inline="always")
