@@ -85,10 +85,10 @@ def sparsity_curve(
     scoring : str or callable, default=None
         A scikit-learn scorer; the estimator's ``score`` when None.
     n_jobs : int, default=None
-        Searches run in parallel with joblib (one task per seed and fold,
-        whose arms share the dense round 0 and go on from it with
-        ``warm_start``: the same rounds as searches from scratch); the
-        results do not depend on it.
+        Searches run in parallel with joblib: first the dense round 0 of
+        each seed and fold, then each arm's later rounds, going on from it
+        with ``warm_start`` (the same rounds as searches from scratch), as a
+        task of its own; the results do not depend on it.
     random_state : int, RandomState or None, default=None
         Draws the seeds.
 
@@ -133,11 +133,43 @@ def sparsity_curve(
     else:
         cv = check_cv(cv, y, classifier=is_classifier(search))
         splits = list(cv.split(X, y))
+    data = (X, y, X_test, y_test)
     tasks = [(seed, split) for seed in seeds for split in splits]
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_run_arms)(estimator, X, y, X_test, y_test, split, seed, arms, scoring)
-        for seed, split in tasks
-    )
+    searched = [arm for arm in arms if arm != "shuffle"]
+    with Parallel(n_jobs=n_jobs) as parallel:
+        # Round 0, the dense network, is the same in every arm of a seed and
+        # split: trained and scored once each. Every arm then goes on from it
+        # with warm_start (the same rounds as a search from scratch, bit for
+        # bit) as a task of its own: tasks of about equal size keep n_jobs
+        # workers busy to the end (5 seeds' three arms as 5 tasks left a
+        # worker idle for a third of the curve on 2 cores).
+        dense = parallel(
+            delayed(_dense_round)(estimator, data, split, seed, scoring)
+            for seed, split in tasks
+        )
+        later = parallel(
+            delayed(_later_rounds)(model, data, split, arm, estimator, scoring)
+            for (model, _), (_, split) in zip(dense, tasks)
+            for arm in searched
+        )
+        results = []
+        for t, (_, first) in enumerate(dense):
+            rounds = later[t * len(searched) : (t + 1) * len(searched)]
+            results.append(
+                {
+                    arm: tuple(a + b for a, b in zip(first, rest))
+                    for arm, rest in zip(searched, rounds)
+                }
+            )
+        if "shuffle" in arms:
+            shuffled = parallel(
+                delayed(_shuffled_arm)(
+                    estimator, data, split, seed, scoring, result["ticket"]
+                )
+                for (seed, split), result in zip(tasks, results)
+            )
+            for result, arm in zip(results, shuffled):
+                result["shuffle"] = arm
     return _collect(results, arms, seeds, len(splits))
 
 
@@ -189,42 +221,44 @@ def _fit_params(estimator, callback) -> dict:
     return {"on_round_end": callback}
 
 
-def _run_arms(estimator, X, y, X_test, y_test, split, seed, arms, scoring):
-    """Every arm of one seed on one split: per arm, scores, early-stopping
-    iterations and weights remaining, per round."""
-    if split is not None:
-        train, test = split
-        X, y, X_test, y_test = (
-            safe_indexing(X, train),
-            safe_indexing(y, train),
-            safe_indexing(X, test),
-            safe_indexing(y, test),
-        )
-    # Round 0, the dense network, is the same in every arm of a seed: trained
-    # and scored once, then each arm goes on from it with warm_start (the
-    # same rounds as a search from scratch, bit for bit).
+def _held_out(data, split):
+    """``X, y, X_test, y_test``: the data as given, or one split of ``X, y``."""
+    if split is None:
+        return data
+    X, y = data[:2]
+    train, test = split
+    return (
+        safe_indexing(X, train),
+        safe_indexing(y, train),
+        safe_indexing(X, test),
+        safe_indexing(y, test),
+    )
+
+
+def _dense_round(estimator, data, split, seed, scoring):
+    """The dense round 0 of one seed on one split, scored: the fitted search
+    (every arm goes on from it) and its per-round lists."""
+    X, y, X_test, y_test = _held_out(data, split)
     dense = _with_params(
         estimator, random_state=seed, n_seeds=1, target_sparsity=0.0, warm_start=False
     )
-    first = _scored_search(dense, X, y, X_test, y_test, scoring)
-    target = _last_step(estimator).target_sparsity
-    out = {}
-    for arm in arms:
-        if arm == "shuffle":
-            continue
-        model = _set_search_params(
-            copy.deepcopy(dense),
-            warm_start=True,
-            target_sparsity=target,
-            **_CONTROL_PARAMS.get(arm, {}),
-        )
-        later = _scored_search(model, X, y, X_test, y_test, scoring)
-        out[arm] = tuple(a + b for a, b in zip(first, later))
-    if "shuffle" in arms:
-        out["shuffle"] = _shuffled_arm(
-            estimator, X, y, X_test, y_test, seed, scoring, out["ticket"]
-        )
-    return {arm: out[arm][:3] for arm in arms}
+    return dense, _scored_search(dense, X, y, X_test, y_test, scoring)
+
+
+def _later_rounds(dense, data, split, arm, estimator, scoring):
+    """Rounds 1 onwards of ``arm``, going on from the fitted dense round:
+    per round, scores, early-stopping iterations, weights remaining and
+    kept weights per layer."""
+    X, y, X_test, y_test = _held_out(data, split)
+    # A copy: run in this process (n_jobs=None), every arm is handed the
+    # same fitted dense round.
+    model = _set_search_params(
+        copy.deepcopy(dense),
+        warm_start=True,
+        target_sparsity=_last_step(estimator).target_sparsity,
+        **_CONTROL_PARAMS.get(arm, {}),
+    )
+    return _scored_search(model, X, y, X_test, y_test, scoring)
 
 
 def _scored_search(model, X, y, X_test, y_test, scoring):
@@ -249,11 +283,12 @@ def _scored_search(model, X, y, X_test, y_test, scoring):
     return scores, early, remaining, kept
 
 
-def _shuffled_arm(estimator, X, y, X_test, y_test, seed, scoring, ticket_arm):
+def _shuffled_arm(estimator, data, split, seed, scoring, ticket_arm):
     """Each round of the ticket arm's masks with its kept positions drawn
     anew within each layer (the same count per layer), trained alone from
     the seed's initial weights at those positions; round 0 is the dense
     network, as in the ticket arm."""
+    X, y, X_test, y_test = _held_out(data, split)
     scores, early, remaining, kept = ticket_arm
     search = _last_step(estimator)
     X_search = X
@@ -278,7 +313,7 @@ def _shuffled_arm(estimator, X, y, X_test, y_test, seed, scoring, ticket_arm):
         shuffled_scores.append(scorer(fitted, X_held, y_test))
         stop = fitted.history_.get("min_validation_loss_iteration")
         shuffled_early.append(np.nan if stop is None else stop[-1])
-    return shuffled_scores, shuffled_early, remaining
+    return shuffled_scores, shuffled_early, remaining, kept
 
 
 def _collect(results, arms, seeds, n_splits) -> Bunch:

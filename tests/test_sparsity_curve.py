@@ -78,10 +78,13 @@ def test_the_controls_are_the_papers(data, monkeypatch):
 
     monkeypatch.setattr(curve_module, "_scored_search", spy)
     sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, cv=2, n_seeds=1, random_state=0)
-    # Per fold: the dense round once, then each arm going on from it.
-    dense, ticket, reinit, random_ = fitted[:4]
-    assert dense["target_sparsity"] == 0.0 and not dense["warm_start"]
-    assert all(p["warm_start"] and p["target_sparsity"] == 0.8 for p in fitted[1:4])
+    # The dense round once per fold (both folds first, as tasks of their
+    # own), then each arm going on from it.
+    assert len(fitted) == 2 * 4
+    for dense in fitted[:2]:
+        assert dense["target_sparsity"] == 0.0 and not dense["warm_start"]
+    ticket, reinit, random_ = fitted[2:5]
+    assert all(p["warm_start"] and p["target_sparsity"] == 0.8 for p in fitted[2:])
     assert ticket["rewind"] == "init" and ticket["pruning_criterion"] == "magnitude"
     assert reinit["rewind"] == "reinit"
     assert random_["pruning_criterion"] == "random"
