@@ -28,7 +28,7 @@ from sklearn_lth._config import numba_available
 from sklearn_lth._kernels import backend_for
 from sklearn_lth._network import Layer
 
-DENSITIES = (0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01)
+DENSITIES = (0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.08, 0.05, 0.03, 0.02, 0.01)
 
 
 def _us(fn, number=100) -> float:

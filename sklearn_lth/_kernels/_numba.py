@@ -21,7 +21,7 @@ What the compiled path does differently:
   cross at about 25% for a 784x300 layer at batches of 60, the crossover
   ``sparse_max_density``. Below it a CSR layer always computes its
   gradient at the kept positions only (as fast as a dense product then a
-  gather at 30%, and faster below).
+  gather at 20%, and faster below).
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
 - Partial dense layers that keep half their weights or more train their
