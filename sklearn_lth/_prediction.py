@@ -152,7 +152,7 @@ def _compiled_pays(X, operands: PredictionOperands, dtype) -> bool:
 def _predict_compiled(X, operands, intercepts, activation, out_activation):
     """The forward pass on the compiled kernels, chunks of rows in threads."""
     from ._kernels._compiled import (
-        ACTIVATION_CODES,
+        FUSED_FORWARD,
         bias_and_activation,
         csr_forward,
     )
@@ -178,13 +178,13 @@ def _predict_compiled(X, operands, intercepts, activation, out_activation):
             rows = inputs
             for i, (layer, bias, result) in enumerate(zip(layers, intercepts, buffers)):
                 name = out_activation if i == last else activation
-                code = ACTIVATION_CODES.get(name, 0)  # exp: numpy's, below
+                code = FUSED_FORWARD.get(name, 0)  # exp, tanh: numpy's, below
                 if isinstance(layer, tuple):
                     csr_forward(*layer, rows, n, result, bias, code)
                 else:
                     np.matmul(layer, rows[:, :n], out=result[:, :n])
                     bias_and_activation(result, n, bias, code)
-                if name not in ACTIVATION_CODES:
+                if name not in FUSED_FORWARD:
                     ACTIVATIONS[name](result[:, :n])
                 rows = result
             out[batch] = rows[:, :n].T

@@ -171,6 +171,15 @@ def zero_at(out, positions):  # pragma: no cover
 # row, and softmax, applied across the rows once they are all written (an
 # output activation: never differentiated). exp stays with numpy.
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3, "softmax": 4}
+#: The activations a product applies in its own compiled call. Not tanh: the
+#: compiled code calls a scalar tanh per value, 10 times slower than numpy's
+#: vectorised one (277 against 27 us for a 300 x 60 float32 layer; a tanh
+#: network's compiled epoch took 0.93 of the numpy path's, against 0.57 for
+#: relu), so the caller applies numpy's after the identity. Its derivative,
+#: ``1 - z * z``, stays compiled.
+FUSED_FORWARD = {
+    name: code for name, code in ACTIVATION_CODES.items() if name != "tanh"
+}
 
 
 @njit(**_SERIAL)

@@ -47,6 +47,7 @@ import scipy.sparse as sp
 from .._optimizers import SGD, Adam
 from ._compiled import (
     ACTIVATION_CODES,
+    FUSED_FORWARD,
     adam_step,
     bias_and_activation,
     csr_backward,
@@ -184,9 +185,9 @@ class NumbaBackend(NumpyBackend):
             super().forward(layer, A, out, activation)
             return
         # Softmax is applied across the rows once they are all written; exp
-        # (the Poisson output) stays with numpy, after the identity.
-        fused = activation in ACTIVATION_CODES
-        code = ACTIVATION_CODES[activation if fused else "identity"]
+        # (the Poisson output) and tanh stay with numpy, after the identity.
+        fused = activation in FUSED_FORWARD
+        code = FUSED_FORWARD[activation if fused else "identity"]
         if layer.kernel == "sparse":
             rows, n = _rows_of(layer, A, "input")
             W_T = layer.csr_transposed
