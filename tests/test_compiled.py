@@ -101,6 +101,77 @@ def test_the_csr_products_in_whole_blocks_are_the_definition(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [5, 60, 64, 100, 200])
+@pytest.mark.parametrize("padded", [True, False])
+@pytest.mark.parametrize("activation", [*ACTIVATIONS, "softmax"])
+@pytest.mark.parametrize("panel", [7, 16, 1000])
+def test_the_forward_product_by_panels_gives_the_same_bits(
+    dtype, n, padded, activation, panel
+):
+    """A panel of input rows at a time (uneven panels, a panel wider than the
+    input, empty rows and panels): the row-at-a-time product's bits, for
+    whole blocks, their tail and batches shorter than a block."""
+    rng = np.random.RandomState(2)
+    columns = _compiled.padded_width(n) if padded else n
+    W = sp.random(50, 23, density=0.3, format="csr", dtype=dtype, random_state=rng)
+    W = W.tolil()
+    W[:, 3] = 0  # an output with no kept weight
+    W[10:17, :] = 0  # a panel with no kept weight
+    W_T = sp.csr_array(sp.csr_array(W).T)
+    bounds = _compiled.panel_bounds(W_T.indptr, W_T.indices, 50, panel)
+    assert bounds.shape == (23, -(-50 // panel) + 1)
+    rows = rng.normal(size=(50, columns)).astype(dtype)
+    bias = rng.normal(size=23).astype(dtype)
+    code = _compiled.ACTIVATION_CODES[activation]
+    by_rows = np.full((23, columns), np.nan, dtype)
+    by_panels = np.full((23, columns), np.nan, dtype)
+    args = (rows, n)
+    _compiled.csr_forward(W_T.indptr, W_T.indices, W_T.data, *args, by_rows, bias, code)
+    _compiled.csr_forward_panels(
+        W_T.indptr, W_T.indices, W_T.data, bounds, *args, by_panels, bias, code
+    )
+    np.testing.assert_array_equal(by_panels[:, :n], by_rows[:, :n])
+    expected = _numpy_activation(activation, W_T @ rows[:, :n] + bias[:, None])
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(by_panels[:, :n], expected, rtol=rtol, atol=rtol)
+
+
+def test_a_wide_input_layer_trains_by_panels_with_the_same_bits(monkeypatch):
+    """Training takes the panel product for a wide, not too sparse CSR layer,
+    and a round gives the row-at-a-time product's weights bit for bit."""
+    from sklearn_lth._kernels import _numba
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 400)).astype(np.float32)
+    y = rng.randint(3, size=150)
+    params = dict(
+        hidden_layer_sizes=(20,),
+        target_sparsity=0.8,
+        pruning_rounds=1,
+        max_iter=3,
+        random_state=0,
+    )
+    calls = []
+    real = _compiled.csr_forward_panels
+
+    def spy(*args):
+        calls.append(args[3].shape)
+        return real(*args)
+
+    monkeypatch.setattr(_numba, "csr_forward_panels", spy)
+    monkeypatch.setattr(_numba, "PANELS_MIN", 2)
+    monkeypatch.setattr(_numba, "KEPT_PER_PANEL_MIN", 1)
+    by_panels = _fit("numba", X=X, y=y, **params)
+    assert calls  # the first layer, 20% kept in round 1, took the panels
+    monkeypatch.setattr(_numba, "KEPT_PER_PANEL_MIN", 10**9)
+    calls.clear()
+    by_rows = _fit("numba", X=X, y=y, **params)
+    assert not calls
+    for a, b in zip(_weights(by_panels), _weights(by_rows)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_csr_backward_is_the_product_times_the_derivative(dtype, activation):
     rng = np.random.RandomState(5)

@@ -18,10 +18,11 @@ What the compiled path does differently:
   error come from compiled calls too.
 - Its CSR products and kept-position gradient are faster than scipy's and
   numpy's: whole layer steps measured by ``benchmarks/bench_kernels.py``
-  cross at about 25% for a 784x300 layer at batches of 60, the crossover
-  ``sparse_max_density``. Below it a CSR layer always computes its
-  gradient at the kept positions only (as fast as a dense product then a
-  gather at 20%, and faster below).
+  cross at about 32% for a 784x300 layer at batches of 60, whole epochs at
+  about 38%: the crossover ``sparse_max_density`` is 35%. A CSR layer
+  computes its gradient at the kept positions only up to 22% kept (faster
+  than a dense product then a gather there), the dense product above; a
+  wide one takes its input by panels of rows in its forward product.
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
 - Partial dense layers that keep half their weights or more train their
@@ -52,12 +53,15 @@ from ._compiled import (
     bias_and_activation,
     csr_backward,
     csr_forward,
+    csr_forward_panels,
     differentiate,
     gather,
     gather_transposed,
     kept_gradient,
     log_loss_and_error,
     padded_width,
+    panel_bounds,
+    panel_rows,
     row_sums,
     scatter,
     sgd_step,
@@ -117,6 +121,36 @@ def _rows_of(layer, M, name: str) -> tuple[np.ndarray, int]:
     return rows, n
 
 
+#: A CSR layer's forward product takes its input a panel of rows at a time
+#: (see _compiled.csr_forward_panels) when the input has at least this many
+#: panels and its rows keep, on average, at least this many weights per
+#: panel. Measured for 784x300 (float32, batch 60, panels of 96 rows): 0.65-
+#: 0.70 of the row-at-a-time product's time from 30% to 50% kept, 0.77 at
+#: 20%, 0.92-0.99 at 10%, 1.05-1.15 at 5%; a 300-row input (whose batch rows
+#: nearly fit in L1 already) gains little (0.85-0.9 at half kept), none below
+#: 30%.
+PANELS_MIN = 4
+KEPT_PER_PANEL_MIN = 12
+
+
+def _panels(layer, dtype) -> np.ndarray | None:
+    """The panel bounds of the layer's ``W.T`` when its forward product pays
+    for panels, else None; computed once per pattern (the layer's buffers
+    are new with every pattern)."""
+    bounds = layer._buffers.get("panel bounds")
+    if bounds is None:
+        n_inputs, n_outputs = layer.shape
+        rows = panel_rows(dtype)
+        kept_per_panel = layer.n_kept / max(n_outputs, 1) * rows / n_inputs
+        if n_inputs >= PANELS_MIN * rows and kept_per_panel >= KEPT_PER_PANEL_MIN:
+            W_T = layer.csr_transposed
+            bounds = panel_bounds(W_T.indptr, W_T.indices, n_inputs, rows)
+        else:
+            bounds = np.empty((0, 0), dtype=np.intp)  # no panels
+        layer._buffers["panel bounds"] = bounds
+    return bounds if bounds.size else None
+
+
 def _padded_scratch(layer, name: str, units: int, n: int, dtype) -> np.ndarray:
     """The layer's ``(units, columns)`` buffer ``name`` for ``n`` columns,
     in whole blocks (as the network's buffers), kept between calls."""
@@ -140,12 +174,17 @@ _NO_WEIGHTS: dict[np.dtype, np.ndarray] = {}
 class NumbaBackend(NumpyBackend):
     """The training step's computations on numba's compiled kernels."""
 
-    #: Whole layer steps (784x300, batch 60; bench_kernels.py, on the
-    #: network's padded buffers) cross at 25-26% since the kernels index
-    #: with unsigned integers and the kept gradient contracts its
-    #: multiply-adds (15% before). Whole epochs at 16-20% kept in the first
-    #: layer: 0.77 of the dense epoch with 0.25, 0.92 with 0.15.
-    sparse_max_density = 0.25
+    #: Whole epochs of 784-300-100-10 (batch 60, random patterns, 7 paired
+    #: runs) with CSR layers against BLAS ones: 0.92-0.95 of the time from
+    #: 28% to 36% kept, 1.04 at 40%; whole layer steps (bench_kernels.py)
+    #: cross at about 32%. It was 15% before the kernels indexed with
+    #: unsigned integers, the forward product took its input by panels and
+    #: layers above kept_gradient_max_density took a dense gradient product.
+    sparse_max_density = 0.35
+    #: The kept-position gradient against a dense product then a gather, in
+    #: a CSR layer's whole step (same measurements): 0.93 of it at 20% kept,
+    #: 1.03 at 25%, 1.06 at 30%.
+    kept_gradient_max_density = 0.22
     #: Measured on whole epochs (784-300-100-10, global tickets, 1 and 2
     #: BLAS threads): 0.76-0.83 of the gather-and-scatter epoch at 90% kept,
     #: 0.90-0.99 at 64%, even around 50%, slower below.
@@ -165,8 +204,9 @@ class NumbaBackend(NumpyBackend):
 
     # -- a layer's kernel ---------------------------------------------------------
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
-        # Every CSR layer: the compiled kernel reads its CSR pattern.
-        return kernel == "sparse"
+        # CSR layers up to kept_gradient_max_density: the compiled kernel
+        # reads its CSR pattern. Above, a dense product then a gather.
+        return kernel == "sparse" and density <= self.kept_gradient_max_density
 
     def kept_gradient_index(self, layer) -> None:
         return None  # the kernel reads the CSR pattern itself
@@ -191,9 +231,30 @@ class NumbaBackend(NumpyBackend):
         if layer.kernel == "sparse":
             rows, n = _rows_of(layer, A, "input")
             W_T = layer.csr_transposed
-            csr_forward(
-                W_T.indptr, W_T.indices, W_T.data, rows, n, out_rows, layer.bias, code
-            )
+            bounds = _panels(layer, rows.dtype)
+            if bounds is None:
+                csr_forward(
+                    W_T.indptr,
+                    W_T.indices,
+                    W_T.data,
+                    rows,
+                    n,
+                    out_rows,
+                    layer.bias,
+                    code,
+                )
+            else:
+                csr_forward_panels(
+                    W_T.indptr,
+                    W_T.indices,
+                    W_T.data,
+                    bounds,
+                    rows,
+                    n,
+                    out_rows,
+                    layer.bias,
+                    code,
+                )
         else:
             np.matmul(layer.dense.T, A.T, out=out_T)
             bias_and_activation(out_rows, A.shape[0], layer.bias, code)
