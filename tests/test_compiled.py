@@ -159,11 +159,11 @@ def test_a_wide_input_layer_trains_by_panels_with_the_same_bits(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(_numba, "csr_forward_panels", spy)
-    monkeypatch.setattr(_numba, "PANELS_MIN", 2)
-    monkeypatch.setattr(_numba, "KEPT_PER_PANEL_MIN", 1)
+    monkeypatch.setattr(_compiled, "PANELS_MIN", 2)
+    monkeypatch.setattr(_compiled, "KEPT_PER_PANEL_MIN", 1)
     by_panels = _fit("numba", X=X, y=y, **params)
     assert calls  # the first layer, 20% kept in round 1, took the panels
-    monkeypatch.setattr(_numba, "KEPT_PER_PANEL_MIN", 10**9)
+    monkeypatch.setattr(_compiled, "KEPT_PER_PANEL_MIN", 10**9)
     calls.clear()
     by_rows = _fit("numba", X=X, y=y, **params)
     assert not calls

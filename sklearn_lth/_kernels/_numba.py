@@ -60,8 +60,7 @@ from ._compiled import (
     kept_gradient,
     log_loss_and_error,
     padded_width,
-    panel_bounds,
-    panel_rows,
+    panels_for,
     row_sums,
     scatter,
     sgd_step,
@@ -121,31 +120,15 @@ def _rows_of(layer, M, name: str) -> tuple[np.ndarray, int]:
     return rows, n
 
 
-#: A CSR layer's forward product takes its input a panel of rows at a time
-#: (see _compiled.csr_forward_panels) when the input has at least this many
-#: panels and its rows keep, on average, at least this many weights per
-#: panel. Measured for 784x300 (float32, batch 60, panels of 96 rows): 0.65-
-#: 0.70 of the row-at-a-time product's time from 30% to 50% kept, 0.77 at
-#: 20%, 0.92-0.99 at 10%, 1.05-1.15 at 5%; a 300-row input (whose batch rows
-#: nearly fit in L1 already) gains little (0.85-0.9 at half kept), none below
-#: 30%.
-PANELS_MIN = 4
-KEPT_PER_PANEL_MIN = 12
-
-
 def _panels(layer, dtype) -> np.ndarray | None:
     """The panel bounds of the layer's ``W.T`` when its forward product pays
-    for panels, else None; computed once per pattern (the layer's buffers
-    are new with every pattern)."""
+    for panels (see _compiled.panels_for), else None; computed once per
+    pattern (the layer's buffers are new with every pattern)."""
     bounds = layer._buffers.get("panel bounds")
     if bounds is None:
-        n_inputs, n_outputs = layer.shape
-        rows = panel_rows(dtype)
-        kept_per_panel = layer.n_kept / max(n_outputs, 1) * rows / n_inputs
-        if n_inputs >= PANELS_MIN * rows and kept_per_panel >= KEPT_PER_PANEL_MIN:
-            W_T = layer.csr_transposed
-            bounds = panel_bounds(W_T.indptr, W_T.indices, n_inputs, rows)
-        else:
+        W_T = layer.csr_transposed
+        bounds = panels_for(W_T.indptr, W_T.indices, layer.shape[0], dtype)
+        if bounds is None:
             bounds = np.empty((0, 0), dtype=np.intp)  # no panels
         layer._buffers["panel bounds"] = bounds
     return bounds if bounds.size else None
