@@ -18,11 +18,11 @@ What the compiled path does differently:
   error come from compiled calls too.
 - Its CSR products and kept-position gradient are faster than scipy's and
   numpy's: whole layer steps measured by ``benchmarks/bench_kernels.py``
-  cross at about 32% for a 784x300 layer at batches of 60, whole epochs at
-  about 38%: the crossover ``sparse_max_density`` is 35%. A CSR layer
-  computes its gradient at the kept positions only up to 22% kept (faster
-  than a dense product then a gather there), the dense product above; a
-  wide one takes its input by panels of rows in its forward product.
+  cross at about 25% for a 784x300 layer at batches of 60, the crossover
+  ``sparse_max_density``. Below it a CSR layer always computes its
+  gradient at the kept positions only (as fast as a dense product then a
+  gather at 20%, and faster below), and a wide one takes its input by
+  panels of rows in its forward product.
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
 - Partial dense layers that keep half their weights or more train their
@@ -157,17 +157,18 @@ _NO_WEIGHTS: dict[np.dtype, np.ndarray] = {}
 class NumbaBackend(NumpyBackend):
     """The training step's computations on numba's compiled kernels."""
 
-    #: Whole epochs of 784-300-100-10 (batch 60, random patterns, 7 paired
-    #: runs) with CSR layers against BLAS ones: 0.92-0.95 of the time from
-    #: 28% to 36% kept, 1.04 at 40%; whole layer steps (bench_kernels.py)
-    #: cross at about 32%. It was 15% before the kernels indexed with
-    #: unsigned integers, the forward product took its input by panels and
-    #: layers above kept_gradient_max_density took a dense gradient product.
-    sparse_max_density = 0.35
-    #: The kept-position gradient against a dense product then a gather, in
-    #: a CSR layer's whole step (same measurements): 0.93 of it at 20% kept,
-    #: 1.03 at 25%, 1.06 at 30%.
-    kept_gradient_max_density = 0.22
+    #: Whole layer steps (784x300, batch 60; bench_kernels.py, on the
+    #: network's padded buffers) cross at 25-26% since the kernels index
+    #: with unsigned integers and the kept gradient contracts its
+    #: multiply-adds (15% before); the forward product by panels makes a
+    #: 20% global ticket's epoch 0.68-0.77 of the dense one (0.92 before
+    #: both). CSR layers up to 35% kept with a dense gradient product
+    #: trained whole epochs 0.92-0.95 as fast as BLAS ones, but a fit to 95%
+    #: then peaked at 10.3 MB against 8.7 (a dense gradient buffer beside
+    #: the CSR arrays, which hold about 28 bytes per kept weight against 4
+    #: per position for a dense copy): the crossover stays where the
+    #: memory does not grow.
+    sparse_max_density = 0.25
     #: Measured on whole epochs (784-300-100-10, global tickets, 1 and 2
     #: BLAS threads): 0.76-0.83 of the gather-and-scatter epoch at 90% kept,
     #: 0.90-0.99 at 64%, even around 50%, slower below.
@@ -187,9 +188,8 @@ class NumbaBackend(NumpyBackend):
 
     # -- a layer's kernel ---------------------------------------------------------
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
-        # CSR layers up to kept_gradient_max_density: the compiled kernel
-        # reads its CSR pattern. Above, a dense product then a gather.
-        return kernel == "sparse" and density <= self.kept_gradient_max_density
+        # Every CSR layer: the compiled kernel reads its CSR pattern.
+        return kernel == "sparse"
 
     def kept_gradient_index(self, layer) -> None:
         return None  # the kernel reads the CSR pattern itself
