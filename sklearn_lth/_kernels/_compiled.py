@@ -13,18 +13,19 @@ serial code gives the same bits whatever ``n_jobs`` or joblib backend.
 ``error_model="numpy"`` lets division and square roots vectorise (numba's
 default checks them for zero, one element at a time).
 
-No kernel uses ``fastmath`` but one. The optimizer updates perform, element
-by element, the numpy path's float operations in the same order: they give
-its bits. The products, activations and sums agree with the numpy path to
-float rounding, not bit for bit (they group their terms differently, and
-``exp`` and ``tanh`` come from another library). :func:`kept_gradient`, a
-sum over the batch per kept weight, allows reassociation
-(``fastmath={"reassoc"}``) so that the sum vectorises, as BLAS's own dot
-products do, and it and the CSR products contract a multiply and an add
-into one fused multiply-add (``fastmath={"contract"}``), as BLAS does. Every order is
-fixed by the compiled code, so results are reproducible run to run on one
-machine; the reassociated sum may differ between machines with other vector
-units, as BLAS's results do.
+The optimizer updates use no ``fastmath`` and perform, element by element,
+the numpy path's float operations in the same order: they give its bits.
+The products, activations and sums agree with the numpy path to float
+rounding, not bit for bit (they group their terms differently, and ``exp``
+comes from another library; the forward tanh is numpy's on both paths).
+:func:`kept_gradient`, a sum over the batch per kept weight, allows
+reassociation (``fastmath={"reassoc"}``) so that the sum vectorises, as
+BLAS's own dot products do, and it and the CSR products contract a multiply
+and an add into one fused multiply-add (``fastmath={"contract"}``), as BLAS
+does. Every order is fixed by the compiled code, so results are
+reproducible run to run on one machine; the reassociated sum and the fused
+multiply-adds may differ between machines with other vector units, as
+BLAS's results do.
 
 The CSR products compute ``BLOCK`` columns of an output row at a time, their
 sums held in registers from the first kept weight to the last: the
@@ -169,7 +170,8 @@ def zero_at(out, positions):  # pragma: no cover
 
 # The activations a layer's kernels apply (or differentiate) as they write a
 # row, and softmax, applied across the rows once they are all written (an
-# output activation: never differentiated). exp stays with numpy.
+# output activation: never differentiated). exp stays with numpy, and so
+# does the forward tanh (see FUSED_FORWARD).
 ACTIVATION_CODES = {"identity": 0, "relu": 1, "tanh": 2, "logistic": 3, "softmax": 4}
 #: The activations a product applies in its own compiled call. Not tanh: the
 #: compiled code calls a scalar tanh per value, 10 times slower than numpy's

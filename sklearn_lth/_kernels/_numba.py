@@ -13,9 +13,10 @@ What the compiled path does differently:
 - Adam and SGD take one pass over the flat parameters, L2 term included,
   instead of about ten: the same float operations, the same bits.
 - CSR layers' products apply the bias and the activation (or its derivative)
-  as they write each row; a dense layer's BLAS product is followed by one
-  compiled pass that does the same; a softmax output's softmax, loss and
-  error come from compiled calls too.
+  as they write each row (tanh itself is numpy's, after the product); a
+  dense layer's BLAS product is followed by one compiled pass that does the
+  same; a softmax output's softmax, loss and error come from compiled calls
+  too.
 - Its CSR products and kept-position gradient are faster than scipy's and
   numpy's: whole layer steps measured by ``benchmarks/bench_kernels.py``
   cross at about 25% for a 784x300 layer at batches of 60, the crossover
