@@ -393,15 +393,15 @@ class Layer:
 
 
 def _transpose_order(matrix: sp.csr_array) -> np.ndarray:
-    """Permutation taking CSR data of ``matrix`` to CSR data of ``matrix.T``."""
-    # Each entry tagged with its own index, and scipy moves the tags as it
-    # would move the data: float64 holds the indices exactly (below 2**53),
-    # and the conversion keeps the explicit zero of entry 0.
-    tagged = sp.csr_array(
-        (np.arange(matrix.nnz, dtype=np.float64), matrix.indices, matrix.indptr),
-        shape=matrix.shape,
-    )
-    return tagged.T.tocsr().data.astype(np.intp)
+    """Permutation taking CSR data of ``matrix`` to CSR data of ``matrix.T``.
+
+    ``matrix.T``'s CSR order is ``matrix``'s entries by column, and within a
+    column by row, which is their CSR order: a stable sort of the column
+    indices (as scipy's transposition moves them). In int32 when the entries
+    fit: the permutation is kept for every step's refresh.
+    """
+    order = np.argsort(matrix.indices, kind="stable")
+    return order.astype(np.int32) if matrix.nnz < 2**31 else order
 
 
 class Network:

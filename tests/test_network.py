@@ -282,3 +282,20 @@ def test_logistic_saturates_silently():
         warnings.simplefilter("error")
         ACTIVATIONS["logistic"](Z)
     np.testing.assert_array_equal(Z, [[0.0, 0.5, 1.0]])
+
+
+@pytest.mark.parametrize(
+    "shape, density",
+    [((784, 300), 0.2), ((5, 7), 0.5), ((30, 1), 0.3), ((1, 40), 1.0), ((3, 4), 0.0)],
+)
+def test_the_transpose_order_takes_w_data_to_w_transposed_data(shape, density):
+    """The permutation the refresh gathers W.T's data with: W's entries in
+    W.T's CSR order, explicit zeros included, kept in int32."""
+    from sklearn_lth._network import _transpose_order
+
+    rng = np.random.RandomState(0)
+    W = sp.random(*shape, density=density, format="csr", random_state=rng)
+    W.data[:] = np.arange(W.nnz)  # entry 0 an explicit zero
+    order = _transpose_order(W)
+    assert order.dtype == np.int32
+    np.testing.assert_array_equal(W.data[order], sp.csr_array(W.T).data)
