@@ -166,9 +166,9 @@ class NumbaBackend(NumpyBackend):
     #: both). CSR layers up to 35% kept with a dense gradient product
     #: trained whole epochs 0.92-0.95 as fast as BLAS ones, but a fit to 95%
     #: then peaked at 10.3 MB against 8.7 (a dense gradient buffer beside
-    #: the CSR arrays, which hold about 28 bytes per kept weight against 4
-    #: per position for a dense copy): the crossover stays where the
-    #: memory does not grow.
+    #: the CSR arrays, which hold about 24 bytes per kept weight against 4
+    #: per position for a dense copy; 8.97-9.03 MB with the kept-position
+    #: gradient): the crossover stays where the memory does not grow.
     sparse_max_density = 0.25
     #: Measured on whole epochs (784-300-100-10, global tickets, 1 and 2
     #: BLAS threads): 0.76-0.83 of the gather-and-scatter epoch at 90% kept,
