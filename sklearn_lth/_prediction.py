@@ -37,11 +37,13 @@ from ._kernels import ACTIVATIONS, as_dense
 
 #: Above this share of weights kept, a layer multiplies by a dense copy.
 DENSE_MIN_DENSITY = 0.08
-#: The compiled kernel's crossover with BLAS on large batches (10,000 rows,
-#: 784-300-100-10, quiet: 0.74 of MLPClassifier's time at 20% kept, 0.95 at
-#: 30%, 1.07 at 35%, where BLAS takes 0.97-1.0; 15% before the kernels
-#: indexed with unsigned integers).
-COMPILED_MAX_DENSITY = 0.3
+#: The compiled kernel's crossover with BLAS on large batches. 30% measured
+#: faster on random patterns (every layer at the same density: 0.74 of
+#: MLPClassifier's time at 20% kept), but a global ticket with a 21% first
+#: layer then sends its denser layers through 256-row chunks too, and
+#: predicted 1.3-1.8 times slower than the numpy path: a layer at 21% of a
+#: standardised input took 525 us per chunk on the kernel, 474 on BLAS.
+COMPILED_MAX_DENSITY = 0.15
 #: Batches from this many rows go through the compiled kernel.
 COMPILED_MIN_ROWS = 1024
 #: Rows per chunk of the compiled kernel (its inputs, feature-major, stay in
