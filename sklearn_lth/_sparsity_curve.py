@@ -32,8 +32,11 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, check_random_state
+from threadpoolctl import threadpool_limits
 
 from ._compat import safe_indexing
+from ._config import config_context, get_config
+from ._diagnostics import TICKET_IGNORES
 from ._display import check_matplotlib_support
 from ._instability import _initial
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
@@ -135,6 +138,9 @@ def sparsity_curve(
         splits = list(cv.split(X, y))
     data = (X, y, X_test, y_test)
     tasks = [(seed, split) for seed in seeds for split in splits]
+    # Our configuration (the kernel path, BLAS threads), which a joblib
+    # worker does not inherit: every task runs in the caller's.
+    config = get_config()
     searched = [arm for arm in arms if arm != "shuffle"]
     with Parallel(n_jobs=n_jobs) as parallel:
         # Round 0, the dense network, is the same in every arm of a seed and
@@ -144,27 +150,50 @@ def sparsity_curve(
         # workers busy to the end (5 seeds' three arms as 5 tasks left a
         # worker idle for a third of the curve on 2 cores).
         dense = parallel(
-            delayed(_dense_round)(estimator, data, split, seed, scoring)
+            delayed(_configured)(
+                config, _dense_round, estimator, data, split, seed, scoring
+            )
             for seed, split in tasks
         )
-        later = parallel(
-            delayed(_later_rounds)(model, data, split, arm, estimator, scoring)
-            for (model, _), (_, split) in zip(dense, tasks)
-            for arm in searched
+        # Random pruning's arms first: they keep each layer at the round's
+        # density, where a magnitude ticket's largest layer keeps less, so
+        # they take longest; the workers then end on the shorter tasks.
+        order = sorted(
+            ((t, arm) for t in range(len(tasks)) for arm in searched),
+            key=lambda task: task[1] != "random",
         )
-        results = []
-        for t, (_, first) in enumerate(dense):
-            rounds = later[t * len(searched) : (t + 1) * len(searched)]
-            results.append(
-                {
-                    arm: tuple(a + b for a, b in zip(first, rest))
-                    for arm, rest in zip(searched, rounds)
-                }
+        later = parallel(
+            delayed(_configured)(
+                config,
+                _later_rounds,
+                dense[t][0],
+                data,
+                tasks[t][1],
+                arm,
+                estimator,
+                scoring,
             )
+            for t, arm in order
+        )
+        rounds = dict(zip(order, later))
+        results = [
+            {
+                arm: tuple(a + b for a, b in zip(first, rounds[t, arm]))
+                for arm in searched
+            }
+            for t, (_, first) in enumerate(dense)
+        ]
         if "shuffle" in arms:
             shuffled = parallel(
-                delayed(_shuffled_arm)(
-                    estimator, data, split, seed, scoring, result["ticket"]
+                delayed(_configured)(
+                    config,
+                    _shuffled_arm,
+                    estimator,
+                    data,
+                    split,
+                    seed,
+                    scoring,
+                    result["ticket"],
                 )
                 for (seed, split), result in zip(tasks, results)
             )
@@ -219,6 +248,15 @@ def _fit_params(estimator, callback) -> dict:
     if isinstance(estimator, Pipeline):
         return {f"{estimator.steps[-1][0]}__on_round_end": callback}
     return {"on_round_end": callback}
+
+
+def _configured(config: dict, task, *args):
+    """``task(*args)`` under our configuration ``config``, on one BLAS
+    thread whatever ``n_jobs`` (as the seeds of a search: a BLAS may split
+    its sums differently with its threads, and the curve would then depend
+    on ``n_jobs``)."""
+    with config_context(**config), threadpool_limits(limits=1, user_api="blas"):
+        return task(*args)
 
 
 def _held_out(data, split):
@@ -295,6 +333,12 @@ def _shuffled_arm(estimator, data, split, seed, scoring, ticket_arm):
     if isinstance(estimator, Pipeline):
         X_search = clone(estimator[:-1]).fit_transform(X, y)
     initial = _initial(_with_params(search, random_state=seed), X_search, y, seed)
+    # The search's own parameters at their defaults: a model given a ticket
+    # ignores them, and would say so to the user every round.
+    defaults = type(search)().get_params()
+    search_only = {
+        name: defaults[name] for name in ("target_sparsity", *TICKET_IGNORES)
+    }
     dense = [W.toarray() for W in initial.weights]
     rng = np.random.RandomState(seed)
     shuffled_scores, shuffled_early = [scores[0]], [early[0]]
@@ -305,7 +349,9 @@ def _shuffled_arm(estimator, data, split, seed, scoring, ticket_arm):
             chosen[rng.choice(W.size, size=count, replace=False)] = True
             weights.append(sp.csr_array(np.where(chosen.reshape(W.shape), W, 0.0)))
         ticket = LotteryTicket(weights, [b.copy() for b in initial.intercepts])
-        model = _with_params(estimator, random_state=seed, n_seeds=1, ticket=ticket)
+        model = _with_params(
+            estimator, random_state=seed, n_seeds=1, ticket=ticket, **search_only
+        )
         model.fit(X, y)
         fitted = model.steps[-1][1] if isinstance(model, Pipeline) else model
         X_held = model[:-1].transform(X_test) if isinstance(model, Pipeline) else X_test

@@ -1,10 +1,13 @@
 """sparsity_curve and SparsityCurveDisplay: the paper's experiment in one call."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import sklearn_lth
 import sklearn_lth._sparsity_curve as curve_module
 from sklearn_lth import (
     LotteryTicketMLP,
@@ -83,11 +86,15 @@ def test_the_controls_are_the_papers(data, monkeypatch):
     assert len(fitted) == 2 * 4
     for dense in fitted[:2]:
         assert dense["target_sparsity"] == 0.0 and not dense["warm_start"]
-    ticket, reinit, random_ = fitted[2:5]
-    assert all(p["warm_start"] and p["target_sparsity"] == 0.8 for p in fitted[2:])
+    arms = fitted[2:]
+    assert all(p["warm_start"] and p["target_sparsity"] == 0.8 for p in arms)
+    # Random pruning's (the longest) first, then the others, fold by fold.
+    assert [p["pruning_criterion"] for p in arms[:2]] == ["random", "random"]
+    assert [p["rewind"] for p in arms[:2]] == ["init", "init"]
+    ticket, reinit = arms[2:4]
     assert ticket["rewind"] == "init" and ticket["pruning_criterion"] == "magnitude"
-    assert reinit["rewind"] == "reinit"
-    assert random_["pruning_criterion"] == "random"
+    assert reinit["rewind"] == "reinit" and reinit["pruning_criterion"] == "magnitude"
+    random_ = arms[0]
     assert ticket["random_state"] == reinit["random_state"] == random_["random_state"]
     assert all(params["n_seeds"] == 1 for params in fitted)
 
@@ -314,3 +321,47 @@ def test_the_display_takes_a_grid_of_axes_and_hides_an_unused_panel():
     ).plot(ax=axes)
     assert len(display.axes_) == 1
     assert not axes[0, 1].get_visible()
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "auto"])
+def test_every_task_runs_in_the_callers_configuration(data, kernels):
+    """Joblib workers do not inherit sklearn_lth's configuration: the curve
+    hands it to every task (the scorer, called in the tasks, reports it)."""
+    X, y = data
+
+    def kernels_in_task(estimator, X, y):
+        return float(sklearn_lth.get_config()["kernels"] == kernels)
+
+    for n_jobs in (1, 2):
+        with sklearn_lth.config_context(kernels=kernels):
+            curve = sparsity_curve(
+                LotteryTicketMLP(**SEARCH),
+                X,
+                y,
+                cv=2,
+                n_seeds=1,
+                scoring=kernels_in_task,
+                controls=("reinit", "shuffle"),
+                n_jobs=n_jobs,
+                random_state=0,
+            )
+        for arm, scores in curve.scores.items():
+            assert (scores == 1.0).all(), (arm, n_jobs)
+
+
+def test_the_shuffled_arm_does_not_warn_about_its_own_tickets(data):
+    """The shuffled masks train as tickets: the search's pruning parameters
+    they ignore are the curve's business, not a warning to its user."""
+    X, y = data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sparsity_curve(
+            LotteryTicketMLP(**SEARCH),
+            X,
+            y,
+            cv=2,
+            n_seeds=1,
+            controls=("shuffle",),
+            random_state=0,
+        )
+    assert not [w for w in caught if "A ticket is given" in str(w.message)]
