@@ -91,7 +91,9 @@ def sparsity_curve(
         Searches run in parallel with joblib: first the dense round 0 of
         each seed and fold, then each arm's later rounds, going on from it
         with ``warm_start`` (the same rounds as searches from scratch), as a
-        task of its own; the results do not depend on it.
+        task of its own. Every task runs in the caller's configuration
+        (:func:`~sklearn_lth.config_context`) on one BLAS thread: the
+        results do not depend on ``n_jobs``.
     random_state : int, RandomState or None, default=None
         Draws the seeds.
 
