@@ -26,7 +26,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone, is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
@@ -91,7 +91,9 @@ def sparsity_curve(
         Searches run in parallel with joblib: first the dense round 0 of
         each seed and fold, then each arm's later rounds, going on from it
         with ``warm_start`` (the same rounds as searches from scratch), as a
-        task of its own. Every task runs in the caller's configuration
+        task of its own (a few arms go on in their dense round's task, so
+        that the others fill whole waves of workers). Every task runs in the
+        caller's configuration
         (:func:`~sklearn_lth.config_context`) on one BLAS thread: the
         results do not depend on ``n_jobs``.
     random_state : int, RandomState or None, default=None
@@ -144,26 +146,43 @@ def sparsity_curve(
     # worker does not inherit: every task runs in the caller's.
     config = get_config()
     searched = [arm for arm in arms if arm != "shuffle"]
+    # Random pruning's arms first: they keep each layer at the round's
+    # density, where a magnitude ticket's largest layer keeps less, so they
+    # take longest; the workers then end on the shorter tasks.
+    order = sorted(
+        ((t, arm) for t in range(len(tasks)) for arm in searched),
+        key=lambda task: task[1] != "random",
+    )
+    carried = _carried_arms(order, len(tasks), effective_n_jobs(n_jobs))
     with Parallel(n_jobs=n_jobs) as parallel:
         # Round 0, the dense network, is the same in every arm of a seed and
         # split: trained and scored once each. Every arm then goes on from it
         # with warm_start (the same rounds as a search from scratch, bit for
         # bit) as a task of its own: tasks of about equal size keep n_jobs
         # workers busy to the end (5 seeds' three arms as 5 tasks left a
-        # worker idle for a third of the curve on 2 cores).
-        dense = parallel(
+        # worker idle for a third of the curve on 2 cores). The carried arms
+        # go on in the dense round's own task (see _carried_arms).
+        starts = sorted(range(len(tasks)), key=lambda t: t not in carried)
+        first = parallel(
             delayed(_configured)(
-                config, _dense_round, estimator, data, split, seed, scoring
+                config,
+                _dense_round,
+                estimator,
+                data,
+                tasks[t][1],
+                tasks[t][0],
+                scoring,
+                carried.get(t),
             )
-            for seed, split in tasks
+            for t in starts
         )
-        # Random pruning's arms first: they keep each layer at the round's
-        # density, where a magnitude ticket's largest layer keeps less, so
-        # they take longest; the workers then end on the shorter tasks.
-        order = sorted(
-            ((t, arm) for t in range(len(tasks)) for arm in searched),
-            key=lambda task: task[1] != "random",
-        )
+        dense = {t: (model, lists) for t, (model, lists, _) in zip(starts, first)}
+        rounds = {
+            (t, carried[t]): later
+            for t, (_, _, later) in zip(starts, first)
+            if t in carried
+        }
+        rest = [task for task in order if task not in rounds]
         later = parallel(
             delayed(_configured)(
                 config,
@@ -175,15 +194,15 @@ def sparsity_curve(
                 estimator,
                 scoring,
             )
-            for t, arm in order
+            for t, arm in rest
         )
-        rounds = dict(zip(order, later))
+        rounds.update(zip(rest, later))
         results = [
             {
-                arm: tuple(a + b for a, b in zip(first, rounds[t, arm]))
+                arm: tuple(a + b for a, b in zip(dense[t][1], rounds[t, arm]))
                 for arm in searched
             }
-            for t, (_, first) in enumerate(dense)
+            for t in range(len(tasks))
         ]
         if "shuffle" in arms:
             shuffled = parallel(
@@ -275,14 +294,43 @@ def _held_out(data, split):
     )
 
 
-def _dense_round(estimator, data, split, seed, scoring):
+def _dense_round(estimator, data, split, seed, scoring, arm=None):
     """The dense round 0 of one seed on one split, scored: the fitted search
-    (every arm goes on from it) and its per-round lists."""
+    (every arm goes on from it) and its per-round lists; with ``arm``, that
+    arm's later rounds too (from a copy: the fitted round stays as it was)."""
     X, y, X_test, y_test = _held_out(data, split)
     dense = _with_params(
         estimator, random_state=seed, n_seeds=1, target_sparsity=0.0, warm_start=False
     )
-    return dense, _scored_search(dense, X, y, X_test, y_test, scoring)
+    first = _scored_search(dense, X, y, X_test, y_test, scoring)
+    if arm is None:
+        return dense, first, None
+    return dense, first, _later_rounds(dense, data, split, arm, estimator, scoring)
+
+
+def _carried_arms(order, n_tasks: int, n_workers: int) -> dict[int, str]:
+    """The arms whose later rounds run in their dense round's task, by task.
+
+    The later rounds are ``len(order)`` tasks of about equal length, much
+    longer than a dense round: when they are not a whole number of waves of
+    ``n_workers``, the last wave leaves workers idle for a whole arm however
+    they are dispatched. Run that many arms (the first of ``order``, each of
+    another seed) in the first pass instead, beside the other dense rounds:
+    the later rounds are then whole waves, and the first pass takes about
+    one dense round and one arm, where it took a dense round per wave of
+    ``n_workers`` dense rounds (5 dense rounds on 2 workers: 3). Only when
+    there are more dense rounds than workers: otherwise the first pass
+    would grow by an arm and save nothing.
+    """
+    extra = len(order) % n_workers
+    if n_tasks <= n_workers or extra == 0:
+        return {}
+    carried = {}
+    for t, arm in order:
+        if len(carried) == extra:
+            break
+        carried.setdefault(t, arm)
+    return carried
 
 
 def _later_rounds(dense, data, split, arm, estimator, scoring):

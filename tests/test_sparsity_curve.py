@@ -68,6 +68,36 @@ def test_the_seeds_give_the_same_curve_for_any_n_jobs(data):
     np.testing.assert_array_equal(serial.seeds, parallel.seeds)
 
 
+def test_arms_that_would_leave_workers_idle_run_with_their_dense_round(data):
+    """5 seeds' 15 arms on 2 workers: one arm (random pruning's, the
+    longest) goes on in its dense round's task, so that the other 14 are
+    whole waves; none when the arms already are, or when there are no more
+    dense rounds than workers."""
+    order = sorted(
+        ((t, arm) for t in range(5) for arm in ("ticket", "reinit", "random")),
+        key=lambda task: task[1] != "random",
+    )
+    assert curve_module._carried_arms(order, 5, 2) == {0: "random"}
+    assert curve_module._carried_arms(order, 5, 4) == {
+        0: "random",
+        1: "random",
+        2: "random",
+    }
+    assert curve_module._carried_arms(order, 5, 1) == {}
+    assert curve_module._carried_arms(order, 5, 5) == {}  # 15 arms: 3 waves
+    assert curve_module._carried_arms(order, 5, 8) == {}  # 5 dense rounds, 8 workers
+    # And the curve is the one every n_jobs gives.
+    X, y = data
+    kwargs = dict(X_test=X[:30], y_test=y[:30], n_seeds=3, random_state=1)
+    serial = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=1, **kwargs)
+    parallel = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=2, **kwargs)
+    for arm in serial.scores:
+        np.testing.assert_array_equal(serial.scores[arm], parallel.scores[arm])
+        np.testing.assert_array_equal(
+            serial.early_stop_iteration[arm], parallel.early_stop_iteration[arm]
+        )
+
+
 def test_the_controls_are_the_papers(data, monkeypatch):
     """reinit re-draws the weights, random draws the masks: each arm is the
     search with that one parameter changed (and its own seed)."""
