@@ -7,9 +7,11 @@ Each path ("numpy", and "numba" when it is installed) is timed with each
 kernel, dense BLAS and CSR, and a CSR layer with its gradient both as a dense
 product then a gather and at the kept positions only (SDDMM).
 Each path's backend (``sklearn_lth._kernels``) switches at the crossovers
-measured here (``sparse_max_density`` and, for numpy,
-``kept_gradient_max_density``); a dense layer at or above
-``trains_dense_min_density`` trains its dense matrix, as in training.
+measured here (for numpy ``sparse_max_density`` and
+``kept_gradient_max_density``; for numba, which switches by layer size and
+batch, :func:`print_crossovers` prints both the measured crossover and the
+switch); a dense layer at or above ``trains_dense_min_density`` trains its
+dense matrix, as in training.
 
 :func:`print_bandwidth` times the compiled CSR kernels alone and reports the
 bytes of batch rows each streams per cycle (every kept weight reads one row
@@ -43,7 +45,9 @@ def _layer(positions, values, shape, kernels, kernel, sddmm):
     return layer
 
 
-def measure(kernels: str, shape=(784, 300), batch=60) -> list[tuple]:
+def measure(
+    kernels: str, shape=(784, 300), batch=60, densities=DENSITIES
+) -> list[tuple]:
     """Per density: dense step, CSR step (dense gradient), CSR step (SDDMM)."""
     rng = np.random.RandomState(0)
     # Feature-major buffers, as the network allocates them (the compiled
@@ -62,8 +66,8 @@ def measure(kernels: str, shape=(784, 300), batch=60) -> list[tuple]:
     A[...] = rng.normal(size=A.shape)
     delta[...] = rng.normal(size=delta.shape)
     results = []
-    for density in DENSITIES:
-        n = int(density * shape[0] * shape[1])
+    for density in densities:
+        n = max(1, int(density * shape[0] * shape[1]))
         positions = np.sort(rng.choice(shape[0] * shape[1], n, replace=False))
         values = rng.normal(size=n).astype(np.float32)
 
@@ -94,6 +98,39 @@ def main() -> None:
     for rows in zip(*tables):
         cells = " | ".join(f"{t:.0f} us" for row in rows for t in row[1:])
         print(f"| {rows[0][0]:.0%} | {cells} |")
+
+
+#: Layer shapes and batches of :func:`print_crossovers`.
+CROSSOVER_SHAPES = ((784, 300), (300, 100), (100, 100), (100, 10))
+CROSSOVER_BATCHES = (60, 128, 200)
+
+
+def print_crossovers() -> None:
+    """Per layer shape and batch, the density up to which a CSR layer step
+    (kept-position gradient) is faster than the dense one on the compiled
+    path, against the density ``NumbaBackend.choose_kernel`` switches at."""
+    if not numba_available():
+        return
+    backend = backend_for("numba")
+    densities = tuple(np.round(np.arange(0.05, 1.0001, 0.05), 2))
+    print("| layer | batch | CSR faster up to | the backend's switch |")
+    print("|---|---:|---:|---:|")
+    for shape in CROSSOVER_SHAPES:
+        for batch in CROSSOVER_BATCHES:
+            rows = measure("numba", shape, batch, densities)
+            faster = [density for density, dense, _, sddmm in rows if sddmm < dense]
+            switch = max(
+                (
+                    d
+                    for d in densities
+                    if backend.choose_kernel(d, shape, batch) == "sparse"
+                ),
+                default=0.0,
+            )
+            print(
+                f"| {shape[0]}x{shape[1]} | {batch} | "
+                f"{max(faster, default=0.0):.0%} | {switch:.0%} |"
+            )
 
 
 def _cpu_hz() -> float | None:
@@ -167,3 +204,5 @@ if __name__ == "__main__":
     main()
     print()
     print_bandwidth()
+    print()
+    print_crossovers()

@@ -277,7 +277,8 @@ def train_round_lbfgs(
     TrainingDivergedError
         At the first evaluation whose loss is not finite.
     """
-    network.use_backend(backend_for(config.kernels))
+    n_samples = X.shape[0] if rows is None else rows.size
+    network.use_backend(backend_for(config.kernels), min(LBFGS_CHUNK, n_samples))
     objective = FullBatchObjective(
         network, X, Y, sample_weight, rows, config.alpha, stop, round_index
     )

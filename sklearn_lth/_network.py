@@ -163,7 +163,9 @@ class Layer:
         for the layer's density.
         """
         self.backend = backend
-        self.kernel = backend.choose_kernel(self.density) if kernel is None else kernel
+        if kernel is None:
+            kernel = backend.choose_kernel(self.density, self.shape)
+        self.kernel = kernel
         self.dense = None
         # The array the optimizer updates (see :meth:`Network.flatten`): the
         # kept weights, or the dense matrix of a layer that trains it.
@@ -211,15 +213,17 @@ class Layer:
         # Gradient buffers come with ``rebind`` (training) or on first use.
         self.full_grad = self.grad = None
 
-    def use_backend(self, backend: NumpyBackend) -> None:
-        """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`) from now on.
+    def use_backend(self, backend: NumpyBackend, batch_size: int | None = None) -> None:
+        """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`) from now on,
+        on batches of ``batch_size`` rows (None: not known).
 
         Call before training starts (before :meth:`Network.flatten`): the
         operands are rebuilt for the backend's choice of kernel and the
         gradient buffers dropped.
         """
-        if backend is not self.backend:
-            self._build(np.array(self.values), None, backend)
+        kernel = backend.choose_kernel(self.density, self.shape, batch_size)
+        if backend is not self.backend or kernel != self.kernel:
+            self._build(np.array(self.values), kernel, backend)
 
     @property
     def values(self) -> np.ndarray:
@@ -452,13 +456,14 @@ class Network:
         first = self.layers[0]
         return first.kernel == "sparse" or first.sddmm
 
-    def use_backend(self, backend: NumpyBackend) -> None:
-        """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`).
+    def use_backend(self, backend: NumpyBackend, batch_size: int | None = None) -> None:
+        """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`), on
+        batches of ``batch_size`` rows (None: not known).
 
         Call before :meth:`flatten`: each layer rebuilds its operands.
         """
         for layer in self.layers:
-            layer.use_backend(backend)
+            layer.use_backend(backend, batch_size)
 
     def flatten(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Move every trainable array and its gradient into one flat buffer each.

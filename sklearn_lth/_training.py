@@ -402,7 +402,7 @@ class TrainingStep:
     ):
         self.network, self.alpha = network, config.alpha
         self.backend = backend_for(config.kernels)
-        network.use_backend(self.backend)
+        network.use_backend(self.backend, batch_size)
         flat_params, flat_grads, n_weights = network.flatten()
         # One array: the optimizer updates every layer in one pass.
         self.params = [flat_params]

@@ -22,8 +22,9 @@ pytest.importorskip("numba")
 from sklearn_lth._kernels import _compiled  # noqa: E402
 from sklearn_lth._kernels._numba import NumbaBackend  # noqa: E402
 
-# The density at or below which a layer computes on CSR on this path.
-COMPILED_SPARSE_MAX_DENSITY = NumbaBackend.sparse_max_density
+# The density at or below which the largest layers compute on CSR on this
+# path (at batches of up to 60 rows; smaller layers cross higher).
+COMPILED_SPARSE_MAX_DENSITY = NumbaBackend.sparse_max_density_by_size[-1][1]
 
 
 def _weights(model):
@@ -321,14 +322,20 @@ def test_an_optimizer_with_no_compiled_update_takes_the_numpy_passes():
 
 
 # -- layers and the network ---------------------------------------------------
-def _network(rng, units, density, kernels, activation="relu"):
+def _network(rng, units, density, kernels, activation="relu", kernel=None):
+    """A network of ``density`` on ``kernels``, its layers on the backend's
+    choice of kernel or on ``kernel``."""
     weights, biases = glorot_uniform(units, activation, np.float32, rng)
     positions = [
         np.sort(rng.choice(W.size, max(1, int(density * W.size)), replace=False))
         for W in weights
     ]
     network = Network.from_dense(weights, biases, positions, activation, "softmax")
-    network.use_backend(backend_for(kernels))
+    backend = backend_for(kernels)
+    network.use_backend(backend)
+    if kernel is not None:
+        for layer in network.layers:
+            layer._build(np.array(layer.values), kernel, backend)
     return network
 
 
@@ -348,21 +355,34 @@ def _gradients(network, X, Y, capacity):
 
 
 @pytest.mark.parametrize(
-    "density",
-    # numba: dense BLAS (all kept, some pruned), CSR with kept-position
-    # gradients (at the crossover, and below numpy's own 2.5% for those)
-    [1.0, 0.5, COMPILED_SPARSE_MAX_DENSITY, 0.02],
+    "density, kernel",
+    # numba: dense BLAS (all kept; some pruned, the dense matrix trained or
+    # the kept weights gathered and scattered: layers this small are on CSR
+    # up to 80% unless told), CSR with kept-position gradients (above and at
+    # the crossover of the largest layers, and below numpy's own 2.5%)
+    [
+        (1.0, None),
+        (0.9, "dense"),
+        (0.3, "dense"),
+        (0.5, None),
+        (COMPILED_SPARSE_MAX_DENSITY, None),
+        (0.02, None),
+    ],
 )
 @pytest.mark.parametrize("n", [7, 10])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_forward_and_backward_agree_with_the_numpy_path(density, n, activation):
+def test_forward_and_backward_agree_with_the_numpy_path(density, kernel, n, activation):
     """Every kernel choice, a full batch and a short one (n < capacity 10)."""
     rng = np.random.RandomState(3)
     X = rng.normal(size=(n, 40)).astype(np.float32)
     Y = np.eye(5, dtype=np.float32)[rng.randint(5, size=n)]
     units = [40, 30, 20, 5]
     numpy_net = _network(np.random.RandomState(4), units, density, "numpy", activation)
-    numba_net = _network(np.random.RandomState(4), units, density, "numba", activation)
+    numba_net = _network(
+        np.random.RandomState(4), units, density, "numba", activation, kernel
+    )
+    if kernel is not None:
+        assert {layer.kernel for layer in numba_net.layers} == {kernel}
     assert all(layer.backend is backend_for("numba") for layer in numba_net.layers)
     if density < COMPILED_SPARSE_MAX_DENSITY:
         assert {layer.kernel for layer in numba_net.layers} == {"sparse"}

@@ -18,12 +18,13 @@ What the compiled path does differently:
   same; a softmax output's softmax, loss and error come from compiled calls
   too.
 - Its CSR products and kept-position gradient are faster than scipy's and
-  numpy's: whole layer steps measured by ``benchmarks/bench_kernels.py``
-  cross at about 25% for a 784x300 layer at batches of 60, the crossover
-  ``sparse_max_density``. Below it a CSR layer always computes its
-  gradient at the kept positions only (as fast as a dense product then a
-  gather at 20%, and faster below), and a wide one takes its input by
-  panels of rows in its forward product.
+  numpy's: a layer trains on them up to a crossover density that depends
+  on its size and the batch (``sparse_max_density_by_size``, measured on
+  whole layer steps: 25% for a 784x300 layer at batches of 60, 40% for
+  layers of up to 100,000 weights, 80% for a 10-unit output layer, all
+  lower for larger batches). A CSR layer always computes its gradient at
+  the kept positions only, and a wide one takes its input by panels of
+  rows in its forward product.
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
 - Partial dense layers that keep half their weights or more train their
@@ -155,21 +156,35 @@ def _padded_scratch(layer, name: str, units: int, n: int, dtype) -> np.ndarray:
 _NO_WEIGHTS: dict[np.dtype, np.ndarray] = {}
 
 
+def _batch_scale(batch_size: int | None) -> float:
+    """How much lower the crossover densities are at ``batch_size`` rows.
+
+    BLAS does more per row with larger batches, the CSR products the same:
+    a 784x300 first layer crossed at 29-31% at 32 and 60 rows, 22% at 128,
+    18% at 200 and 19% at 256, about ``(60 / batch_size) ** (1 / 3)`` of
+    its crossover at 60; not extrapolated beyond 256 rows (nor for an
+    unknown batch, None).
+    """
+    if batch_size is None or batch_size <= 60:
+        return 1.0
+    return (60 / min(batch_size, 256)) ** (1 / 3)
+
+
 class NumbaBackend(NumpyBackend):
     """The training step's computations on numba's compiled kernels."""
 
-    #: Whole layer steps (784x300, batch 60; bench_kernels.py, on the
-    #: network's padded buffers) cross at 25-26% since the kernels index
-    #: with unsigned integers and the kept gradient contracts its
-    #: multiply-adds (15% before); the forward product by panels makes a
-    #: 20% global ticket's epoch 0.68-0.77 of the dense one (0.92 before
-    #: both). CSR layers up to 35% kept with a dense gradient product
-    #: trained whole epochs 0.92-0.95 as fast as BLAS ones, but a fit to 95%
-    #: then peaked at 10.3 MB against 8.7 (a dense gradient buffer beside
-    #: the CSR arrays, which hold about 24 bytes per kept weight against 4
-    #: per position for a dense copy; 8.97-9.03 MB with the kept-position
-    #: gradient): the crossover stays where the memory does not grow.
-    sparse_max_density = 0.25
+    #: The density at or below which a layer computes on CSR, at batches
+    #: of up to 60 rows, for layers of up to so many weights (the last: any
+    #: larger). Whole layer steps inside training networks (2 BLAS threads,
+    #: float32, 2026-12-07) cross where BLAS's cost per step stops paying
+    #: for itself: layers of 1,000-3,000 weights (a 10-unit output) at
+    #: 65-100% kept (their BLAS products cost little, their calls the
+    #: same), 10,000-90,000 weights at 41-50%, and a 784x300 layer at 25%
+    #: (hidden) to 31% (first). The largest stay at 25% for memory too: CSR
+    #: layers hold about 24 bytes per kept weight against 4 per position for
+    #: a dense copy, and CSR 784x300 layers up to 35% kept made a fit to 95%
+    #: peak at 8.97-10.3 MB against the dense fit's 8.9.
+    sparse_max_density_by_size = ((4_096, 0.8), (100_000, 0.4), (None, 0.25))
     #: Measured on whole epochs (784-300-100-10, global tickets, 1 and 2
     #: BLAS threads): 0.76-0.83 of the gather-and-scatter epoch at 90% kept,
     #: 0.90-0.99 at 64%, even around 50%, slower below.
@@ -188,6 +203,17 @@ class NumbaBackend(NumpyBackend):
         return _own(np.zeros((units, padded_width(batch_size)), dtype))
 
     # -- a layer's kernel ---------------------------------------------------------
+    def choose_kernel(
+        self, density: float, shape: tuple[int, int], batch_size: int | None = None
+    ) -> str:
+        n_weights = shape[0] * shape[1]
+        crossover = next(
+            density_at_most
+            for most, density_at_most in self.sparse_max_density_by_size
+            if most is None or n_weights <= most
+        )
+        return "sparse" if density <= crossover * _batch_scale(batch_size) else "dense"
+
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
         # Every CSR layer: the compiled kernel reads its CSR pattern.
         return kernel == "sparse"

@@ -181,8 +181,12 @@ class NumpyBackend:
         return np.zeros((units, batch_size), dtype)
 
     # -- a layer's kernel ---------------------------------------------------------
-    def choose_kernel(self, density: float) -> str:
-        """``"sparse"`` (CSR products) or ``"dense"`` (BLAS) for a layer's density."""
+    def choose_kernel(
+        self, density: float, shape: tuple[int, int], batch_size: int | None = None
+    ) -> str:
+        """``"sparse"`` (CSR products) or ``"dense"`` (BLAS) for a layer of
+        ``shape`` and ``density`` trained on batches of ``batch_size`` rows
+        (None: not known). On this path, by the density alone."""
         return "sparse" if density <= self.sparse_max_density else "dense"
 
     def trains_dense(self, density: float) -> bool:
