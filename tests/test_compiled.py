@@ -250,6 +250,27 @@ def test_a_batch_gathered_feature_major_is_its_rows_transposed(order):
     assert np.isnan(out[:, 9:]).all()
 
 
+def test_the_kernels_know_the_networks_buffers_and_forget_dropped_ones():
+    """A view of a buffer the backend made is read in place (its buffer);
+    another array only when it is C-contiguous itself; a dropped buffer's
+    entry goes with it."""
+    import gc
+
+    from sklearn_lth._kernels import _numba
+
+    buffer = backend_for("numba").feature_major_buffer(5, 10, np.float32)
+    batch = buffer[:, :7].T  # a batch of 7 rows, as the network views it
+    assert _numba._rows_in_memory(batch.T) is buffer
+    other = np.zeros((5, 16), np.float32)
+    assert _numba._rows_in_memory(other[:, :7]) is None
+    assert _numba._rows_in_memory(other) is other
+    key = id(buffer)
+    assert key in _numba._BUFFERS
+    del buffer, batch
+    gc.collect()
+    assert key not in _numba._BUFFERS
+
+
 def test_gather_and_scatter():
     source = np.arange(10.0)
     positions = np.array([1, 4, 9])
