@@ -62,7 +62,8 @@ def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
             rng = check_random_state(estimator.random_state)
             limit = blas_threads_for(units, config.resolved_batch_size(X.shape[0]))
             if not hasattr(estimator, "_incremental"):
-                _start(estimator, units, config, X.dtype, rng)
+                batch_size = config.resolved_batch_size(X.shape[0])
+                _start(estimator, units, config, X.dtype, rng, batch_size)
             training = True
             with blas_threads(limit) as threads:
                 loss = estimator._incremental.one_pass(config, X, Y, weights, rng)
@@ -93,10 +94,11 @@ def _validate_increment(estimator, X, y, sample_weight, classes):
     return X, Y, sample_weight
 
 
-def _start(estimator, layer_units, config, dtype, rng) -> None:
-    """The network and optimizer that the first call trains."""
+def _start(estimator, layer_units, config, dtype, rng, batch_size: int) -> None:
+    """The network and optimizer that the first call trains, on batches of
+    ``batch_size`` rows."""
     network = first_network(estimator, layer_units, dtype, rng)
-    estimator._incremental = IncrementalTraining(network, config, dtype)
+    estimator._incremental = IncrementalTraining(network, config, dtype, batch_size)
     estimator.n_layers_ = len(network.layers) + 1
     if not hasattr(estimator, "loss_curve_"):  # after fit, the counts go on
         estimator.t_, estimator.loss_curve_ = 0, []
@@ -129,14 +131,20 @@ class IncrementalTraining:
         The estimator's training parameters.
     dtype : dtype
         The data's.
+    batch_size : int
+        The first call's mini-batches: the buffers' first size, and the
+        batch the layers' kernels are chosen for (once: the optimizer's
+        state lives in the layers' arrays).
     """
 
-    def __init__(self, network: Network, config: TrainingConfig, dtype):
+    def __init__(
+        self, network: Network, config: TrainingConfig, dtype, batch_size: int
+    ):
         self.network = network
         # The buffers grow with the largest batch seen; the optimizer and the
         # schedule (built once here) carry their state from call to call.
-        self.batch_capacity = 1
-        self.train_step = TrainingStep(network, config, self.batch_capacity, dtype)
+        self.batch_capacity = batch_size
+        self.train_step = TrainingStep(network, config, batch_size, dtype)
         self.schedule = make_stream_schedule(config)
         self.steps = 0  # the position on the schedule
         self.samples_seen = 0

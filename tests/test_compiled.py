@@ -551,3 +551,28 @@ def test_the_kept_gradient_of_padded_buffers_ignores_their_padding(dtype, n):
     rows = np.repeat(np.arange(50), np.diff(W.indptr))
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(grad, full[rows, W.indices], rtol=rtol, atol=rtol)
+
+
+def test_partial_fit_chooses_the_kernels_for_its_batch(digits):
+    """Each layer's CSR-or-BLAS choice is made for the first call's batch
+    (as fit makes it for its own), not for a batch of one row."""
+    X, y = digits
+    params = dict(
+        hidden_layer_sizes=(300, 100),
+        target_sparsity=0.7,
+        pruning_rounds=1,
+        max_iter=2,
+        batch_size=256,
+        random_state=0,
+    )
+    with sklearn_lth.config_context(kernels="numba"):
+        model = LotteryTicketMLP(**params).fit(X, y)
+        model.partial_fit(X[:1000], y[:1000])
+    backend = backend_for("numba")
+    layers = model._incremental.network.layers
+    chosen = [layer.kernel for layer in layers]
+    assert chosen == [
+        backend.choose_kernel(layer.density, layer.shape, 256) for layer in layers
+    ]
+    # A batch of one row would have put every layer of this ticket on CSR.
+    assert chosen != ["sparse"] * 3
