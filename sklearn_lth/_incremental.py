@@ -60,9 +60,9 @@ def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
             config = TrainingConfig.from_params(estimator.get_params(deep=False), units)
             # Anew at every call, as scikit-learn does.
             rng = check_random_state(estimator.random_state)
-            limit = blas_threads_for(units, config.resolved_batch_size(X.shape[0]))
+            batch_size = config.resolved_batch_size(X.shape[0])
+            limit = blas_threads_for(units, batch_size)
             if not hasattr(estimator, "_incremental"):
-                batch_size = config.resolved_batch_size(X.shape[0])
                 _start(estimator, units, config, X.dtype, rng, batch_size)
             training = True
             with blas_threads(limit) as threads:

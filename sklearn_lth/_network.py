@@ -132,9 +132,10 @@ class Layer:
     shape : tuple of int
         ``(n_in, n_out)``.
     kernel : {"dense", "sparse"} or None
-        How to compute products; None lets the backend choose from the
-        density. The layer computes on the numpy path until
-        :meth:`use_backend` says otherwise.
+        How to compute products, kept on every backend; None lets each
+        backend choose (from the density, and on the compiled path the
+        layer's size and the batch). The layer computes on the numpy path
+        until :meth:`use_backend` says otherwise.
     """
 
     def __init__(self, positions, values, bias, shape, kernel=None):
@@ -147,6 +148,7 @@ class Layer:
         self._positions = None if self.full else positions.astype(np.intp, copy=False)
         self.bias = np.array(bias)
         self.bias_grad = np.empty_like(self.bias)
+        self.forced_kernel = kernel
         self._build(np.array(values), kernel, backend_for("numpy"))
 
     def _build(
@@ -160,7 +162,7 @@ class Layer:
 
         ``kernel`` and ``kept_gradient`` (whether the weight gradient is
         computed at the kept positions only) default to the backend's choice
-        for the layer's density.
+        for the layer (its batch not known).
         """
         self.backend = backend
         if kernel is None:
@@ -218,10 +220,12 @@ class Layer:
         on batches of ``batch_size`` rows (None: not known).
 
         Call before training starts (before :meth:`Network.flatten`): the
-        operands are rebuilt for the backend's choice of kernel and the
-        gradient buffers dropped.
+        operands are rebuilt for the backend's choice of kernel (or the
+        kernel the layer was made with) and the gradient buffers dropped.
         """
-        kernel = backend.choose_kernel(self.density, self.shape, batch_size)
+        kernel = self.forced_kernel or backend.choose_kernel(
+            self.density, self.shape, batch_size
+        )
         if backend is not self.backend or kernel != self.kernel:
             self._build(np.array(self.values), kernel, backend)
 

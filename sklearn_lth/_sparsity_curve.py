@@ -91,8 +91,9 @@ def sparsity_curve(
         Searches run in parallel with joblib: first the dense round 0 of
         each seed and fold, then each arm's later rounds, going on from it
         with ``warm_start`` (the same rounds as searches from scratch), as a
-        task of its own (a few arms go on in their dense round's task, so
-        that the others fill whole waves of workers). Every task runs in the
+        task of its own (when there are more dense rounds than workers, a
+        few arms go on in their dense round's task, so that the others
+        fill whole waves of workers). Every task runs in the
         caller's configuration
         (:func:`~sklearn_lth.config_context`) on one BLAS thread: the
         results do not depend on ``n_jobs``.
@@ -314,13 +315,13 @@ def _carried_arms(order, n_tasks: int, n_workers: int) -> dict[int, str]:
     The later rounds are ``len(order)`` tasks of about equal length, much
     longer than a dense round: when they are not a whole number of waves of
     ``n_workers``, the last wave leaves workers idle for a whole arm however
-    they are dispatched. Run that many arms (the first of ``order``, each of
-    another seed) in the first pass instead, beside the other dense rounds:
-    the later rounds are then whole waves, and the first pass takes about
-    one dense round and one arm, where it took a dense round per wave of
-    ``n_workers`` dense rounds (5 dense rounds on 2 workers: 3). Only when
-    there are more dense rounds than workers: otherwise the first pass
-    would grow by an arm and save nothing.
+    they are dispatched. Run that many arms (the first of ``order``, each
+    of another task: seed and split) in the first pass instead, beside the
+    other dense rounds: the later rounds are then whole waves, and the
+    first pass takes about one dense round and one arm, where it took a
+    dense round per wave of ``n_workers`` dense rounds (5 dense rounds on 2
+    workers: 3). Only when there are more dense rounds than workers:
+    otherwise the first pass would grow by an arm and save nothing.
     """
     extra = len(order) % n_workers
     if n_tasks <= n_workers or extra == 0:

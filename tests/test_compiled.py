@@ -6,6 +6,8 @@ search, which agree to float tolerance; and the compiled path's own
 reproducibility (seeds in parallel, a checkpoint resumed).
 """
 
+import gc
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -254,8 +256,6 @@ def test_the_kernels_know_the_networks_buffers_and_forget_dropped_ones():
     """A view of a buffer the backend made is read in place (its buffer);
     another array only when it is C-contiguous itself; a dropped buffer's
     entry goes with it."""
-    import gc
-
     from sklearn_lth._kernels import _numba
 
     buffer = backend_for("numba").feature_major_buffer(5, 10, np.float32)

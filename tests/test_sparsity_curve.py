@@ -68,7 +68,9 @@ def test_the_seeds_give_the_same_curve_for_any_n_jobs(data):
     np.testing.assert_array_equal(serial.seeds, parallel.seeds)
 
 
-def test_arms_that_would_leave_workers_idle_run_with_their_dense_round(data):
+def test_arms_that_would_leave_workers_idle_run_with_their_dense_round(
+    data, monkeypatch
+):
     """5 seeds' 15 arms on 2 workers: one arm (random pruning's, the
     longest) goes on in its dense round's task, so that the other 14 are
     whole waves; none when the arms already are, or when there are no more
@@ -86,11 +88,20 @@ def test_arms_that_would_leave_workers_idle_run_with_their_dense_round(data):
     assert curve_module._carried_arms(order, 5, 1) == {}
     assert curve_module._carried_arms(order, 5, 5) == {}  # 15 arms: 3 waves
     assert curve_module._carried_arms(order, 5, 8) == {}  # 5 dense rounds, 8 workers
-    # And the curve is the one every n_jobs gives.
+    # And the curve is the one every n_jobs gives (3 seeds' 9 arms on 2
+    # workers: one is carried).
     X, y = data
+    carried = []
+    real = curve_module._carried_arms
+    monkeypatch.setattr(
+        curve_module,
+        "_carried_arms",
+        lambda *args: carried.append(real(*args)) or carried[-1],
+    )
     kwargs = dict(X_test=X[:30], y_test=y[:30], n_seeds=3, random_state=1)
     serial = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=1, **kwargs)
     parallel = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=2, **kwargs)
+    assert carried == [{}, {0: "random"}]
     for arm in serial.scores:
         np.testing.assert_array_equal(serial.scores[arm], parallel.scores[arm])
         np.testing.assert_array_equal(

@@ -21,13 +21,14 @@ What the compiled path does differently:
   numpy's: a layer trains on them up to a crossover density that depends
   on its size and the batch (``sparse_max_density_by_size``, measured on
   whole layer steps: 25% for a 784x300 layer at batches of 60, 40% for
-  layers of up to 100,000 weights, 80% for a 10-unit output layer, all
-  lower for larger batches). A CSR layer always computes its gradient at
-  the kept positions only, and a wide one takes its input by panels of
-  rows in its forward product.
+  layers of up to 100,000 weights, 80% for layers of up to 4,096 weights
+  (a 10-unit output of up to 409 inputs), all lower for larger batches).
+  A CSR layer always computes its gradient at the kept positions only, and
+  a wide one takes its input by panels of rows in its forward product.
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
-- Partial dense layers that keep half their weights or more train their
+- Partial dense layers (above their crossover) that keep half their
+  weights or more train their
   dense matrix, the pruned entries' gradient zeroed at each step, with no
   gather or scatter (an epoch of a 784-300-100-10 network at 80% kept went
   from 1.22 to 1.02 times the dense epoch's time; at half kept it is even).
@@ -173,7 +174,7 @@ def _batch_scale(batch_size: int | None) -> float:
     """How much lower the crossover densities are at ``batch_size`` rows.
 
     BLAS does more per row with larger batches, the CSR products the same:
-    a 784x300 first layer crossed at 29-31% at 32 and 60 rows, 22% at 128,
+    a 784x300 first layer crossed at 27-31% at 32 and 60 rows, 22% at 128,
     18% at 200 and 19% at 256, about ``(60 / batch_size) ** (1 / 3)`` of
     its crossover at 60; not extrapolated beyond 256 rows (nor for an
     unknown batch, None).
@@ -193,11 +194,13 @@ class NumbaBackend(NumpyBackend):
     #: for itself: layers of 1,000-3,000 weights (a 10-unit output) at
     #: 65-100% kept (their BLAS products cost little, their calls the
     #: same), 10,000-90,000 weights at 41-50%, and a 784x300 layer at 25%
-    #: (hidden) to 31% (first). The largest stay at 25% for memory too: CSR
+    #: (hidden) to 27-31% (first). The largest stay at 25% for memory too: CSR
     #: layers hold about 24 bytes per kept weight against 4 per position for
     #: a dense copy, and CSR 784x300 layers up to 35% kept made a fit to 95%
     #: peak at 8.97-10.3 MB against the dense fit's 8.9.
     sparse_max_density_by_size = ((4_096, 0.8), (100_000, 0.4), (None, 0.25))
+    #: Not read on this path (see ``sparse_max_density_by_size``).
+    sparse_max_density = None
     #: Measured on whole epochs (784-300-100-10, global tickets, 1 and 2
     #: BLAS threads): 0.76-0.83 of the gather-and-scatter epoch at 90% kept,
     #: 0.90-0.99 at 64%, even around 50%, slower below.
@@ -219,6 +222,9 @@ class NumbaBackend(NumpyBackend):
     def choose_kernel(
         self, density: float, shape: tuple[int, int], batch_size: int | None = None
     ) -> str:
+        """``"sparse"`` up to the crossover density of a layer of ``shape``
+        (``sparse_max_density_by_size``) at batches of ``batch_size`` rows
+        (see :func:`_batch_scale`), else ``"dense"``."""
         n_weights = shape[0] * shape[1]
         crossover = next(
             density_at_most
