@@ -277,8 +277,7 @@ def train_round_lbfgs(
     TrainingDivergedError
         At the first evaluation whose loss is not finite.
     """
-    n_samples = X.shape[0] if rows is None else rows.size
-    network.use_backend(backend_for(config.kernels), min(LBFGS_CHUNK, n_samples))
+    network.use_backend(backend_for(config.kernels))
     objective = FullBatchObjective(
         network, X, Y, sample_weight, rows, config.alpha, stop, round_index
     )

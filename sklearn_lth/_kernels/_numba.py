@@ -28,10 +28,10 @@ What the compiled path does differently:
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
 - Partial dense layers (above their crossover) that keep half their
-  weights or more train their
-  dense matrix, the pruned entries' gradient zeroed at each step, with no
-  gather or scatter (an epoch of a 784-300-100-10 network at 80% kept went
-  from 1.22 to 1.02 times the dense epoch's time; at half kept it is even).
+  weights or more train their dense matrix, the pruned entries' gradient
+  zeroed at each step, with no gather or scatter (an epoch of a
+  784-300-100-10 network at 80% kept went from 1.22 to 1.02 times the dense
+  epoch's time; at half kept it is even).
   Sparser ones refresh their weights with a scatter that does not clear the
   copy first (their gradient product has its own buffer).
 
