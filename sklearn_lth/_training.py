@@ -395,6 +395,7 @@ class TrainingStep:
         "activations",
         "deltas",
         "out_activation",
+        "passes",
     )
 
     def __init__(
@@ -418,6 +419,11 @@ class TrainingStep:
         )
         self.activations, self.deltas = network.allocate(batch_size, dtype)
         self.out_activation = network.out_activation
+        # The forward and backward passes and the refresh: the network's, or
+        # the backend's over the whole network at once (on these buffers).
+        self.passes = self.backend.network_passes(
+            network, self.activations, self.deltas
+        )
 
     def __call__(
         self,
@@ -433,11 +439,11 @@ class TrainingStep:
         to report. A batch whose rows all weigh zero counts its loss but takes
         no step: its gradient would be divided by zero.
         """
-        network, activations, alpha = self.network, self.activations, self.alpha
+        passes, activations, alpha = self.passes, self.activations, self.alpha
         activations[0] = inputs
         # Overflows show up as a non-finite loss, which the caller reports.
         with np.errstate(over="ignore", invalid="ignore"):
-            network.forward(activations)
+            passes.forward(activations)
             # The error, divided by the batch weight, goes into the output's
             # error buffer (see NumpyBackend.loss_and_error).
             loss = self.backend.loss_and_error(
@@ -454,11 +460,11 @@ class TrainingStep:
                 l2 = float(np.dot(self.weights, self.weights))
                 loss += 0.5 * alpha * l2 / max(weight_sum, 1e-12)
         if weight_sum > 0 and math.isfinite(loss):
-            network.backward(activations, self.deltas)
+            passes.backward(activations, self.deltas)
             self.update(learning_rate, weight_sum)
             # The products read copies of the weights (dense or CSR), which
             # backward may also have used as scratch: refresh them.
-            network.sync()
+            passes.sync()
         return loss
 
 

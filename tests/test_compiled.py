@@ -162,6 +162,7 @@ def test_a_wide_input_layer_trains_by_panels_with_the_same_bits(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(_numba, "csr_forward_panels", spy)
+    _layer_by_layer(monkeypatch)  # the whole-network passes: tested below
     monkeypatch.setattr(_compiled, "PANELS_MIN", 2)
     monkeypatch.setattr(_compiled, "KEPT_PER_PANEL_MIN", 1)
     by_panels = _fit("numba", X=X, y=y, **params)
@@ -576,3 +577,132 @@ def test_partial_fit_chooses_the_kernels_for_its_batch(digits):
     ]
     # A batch of one row would have put every layer of this ticket on CSR.
     assert chosen != ["sparse"] * 3
+
+
+# -- a network of CSR layers: one compiled call per pass --------------------
+def _random_ticket(rng, units, density, dtype):
+    """A ticket keeping about ``density`` of every layer's weights at random."""
+    weights, biases = [], []
+    for n_in, n_out in zip(units[:-1], units[1:]):
+        W = rng.uniform(-0.3, 0.3, (n_in, n_out)).astype(dtype)
+        W[rng.uniform(size=W.shape) >= density] = 0
+        W[0, 0] = 0.1  # no empty layer
+        weights.append(sp.csr_array(W))
+        biases.append(rng.uniform(-0.1, 0.1, n_out).astype(dtype))
+    return sklearn_lth.LotteryTicket(weights, biases)
+
+
+def _passes_made(monkeypatch) -> list:
+    """Record every whole-network passes object a fit makes."""
+    from sklearn_lth._kernels import _numba
+
+    made = []
+    real = _numba.CsrNetworkPasses.__init__
+
+    def spy(self, *args):
+        real(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(_numba.CsrNetworkPasses, "__init__", spy)
+    return made
+
+
+def _layer_by_layer(monkeypatch) -> None:
+    monkeypatch.setattr(
+        NumbaBackend, "network_passes", lambda self, network, *buffers: network
+    )
+
+
+# These compare bits of a few epochs, learned or not.
+@pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "logistic", "identity"])
+@pytest.mark.parametrize(
+    "extra", [{}, {"solver": "sgd", "alpha": 1e-3}, {"alpha": 0.0, "weighted": True}]
+)
+def test_a_network_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
+    monkeypatch, dtype, activation, extra
+):
+    """Every layer on CSR: forward, backward and refresh each run as one
+    compiled call over the network, and give the layer-by-layer calls' bits,
+    a short last batch and a wide input taken by panels included."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 400)).astype(dtype)
+    y = X[:, :3].argmax(axis=1)
+    ticket = _random_ticket(rng, [400, 20, 10, 3], 0.3, dtype)
+    extra = dict(extra)
+    sample_weight = rng.uniform(0, 2, 150) if extra.pop("weighted", False) else None
+    params = dict(
+        ticket=ticket, activation=activation, max_iter=3, batch_size=32, **extra
+    )
+    monkeypatch.setattr(_compiled, "PANELS_MIN", 2)
+    monkeypatch.setattr(_compiled, "KEPT_PER_PANEL_MIN", 1)
+    made = _passes_made(monkeypatch)
+
+    def fit():
+        with sklearn_lth.config_context(kernels="numba"):
+            return LotteryTicketMLP(**params, random_state=0).fit(
+                X, y, sample_weight=sample_weight
+            )
+
+    whole = fit()
+    assert made, "every layer is CSR: the whole-network passes should train"
+    assert made[0].forward_operands[3][0].size  # the first layer by panels
+    _layer_by_layer(monkeypatch)
+    by_layer = fit()
+    np.testing.assert_array_equal(whole.loss_curve_, by_layer.loss_curve_)
+    for a, b in zip(_weights(whole), _weights(by_layer)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_regressor_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
+    monkeypatch,
+):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(90, 30)).astype(np.float32)
+    y = X[:, :3].sum(axis=1)
+    ticket = _random_ticket(rng, [30, 16, 1], 0.3, np.float32)
+    made = _passes_made(monkeypatch)
+    params = dict(ticket=ticket, max_iter=4, batch_size=32, random_state=0)
+    whole = _fit("numba", LotteryTicketMLPRegressor, X, y, **params)
+    assert made
+    _layer_by_layer(monkeypatch)
+    by_layer = _fit("numba", LotteryTicketMLPRegressor, X, y, **params)
+    for a, b in zip(_weights(whole), _weights(by_layer)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sparse_rows_through_whole_network_passes_take_the_layer_calls(monkeypatch):
+    """A CSR batch has no feature-major rows: those steps go layer by layer."""
+    rng = np.random.RandomState(2)
+    X = sp.csr_array(sp.random(120, 40, density=0.2, random_state=2, dtype=np.float32))
+    y = (X.toarray()[:, :5].sum(axis=1) > 0.5).astype(int)
+    ticket = _random_ticket(rng, [40, 12, 1], 0.3, np.float32)
+    made = _passes_made(monkeypatch)
+    params = dict(ticket=ticket, max_iter=3, random_state=0)
+    sparse_fit = _fit("numba", X=X, y=y, **params)
+    assert made
+    dense_fit = _fit("numba", X=X.toarray(), y=y, **params)
+    for a, b in zip(_weights(sparse_fit), _weights(dense_fit)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
+@pytest.mark.parametrize("case", ["tanh", "a dense layer"])
+def test_networks_the_whole_passes_do_not_cover_go_layer_by_layer(monkeypatch, case):
+    """tanh is applied by numpy after the product; a dense layer by BLAS."""
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(60, 20)).astype(np.float32)
+    y = rng.randint(3, size=60)
+    ticket = _random_ticket(rng, [20, 12, 3], 0.3, np.float32)
+    params = dict(ticket=ticket, max_iter=2, random_state=0)
+    if case == "tanh":
+        params["activation"] = "tanh"
+    else:
+        params["ticket"] = sklearn_lth.LotteryTicket(
+            [sp.csr_array(np.ones((20, 12), np.float32)), ticket.weights[1]],
+            ticket.intercepts,
+        )
+    made = _passes_made(monkeypatch)
+    _fit("numba", X=X, y=y, **params)
+    assert not made

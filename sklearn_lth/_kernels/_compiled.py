@@ -612,3 +612,79 @@ def log_loss_and_error(
     if total_weight == 0:
         return 0.0
     return total / total_weight
+
+
+# -- a whole network of CSR layers, one compiled call per pass ----------------
+# Each layer's arrays come as tuples, one entry per layer (numba types a tuple
+# of arrays of one type as a homogeneous tuple, indexed in a loop). The
+# passes call the layer kernels above in the order the layer-by-layer code
+# does (:class:`~sklearn_lth._kernels._numba.CsrNetworkPasses`): the same
+# bits, where a step of a very sparse network spent about a third of its time
+# in Python between twenty calls.
+
+
+@njit(**_SERIAL)
+def network_forward(
+    inputs, n, indptrs, indices, data, panels, biases, outputs, hidden_code, out_code
+):  # pragma: no cover
+    """Every layer's :func:`csr_forward` (or :func:`csr_forward_panels` for
+    a layer with panel bounds, a non-empty ``panels[i]``), from the
+    feature-major ``inputs`` into ``outputs[i]``; the CSR arrays are each
+    layer's ``W.T``'s."""
+    last = len(indptrs) - 1
+    rows = inputs
+    for i in range(last + 1):
+        code = out_code if i == last else hidden_code
+        if panels[i].size:
+            csr_forward_panels(
+                indptrs[i],
+                indices[i],
+                data[i],
+                panels[i],
+                rows,
+                n,
+                outputs[i],
+                biases[i],
+                code,
+            )
+        else:
+            csr_forward(
+                indptrs[i], indices[i], data[i], rows, n, outputs[i], biases[i], code
+            )
+        rows = outputs[i]
+
+
+@njit(**_SERIAL)
+def network_backward(
+    inputs, n, indptrs, indices, data, outputs, errors, grads, bias_grads, hidden_code
+):  # pragma: no cover
+    """From the output's error ``errors[-1]`` down: each layer's error sent
+    below (:func:`csr_backward`, times the derivative of activation
+    ``hidden_code``), then its bias gradient (:func:`row_sums`) and its
+    kept-position gradient (:func:`kept_gradient`). The CSR arrays are each
+    layer's ``W``'s; ``outputs[i]`` is layer ``i``'s output, ``inputs`` the
+    batch."""
+    for i in range(len(indptrs) - 1, -1, -1):
+        below = inputs
+        if i:
+            below = outputs[i - 1]
+            csr_backward(
+                indptrs[i],
+                indices[i],
+                data[i],
+                errors[i],
+                n,
+                errors[i - 1],
+                below,
+                hidden_code,
+            )
+        row_sums(errors[i], n, bias_grads[i])
+        kept_gradient(indptrs[i], indices[i], below, errors[i], n, grads[i])
+
+
+@njit(**_SERIAL)
+def network_refresh(values, orders, transposed_data):  # pragma: no cover
+    """Every layer's ``W.T`` data from its updated ``W`` data (:func:`gather`
+    through the permutation ``orders[i]``)."""
+    for i in range(len(values)):
+        gather(values[i], orders[i], transposed_data[i])

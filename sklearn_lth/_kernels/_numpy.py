@@ -318,6 +318,13 @@ class NumpyBackend:
             )
 
     # -- a training step ----------------------------------------------------------
+    def network_passes(self, network, activations: list, deltas: list):
+        """What computes a training step's passes over ``network`` with the
+        step's buffers ``activations`` and ``deltas``: an object with the
+        network's ``forward``, ``backward`` and ``sync``. Here the network
+        itself, layer by layer."""
+        return network
+
     def loss_and_error(
         self,
         out_activation: str,
