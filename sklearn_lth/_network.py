@@ -187,7 +187,7 @@ class Layer:
                     flat[self._positions] = values
                     kept = np.zeros(flat.size, dtype=bool)
                     kept[self._positions] = True
-                    self.pruned = np.flatnonzero(~kept)
+                    self.pruned = backend.pruned_entries(kept)
                 self.trainable = flat
             else:
                 self.trainable = values

@@ -415,7 +415,7 @@ class TrainingStep:
         # inherits another's.
         optimizer = make_optimizer(config.solver, self.params, config)
         self.update = self.backend.optimizer_update(
-            optimizer, flat_params, flat_grads, n_weights, config.alpha
+            optimizer, flat_params, flat_grads, n_weights, config.alpha, network.layers
         )
         self.activations, self.deltas = network.allocate(batch_size, dtype)
         self.out_activation = network.out_activation

@@ -323,6 +323,48 @@ def test_fused_updates_take_the_numpy_path_steps_bit_for_bit(dtype, solver, alph
     assert not np.array_equal(fused_params[3:], start[3:])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
+@pytest.mark.parametrize("l2", [0.0, 1e-2])
+def test_the_updates_mask_is_a_zero_gradient_at_the_pruned_weights(dtype, solver, l2):
+    """The compiled updates' byte mask gives a pruned weight the step of a
+    zero gradient (the step with the gradient zeroed first, bit for bit):
+    a zero weight with zero state stays exactly zero."""
+    rng = np.random.RandomState(0)
+    n, n_weights = 300, 250
+    pruned = (rng.uniform(size=n_weights) < 0.4).astype(np.uint8)
+    start = rng.normal(size=n).astype(dtype)
+    start[:n_weights][pruned == 1] = 0
+    runs = []
+    for mask in (pruned, np.zeros(0, np.uint8)):
+        params, state = start.copy(), [np.zeros(n, dtype), np.zeros(n, dtype)]
+        for step in range(4):
+            grads = np.random.RandomState(step).normal(size=n).astype(dtype)
+            if not mask.size:  # the reference: the gradient zeroed first
+                grads[:n_weights][pruned == 1] = 0
+            if solver == "adam":
+                constants = np.array([0.9, 0.999, 0.5, 1e-8, l2], dtype)
+                _compiled.adam_step(params, grads, *state, n_weights, constants, mask)
+            else:
+                constants = np.array([0.1, 0.9, l2], dtype)
+                _compiled.sgd_step(
+                    params,
+                    grads,
+                    state[0],
+                    n_weights,
+                    constants,
+                    solver == "nesterov",
+                    mask,
+                )
+        runs.append((params, state))
+    (masked, masked_state), (reference, reference_state) = runs
+    np.testing.assert_array_equal(masked, reference)
+    for a, b in zip(masked_state, reference_state):
+        np.testing.assert_array_equal(a, b)
+    assert not masked[:n_weights][pruned == 1].any()
+    assert masked[:n_weights][pruned == 0].all()
+
+
 def test_an_optimizer_with_no_compiled_update_takes_the_numpy_passes():
     """A new solver trains on the numba path before it has a kernel of its own."""
 

@@ -60,6 +60,11 @@ def _train(kernels, config, dtype, trains_dense_from, monkeypatch, n_steps=15):
     return network, step.params[0], optimizers[0]
 
 
+def _pruned_at(layer) -> np.ndarray:
+    """The flat positions of the layer's pruned weights."""
+    return np.setdiff1d(np.arange(layer.dense.size), layer.positions)
+
+
 def _state(optimizer) -> list[np.ndarray]:
     if hasattr(optimizer, "first"):
         return [optimizer.first[0], optimizer.second[0]]
@@ -75,10 +80,11 @@ def test_pruned_weights_and_their_state_stay_zero(kernels, config, dtype, monkey
         assert layer.backend is backend_for(kernels)
         assert layer.trains_dense and layer.pruned is not None
         offset = (layer.trainable.ctypes.data - params.ctypes.data) // params.itemsize
-        assert np.all(layer.trainable[layer.pruned] == 0)
-        assert np.all(layer.dense.ravel()[layer.pruned] == 0)
+        pruned = _pruned_at(layer)
+        assert np.all(layer.trainable[pruned] == 0)
+        assert np.all(layer.dense.ravel()[pruned] == 0)
         for state in _state(optimizer):
-            assert np.all(state[offset + layer.pruned] == 0)
+            assert np.all(state[offset + pruned] == 0)
             # ... while the kept weights' state moved.
             assert np.any(state[offset + layer.positions] != 0)
         assert np.all(layer.values != 0)  # every kept weight trained
@@ -96,6 +102,30 @@ def test_the_kept_weights_take_the_gather_and_scatter_steps(
         np.testing.assert_array_equal(a.values, b.values)
         np.testing.assert_array_equal(a.bias, b.bias)
         np.testing.assert_array_equal(a.to_csr().toarray(), b.to_csr().toarray())
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_an_optimizer_with_no_compiled_update_keeps_pruned_weights_zero(
+    kernels, monkeypatch
+):
+    """On the compiled path the update, not the gradient, skips the pruned
+    weights: a solver with no compiled update gets them zeroed for its own."""
+    from sklearn_lth._optimizers import SGD
+
+    class HalvedSGD(SGD):
+        def step(self, params, grads, lr):
+            super().step(params, grads, lr / 2)
+
+    monkeypatch.setattr(
+        training,
+        "make_optimizer",
+        lambda solver, params, config: HalvedSGD(params, 0.9, nesterov=False),
+    )
+    network, _, _ = _train(kernels, CONFIGS["sgd"], np.float32, 0.5, monkeypatch)
+    for layer in network.layers:
+        assert layer.trains_dense
+        assert np.all(layer.trainable[_pruned_at(layer)] == 0)
+        assert np.all(layer.values != 0)
 
 
 def test_a_released_layer_keeps_its_kept_weights_only(monkeypatch):
@@ -127,5 +157,5 @@ def test_lbfgs_keeps_the_pruned_weights_of_a_dense_trained_layer_zero(monkeypatc
     assert result.n_iter > 5
     for layer, W0 in zip(network.layers, weights):
         assert layer.trains_dense
-        assert np.all(layer.trainable[layer.pruned] == 0)
+        assert np.all(layer.trainable[_pruned_at(layer)] == 0)
         assert not np.array_equal(layer.values, W0.ravel()[layer.positions])

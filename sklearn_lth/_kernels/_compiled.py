@@ -72,26 +72,37 @@ def _stack_array(typingctx, size, dtype):  # pragma: no cover
 
 
 @njit(**_SERIAL)
-def adam_step(params, grads, first, second, n_weights, constants):  # pragma: no cover
+def adam_step(
+    params, grads, first, second, n_weights, constants, pruned
+):  # pragma: no cover
     """Adam with the L2 term of the weights, in one pass over the parameters.
 
     ``constants`` (the parameters' dtype): ``beta_1``, ``beta_2``,
     ``1 / scale``, ``epsilon`` (both rescaled as in
     :class:`~sklearn_lth._optimizers.Adam`) and the L2 coefficient, which
     applies to the first ``n_weights`` entries (the weights; biases follow).
+    ``pruned``, one byte per weight or empty: a weight marked 1 takes a zero
+    gradient (a pruned entry of a layer that trains its dense matrix), and
+    so, zero with zero moments, stays exactly zero.
     """
     beta_1, beta_2 = constants[0], constants[1]
     inverse_scale, epsilon, l2 = constants[2], constants[3], constants[4]
+    masked = pruned.size > 0
+    zero = grads[:0].sum()  # the dtype's zero
     for i in range(n_weights):
-        g = grads[i] + params[i] * l2
+        g = grads[i]
+        if l2 != 0:
+            g += params[i] * l2
+        if masked and pruned[i]:
+            g = zero
         m = first[i] * beta_1 + g
         v = second[i] * beta_2 + g * g
         first[i] = m
         second[i] = v
         params[i] -= m / ((np.sqrt(v) + epsilon) * inverse_scale)
     # The biases, through views that start at 0: LLVM left a loop from
-    # ``n_weights`` scalar (3 times slower per entry; a fit with alpha=0 runs
-    # every parameter through this loop).
+    # ``n_weights`` scalar (3 times slower per entry; a fit with alpha=0 and
+    # no pruned entries runs every parameter through this loop).
     params, grads = params[n_weights:], grads[n_weights:]
     first, second = first[n_weights:], second[n_weights:]
     for i in range(params.size):
@@ -105,18 +116,24 @@ def adam_step(params, grads, first, second, n_weights, constants):  # pragma: no
 
 @njit(**_SERIAL)
 def sgd_step(
-    params, grads, velocities, n_weights, constants, nesterov
+    params, grads, velocities, n_weights, constants, nesterov, pruned
 ):  # pragma: no cover
     """SGD with (Nesterov) momentum and the L2 term, in one pass.
 
     ``constants``: learning rate, momentum, L2 coefficient (first
-    ``n_weights`` entries only), in the parameters' dtype.
+    ``n_weights`` entries only), in the parameters' dtype; ``pruned`` as in
+    :func:`adam_step`.
     """
     lr, momentum, l2 = constants[0], constants[1], constants[2]
+    masked = pruned.size > 0
+    zero = grads[:0].sum()
     for i in range(n_weights):
-        _sgd_update(
-            params, velocities, i, grads[i] + params[i] * l2, lr, momentum, nesterov
-        )
+        g = grads[i]
+        if l2 != 0:
+            g += params[i] * l2
+        if masked and pruned[i]:
+            g = zero
+        _sgd_update(params, velocities, i, g, lr, momentum, nesterov)
     # The biases, which have no L2 term, through views that start at 0 (see
     # adam_step).
     params, grads = params[n_weights:], grads[n_weights:]
@@ -167,13 +184,6 @@ def scatter(values, positions, out):  # pragma: no cover
     """``out[positions[k]] = values[k]``."""
     for k in range(positions.size):
         out[_unsigned(positions[k])] = values[k]
-
-
-@njit(**_SERIAL)
-def zero_at(out, positions):  # pragma: no cover
-    """``out[positions[k]] = 0``."""
-    for k in range(positions.size):
-        out[_unsigned(positions[k])] = 0
 
 
 # The activations a layer's kernels apply (or differentiate) as they write a

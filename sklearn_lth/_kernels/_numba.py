@@ -27,11 +27,12 @@ What the compiled path does differently:
   a wide one takes its input by panels of rows in its forward product.
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
-- Partial dense layers (above their crossover) that keep half their
-  weights or more train their dense matrix, the pruned entries' gradient
-  zeroed at each step, with no gather or scatter (an epoch of a
-  784-300-100-10 network at 80% kept went from 1.22 to 1.02 times the dense
-  epoch's time; at half kept it is even).
+- Partial dense layers (above their crossover) that keep 35% of their
+  weights or more train their dense matrix, with no gather or scatter: the
+  update reads a byte per weight and gives the pruned ones a zero gradient
+  (zeroing them in the gradient first took 60 us of a 784-300-100-10 step
+  at 80% kept; epochs from 80% to 30% kept now cost 0.99-1.04 of the dense
+  epoch, where they cost 1.07-1.12).
   Sparser ones refresh their weights with a scatter that does not clear the
   copy first (their gradient product has its own buffer).
 
@@ -70,7 +71,6 @@ from ._compiled import (
     row_sums,
     scatter,
     sgd_step,
-    zero_at,
 )
 from ._numpy import ACTIVATIONS, NumpyBackend
 
@@ -204,10 +204,16 @@ class NumbaBackend(NumpyBackend):
     sparse_max_density_by_size = ((4_096, 0.8), (100_000, 0.4), (None, 0.25))
     #: Not read on this path (see ``sparse_max_density_by_size``).
     sparse_max_density = None
-    #: Measured on whole epochs (784-300-100-10, global tickets, 1 and 2
-    #: BLAS threads): 0.76-0.83 of the gather-and-scatter epoch at 90% kept,
-    #: 0.90-0.99 at 64%, even around 50%, slower below.
-    trains_dense_min_density = 0.5
+    #: Measured on whole epochs (784-300-100-10, global tickets, 2 BLAS
+    #: threads, with the update skipping the pruned entries): against the
+    #: gather-and-scatter epoch 0.92 with the first layer at 49% kept, 0.97
+    #: at 38%, even at 30%; against the dense epoch 0.99-1.04 from 80% kept
+    #: down to 30%. Not lower: a layer that trains its dense matrix holds 17
+    #: bytes per position (weights, gradient, Adam's two moments, the pruned
+    #: mask) where gather and scatter hold 8 plus 16 per kept weight, and a
+    #: fit to 95% with every partial dense layer so (down to 25%) peaked at
+    #: 9.2 MB against the dense fit's 8.95.
+    trains_dense_min_density = 0.35
     feature_major_gather = staticmethod(gather_transposed)
 
     def feature_major_input(self, layer, M):
@@ -235,6 +241,12 @@ class NumbaBackend(NumpyBackend):
             if most is None or n_weights <= most
         )
         return "sparse" if density <= crossover * _batch_scale(batch_size) else "dense"
+
+    def pruned_entries(self, kept: np.ndarray) -> np.ndarray:
+        # A byte per entry, which the compiled update reads (see
+        # optimizer_update): zeroing a list of positions in the gradient
+        # first took 60 us of a 784-300-100-10 step at 80% kept.
+        return np.logical_not(kept).view(np.uint8)
 
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
         # Every CSR layer: the compiled kernel reads its CSR pattern.
@@ -326,10 +338,9 @@ class NumbaBackend(NumpyBackend):
             kept_gradient(W.indptr, W.indices, inputs, errors, n, layer.grad)
             return
         self.dense_gradient(layer, A, delta)
-        if layer.trains_dense:
-            if layer.pruned is not None:
-                zero_at(layer.grad, layer.pruned)
-        else:
+        # A layer that trains its dense matrix leaves its pruned entries'
+        # gradient to the update, which reads them as zero.
+        if not layer.trains_dense:
             gather(layer.full_grad.ravel(), layer.positions, layer.grad)
 
     def refresh(self, layer) -> None:
@@ -396,18 +407,42 @@ class NumbaBackend(NumpyBackend):
         grads: np.ndarray,
         n_weights: int,
         alpha: float,
+        layers: list = (),
     ) -> Callable[[float, float], None]:
+        # The pruned entries of the layers that train their dense matrix, a
+        # byte per weight of the flat buffer (empty when there are none).
+        pruned = np.zeros(0, np.uint8)
+        if any(layer.pruned is not None for layer in layers):
+            pruned = np.concatenate(
+                [
+                    np.zeros(layer.trainable.size, np.uint8)
+                    if layer.pruned is None
+                    else layer.pruned
+                    for layer in layers
+                ]
+            )
         fused = _FUSED_UPDATES.get(type(optimizer))
         if fused is None:  # an optimizer with no compiled update: numpy's passes
-            return super().optimizer_update(optimizer, params, grads, n_weights, alpha)
-        return fused(optimizer, params, grads, n_weights, alpha)
+            update = super().optimizer_update(
+                optimizer, params, grads, n_weights, alpha
+            )
+            if not pruned.size:
+                return update
+            pruned_at = np.flatnonzero(pruned)
+
+            def masked_update(learning_rate: float, weight_sum: float) -> None:
+                grads[pruned_at] = 0
+                update(learning_rate, weight_sum)
+
+            return masked_update
+        return fused(optimizer, params, grads, n_weights, alpha, pruned)
 
 
 # The compiled updates: one pass over the flat buffers, with the numpy path's
 # float operations (the same result). The L2 coefficient ``alpha /
-# weight_sum`` applies to the first ``n_weights`` entries; none at all when it
-# is 0, as on the numpy path.
-def _adam_update(adam: Adam, params, grads, n_weights, alpha):
+# weight_sum`` applies to the first ``n_weights`` entries, and so does the
+# mask ``pruned``; with neither, every entry takes the biases' loop.
+def _adam_update(adam: Adam, params, grads, n_weights, alpha, pruned):
     first, second = adam.first[0], adam.second[0]
 
     def update(learning_rate: float, weight_sum: float) -> None:
@@ -416,25 +451,20 @@ def _adam_update(adam: Adam, params, grads, n_weights, alpha):
         constants = np.array(
             [adam.beta_1, adam.beta_2, 1.0 / scale, eps, l2], dtype=params.dtype
         )
-        adam_step(params, grads, first, second, n_weights if l2 else 0, constants)
+        n = n_weights if l2 or pruned.size else 0
+        adam_step(params, grads, first, second, n, constants, pruned)
 
     return update
 
 
-def _sgd_update(sgd: SGD, params, grads, n_weights, alpha):
+def _sgd_update(sgd: SGD, params, grads, n_weights, alpha, pruned):
     velocities = sgd.velocities[0]
 
     def update(learning_rate: float, weight_sum: float) -> None:
         l2 = alpha / weight_sum
         constants = np.array([learning_rate, sgd.momentum, l2], dtype=params.dtype)
-        sgd_step(
-            params,
-            grads,
-            velocities,
-            n_weights if l2 else 0,
-            constants,
-            sgd.nesterov,
-        )
+        n = n_weights if l2 or pruned.size else 0
+        sgd_step(params, grads, velocities, n, constants, sgd.nesterov, pruned)
 
     return update
 

@@ -193,6 +193,13 @@ class NumpyBackend:
         """Whether a partial dense layer of ``density`` trains its dense matrix."""
         return density >= self.trains_dense_min_density
 
+    def pruned_entries(self, kept: np.ndarray) -> np.ndarray:
+        """How a layer that trains its dense matrix marks the entries whose
+        gradient :meth:`gradients` sets to zero, from the boolean ``kept``
+        (one per entry): here their flat positions (numpy zeroes a list of
+        positions several times faster than a boolean mask's)."""
+        return np.flatnonzero(~kept)
+
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
         """Whether a layer computes its weight gradient at the kept positions only.
 
@@ -361,6 +368,7 @@ class NumpyBackend:
         grads: np.ndarray,
         n_weights: int,
         alpha: float,
+        layers: list = (),
     ) -> Callable[[float, float], None]:
         """The update of a round's steps, ``update(learning_rate, weight_sum)``.
 
@@ -368,7 +376,10 @@ class NumpyBackend:
         the weights, to the gradient of the first ``n_weights`` entries of the
         flat buffers (the weights; the biases follow, unpenalised), then
         takes one ``optimizer`` step over ``params``. With ``alpha=0`` there
-        is no L2 pass at all.
+        is no L2 pass at all. ``layers``, whose trainable arrays the flat
+        buffers hold in order, are not read here (:meth:`gradients` zeroes
+        the gradient of their pruned entries); the compiled path's update
+        skips those entries itself.
         """
         step = optimizer.step
         param_list, grad_list = [params], [grads]
