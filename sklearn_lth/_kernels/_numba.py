@@ -20,11 +20,14 @@ What the compiled path does differently:
 - Its CSR products and kept-position gradient are faster than scipy's and
   numpy's: a layer trains on them up to a crossover density that depends
   on its size and the batch (``sparse_max_density_by_size``, measured on
-  whole layer steps: 25% for a 784x300 layer at batches of 60, 40% for
+  whole layer steps: 25% for a 784x300 layer at batches of 60, 50% for
   layers of up to 100,000 weights, 80% for layers of up to 4,096 weights
   (a 10-unit output of up to 409 inputs), all lower for larger batches).
   A CSR layer always computes its gradient at the kept positions only, and
   a wide one takes its input by panels of rows in its forward product.
+- A network whose layers are all CSR (and whose activations the products
+  apply) runs its forward pass, its backward pass and its refresh as one
+  compiled call each (:class:`CsrNetworkPasses`), not some twenty.
 - The mini-batch is gathered straight into the feature-major layout a CSR
   first layer reads.
 - Partial dense layers (above their crossover) that keep 35% of their
@@ -200,8 +203,14 @@ class NumbaBackend(NumpyBackend):
     #: (hidden) to 27-31% (first). The largest stay at 25% for memory too: CSR
     #: layers hold about 24 bytes per kept weight against 4 per position for
     #: a dense copy, and CSR 784x300 layers up to 35% kept made a fit to 95%
-    #: peak at 8.97-10.3 MB against the dense fit's 8.9.
-    sparse_max_density_by_size = ((4_096, 0.8), (100_000, 0.4), (None, 0.25))
+    #: peak at 8.97-10.3 MB against the dense fit's 8.9. The middle sizes
+    #: at the top of their range: a network whose layers are all CSR runs
+    #: each pass in one compiled call (:class:`CsrNetworkPasses`), and a
+    #: 784-300-100-10 search's rounds 7-10 (the 300x100 layer at 43-49%
+    #: kept, the others on CSR already) then took 0.88-0.94 of the time
+    #: with that layer on BLAS; alone, at 57% kept, CSR took 1.07 times
+    #: BLAS's.
+    sparse_max_density_by_size = ((4_096, 0.8), (100_000, 0.5), (None, 0.25))
     #: Not read on this path (see ``sparse_max_density_by_size``).
     sparse_max_density = None
     #: Measured on whole epochs (784-300-100-10, global tickets, 2 BLAS
