@@ -14,8 +14,9 @@ Two kernels compute the same products:
   sync with ``values`` and uses BLAS; a layer that keeps every weight has no
   copy: its dense matrix *is* ``values``. A partial layer dense enough (the
   backend says which, :meth:`~sklearn_lth._kernels.NumpyBackend.trains_dense`)
-  trains its dense matrix itself too, with its pruned entries' gradient set
-  to zero at every step: no gather or scatter per step, and a weight that is
+  trains its dense matrix itself too, with its pruned entries given a zero
+  gradient at every step (by the backend's gradient, or on the compiled
+  path by its update): no gather or scatter per step, and a weight that is
   zero with a zero gradient stays exactly zero under Adam and SGD, whose
   state for it stays zero too;
 - ``"sparse"`` multiplies by the CSR matrix directly, whose ``data`` *is*
@@ -179,7 +180,8 @@ class Layer:
             self.dense = np.zeros(self.shape, dtype=values.dtype)
             if self.trains_dense:
                 # Train the dense matrix itself, no copies: every weight is
-                # kept, or the pruned ones' gradient is zeroed each step.
+                # kept, or the pruned ones take a zero gradient each step
+                # (the backend marks them, ``pruned_entries``).
                 flat = self.dense.ravel()
                 if self.full:
                     flat[:] = values
