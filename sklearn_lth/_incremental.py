@@ -160,7 +160,7 @@ class IncrementalTraining:
         step = self.train_step
         if batch_size > self.batch_capacity or step.activations[1].dtype != X.dtype:
             # Larger batches, or another dtype than the buffers': new buffers.
-            step.activations, step.deltas = self.network.allocate(batch_size, X.dtype)
+            step.allocate(batch_size, X.dtype)
             self.batch_capacity = batch_size
         batches = BatchSource(
             X, Y, sample_weight, None, batch_size, config.shuffle, rng

@@ -277,7 +277,11 @@ def train_round_lbfgs(
     TrainingDivergedError
         At the first evaluation whose loss is not finite.
     """
-    network.use_backend(backend_for(config.kernels))
+    # Always numpy (the estimators pass kernels="numpy" too): the
+    # objective's gradient must be zero at the pruned entries of a partial
+    # layer that trains its dense matrix, which the compiled path leaves to
+    # its update (see NumbaBackend.pruned_entries).
+    network.use_backend(backend_for("numpy"))
     objective = FullBatchObjective(
         network, X, Y, sample_weight, rows, config.alpha, stop, round_index
     )

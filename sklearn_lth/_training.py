@@ -417,8 +417,15 @@ class TrainingStep:
         self.update = self.backend.optimizer_update(
             optimizer, flat_params, flat_grads, n_weights, config.alpha, network.layers
         )
-        self.activations, self.deltas = network.allocate(batch_size, dtype)
         self.out_activation = network.out_activation
+        self.allocate(batch_size, dtype)
+
+    def allocate(self, batch_size: int, dtype) -> None:
+        """(Re)make the activations and errors for batches of up to
+        ``batch_size`` rows of ``dtype``, and what computes the passes on them.
+        """
+        network = self.network
+        self.activations, self.deltas = network.allocate(batch_size, dtype)
         # The forward and backward passes and the refresh: the network's, or
         # the backend's over the whole network at once (on these buffers).
         self.passes = self.backend.network_passes(

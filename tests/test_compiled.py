@@ -303,7 +303,7 @@ def test_fused_updates_take_the_numpy_path_steps_bit_for_bit(dtype, solver, alph
         else:
             optimizer = SGD([params], 0.9, nesterov=solver == "nesterov")
         backend = backend_for(kernels)
-        return backend.optimizer_update(optimizer, params, grads, n_weights, alpha)
+        return backend.optimizer_update(optimizer, params, grads, n_weights, alpha, [])
 
     numpy_params, fused_params = start.copy(), start.copy()
     numpy_grads, fused_grads = np.empty(n, dtype), np.empty(n, dtype)
@@ -376,7 +376,7 @@ def test_an_optimizer_with_no_compiled_update_takes_the_numpy_passes():
     for kernels in ("numpy", "numba"):
         params, grads = np.ones(10), np.full(10, 0.5)
         optimizer = HalvedSGD([params], 0.0, nesterov=False)
-        backend_for(kernels).optimizer_update(optimizer, params, grads, 6, 0.1)(
+        backend_for(kernels).optimizer_update(optimizer, params, grads, 6, 0.1, [])(
             0.2, 2.0
         )
         results.append(params)
@@ -674,8 +674,10 @@ def test_a_network_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
     ticket = _random_ticket(rng, [400, 20, 10, 3], 0.3, dtype)
     extra = dict(extra)
     sample_weight = rng.uniform(0, 2, 150) if extra.pop("weighted", False) else None
+    # Batches of 60 (60, 60, 30): whole blocks, panels, and a short last
+    # batch the row-at-a-time way.
     params = dict(
-        ticket=ticket, activation=activation, max_iter=3, batch_size=32, **extra
+        ticket=ticket, activation=activation, max_iter=3, batch_size=60, **extra
     )
     monkeypatch.setattr(_compiled, "PANELS_MIN", 2)
     monkeypatch.setattr(_compiled, "KEPT_PER_PANEL_MIN", 1)
@@ -714,19 +716,89 @@ def test_a_regressor_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
         np.testing.assert_array_equal(a, b)
 
 
+def _compiled_passes_calls(monkeypatch) -> list:
+    """Record every call of the whole-network forward pass."""
+    from sklearn_lth._kernels import _numba
+
+    calls = []
+    real = _numba.network_forward
+
+    def spy(*args):
+        calls.append(args[1])
+        return real(*args)
+
+    monkeypatch.setattr(_numba, "network_forward", spy)
+    return calls
+
+
 def test_sparse_rows_through_whole_network_passes_take_the_layer_calls(monkeypatch):
     """A CSR batch has no feature-major rows: those steps go layer by layer."""
     rng = np.random.RandomState(2)
     X = sp.csr_array(sp.random(120, 40, density=0.2, random_state=2, dtype=np.float32))
     y = (X.toarray()[:, :5].sum(axis=1) > 0.5).astype(int)
     ticket = _random_ticket(rng, [40, 12, 1], 0.3, np.float32)
-    made = _passes_made(monkeypatch)
     params = dict(ticket=ticket, max_iter=3, random_state=0)
+    made = _passes_made(monkeypatch)
+    calls = _compiled_passes_calls(monkeypatch)
     sparse_fit = _fit("numba", X=X, y=y, **params)
-    assert made
+    assert made and not calls
     dense_fit = _fit("numba", X=X.toarray(), y=y, **params)
+    assert calls
     for a, b in zip(_weights(sparse_fit), _weights(dense_fit)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _stream(X, y, ticket, chunks):
+    """A ticket's network trained by partial_fit on ``chunks`` (rows, and
+    "dense", "csr" or a dtype to convert them to)."""
+    model = LotteryTicketMLP(ticket=ticket, batch_size=16, random_state=0)
+    losses = []
+    with sklearn_lth.config_context(kernels="numba"):
+        for rows, form in chunks:
+            Xc = X[rows]
+            if form == "csr":
+                Xc = sp.csr_array(Xc)
+            elif form != "dense":
+                Xc = Xc.astype(form)
+            model.partial_fit(Xc, y[rows], classes=np.unique(y))
+            losses.append(model.loss_)
+    return model, losses
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        # A first call of small batches, then larger ones: new buffers.
+        [(slice(0, 10), "dense"), (slice(0, 200), "dense"), (slice(50, 60), "dense")],
+        # float32, float64, float32: buffers of each dtype in turn.
+        [
+            (slice(0, 100), "dense"),
+            (slice(0, 100), np.float64),
+            (slice(100, 200), np.float32),
+        ],
+        # Dense and CSR batches alternating.
+        [(slice(0, 100), "dense"), (slice(0, 100), "csr"), (slice(100, 200), "dense")],
+    ],
+    ids=["larger batches", "dtypes", "dense and csr"],
+)
+def test_partial_fit_through_whole_network_passes_is_the_layer_calls(
+    monkeypatch, chunks
+):
+    """partial_fit remakes its buffers for larger batches or another dtype:
+    the whole-network passes must follow (they wrote past the old buffers'
+    end, or trained on stale ones)."""
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(200, 20)).astype(np.float32)
+    y = X[:, :3].argmax(axis=1)
+    ticket = _random_ticket(rng, [20, 30, 3], 0.3, np.float32)
+    made = _passes_made(monkeypatch)
+    whole, whole_losses = _stream(X, y, ticket, chunks)
+    assert made
+    _layer_by_layer(monkeypatch)
+    by_layer, by_layer_losses = _stream(X, y, ticket, chunks)
+    assert whole_losses == by_layer_losses
+    for a, b in zip(_weights(whole), _weights(by_layer)):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")

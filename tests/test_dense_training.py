@@ -24,6 +24,10 @@ KERNELS = [
 ]
 CONFIGS = {
     "adam": TrainingConfig(solver="adam", learning_rate_init=0.05),
+    # With no L2 term the compiled update would take every weight through
+    # its biases' loop, which has no mask.
+    "adam, no l2": TrainingConfig(solver="adam", learning_rate_init=0.05, alpha=0.0),
+    "sgd, no l2": TrainingConfig(solver="sgd", learning_rate_init=0.1, alpha=0.0),
     "adam+l2": TrainingConfig(solver="adam", learning_rate_init=0.05, alpha=0.1),
     "nesterov+l2": TrainingConfig(
         solver="sgd", learning_rate_init=0.1, momentum=0.9, alpha=0.1

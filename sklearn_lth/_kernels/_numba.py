@@ -219,7 +219,8 @@ class NumbaBackend(NumpyBackend):
     #: at 38%, even at 30%; against the dense epoch 0.99-1.04 from 80% kept
     #: down to 30%. Not lower: a layer that trains its dense matrix holds 17
     #: bytes per position (weights, gradient, Adam's two moments, the pruned
-    #: mask) where gather and scatter hold 8 plus 16 per kept weight, and a
+    #: mask) where gather and scatter hold 8 plus about 16 per kept weight
+    #: (the kept weights, their gradient and moments), and a
     #: fit to 95% with every partial dense layer so (down to 25%) peaked at
     #: 9.2 MB against the dense fit's 8.95.
     trains_dense_min_density = 0.35
@@ -253,8 +254,9 @@ class NumbaBackend(NumpyBackend):
 
     def pruned_entries(self, kept: np.ndarray) -> np.ndarray:
         # A byte per entry, which the compiled update reads (see
-        # optimizer_update): zeroing a list of positions in the gradient
-        # first took 60 us of a 784-300-100-10 step at 80% kept.
+        # optimizer_update; gradients leaves these entries as they come):
+        # zeroing a list of positions in the gradient first took 60 us of a
+        # 784-300-100-10 step at 80% kept.
         return np.logical_not(kept).view(np.uint8)
 
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
@@ -366,8 +368,11 @@ class NumbaBackend(NumpyBackend):
         hidden, out = network.activation, network.out_activation
         layers = network.layers
         if not (
-            hidden in FUSED_FORWARD
+            # (A network with no hidden layer has no hidden activation.)
+            (hidden in FUSED_FORWARD or len(layers) == 1)
             and out in FUSED_FORWARD
+            # Buffers of the layers' dtype (partial_fit may bring another).
+            and activations[1].dtype == layers[0].trainable.dtype
             and all(layer.kernel == "sparse" for layer in layers)
             # One index type for the whole network: numba's tuples of arrays
             # are indexed in a loop only when all their arrays share a type.
@@ -416,24 +421,30 @@ class NumbaBackend(NumpyBackend):
         grads: np.ndarray,
         n_weights: int,
         alpha: float,
-        layers: list = (),
+        layers: list,
     ) -> Callable[[float, float], None]:
         # The pruned entries of the layers that train their dense matrix, a
-        # byte per weight of the flat buffer (empty when there are none).
+        # byte per weight of the flat buffer (empty when there are none); the
+        # layers' masks become views of it, as their arrays are of the flat
+        # buffers (one copy of each byte).
         pruned = np.zeros(0, np.uint8)
         if any(layer.pruned is not None for layer in layers):
-            pruned = np.concatenate(
-                [
-                    np.zeros(layer.trainable.size, np.uint8)
-                    if layer.pruned is None
-                    else layer.pruned
-                    for layer in layers
-                ]
-            )
+            pruned = np.zeros(n_weights, np.uint8)
+            at = 0
+            for layer in layers:
+                size = layer.trainable.size
+                if layer.pruned is not None:
+                    pruned[at : at + size] = layer.pruned
+                    layer.pruned = pruned[at : at + size]
+                at += size
+            if at != n_weights:
+                raise ValueError(
+                    f"The layers hold {at} weights; the flat buffers {n_weights}."
+                )
         fused = _FUSED_UPDATES.get(type(optimizer))
         if fused is None:  # an optimizer with no compiled update: numpy's passes
             update = super().optimizer_update(
-                optimizer, params, grads, n_weights, alpha
+                optimizer, params, grads, n_weights, alpha, layers
             )
             if not pruned.size:
                 return update

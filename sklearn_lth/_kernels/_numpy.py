@@ -194,10 +194,11 @@ class NumpyBackend:
         return density >= self.trains_dense_min_density
 
     def pruned_entries(self, kept: np.ndarray) -> np.ndarray:
-        """How a layer that trains its dense matrix marks the entries whose
-        gradient :meth:`gradients` sets to zero, from the boolean ``kept``
-        (one per entry): here their flat positions (numpy zeroes a list of
-        positions several times faster than a boolean mask's)."""
+        """How a layer that trains its dense matrix marks its pruned
+        entries, whose gradient must be zero at every step, from the boolean
+        ``kept`` (one per entry): here their flat positions, where
+        :meth:`gradients` zeroes it (numpy zeroes a list of positions several
+        times faster than a boolean mask's)."""
         return np.flatnonzero(~kept)
 
     def gradient_at_kept_positions(self, kernel: str, density: float) -> bool:
@@ -256,7 +257,8 @@ class NumpyBackend:
 
     def gradients(self, layer, A, delta: np.ndarray) -> None:
         """``layer.grad = (A.T @ delta)`` at the kept positions (zero at the
-        pruned ones of a layer that trains its dense matrix); ``bias_grad``."""
+        pruned ones of a layer that trains its dense matrix, here: the
+        compiled path leaves them to its update); ``bias_grad``."""
         np.sum(delta, axis=0, out=layer.bias_grad)
         if layer.sddmm:
             self._kept_gradient(layer, A, delta)
@@ -368,7 +370,7 @@ class NumpyBackend:
         grads: np.ndarray,
         n_weights: int,
         alpha: float,
-        layers: list = (),
+        layers: list,
     ) -> Callable[[float, float], None]:
         """The update of a round's steps, ``update(learning_rate, weight_sum)``.
 
@@ -379,7 +381,8 @@ class NumpyBackend:
         is no L2 pass at all. ``layers``, whose trainable arrays the flat
         buffers hold in order, are not read here (:meth:`gradients` zeroes
         the gradient of their pruned entries); the compiled path's update
-        skips those entries itself.
+        gives those entries a zero gradient itself, its gradients leaving
+        them as they come.
         """
         step = optimizer.step
         param_list, grad_list = [params], [grads]
