@@ -820,3 +820,49 @@ def test_networks_the_whole_passes_do_not_cover_go_layer_by_layer(monkeypatch, c
     made = _passes_made(monkeypatch)
     _fit("numba", X=X, y=y, **params)
     assert not made
+
+
+_COMPILE_ORDER_SCRIPT = """
+import hashlib, sys
+import numpy as np
+import scipy.sparse as sp
+from sklearn_lth._kernels import _compiled
+
+rng = np.random.RandomState(0)
+z = rng.uniform(-1, 1, (4, 64))
+errors = rng.normal(size=(4, 64))
+if sys.argv[1] == "csr_backward first":
+    W = sp.csr_array(np.eye(4))
+    _compiled.csr_backward(
+        W.indptr, W.indices, W.data, errors.copy(), 64, np.empty((4, 64)), z, 2
+    )
+out = errors.copy()
+_compiled.differentiate(out, 64, z, 2)  # tanh's 1 - z * z
+print(hashlib.sha1(out.tobytes()).hexdigest())
+"""
+
+
+def test_a_kernels_bits_do_not_depend_on_which_kernel_compiled_first(tmp_path):
+    """numba compiles a helper that names no float semantics with those of
+    its first caller, and keeps it for all: every kernel names its own. Two
+    fresh processes, each with an empty disk cache, compile the dense
+    derivative alone or after the CSR one (whose products contract)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "order.py"
+    script.write_text(_COMPILE_ORDER_SCRIPT)
+    digests = []
+    for order in ("alone", "csr_backward first"):
+        cache = tmp_path / order.replace(" ", "_")
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+        done = subprocess.run(
+            [sys.executable, str(script), order],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        digests.append(done.stdout.strip())
+    assert digests[0] == digests[1]

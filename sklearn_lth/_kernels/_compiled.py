@@ -22,8 +22,10 @@ comes from another library; the forward tanh is numpy's on both paths).
 reassociation (``fastmath={"reassoc"}``) so that the sum vectorises, as
 BLAS's own dot products do, and it and the CSR products contract a multiply
 and an add into one fused multiply-add (``fastmath={"contract"}``), as BLAS
-does. Every order is fixed by the compiled code, so results are
-reproducible run to run on one machine; the reassociated sum and the fused
+does. Every kernel names its float semantics, helpers included (see
+``_SERIAL``), and every order is fixed by the compiled code, so results are
+reproducible run to run on one machine, whichever kernels a process or the
+disk cache compiled first; the reassociated sum and the fused
 multiply-adds may differ between machines with other vector units, as
 BLAS's results do.
 
@@ -43,7 +45,18 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-_SERIAL = dict(cache=True, nogil=True, error_model="numpy")
+# Every kernel names its float semantics (fastmath=False: IEEE, in the
+# order written): numba compiles a function that names none, called first
+# from one that does, with the caller's, and keeps that compiled version
+# (in memory and in the disk cache) for every caller, so a helper's results
+# would depend on which kernel a process (or the cache) compiled first.
+_SERIAL = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+
+
+def _serial(**options) -> dict:
+    """``_SERIAL`` with ``options`` (another ``fastmath``, ``inline``)."""
+    return {**_SERIAL, **options}
+
 
 #: Columns a CSR product computes at once. LLVM vectorises a loop of 64
 #: (8 AVX2 vectors of float32) and keeps its sums in registers; it unrolls
@@ -266,7 +279,7 @@ def _differentiate_row(errors, activations, i, n, code, one):  # pragma: no cove
             errors[i, j] = (errors[i, j] * z) * (one - z)
 
 
-@njit(**_SERIAL)
+@njit(**_serial(fastmath={"contract"}))
 def _csr_row_product(indptr, indices, data, rows, n, out, i):  # pragma: no cover
     """``out[i, :n] += sum_k data[k] * rows[indices[k], :n]`` over row i's k.
 
@@ -289,7 +302,7 @@ def _csr_row_product(indptr, indices, data, rows, n, out, i):  # pragma: no cove
         k += 1
 
 
-@njit(**_SERIAL)
+@njit(**_serial(fastmath={"contract"}))
 def _csr_row_tail(indptr, indices, data, rows, first, n, out, i):  # pragma: no cover
     """:func:`_csr_row_product` on the columns ``first:n`` (after whole
     blocks), through views that start there: a loop from ``first`` over
@@ -325,7 +338,7 @@ def _block_columns(n, rows, out):  # pragma: no cover
     return whole
 
 
-@njit(**_SERIAL, fastmath={"contract"}, inline="always")
+@njit(**_serial(fastmath={"contract"}, inline="always"))
 def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: no cover
     """``out[i, :width] = start + sum_k data[k] * rows[indices[k], :width]``.
 
@@ -347,7 +360,7 @@ def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: n
             written[j] = sums[j]
 
 
-@njit(**_SERIAL, fastmath={"contract"})
+@njit(**_serial(fastmath={"contract"}))
 def csr_forward(indptr, indices, data, rows, n, out, bias, code):  # pragma: no cover
     """``out[i, :n] = f(bias[i] + (W.T @ rows)[i, :n])``: a CSR layer's output.
 
@@ -429,7 +442,7 @@ def panels_for(indptr, indices, n_inputs: int, dtype) -> np.ndarray | None:
     return None
 
 
-@njit(**_SERIAL, fastmath={"contract"})
+@njit(**_serial(fastmath={"contract"}))
 def csr_forward_panels(
     indptr, indices, data, bounds, rows, n, out, bias, code
 ):  # pragma: no cover
@@ -480,7 +493,7 @@ def csr_forward_panels(
         _softmax_columns(out, n)
 
 
-@njit(**_SERIAL, fastmath={"contract"})
+@njit(**_serial(fastmath={"contract"}))
 def csr_backward(
     indptr, indices, data, errors, n, out, activations, code
 ):  # pragma: no cover
@@ -558,7 +571,7 @@ def _summed_columns(n, inputs, errors, zero):  # pragma: no cover
     return width
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(**_serial(fastmath={"reassoc", "contract"}))
 def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     """``grad[k] = inputs[r, :n] @ errors[c, :n]`` for each kept weight (r, c).
 
