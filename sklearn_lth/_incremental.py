@@ -166,6 +166,7 @@ class IncrementalTraining:
             X, Y, sample_weight, None, batch_size, config.shuffle, rng
         )
         accumulated = 0.0
+        step.forget_weights_squares()
         for batch in batches.epoch():
             inputs, targets, weights, weight_sum = batches.gather(batch)
             learning_rate = self.schedule.learning_rate(self.steps)

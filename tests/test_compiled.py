@@ -365,6 +365,70 @@ def test_the_updates_mask_is_a_zero_gradient_at_the_pruned_weights(dtype, solver
     assert masked[:n_weights][pruned == 0].all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+@pytest.mark.parametrize("n_weights", [0, 5, 16, 250])
+@pytest.mark.parametrize("masked", [False, True])
+def test_the_updates_return_the_new_weights_sum_of_squares(
+    dtype, solver, n_weights, masked
+):
+    """The next step's L2 penalty, from the update's own pass (lanes, then a
+    tail: weight counts around their multiple of 16)."""
+    rng = np.random.RandomState(0)
+    n = n_weights + 7
+    params = rng.normal(size=n).astype(dtype)
+    grads = rng.normal(size=n).astype(dtype)
+    state = [np.zeros(n, dtype), np.zeros(n, dtype)]
+    pruned = (rng.uniform(size=n_weights) < 0.3).astype(np.uint8)
+    if not masked:
+        pruned = np.zeros(0, np.uint8)
+    if solver == "adam":
+        constants = np.array([0.9, 0.999, 0.5, 1e-8, 1e-2], dtype)
+        squares = _compiled.adam_step(
+            params, grads, *state, n_weights, constants, pruned
+        )
+    else:
+        constants = np.array([0.1, 0.9, 1e-2], dtype)
+        squares = _compiled.sgd_step(
+            params, grads, state[0], n_weights, constants, False, pruned
+        )
+    expected = np.sum(params[:n_weights].astype(np.float64) ** 2)
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(squares, expected, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_the_l2_penalty_of_each_step_is_that_of_the_weights_it_used(solver):
+    """On the compiled path the L2 term of a step's loss comes from the last
+    update: each step's loss is the numpy path's (which sums the squares in
+    a pass of its own), also once the weights were set from outside and
+    forget_weights_squares was called."""
+    from sklearn_lth._training import TrainingConfig, TrainingStep
+
+    rng = np.random.RandomState(0)
+    weights, biases = glorot_uniform([12, 16, 3], "relu", np.float64, rng)
+    positions = [np.arange(W.size) for W in weights]
+    X = rng.normal(size=(10, 12))
+    Y = np.eye(3)[rng.randint(3, size=10)]
+    steps = []
+    for kernels in ("numpy", "numba"):
+        network = Network.from_dense(weights, biases, positions, "relu", "softmax")
+        config = TrainingConfig(
+            solver=solver, learning_rate_init=0.01, alpha=5.0, kernels=kernels
+        )
+        steps.append(TrainingStep(network, config, 10, np.float64))
+    losses = []
+    for k in range(8):
+        if k == 4:  # weights set from outside the steps
+            for step in steps:
+                step.weights[...] *= 0.5
+                step.forget_weights_squares()
+        losses.append([step(X, Y, None, 10.0, 0.01) for step in steps])
+    numpy_losses, numba_losses = np.array(losses).T
+    np.testing.assert_allclose(numba_losses, numpy_losses, rtol=1e-10)
+    assert numba_losses[4] < 0.5 * numba_losses[3]  # the penalty counted
+
+
 def test_an_optimizer_with_no_compiled_update_takes_the_numpy_passes():
     """A new solver trains on the numba path before it has a kernel of its own."""
 

@@ -461,18 +461,21 @@ class NumbaBackend(NumpyBackend):
 # The compiled updates: one pass over the flat buffers, with the numpy path's
 # float operations (the same result). The L2 coefficient ``alpha /
 # weight_sum`` applies to the first ``n_weights`` entries, and so does the
-# mask ``pruned``; with neither, every entry takes the biases' loop.
+# mask ``pruned``; with neither, every entry takes the biases' loop. With an
+# L2 term they return the weights' sum of squares after the update (None
+# otherwise), which the next step's loss reads (see TrainingStep).
 def _adam_update(adam: Adam, params, grads, n_weights, alpha, pruned):
     first, second = adam.first[0], adam.second[0]
 
-    def update(learning_rate: float, weight_sum: float) -> None:
+    def update(learning_rate: float, weight_sum: float) -> float | None:
         l2 = alpha / weight_sum
         scale, eps = adam.next_scale(learning_rate)
         constants = np.array(
             [adam.beta_1, adam.beta_2, 1.0 / scale, eps, l2], dtype=params.dtype
         )
         n = n_weights if l2 or pruned.size else 0
-        adam_step(params, grads, first, second, n, constants, pruned)
+        squares = adam_step(params, grads, first, second, n, constants, pruned)
+        return squares if l2 else None
 
     return update
 
@@ -480,11 +483,14 @@ def _adam_update(adam: Adam, params, grads, n_weights, alpha, pruned):
 def _sgd_update(sgd: SGD, params, grads, n_weights, alpha, pruned):
     velocities = sgd.velocities[0]
 
-    def update(learning_rate: float, weight_sum: float) -> None:
+    def update(learning_rate: float, weight_sum: float) -> float | None:
         l2 = alpha / weight_sum
         constants = np.array([learning_rate, sgd.momentum, l2], dtype=params.dtype)
         n = n_weights if l2 or pruned.size else 0
-        sgd_step(params, grads, velocities, n, constants, sgd.nesterov, pruned)
+        squares = sgd_step(
+            params, grads, velocities, n, constants, sgd.nesterov, pruned
+        )
+        return squares if l2 else None
 
     return update
 

@@ -371,7 +371,7 @@ class NumpyBackend:
         n_weights: int,
         alpha: float,
         layers: list,
-    ) -> Callable[[float, float], None]:
+    ) -> Callable[[float, float], float | None]:
         """The update of a round's steps, ``update(learning_rate, weight_sum)``.
 
         Each call adds the L2 term's gradient, ``alpha / weight_sum`` times
@@ -383,6 +383,9 @@ class NumpyBackend:
         the gradient of their pruned entries); the compiled path's update
         gives those entries a zero gradient itself, its gradients leaving
         them as they come.
+
+        ``update`` returns the weights' sum of squares after the step when it
+        has it at no cost (the compiled updates, with an L2 term), else None.
         """
         step = optimizer.step
         param_list, grad_list = [params], [grads]
