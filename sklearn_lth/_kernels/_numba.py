@@ -11,7 +11,8 @@ path.
 What the compiled path does differently:
 
 - Adam and SGD take one pass over the flat parameters, L2 term included,
-  instead of about ten: the same float operations, the same bits.
+  instead of about ten: the same float operations, the same bits; the same
+  pass sums the squares of the weights for the next step's L2 penalty.
 - CSR layers' products apply the bias and the activation (or its derivative)
   as they write each row (tanh itself is numpy's, after the product); a
   dense layer's BLAS product is followed by one compiled pass that does the
