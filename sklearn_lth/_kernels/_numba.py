@@ -423,7 +423,7 @@ class NumbaBackend(NumpyBackend):
         n_weights: int,
         alpha: float,
         layers: list,
-    ) -> Callable[[float, float], None]:
+    ) -> Callable[[float, float], float | None]:
         # The pruned entries of the layers that train their dense matrix, a
         # byte per weight of the flat buffer (empty when there are none); the
         # layers' masks become views of it, as their arrays are of the flat
