@@ -28,6 +28,23 @@ FOUR_ROUNDS = dict(
     random_state=0,
 )
 
+
+def returns_of(monkeypatch, owner, name: str) -> list:
+    """Let ``owner.name`` run as it does, recording what each call returns.
+
+    The list fills as the code under test calls it (a spy).
+    """
+    real = getattr(owner, name)
+    returned = []
+
+    def spy(*args, **kwargs):
+        returned.append(real(*args, **kwargs))
+        return returned[-1]
+
+    monkeypatch.setattr(owner, name, spy)
+    return returned
+
+
 #: How each step of the loop that a fault is injected into tells its round.
 ROUND_OF = {
     "train_round": lambda args, kwargs: kwargs["round_index"],

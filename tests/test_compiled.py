@@ -11,7 +11,7 @@ import gc
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _helpers import fail_in_round
+from _helpers import fail_in_round, returns_of
 
 import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
@@ -21,7 +21,7 @@ from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._optimizers import SGD, Adam
 
 numba = pytest.importorskip("numba")
-from sklearn_lth._kernels import _compiled  # noqa: E402
+from sklearn_lth._kernels import _compiled, _numba  # noqa: E402
 from sklearn_lth._kernels._numba import NumbaBackend  # noqa: E402
 
 # The density at or below which the largest layers compute on CSR on this
@@ -142,8 +142,6 @@ def test_the_forward_product_by_panels_gives_the_same_bits(
 def test_a_wide_input_layer_trains_by_panels_with_the_same_bits(monkeypatch):
     """Training takes the panel product for a wide, not too sparse CSR layer,
     and a round gives the row-at-a-time product's weights bit for bit."""
-    from sklearn_lth._kernels import _numba
-
     rng = np.random.RandomState(0)
     X = rng.normal(size=(150, 400)).astype(np.float32)
     y = rng.randint(3, size=150)
@@ -257,8 +255,6 @@ def test_the_kernels_know_the_networks_buffers_and_forget_dropped_ones():
     """A view of a buffer the backend made is read in place (its buffer);
     another array only when it is C-contiguous itself; a dropped buffer's
     entry goes with it."""
-    from sklearn_lth._kernels import _numba
-
     buffer = backend_for("numba").feature_major_buffer(5, 10, np.float32)
     batch = buffer[:, :7].T  # a batch of 7 rows, as the network views it
     assert _numba._rows_in_memory(batch.T) is buffer
@@ -700,8 +696,6 @@ def _random_ticket(rng, units, density, dtype):
 
 def _passes_made(monkeypatch) -> list:
     """Record every whole-network passes object a fit makes."""
-    from sklearn_lth._kernels import _numba
-
     made = []
     real = _numba.CsrNetworkPasses.__init__
 
@@ -780,21 +774,6 @@ def test_a_regressor_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
         np.testing.assert_array_equal(a, b)
 
 
-def _compiled_passes_calls(monkeypatch) -> list:
-    """Record every call of the whole-network forward pass."""
-    from sklearn_lth._kernels import _numba
-
-    calls = []
-    real = _numba.network_forward
-
-    def spy(*args):
-        calls.append(args[1])
-        return real(*args)
-
-    monkeypatch.setattr(_numba, "network_forward", spy)
-    return calls
-
-
 def test_sparse_rows_through_whole_network_passes_take_the_layer_calls(monkeypatch):
     """A CSR batch has no feature-major rows: those steps go layer by layer."""
     rng = np.random.RandomState(2)
@@ -803,7 +782,7 @@ def test_sparse_rows_through_whole_network_passes_take_the_layer_calls(monkeypat
     ticket = _random_ticket(rng, [40, 12, 1], 0.3, np.float32)
     params = dict(ticket=ticket, max_iter=3, random_state=0)
     made = _passes_made(monkeypatch)
-    calls = _compiled_passes_calls(monkeypatch)
+    calls = returns_of(monkeypatch, _numba, "network_forward")
     sparse_fit = _fit("numba", X=X, y=y, **params)
     assert made and not calls
     dense_fit = _fit("numba", X=X.toarray(), y=y, **params)

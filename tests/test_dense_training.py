@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _helpers import returns_of
 
 import sklearn_lth._training as training
 from sklearn_lth._kernels import backend_for
@@ -49,13 +50,7 @@ def _train(kernels, config, dtype, trains_dense_from, monkeypatch, n_steps=15):
     weights, biases = glorot_uniform([20, 16, 3], "tanh", dtype, rng)
     positions = [np.sort(rng.choice(W.size, int(0.7 * W.size), False)) for W in weights]
     network = Network.from_dense(weights, biases, positions, "tanh", "softmax")
-    optimizers = []
-    real = training.make_optimizer
-    monkeypatch.setattr(
-        training,
-        "make_optimizer",
-        lambda *args: optimizers.append(real(*args)) or optimizers[-1],
-    )
+    optimizers = returns_of(monkeypatch, training, "make_optimizer")
     step = TrainingStep(network, replace(config, kernels=kernels), 10, dtype)
     for _ in range(n_steps):
         X = rng.normal(size=(10, 20)).astype(dtype)

@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _helpers import returns_of
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -91,13 +92,7 @@ def test_arms_that_would_leave_workers_idle_run_with_their_dense_round(
     # And the curve is the one every n_jobs gives (3 seeds' 9 arms on 2
     # workers: one is carried).
     X, y = data
-    carried = []
-    real = curve_module._carried_arms
-    monkeypatch.setattr(
-        curve_module,
-        "_carried_arms",
-        lambda *args: carried.append(real(*args)) or carried[-1],
-    )
+    carried = returns_of(monkeypatch, curve_module, "_carried_arms")
     kwargs = dict(X_test=X[:30], y_test=y[:30], n_seeds=3, random_state=1)
     serial = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=1, **kwargs)
     parallel = sparsity_curve(LotteryTicketMLP(**SEARCH), X, y, n_jobs=2, **kwargs)
