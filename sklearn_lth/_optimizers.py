@@ -42,6 +42,11 @@ class SGD:
         self.nesterov = nesterov and momentum > 0
         self.velocities = [np.zeros_like(p) for p in params]
 
+    @property
+    def state(self) -> list[np.ndarray]:
+        """The arrays the optimizer keeps from step to step."""
+        return self.velocities
+
     def step(
         self, params: list[np.ndarray], grads: list[np.ndarray], lr: float
     ) -> None:
@@ -77,6 +82,11 @@ class Adam:
         self.t = 0
         self.first = [np.zeros_like(p) for p in params]
         self.second = [np.zeros_like(p) for p in params]
+
+    @property
+    def state(self) -> list[np.ndarray]:
+        """The arrays the optimizer keeps from step to step."""
+        return [*self.first, *self.second]
 
     def step(
         self, params: list[np.ndarray], grads: list[np.ndarray], lr: float

@@ -397,6 +397,7 @@ class TrainingStep:
         "out_activation",
         "passes",
         "weights_squares",
+        "carried",
     )
 
     def __init__(
@@ -415,6 +416,8 @@ class TrainingStep:
         # a pruned weight's moment or velocity stays zero); no round
         # inherits another's.
         optimizer = make_optimizer(config.solver, self.params, config)
+        # What carries from step to step: kept free of subnormal numbers.
+        self.carried = [flat_params, *optimizer.state]
         self.update = self.backend.optimizer_update(
             optimizer, flat_params, flat_grads, n_weights, config.alpha, network.layers
         )
@@ -426,6 +429,15 @@ class TrainingStep:
         """Read the weights' sum of squares anew at the next step: call before
         a run of steps (an epoch), after anything else may have set weights."""
         self.weights_squares = None
+
+    def flush_subnormal(self) -> None:
+        """Set the subnormal numbers among the parameters and the optimizer's
+        state to zero: call after a run of steps (an epoch). Each operation
+        on one costs some hundred cycles; sparse networks make them (see
+        :func:`~sklearn_lth._kernels._numpy.flush_subnormal`). The compiled
+        updates also do it at every step."""
+        for values in self.carried:
+            self.backend.flush_subnormal(values)
 
     def allocate(self, batch_size: int, dtype) -> None:
         """(Re)make the activations and errors for batches of up to
@@ -694,6 +706,7 @@ class _Round:
                 # their position on the schedule for the rounds rewound there.
                 if result.steps >= snapshot_at:
                     result.snapshot = weights_now(train_step.network, step=step)
+        train_step.flush_subnormal()
         result.n_iter += 1
         result.samples_seen += batches.n_samples
         result.loss_curve.append(accumulated / max(batches.total_weight, 1e-12))

@@ -17,6 +17,7 @@ import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
 from sklearn_lth._kernels import ACTIVATIONS as NUMPY_ACTIVATIONS
 from sklearn_lth._kernels import DERIVATIVES, backend_for
+from sklearn_lth._kernels._numpy import flush_subnormal
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._optimizers import SGD, Adam
 
@@ -40,6 +41,8 @@ def _fit(kernels, estimator=LotteryTicketMLP, X=None, y=None, **params):
 
 # -- the kernels ------------------------------------------------------------
 ACTIVATIONS = ["identity", "relu", "tanh", "logistic"]
+#: The smallest normal number of each dtype: below it (and above zero), subnormal.
+TINY = {dtype: np.finfo(dtype).tiny for dtype in (np.float32, np.float64)}
 
 
 def _numpy_activation(name, Z_rows):
@@ -339,10 +342,10 @@ def test_the_updates_mask_is_a_zero_gradient_at_the_pruned_weights(dtype, solver
             if not mask.size:  # the reference: the gradient zeroed first
                 grads[:n_weights][pruned == 1] = 0
             if solver == "adam":
-                constants = np.array([0.9, 0.999, 0.5, 1e-8, l2], dtype)
+                constants = np.array([0.9, 0.999, 0.5, 1e-8, l2, TINY[dtype]], dtype)
                 _compiled.adam_step(params, grads, *state, n_weights, constants, mask)
             else:
-                constants = np.array([0.1, 0.9, l2], dtype)
+                constants = np.array([0.1, 0.9, l2, TINY[dtype]], dtype)
                 _compiled.sgd_step(
                     params,
                     grads,
@@ -379,18 +382,107 @@ def test_the_updates_return_the_new_weights_sum_of_squares(
     if not masked:
         pruned = np.zeros(0, np.uint8)
     if solver == "adam":
-        constants = np.array([0.9, 0.999, 0.5, 1e-8, 1e-2], dtype)
+        constants = np.array([0.9, 0.999, 0.5, 1e-8, 1e-2, TINY[dtype]], dtype)
         squares = _compiled.adam_step(
             params, grads, *state, n_weights, constants, pruned
         )
     else:
-        constants = np.array([0.1, 0.9, 1e-2], dtype)
+        constants = np.array([0.1, 0.9, 1e-2, TINY[dtype]], dtype)
         squares = _compiled.sgd_step(
             params, grads, state[0], n_weights, constants, False, pruned
         )
     expected = np.sum(params[:n_weights].astype(np.float64) ** 2)
     rtol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(squares, expected, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+@pytest.mark.parametrize("masked", [False, True])
+def test_the_compiled_updates_set_subnormal_numbers_to_zero(
+    dtype, solver, alpha, masked
+):
+    """Every step: the numpy step, then the subnormal numbers among the
+    parameters and the optimizer's state set to zero, bit for bit, in every
+    loop (weights by lanes and their tail, biases). Zeros keep their sign."""
+    tiny = TINY[dtype]
+    n, n_weights = 61, 37  # 2 blocks of 16 lanes and a tail of weights
+    rng = np.random.RandomState(0)
+    start = rng.normal(size=n).astype(dtype)
+    # Weights and biases that a zero gradient keeps, one made subnormal by
+    # the step (its moment tiny) and zeros of either sign.
+    small = np.array([3, 20, 35, 40, 59])
+    start[small] = tiny * np.array([0.25, -0.5, 0.75, -0.125, 0.5], dtype)
+    start[[5, 45]] = -0.0
+    pruned = np.zeros(0, np.uint8)
+    if masked:
+        pruned = (rng.uniform(size=n_weights) < 0.2).astype(np.uint8)
+        pruned[[*small[small < n_weights], 5, 7]] = 0  # (kept: they move)
+        start[:n_weights][pruned == 1] = 0
+    runs = {}
+    for kernels in ("numpy", "numba"):
+        params, grads = start.copy(), np.empty(n, dtype)
+        if solver == "adam":
+            optimizer = Adam([params], 0.9, 0.999, 1e-8)
+        else:
+            optimizer = SGD([params], 0.9, nesterov=solver == "nesterov")
+        for array in optimizer.state:
+            array[7] = tiny * 0.5  # subnormal moments: flushed by the step
+            array[50] = tiny * 0.25
+        layers = []
+        if masked:
+            layers = [_LayerMask(pruned)]
+        update = backend_for(kernels).optimizer_update(
+            optimizer, params, grads, n_weights, alpha, layers
+        )
+        for step in range(3):
+            grads[...] = np.random.RandomState(step).normal(size=n)
+            grads[small] = grads[[5, 45, 7, 50]] = 0
+            if kernels == "numpy":
+                grads[:n_weights][pruned == 1] = 0  # the numpy path's gradients
+            update(0.01, 1.0)
+            if kernels == "numpy":  # the definition: the step, then the flush
+                for values in (params, *optimizer.state):
+                    flush_subnormal(values)
+        runs[kernels] = (params, optimizer.state)
+    (numpy_params, numpy_state), (params, state) = runs["numpy"], runs["numba"]
+    np.testing.assert_array_equal(params, numpy_params)
+    np.testing.assert_array_equal(np.signbit(params), np.signbit(numpy_params))
+    for a, b in zip(state, numpy_state):
+        np.testing.assert_array_equal(a, b)
+    for values in (params, *state):
+        assert not np.any((values != 0) & (np.abs(values) < tiny))
+    if alpha == 0:  # a zero gradient kept them: now exactly zero
+        assert not params[small].any()
+    if solver == "adam":  # (SGD's step itself makes -0 + 0 a +0)
+        assert np.signbit(params[[5, 45]]).all()
+
+
+class _LayerMask:
+    """What the compiled update reads of a layer: its trainable weights and
+    the mark of their pruned entries."""
+
+    def __init__(self, pruned):
+        self.pruned = pruned.copy()
+        self.trainable = np.empty(pruned.size)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flush_subnormal_sets_only_subnormal_numbers_to_zero(dtype):
+    tiny = TINY[dtype]
+    values = np.array(
+        [tiny, -tiny, tiny / 2, -tiny / 3, tiny * 2**-20, -0.0, 0.0, 1.0, np.inf]
+        + [-np.inf, np.nan, np.finfo(dtype).smallest_subnormal],
+        dtype,
+    )
+    expected = values.copy()
+    expected[[2, 3, 4, 11]] = 0
+    for kernels in ("numpy", "numba"):
+        flushed = values.copy()
+        backend_for(kernels).flush_subnormal(flushed)
+        np.testing.assert_array_equal(flushed, expected)
+        np.testing.assert_array_equal(np.signbit(flushed), np.signbit(expected))
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])

@@ -361,3 +361,59 @@ def test_the_validation_tracker_records_the_step_of_minimum_loss(
     assert tracker.best_params[0] is kept  # the same array, overwritten
     params[0][:] = 5.0
     assert tracker.restore_best(params) and np.all(params[0] == -1.0)
+
+
+# Two epochs on a tiny network: it may not learn, nor converge.
+@pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_training_leaves_no_subnormal_number(small_classification, kernels, dtype):
+    """A weight or bias whose gradient is zero (here: of a unit whose outgoing
+    weights are all pruned) keeps its value through Adam's steps; a
+    subnormal one becomes zero (each operation on a subnormal number costs
+    some hundred cycles), on both paths; the others train as before."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from sklearn_lth import LotteryTicket, LotteryTicketMLP, config_context
+
+    X, y = small_classification
+    X = X.astype(dtype)
+    tiny = np.finfo(dtype).tiny
+    rng = np.random.RandomState(0)
+    first = rng.normal(size=(8, 4)).astype(dtype)
+    second = rng.normal(size=(4, 3)).astype(dtype)
+    second[0] = 0  # unit 0 sends nothing: it gets no error
+    first[:, 0] = 0
+    first[[1, 6], 0] = tiny * np.array([0.5, -0.25], dtype)
+    biases = [np.zeros(4, dtype), np.zeros(3, dtype)]
+    biases[0][0] = tiny / 8
+    ticket = LotteryTicket([sp.csr_array(first), sp.csr_array(second)], biases)
+    assert ticket.remaining_parameters == 8 * 3 + 2 + 3 * 3
+    with config_context(kernels=kernels):
+        model = LotteryTicketMLP(
+            ticket=ticket, alpha=0.0, max_iter=2, batch_size=40, random_state=0
+        )
+        model.fit(X, y)
+    weights = model.coefs_[0].toarray()
+    assert not weights[:, 0].any() and model.intercepts_[0][0] == 0
+    for values in [*model.coefs_, *model.intercepts_]:
+        values = values.data if sp.issparse(values) else values
+        assert not np.any((values != 0) & (np.abs(values) < tiny))
+    assert not np.allclose(weights[:, 1:], first[:, 1:])  # the others trained
+
+
+def test_the_numpy_path_flushes_the_optimizer_state_after_each_epoch(
+    small_classification,
+):
+    """What the next epoch's steps read: parameters and Adam's moments with
+    no subnormal number (the compiled update does it at every step)."""
+    *_, step = _step_and_network(small_classification)
+    tiny = np.finfo(np.float64).tiny
+    for values in step.carried:
+        values[[0, -1]] = [tiny / 2, -tiny / 4]
+        values[1] = 0.5
+    step.flush_subnormal()
+    assert len(step.carried) == 3  # the parameters and Adam's two moments
+    for values in step.carried:
+        assert values[0] == 0 and values[-1] == 0 and values[1] == 0.5

@@ -112,8 +112,11 @@ def adam_step(
 
     ``constants`` (the parameters' dtype): ``beta_1``, ``beta_2``,
     ``1 / scale``, ``epsilon`` (both rescaled as in
-    :class:`~sklearn_lth._optimizers.Adam`) and the L2 coefficient, which
-    applies to the first ``n_weights`` entries (the weights; biases follow).
+    :class:`~sklearn_lth._optimizers.Adam`), the L2 coefficient, which
+    applies to the first ``n_weights`` entries (the weights; biases follow),
+    and the dtype's smallest normal number: the step, then the subnormal
+    numbers among the new parameters and moments set to zero (see
+    :func:`~sklearn_lth._kernels._numpy.flush_subnormal`).
     ``pruned``, one byte per weight or empty: a weight marked 1 takes a zero
     gradient (a pruned entry of a layer that trains its dense matrix), and
     so, zero with zero moments, stays exactly zero.
@@ -125,6 +128,7 @@ def adam_step(
     """
     beta_1, beta_2 = constants[0], constants[1]
     inverse_scale, epsilon, l2 = constants[2], constants[3], constants[4]
+    tiny = constants[5]
     masked = pruned.size > 0
     zero = grads[:0].sum()  # the dtype's zero
     lanes = numba.carray(_stack_array(SQUARES_LANES, params.dtype), (SQUARES_LANES,))
@@ -145,9 +149,15 @@ def adam_step(
                 g = zero
             m = first[i] * beta_1 + g
             v = second[i] * beta_2 + g * g
+            p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
+            if m != zero and abs(m) < tiny:
+                m = zero
+            if v != zero and v < tiny:
+                v = zero
+            if p != zero and abs(p) < tiny:
+                p = zero
             first[i] = m
             second[i] = v
-            p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
             params[i] = p
             lanes[lane] += p * p
         if (start + SQUARES_LANES) % SQUARES_CHUNK == 0:
@@ -161,9 +171,15 @@ def adam_step(
             g = zero
         m = first[i] * beta_1 + g
         v = second[i] * beta_2 + g * g
+        p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
+        if m != zero and abs(m) < tiny:
+            m = zero
+        if v != zero and v < tiny:
+            v = zero
+        if p != zero and abs(p) < tiny:
+            p = zero
         first[i] = m
         second[i] = v
-        p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
         params[i] = p
         squares += p * p
     # The biases, through views that start at 0: LLVM left a loop from
@@ -175,10 +191,26 @@ def adam_step(
         g = grads[i]
         m = first[i] * beta_1 + g
         v = second[i] * beta_2 + g * g
+        p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
+        if m != zero and abs(m) < tiny:
+            m = zero
+        if v != zero and v < tiny:
+            v = zero
+        if p != zero and abs(p) < tiny:
+            p = zero
         first[i] = m
         second[i] = v
-        params[i] -= m / ((np.sqrt(v) + epsilon) * inverse_scale)
+        params[i] = p
     return squares
+
+
+@njit(**_SERIAL)
+def flush_subnormal(values, tiny):  # pragma: no cover
+    """``values[0 < |values| < tiny] = 0``: the subnormal numbers set to zero."""
+    zero = tiny - tiny
+    for i in range(values.size):
+        if values[i] != zero and abs(values[i]) < tiny:
+            values[i] = zero
 
 
 @njit(**_SERIAL)
@@ -188,10 +220,11 @@ def sgd_step(
     """SGD with (Nesterov) momentum and the L2 term, in one pass.
 
     ``constants``: learning rate, momentum, L2 coefficient (first
-    ``n_weights`` entries only), in the parameters' dtype; ``pruned`` and
-    the sum of squares returned as in :func:`adam_step`.
+    ``n_weights`` entries only) and the smallest normal number, in the
+    parameters' dtype; ``pruned``, the subnormal numbers set to zero and the
+    sum of squares returned as in :func:`adam_step`.
     """
-    lr, momentum, l2 = constants[0], constants[1], constants[2]
+    lr, momentum, l2, tiny = constants[0], constants[1], constants[2], constants[3]
     masked = pruned.size > 0
     zero = grads[:0].sum()
     lanes = numba.carray(_stack_array(SQUARES_LANES, params.dtype), (SQUARES_LANES,))
@@ -207,7 +240,7 @@ def sgd_step(
                 g += params[i] * l2
             if masked and pruned[i]:
                 g = zero
-            _sgd_update(params, velocities, i, g, lr, momentum, nesterov)
+            _sgd_update(params, velocities, i, g, lr, momentum, nesterov, tiny)
             lanes[lane] += params[i] * params[i]
         if (start + SQUARES_LANES) % SQUARES_CHUNK == 0:
             squares += _flushed(lanes, zero)
@@ -218,26 +251,34 @@ def sgd_step(
             g += params[i] * l2
         if masked and pruned[i]:
             g = zero
-        _sgd_update(params, velocities, i, g, lr, momentum, nesterov)
+        _sgd_update(params, velocities, i, g, lr, momentum, nesterov, tiny)
         squares += params[i] * params[i]
     # The biases, which have no L2 term, through views that start at 0 (see
     # adam_step).
     params, grads = params[n_weights:], grads[n_weights:]
     velocities = velocities[n_weights:]
     for i in range(params.size):
-        _sgd_update(params, velocities, i, grads[i], lr, momentum, nesterov)
+        _sgd_update(params, velocities, i, grads[i], lr, momentum, nesterov, tiny)
     return squares
 
 
 @njit(**_SERIAL)
-def _sgd_update(params, velocities, i, g, lr, momentum, nesterov):  # pragma: no cover
+def _sgd_update(
+    params, velocities, i, g, lr, momentum, nesterov, tiny
+):  # pragma: no cover
     g = g * lr
     v = velocities[i] * momentum - g
-    velocities[i] = v
     if nesterov:
-        params[i] = (params[i] - g) + v * momentum
+        p = (params[i] - g) + v * momentum
     else:
-        params[i] += v
+        p = params[i] + v
+    zero = tiny - tiny  # the dtype's
+    if v != zero and abs(v) < tiny:
+        v = zero
+    if p != zero and abs(p) < tiny:
+        p = zero
+    velocities[i] = v
+    params[i] = p
 
 
 #: An index as an unsigned integer: numba then indexes with no check for a

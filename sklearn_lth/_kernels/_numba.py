@@ -12,7 +12,9 @@ What the compiled path does differently:
 
 - Adam and SGD take one pass over the flat parameters, L2 term included,
   instead of about ten: the same float operations, the same bits; the same
-  pass sums the squares of the weights for the next step's L2 penalty.
+  pass sums the squares of the weights for the next step's L2 penalty, and
+  sets subnormal numbers to zero at every step (the numpy path, at the end
+  of every epoch).
 - CSR layers' products apply the bias and the activation (or its derivative)
   as they write each row (tanh itself is numpy's, after the product); a
   dense layer's BLAS product is followed by one compiled pass that does the
@@ -63,6 +65,7 @@ from ._compiled import (
     csr_forward,
     csr_forward_panels,
     differentiate,
+    flush_subnormal,
     gather,
     gather_transposed,
     kept_gradient,
@@ -226,6 +229,9 @@ class NumbaBackend(NumpyBackend):
     #: 9.2 MB against the dense fit's 8.95.
     trains_dense_min_density = 0.35
     feature_major_gather = staticmethod(gather_transposed)
+
+    def flush_subnormal(self, values: np.ndarray) -> None:
+        flush_subnormal(values, values.dtype.type(np.finfo(values.dtype).tiny))
 
     def feature_major_input(self, layer, M):
         if _is_sparse(M):
@@ -460,19 +466,22 @@ class NumbaBackend(NumpyBackend):
 
 
 # The compiled updates: one pass over the flat buffers, with the numpy path's
-# float operations (the same result). The L2 coefficient ``alpha /
+# float operations (the same result), then the subnormal numbers among the new
+# parameters and state set to zero (at every step: it costs nothing in the
+# pass; the numpy path does it at the end of every epoch). The L2 coefficient ``alpha /
 # weight_sum`` applies to the first ``n_weights`` entries, and so does the
 # mask ``pruned``; with neither, every entry takes the biases' loop. With an
 # L2 term they return the weights' sum of squares after the update (None
 # otherwise), which the next step's loss reads (see TrainingStep).
 def _adam_update(adam: Adam, params, grads, n_weights, alpha, pruned):
     first, second = adam.first[0], adam.second[0]
+    tiny = np.finfo(params.dtype).tiny
 
     def update(learning_rate: float, weight_sum: float) -> float | None:
         l2 = alpha / weight_sum
         scale, eps = adam.next_scale(learning_rate)
         constants = np.array(
-            [adam.beta_1, adam.beta_2, 1.0 / scale, eps, l2], dtype=params.dtype
+            [adam.beta_1, adam.beta_2, 1.0 / scale, eps, l2, tiny], dtype=params.dtype
         )
         n = n_weights if l2 or pruned.size else 0
         squares = adam_step(params, grads, first, second, n, constants, pruned)
@@ -483,10 +492,13 @@ def _adam_update(adam: Adam, params, grads, n_weights, alpha, pruned):
 
 def _sgd_update(sgd: SGD, params, grads, n_weights, alpha, pruned):
     velocities = sgd.velocities[0]
+    tiny = np.finfo(params.dtype).tiny
 
     def update(learning_rate: float, weight_sum: float) -> float | None:
         l2 = alpha / weight_sum
-        constants = np.array([learning_rate, sgd.momentum, l2], dtype=params.dtype)
+        constants = np.array(
+            [learning_rate, sgd.momentum, l2, tiny], dtype=params.dtype
+        )
         n = n_weights if l2 or pruned.size else 0
         squares = sgd_step(
             params, grads, velocities, n, constants, sgd.nesterov, pruned

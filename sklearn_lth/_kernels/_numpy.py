@@ -134,6 +134,24 @@ def add_l2_gradient(
             g[start:stop] += buf
 
 
+def flush_subnormal(values: np.ndarray) -> None:
+    """Set the subnormal numbers of ``values`` to zero, in place.
+
+    A subnormal number (nonzero, below the dtype's smallest normal number,
+    1.2e-38 in float32) changes no result a float can show, yet every
+    operation on one costs the CPU some hundred cycles. Training makes them:
+    a weight whose unit no longer gets any error (a dead ReLU unit, common
+    in sparse networks) shrinks under the L2 term geometrically, and so does
+    the first moment of any parameter whose gradient is zero; left there,
+    they made a 784-300-100-10 epoch at 2% kept 8 times slower after 25
+    epochs. Zeros, infinities and NaN are left as they are.
+    """
+    tiny = np.finfo(values.dtype).tiny
+    small = np.abs(values) < tiny
+    small &= values != 0
+    values[small] = 0
+
+
 class NumpyBackend:
     """The training step's computations on numpy, scipy and BLAS.
 
@@ -362,6 +380,13 @@ class NumpyBackend:
                 targets, predicted, weights, errors[:n], scale=1.0 / weight_sum
             )
         return loss
+
+    def flush_subnormal(self, values: np.ndarray) -> None:
+        """Set the subnormal numbers of ``values`` to zero (see
+        :func:`flush_subnormal`); training calls it on its parameters and
+        optimizer state at the end of every epoch (a pass of this path's
+        costs about what its Adam step does: not every step)."""
+        flush_subnormal(values)
 
     def optimizer_update(
         self,
