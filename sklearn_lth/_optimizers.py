@@ -15,9 +15,12 @@ learning rate of each step comes from the caller (see
 training, the kernel path's backend runs them behind the L2 term's gradient
 (``optimizer_update`` in :mod:`sklearn_lth._kernels`); the compiled path
 performs the same float operations in one pass, with their state and
-hyper-parameters. A new solver is a new class here and a name in
-:func:`make_optimizer`; it trains on either path (a compiled update of its
-own is an addition to the numba backend).
+hyper-parameters, and then sets subnormal numbers to zero (training does
+that every few steps on the numpy path, through each optimizer's ``state``:
+see :func:`~sklearn_lth._kernels.flush_subnormal`). A new solver is a new
+class here with a ``state`` (the arrays it keeps from step to step) and a
+name in :func:`make_optimizer`; it trains on either path (a compiled update
+of its own is an addition to the numba backend).
 """
 
 from __future__ import annotations

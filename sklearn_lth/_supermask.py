@@ -16,7 +16,7 @@ from sklearn.utils.validation import (
 from ._base import CSRClassifierMixin, encode_classes, hidden_layer_units
 from ._compat import _fit_context, check_sample_weight
 from ._interrupt import FitTransaction
-from ._kernels import ACTIVATIONS, DERIVATIVES
+from ._kernels import ACTIVATIONS, DERIVATIVES, flush_subnormal
 from ._losses import loss_value, output_delta
 from ._network import glorot_uniform
 from ._optimizers import Adam
@@ -378,6 +378,9 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                         delta = delta @ effective[i].T
                         derivative(A[i], delta)
                 optimizer.step(scores, grads, self.learning_rate_init)
+            # (see flush_subnormal: a zero gradient makes Adam's moments so)
+            for values in (*scores, *optimizer.state):
+                flush_subnormal(values)
             loss = loss_sum / total_weight if total_weight > 0 else 0.0
             loss_curve.append(loss)
             completed.record(scores, loss_curve)

@@ -99,6 +99,10 @@ DIVERGED_FACTOR = 10.0
 # loss a hair above them (0.6947 against 0.6942 on random labels, which no
 # network learns) is noise at chance, not divergence: that round warns.
 LOST_GROUND_FACTOR = 1.1
+#: Steps between two passes that set subnormal parameters and optimizer state
+#: to zero, where the update does not at every step (the numpy path: a pass
+#: costs about what numpy's Adam step does, so at most a twentieth more).
+SUBNORMAL_FLUSH_STEPS = 20
 
 
 def remedy(config: TrainingConfig) -> str:
@@ -398,6 +402,7 @@ class TrainingStep:
         "passes",
         "weights_squares",
         "carried",
+        "steps_unflushed",
     )
 
     def __init__(
@@ -416,8 +421,12 @@ class TrainingStep:
         # a pruned weight's moment or velocity stays zero); no round
         # inherits another's.
         optimizer = make_optimizer(config.solver, self.params, config)
-        # What carries from step to step: kept free of subnormal numbers.
-        self.carried = [flat_params, *optimizer.state]
+        # What carries from step to step, for flush_subnormal (nothing when
+        # the update sets subnormal numbers to zero itself).
+        self.carried = []
+        if not self.backend.update_flushes_subnormal(optimizer):
+            self.carried = [flat_params, *optimizer.state]
+        self.steps_unflushed = 0
         self.update = self.backend.optimizer_update(
             optimizer, flat_params, flat_grads, n_weights, config.alpha, network.layers
         )
@@ -430,14 +439,24 @@ class TrainingStep:
         a run of steps (an epoch), after anything else may have set weights."""
         self.weights_squares = None
 
-    def flush_subnormal(self) -> None:
-        """Set the subnormal numbers among the parameters and the optimizer's
-        state to zero: call after a run of steps (an epoch). Each operation
-        on one costs some hundred cycles; sparse networks make them (see
-        :func:`~sklearn_lth._kernels._numpy.flush_subnormal`). The compiled
-        updates also do it at every step."""
-        for values in self.carried:
+    def flush_subnormal(self, force: bool = False) -> None:
+        """Set subnormal parameters and optimizer state to zero.
+
+        For an update that does not do it itself at every step (the numpy
+        path's), after a run of steps: when :data:`SUBNORMAL_FLUSH_STEPS`
+        steps or more went since the last time, or with ``force``. See
+        :func:`~sklearn_lth._kernels._numpy.flush_subnormal` for why.
+        """
+        if not self.carried:
+            return
+        if not force and self.steps_unflushed < SUBNORMAL_FLUSH_STEPS:
+            return
+        self.steps_unflushed = 0
+        params, *state = self.carried
+        for values in state:
             self.backend.flush_subnormal(values)
+        if self.backend.flush_subnormal(params):
+            self.passes.sync()  # the products' copies of the weights
 
     def allocate(self, batch_size: int, dtype) -> None:
         """(Re)make the activations and errors for batches of up to
@@ -493,6 +512,7 @@ class TrainingStep:
         if weight_sum > 0 and math.isfinite(loss):
             passes.backward(activations, self.deltas)
             self.weights_squares = self.update(learning_rate, weight_sum)
+            self.steps_unflushed += 1
             # The products read copies of the weights (dense or CSR), which
             # backward may also have used as scratch: refresh them.
             passes.sync()
@@ -739,6 +759,7 @@ class _Round:
             if self.validation.restore_best(self.train_step.params):
                 network.sync()  # the products' copies still hold the last weights
                 result.best_validation_score = self.stopping.best
+        self.train_step.flush_subnormal(force=True)
         if self.snapshot_at is not None and result.snapshot is None:
             result.snapshot = weights_now(network, step=self.start_step + result.steps)
         return result

@@ -16,8 +16,7 @@ from _helpers import fail_in_round, returns_of
 import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
 from sklearn_lth._kernels import ACTIVATIONS as NUMPY_ACTIVATIONS
-from sklearn_lth._kernels import DERIVATIVES, backend_for
-from sklearn_lth._kernels._numpy import flush_subnormal
+from sklearn_lth._kernels import DERIVATIVES, backend_for, flush_subnormal
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._optimizers import SGD, Adam
 
@@ -418,7 +417,7 @@ def test_the_compiled_updates_set_subnormal_numbers_to_zero(
     pruned = np.zeros(0, np.uint8)
     if masked:
         pruned = (rng.uniform(size=n_weights) < 0.2).astype(np.uint8)
-        pruned[[*small[small < n_weights], 5, 7]] = 0  # (kept: they move)
+        pruned[[*small[small < n_weights], 5, 7, 34]] = 0  # (kept: they move)
         start[:n_weights][pruned == 1] = 0
     runs = {}
     for kernels in ("numpy", "numba"):
@@ -428,8 +427,9 @@ def test_the_compiled_updates_set_subnormal_numbers_to_zero(
         else:
             optimizer = SGD([params], 0.9, nesterov=solver == "nesterov")
         for array in optimizer.state:
-            array[7] = tiny * 0.5  # subnormal moments: flushed by the step
-            array[50] = tiny * 0.25
+            # Subnormal moments (weights by lanes, their tail, a bias), made
+            # zero by the step's flush, not by the step.
+            array[[7, 34, 50]] = tiny * np.array([0.5, 0.75, 0.25], dtype)
         layers = []
         if masked:
             layers = [_LayerMask(pruned)]
@@ -438,7 +438,7 @@ def test_the_compiled_updates_set_subnormal_numbers_to_zero(
         )
         for step in range(3):
             grads[...] = np.random.RandomState(step).normal(size=n)
-            grads[small] = grads[[5, 45, 7, 50]] = 0
+            grads[small] = grads[[5, 45, 7, 34, 50]] = 0
             if kernels == "numpy":
                 grads[:n_weights][pruned == 1] = 0  # the numpy path's gradients
             update(0.01, 1.0)
@@ -480,9 +480,10 @@ def test_flush_subnormal_sets_only_subnormal_numbers_to_zero(dtype):
     expected[[2, 3, 4, 11]] = 0
     for kernels in ("numpy", "numba"):
         flushed = values.copy()
-        backend_for(kernels).flush_subnormal(flushed)
+        assert backend_for(kernels).flush_subnormal(flushed)
         np.testing.assert_array_equal(flushed, expected)
         np.testing.assert_array_equal(np.signbit(flushed), np.signbit(expected))
+        assert not backend_for(kernels).flush_subnormal(flushed)  # none left
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])

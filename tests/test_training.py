@@ -6,6 +6,7 @@ from sklearn_lth._losses import loss_value
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._rewinding import StartPoint
 from sklearn_lth._training import (
+    SUBNORMAL_FLUSH_STEPS,
     BatchSource,
     NoImprovementRule,
     RoundResult,
@@ -363,57 +364,155 @@ def test_the_validation_tracker_records_the_step_of_minimum_loss(
     assert tracker.restore_best(params) and np.all(params[0] == -1.0)
 
 
-# Two epochs on a tiny network: it may not learn, nor converge.
-@pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("kernels", ["numpy", "numba"])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_training_leaves_no_subnormal_number(small_classification, kernels, dtype):
-    """A weight or bias whose gradient is zero (here: of a unit whose outgoing
-    weights are all pruned) keeps its value through Adam's steps; a
-    subnormal one becomes zero (each operation on a subnormal number costs
-    some hundred cycles), on both paths; the others train as before."""
-    if kernels == "numba":
-        pytest.importorskip("numba")
-    from sklearn_lth import LotteryTicket, LotteryTicketMLP, config_context
+def _ticket_with_subnormal_numbers(dtype):
+    """A 8-4-3 ticket whose hidden unit 0 sends nothing (its outgoing weights
+    are pruned), so it gets no error: its two kept incoming weights and its
+    bias, subnormal, keep their values through Adam's steps (alpha=0)."""
+    from sklearn_lth import LotteryTicket
 
-    X, y = small_classification
-    X = X.astype(dtype)
     tiny = np.finfo(dtype).tiny
     rng = np.random.RandomState(0)
     first = rng.normal(size=(8, 4)).astype(dtype)
     second = rng.normal(size=(4, 3)).astype(dtype)
-    second[0] = 0  # unit 0 sends nothing: it gets no error
+    second[0] = 0
     first[:, 0] = 0
     first[[1, 6], 0] = tiny * np.array([0.5, -0.25], dtype)
     biases = [np.zeros(4, dtype), np.zeros(3, dtype)]
     biases[0][0] = tiny / 8
     ticket = LotteryTicket([sp.csr_array(first), sp.csr_array(second)], biases)
     assert ticket.remaining_parameters == 8 * 3 + 2 + 3 * 3
+    return ticket
+
+
+def _assert_no_subnormal_number(model, dtype):
+    tiny = np.finfo(dtype).tiny
+    assert not model.coefs_[0].toarray()[:, 0].any()
+    assert model.intercepts_[0][0] == 0
+    for values in [*model.coefs_, *model.intercepts_]:
+        values = values.data if sp.issparse(values) else values
+        assert not np.any((values != 0) & (np.abs(values) < tiny))
+
+
+# A few epochs on a tiny network: it may not learn, nor converge.
+@pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_training_leaves_no_subnormal_number(small_classification, kernels, dtype):
+    """Subnormal numbers become zero (each operation on one costs some
+    hundred cycles), on both paths, after a fit of fewer steps than the
+    numpy path's flushes are apart; the other weights train as before."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from sklearn_lth import LotteryTicketMLP, config_context
+
+    X, y = small_classification
+    ticket = _ticket_with_subnormal_numbers(dtype)
     with config_context(kernels=kernels):
         model = LotteryTicketMLP(
             ticket=ticket, alpha=0.0, max_iter=2, batch_size=40, random_state=0
         )
-        model.fit(X, y)
-    weights = model.coefs_[0].toarray()
-    assert not weights[:, 0].any() and model.intercepts_[0][0] == 0
-    for values in [*model.coefs_, *model.intercepts_]:
-        values = values.data if sp.issparse(values) else values
-        assert not np.any((values != 0) & (np.abs(values) < tiny))
-    assert not np.allclose(weights[:, 1:], first[:, 1:])  # the others trained
+        model.fit(X.astype(dtype), y)
+    _assert_no_subnormal_number(model, dtype)
+    trained = model.coefs_[0].toarray()[:, 1:]
+    assert not np.allclose(trained, ticket.weights[0].toarray()[:, 1:])
 
 
-def test_the_numpy_path_flushes_the_optimizer_state_after_each_epoch(
-    small_classification,
+@pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_every_epoch_ends_with_a_flush_of_subnormal_numbers(
+    small_classification, monkeypatch
 ):
-    """What the next epoch's steps read: parameters and Adam's moments with
-    no subnormal number (the compiled update does it at every step)."""
-    *_, step = _step_and_network(small_classification)
+    """(Which acts once enough steps went: see the next tests.)"""
+    from sklearn_lth import LotteryTicketMLP
+
+    calls = []
+    flush = TrainingStep.flush_subnormal
+    monkeypatch.setattr(
+        TrainingStep,
+        "flush_subnormal",
+        lambda step, force=False: calls.append(force) or flush(step, force),
+    )
+    X, y = small_classification
+    LotteryTicketMLP((6,), target_sparsity=0.0, max_iter=4, random_state=0).fit(X, y)
+    assert calls == [False] * 4 + [True]
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_partial_fit_sets_subnormal_numbers_to_zero(small_classification, kernels):
+    """Across calls: the numpy path counts the steps since its last flush."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from sklearn_lth import LotteryTicketMLP, config_context
+
+    X, y = small_classification
+    model = LotteryTicketMLP(
+        ticket=_ticket_with_subnormal_numbers(np.float64),
+        alpha=0.0,
+        batch_size=10,
+        random_state=0,
+    )
+    with config_context(kernels=kernels):
+        for _ in range(2):  # 12 steps each
+            model.partial_fit(X, y, classes=np.unique(y))
+    _assert_no_subnormal_number(model, np.float64)
+
+
+def test_the_numpy_path_flushes_every_few_steps(small_classification):
+    """Parameters and Adam's moments, when SUBNORMAL_FLUSH_STEPS steps went
+    since the last flush or when forced (the compiled update does it at
+    every step)."""
+    X, Y, _, step = _step_and_network(small_classification)
     tiny = np.finfo(np.float64).tiny
-    for values in step.carried:
-        values[[0, -1]] = [tiny / 2, -tiny / 4]
-        values[1] = 0.5
-    step.flush_subnormal()
     assert len(step.carried) == 3  # the parameters and Adam's two moments
-    for values in step.carried:
-        assert values[0] == 0 and values[-1] == 0 and values[1] == 0.5
+
+    def make_subnormal():
+        for values in step.carried:
+            values[[0, -1]] = [tiny / 2, -tiny / 4]
+            values[1] = 0.5
+
+    def flushed():
+        return all(
+            values[0] == 0 and values[-1] == 0 and values[1] == 0.5
+            for values in step.carried
+        )
+
+    make_subnormal()
+    step.flush_subnormal()
+    assert not flushed()  # no step since
+    for _ in range(SUBNORMAL_FLUSH_STEPS - 1):
+        step(X, Y, None, 20, 1e-12)
+    make_subnormal()
+    step.flush_subnormal()
+    assert not flushed()
+    step(X, Y, None, 20, 1e-12)
+    make_subnormal()
+    step.flush_subnormal()
+    assert flushed()
+    make_subnormal()
+    step.flush_subnormal(force=True)
+    assert flushed()
+
+
+@pytest.mark.parametrize("density", [0.05, 0.5])
+def test_a_flush_refreshes_the_products_copies_of_the_weights(
+    small_classification, density
+):
+    """A CSR layer's transposed data, a partial dense layer's dense copy."""
+    X, y = small_classification
+    start, positions = _masked_start(np.random.RandomState(0), [8, 6, 3], density)
+    network = Network.from_dense(
+        start.weights, start.biases, positions, "relu", "softmax"
+    )
+    step = TrainingStep(network, TrainingConfig(), 20, X.dtype)
+    layer = network.layers[0]
+    assert (layer.kernel == "sparse") == (density < 0.1)
+    layer.trainable[0] = np.finfo(np.float64).tiny / 2
+    network.sync()
+    step.flush_subnormal(force=True)
+    assert layer.trainable[0] == 0
+    if layer.kernel == "sparse":
+        copy = layer.csr_transposed.data
+    else:
+        copy = layer.dense.ravel()[positions[0]]
+    np.testing.assert_array_equal(np.sort(copy), np.sort(layer.trainable))

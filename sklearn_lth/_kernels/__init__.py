@@ -28,9 +28,22 @@ A new kernel is a method of the backend that uses it (an override, for one
 path only); a new path is one new class, named in :func:`backend_for`.
 """
 
-from ._numpy import ACTIVATIONS, DERIVATIVES, NumpyBackend, as_dense
+from ._numpy import (
+    ACTIVATIONS,
+    DERIVATIVES,
+    NumpyBackend,
+    as_dense,
+    flush_subnormal,
+)
 
-__all__ = ["ACTIVATIONS", "DERIVATIVES", "NumpyBackend", "as_dense", "backend_for"]
+__all__ = [
+    "ACTIVATIONS",
+    "DERIVATIVES",
+    "NumpyBackend",
+    "as_dense",
+    "backend_for",
+    "flush_subnormal",
+]
 
 # One instance per path, shared by every layer and round: backends keep no
 # state of their own.

@@ -14,7 +14,9 @@ serial code gives the same bits whatever ``n_jobs`` or joblib backend.
 default checks them for zero, one element at a time).
 
 The optimizer updates use no ``fastmath`` and perform, element by element,
-the numpy path's float operations in the same order: they give its bits.
+the numpy path's float operations in the same order: they give its bits,
+then set the subnormal numbers among what they wrote to zero (which the
+numpy path does every few steps, see ``_numpy.flush_subnormal``).
 The products, activations and sums agree with the numpy path to float
 rounding, not bit for bit (they group their terms differently, and ``exp``
 comes from another library; the forward tanh is numpy's on both paths).
@@ -152,7 +154,7 @@ def adam_step(
             p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
             if m != zero and abs(m) < tiny:
                 m = zero
-            if v != zero and v < tiny:
+            if v != zero and abs(v) < tiny:
                 v = zero
             if p != zero and abs(p) < tiny:
                 p = zero
@@ -174,7 +176,7 @@ def adam_step(
         p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
         if m != zero and abs(m) < tiny:
             m = zero
-        if v != zero and v < tiny:
+        if v != zero and abs(v) < tiny:
             v = zero
         if p != zero and abs(p) < tiny:
             p = zero
@@ -194,7 +196,7 @@ def adam_step(
         p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
         if m != zero and abs(m) < tiny:
             m = zero
-        if v != zero and v < tiny:
+        if v != zero and abs(v) < tiny:
             v = zero
         if p != zero and abs(p) < tiny:
             p = zero
@@ -206,11 +208,14 @@ def adam_step(
 
 @njit(**_SERIAL)
 def flush_subnormal(values, tiny):  # pragma: no cover
-    """``values[0 < |values| < tiny] = 0``: the subnormal numbers set to zero."""
+    """``values[0 < |values| < tiny] = 0``; return how many were set."""
     zero = tiny - tiny
+    flushed = 0
     for i in range(values.size):
         if values[i] != zero and abs(values[i]) < tiny:
             values[i] = zero
+            flushed += 1
+    return flushed
 
 
 @njit(**_SERIAL)

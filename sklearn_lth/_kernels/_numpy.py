@@ -134,22 +134,26 @@ def add_l2_gradient(
             g[start:stop] += buf
 
 
-def flush_subnormal(values: np.ndarray) -> None:
-    """Set the subnormal numbers of ``values`` to zero, in place.
+def flush_subnormal(values: np.ndarray) -> bool:
+    """Set the subnormal numbers of ``values`` to zero; return whether any was.
 
     A subnormal number (nonzero, below the dtype's smallest normal number,
-    1.2e-38 in float32) changes no result a float can show, yet every
-    operation on one costs the CPU some hundred cycles. Training makes them:
-    a weight whose unit no longer gets any error (a dead ReLU unit, common
-    in sparse networks) shrinks under the L2 term geometrically, and so does
-    the first moment of any parameter whose gradient is zero; left there,
-    they made a 784-300-100-10 epoch at 2% kept 8 times slower after 25
-    epochs. Zeros, infinities and NaN are left as they are.
+    1.2e-38 in float32) is too small to change a sum of the network's
+    magnitudes, yet every operation on one costs the CPU some hundred
+    cycles. Training makes them: a weight whose unit no longer gets any
+    error (a dead ReLU unit, common in sparse networks) shrinks under the L2
+    term geometrically, and so do the optimizer's moments or velocity of any
+    parameter whose gradient is zero; left there, they made a 784-300-100-10
+    epoch at 2% kept 8 times slower after 25 epochs. Zeros (of either sign),
+    infinities and NaN are left as they are.
     """
     tiny = np.finfo(values.dtype).tiny
     small = np.abs(values) < tiny
     small &= values != 0
+    if not small.any():
+        return False
     values[small] = 0
+    return True
 
 
 class NumpyBackend:
@@ -381,12 +385,16 @@ class NumpyBackend:
             )
         return loss
 
-    def flush_subnormal(self, values: np.ndarray) -> None:
-        """Set the subnormal numbers of ``values`` to zero (see
-        :func:`flush_subnormal`); training calls it on its parameters and
-        optimizer state at the end of every epoch (a pass of this path's
-        costs about what its Adam step does: not every step)."""
-        flush_subnormal(values)
+    def flush_subnormal(self, values: np.ndarray) -> bool:
+        """:func:`flush_subnormal`, in place; whether any number was subnormal."""
+        return flush_subnormal(values)
+
+    def update_flushes_subnormal(self, optimizer) -> bool:
+        """Whether :meth:`optimizer_update`'s update of ``optimizer`` sets the
+        subnormal numbers among the parameters and its state to zero itself,
+        at every step (here never: a numpy pass costs what numpy's Adam
+        step does, so training does it every few steps instead)."""
+        return False
 
     def optimizer_update(
         self,
