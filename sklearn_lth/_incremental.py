@@ -178,7 +178,6 @@ class IncrementalTraining:
                 )
             accumulated += loss * weight_sum
             self.steps += 1
-        step.flush_subnormal()
         self.samples_seen += n_samples
         # No stopping rule counts stalls across calls (see _schedules), so
         # "adaptive" never lowers its rate here.

@@ -378,8 +378,9 @@ class SupermaskMLP(ClassifierMixin, CSRClassifierMixin, BaseEstimator):
                         delta = delta @ effective[i].T
                         derivative(A[i], delta)
                 optimizer.step(scores, grads, self.learning_rate_init)
-            # (see flush_subnormal: a zero gradient makes Adam's moments so)
-            for values in (*scores, *optimizer.state):
+            # (see flush_subnormal: a zero gradient makes Adam's moments so;
+            # not the scores, whose sign is the mask)
+            for values in optimizer.state:
                 flush_subnormal(values)
             loss = loss_sum / total_weight if total_weight > 0 else 0.0
             loss_curve.append(loss)

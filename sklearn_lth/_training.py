@@ -439,17 +439,15 @@ class TrainingStep:
         a run of steps (an epoch), after anything else may have set weights."""
         self.weights_squares = None
 
-    def flush_subnormal(self, force: bool = False) -> None:
+    def flush_subnormal(self) -> None:
         """Set subnormal parameters and optimizer state to zero.
 
-        For an update that does not do it itself at every step (the numpy
-        path's), after a run of steps: when :data:`SUBNORMAL_FLUSH_STEPS`
-        steps or more went since the last time, or with ``force``. See
-        :func:`~sklearn_lth._kernels._numpy.flush_subnormal` for why.
+        Where the update does not do it itself at every step (the numpy
+        path's), every :data:`SUBNORMAL_FLUSH_STEPS` steps and when called
+        (at the end of a round). See
+        :func:`~sklearn_lth._kernels.flush_subnormal` for why.
         """
         if not self.carried:
-            return
-        if not force and self.steps_unflushed < SUBNORMAL_FLUSH_STEPS:
             return
         self.steps_unflushed = 0
         params, *state = self.carried
@@ -512,10 +510,13 @@ class TrainingStep:
         if weight_sum > 0 and math.isfinite(loss):
             passes.backward(activations, self.deltas)
             self.weights_squares = self.update(learning_rate, weight_sum)
-            self.steps_unflushed += 1
             # The products read copies of the weights (dense or CSR), which
             # backward may also have used as scratch: refresh them.
             passes.sync()
+            if self.carried:  # an update that leaves subnormal numbers
+                self.steps_unflushed += 1
+                if self.steps_unflushed >= SUBNORMAL_FLUSH_STEPS:
+                    self.flush_subnormal()
         return loss
 
 
@@ -726,7 +727,6 @@ class _Round:
                 # their position on the schedule for the rounds rewound there.
                 if result.steps >= snapshot_at:
                     result.snapshot = weights_now(train_step.network, step=step)
-        train_step.flush_subnormal()
         result.n_iter += 1
         result.samples_seen += batches.n_samples
         result.loss_curve.append(accumulated / max(batches.total_weight, 1e-12))
@@ -759,7 +759,7 @@ class _Round:
             if self.validation.restore_best(self.train_step.params):
                 network.sync()  # the products' copies still hold the last weights
                 result.best_validation_score = self.stopping.best
-        self.train_step.flush_subnormal(force=True)
+        self.train_step.flush_subnormal()
         if self.snapshot_at is not None and result.snapshot is None:
             result.snapshot = weights_now(network, step=self.start_step + result.steps)
         return result

@@ -418,26 +418,6 @@ def test_training_leaves_no_subnormal_number(small_classification, kernels, dtyp
     assert not np.allclose(trained, ticket.weights[0].toarray()[:, 1:])
 
 
-@pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_every_epoch_ends_with_a_flush_of_subnormal_numbers(
-    small_classification, monkeypatch
-):
-    """(Which acts once enough steps went: see the next tests.)"""
-    from sklearn_lth import LotteryTicketMLP
-
-    calls = []
-    flush = TrainingStep.flush_subnormal
-    monkeypatch.setattr(
-        TrainingStep,
-        "flush_subnormal",
-        lambda step, force=False: calls.append(force) or flush(step, force),
-    )
-    X, y = small_classification
-    LotteryTicketMLP((6,), target_sparsity=0.0, max_iter=4, random_state=0).fit(X, y)
-    assert calls == [False] * 4 + [True]
-
-
 @pytest.mark.parametrize("kernels", ["numpy", "numba"])
 def test_partial_fit_sets_subnormal_numbers_to_zero(small_classification, kernels):
     """Across calls: the numpy path counts the steps since its last flush."""
@@ -458,40 +438,27 @@ def test_partial_fit_sets_subnormal_numbers_to_zero(small_classification, kernel
     _assert_no_subnormal_number(model, np.float64)
 
 
-def test_the_numpy_path_flushes_every_few_steps(small_classification):
-    """Parameters and Adam's moments, when SUBNORMAL_FLUSH_STEPS steps went
-    since the last flush or when forced (the compiled update does it at
-    every step)."""
+def test_the_numpy_path_flushes_every_few_steps(small_classification, monkeypatch):
+    """Parameters and Adam's moments, every SUBNORMAL_FLUSH_STEPS steps (the
+    compiled update does it at every step, and its steps never call it)."""
     X, Y, _, step = _step_and_network(small_classification)
     tiny = np.finfo(np.float64).tiny
     assert len(step.carried) == 3  # the parameters and Adam's two moments
-
-    def make_subnormal():
-        for values in step.carried:
-            values[[0, -1]] = [tiny / 2, -tiny / 4]
-            values[1] = 0.5
-
-    def flushed():
-        return all(
-            values[0] == 0 and values[-1] == 0 and values[1] == 0.5
-            for values in step.carried
-        )
-
-    make_subnormal()
+    for values in step.carried:
+        values[[0, -1]] = [tiny / 2, -tiny / 4]
+        values[1] = 0.5
     step.flush_subnormal()
-    assert not flushed()  # no step since
-    for _ in range(SUBNORMAL_FLUSH_STEPS - 1):
-        step(X, Y, None, 20, 1e-12)
-    make_subnormal()
-    step.flush_subnormal()
-    assert not flushed()
-    step(X, Y, None, 20, 1e-12)
-    make_subnormal()
-    step.flush_subnormal()
-    assert flushed()
-    make_subnormal()
-    step.flush_subnormal(force=True)
-    assert flushed()
+    for values in step.carried:
+        assert values[0] == 0 and values[-1] == 0 and values[1] == 0.5
+    flushes, flush = [], TrainingStep.flush_subnormal
+    monkeypatch.setattr(
+        TrainingStep,
+        "flush_subnormal",
+        lambda self: flushes.append(self) or flush(self),
+    )
+    for _ in range(2 * SUBNORMAL_FLUSH_STEPS + 1):
+        step(X, Y, None, 20, 1e-3)
+    assert flushes == [step, step]
 
 
 @pytest.mark.parametrize("density", [0.05, 0.5])
@@ -509,7 +476,7 @@ def test_a_flush_refreshes_the_products_copies_of_the_weights(
     assert (layer.kernel == "sparse") == (density < 0.1)
     layer.trainable[0] = np.finfo(np.float64).tiny / 2
     network.sync()
-    step.flush_subnormal(force=True)
+    step.flush_subnormal()
     assert layer.trainable[0] == 0
     if layer.kernel == "sparse":
         copy = layer.csr_transposed.data

@@ -473,8 +473,8 @@ class NumbaBackend(NumpyBackend):
 # The compiled updates: one pass over the flat buffers, with the numpy path's
 # float operations (the same result), then the subnormal numbers among the new
 # parameters and state set to zero (see _numpy.flush_subnormal; at every step,
-# where it costs Adam nothing measurable and SGD about 4%; the numpy path does
-# it every few steps). The L2 coefficient ``alpha /
+# where it costs Adam and SGD at most 4%; the numpy path does it every 20
+# steps). The L2 coefficient ``alpha /
 # weight_sum`` applies to the first ``n_weights`` entries, and so does the
 # mask ``pruned``; with neither, every entry takes the biases' loop. With an
 # L2 term they return the weights' sum of squares after the update (None
