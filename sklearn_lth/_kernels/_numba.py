@@ -474,11 +474,11 @@ class NumbaBackend(NumpyBackend):
 # float operations (the same result), then the subnormal numbers among the new
 # parameters and state set to zero (see _numpy.flush_subnormal; at every step,
 # where it costs Adam and SGD at most 4%; the numpy path does it every 20
-# steps). The L2 coefficient ``alpha /
-# weight_sum`` applies to the first ``n_weights`` entries, and so does the
-# mask ``pruned``; with neither, every entry takes the biases' loop. With an
-# L2 term they return the weights' sum of squares after the update (None
-# otherwise), which the next step's loss reads (see TrainingStep).
+# steps). The L2 coefficient ``alpha / weight_sum`` applies to the first
+# ``n_weights`` entries, and so does the mask ``pruned``; with neither, every
+# entry takes the biases' loop. With an L2 term they return the weights' sum
+# of squares after the update (None otherwise), which the next step's loss
+# reads (see TrainingStep).
 def _adam_update(adam: Adam, params, grads, n_weights, alpha, pruned):
     first, second = adam.first[0], adam.second[0]
     tiny = np.finfo(params.dtype).tiny
