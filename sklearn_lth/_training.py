@@ -58,6 +58,9 @@ class RoundResult:
     n_iter: int = 0
     steps: int = 0
     loss_curve: list[float] = field(default_factory=list)
+    # The loss of the round's first mini-batch, before its first step: where
+    # training started (None for a solver that has no mini-batches).
+    initial_loss: float | None = None
     validation_scores: list[float] | None = None
     best_validation_score: float | None = None
     converged: bool = False
@@ -92,8 +95,8 @@ class EarlierTraining:
     stall_count: int
 
 
-# A round has failed when it ends this many times above both its first epoch's
-# loss and a constant prediction's (no learning rate that works does so).
+# A round has failed when it ends this many times above both where it started
+# and a constant prediction's loss (no learning rate that works does so).
 DIVERGED_FACTOR = 10.0
 # ... or when it ends at chance this much above both: it has lost ground. A
 # loss a hair above them (0.6947 against 0.6942 on random labels, which no
@@ -122,19 +125,22 @@ def failed_round(
 ) -> str | None:
     """Why a completed round counts as diverged, or None when it does not.
 
-    A round whose loss ends more than ``DIVERGED_FACTOR`` times above both its
-    first epoch's loss and the constant prediction's has diverged, and so has
-    one that ends more than ``LOST_GROUND_FACTOR`` times above both with a
-    training score no better than chance: it has learned nothing and lost
-    ground. A round that ends at chance nearer its first epoch's loss is
-    slow, or has nothing to learn, not diverged (see :func:`at_chance`).
+    A round whose loss ends more than ``DIVERGED_FACTOR`` times above both
+    where it started and the constant prediction's loss has diverged, and so
+    has one that ends more than ``LOST_GROUND_FACTOR`` times above both with
+    a training score no better than chance: it has learned nothing and lost
+    ground. A round that ends at chance nearer where it started is slow, or
+    has nothing to learn, not diverged (see :func:`at_chance`).
 
     Parameters
     ----------
     result : RoundResult
-        The round; its first epoch's mean loss tells where it started (a mean
-        over all training rows, unlike a single mini-batch's loss, and
-        including the L2 term, which only makes the test more lenient).
+        The round. Where it started: its first epoch's mean loss (a mean over
+        all training rows, unlike a single mini-batch's loss, and including
+        the L2 term, which only makes the test more lenient), or its first
+        mini-batch's loss when that is lower: an epoch that has already
+        diverged (weights grown a million times, and the L2 term with them)
+        says nothing of where training started.
     train_loss, train_score : float
         Loss (no L2 term) and score of the round's final weights on the
         training rows.
@@ -149,17 +155,19 @@ def failed_round(
     """
     null_loss, chance = baseline
     start = result.loss_curve[0] if result.loss_curve else null_loss
+    if result.initial_loss is not None:
+        start = min(start, result.initial_loss)
     reference = max(null_loss, start, float(np.finfo(np.float32).tiny))
     if train_loss > DIVERGED_FACTOR * reference:
         return (
             f"its training loss ended at {train_loss:.4g}, more than "
-            f"{DIVERGED_FACTOR:g} times both its first epoch's ({start:.4g}) and "
+            f"{DIVERGED_FACTOR:g} times both where it started ({start:.4g}) and "
             f"the loss of a constant prediction ({null_loss:.4g})"
         )
     if train_loss > LOST_GROUND_FACTOR * reference and at_chance(train_score, baseline):
         return (
-            f"its training loss ended at {train_loss:.4g}, above both its first "
-            f"epoch's ({start:.4g}) and the loss of a constant prediction "
+            f"its training loss ended at {train_loss:.4g}, above both where it "
+            f"started ({start:.4g}) and the loss of a constant prediction "
             f"({null_loss:.4g}), with a training score of {train_score:.4g}, no "
             f"better than chance ({chance:.4g})"
         )
@@ -717,6 +725,8 @@ class _Round:
             loss = train_step(inputs, targets, weights, weight_sum, lr)
             if not math.isfinite(loss):
                 raise self._diverged(loss, epoch)
+            if result.initial_loss is None:
+                result.initial_loss = loss
             # Summed per unit of weight: the epoch's loss is the weighted mean
             # over its rows, so a short last batch counts for what it holds.
             accumulated += loss * weight_sum

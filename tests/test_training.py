@@ -180,6 +180,45 @@ def test_a_round_has_failed_when_it_ends_far_above_or_at_chance_above(
     assert (reason is not None) == diverged
 
 
+def test_where_a_round_started_is_its_first_mini_batch_if_its_first_epoch_exploded():
+    """An epoch whose mean loss is already huge (weights grown a million
+    times, and the L2 term with them) is no reference for divergence."""
+    from sklearn_lth._training import RoundResult, failed_round
+
+    baseline = (2.3, 0.1)
+    exploded = [8e9, 7e9]
+    assert failed_round(RoundResult(loss_curve=exploded), 32.0, 0.1, baseline) is None
+    result = RoundResult(loss_curve=exploded, initial_loss=8.5)
+    assert "where it started (8.5)" in failed_round(result, 32.0, 0.1, baseline)
+    # A first epoch below its first mini-batch (the usual case) stays the
+    # reference, as before.
+    result = RoundResult(loss_curve=[3.0, 2.0], initial_loss=20.0)
+    assert "(3)" in failed_round(result, 32.0, 0.1, baseline)
+    assert failed_round(result, 3.2, 0.5, baseline) is None
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_adam_step_that_explodes_in_the_first_epoch_is_divergence():
+    """Unscaled digits and learning_rate_init=1e4: Adam's weights explode in
+    the first epoch, which ends confidently wrong, at chance (this fitted
+    with only a warning while the first epoch's mean loss, its L2 term
+    included, was the reference)."""
+    from sklearn.datasets import load_digits
+
+    from sklearn_lth import LotteryTicketMLP
+
+    X, y = load_digits(return_X_y=True)
+    model = LotteryTicketMLP(
+        hidden_layer_sizes=(16,),
+        learning_rate_init=1e4,
+        max_iter=10,
+        pruning_rounds=1,
+        random_state=0,
+    )
+    with pytest.raises(TrainingDivergedError, match=r"round 0: .* where it started"):
+        model.fit(X[:400], y[:400])
+
+
 def test_an_exploding_but_finite_loss_is_divergence(digits):
     """SGD at a learning rate of 10 ends with a loss near 1e200, not NaN."""
     from sklearn_lth import LotteryTicketMLP
