@@ -107,6 +107,12 @@ def _flushed(lanes, zero):  # pragma: no cover
 
 
 @njit(**_SERIAL)
+def _normal_or_zero(x, tiny, zero):  # pragma: no cover
+    """``x``, or ``zero`` when ``x`` is subnormal (``0 < |x| < tiny``)."""
+    return zero if x != zero and abs(x) < tiny else x
+
+
+@njit(**_SERIAL)
 def adam_step(
     params, grads, first, second, n_weights, constants, pruned
 ):  # pragma: no cover
@@ -152,15 +158,9 @@ def adam_step(
             m = first[i] * beta_1 + g
             v = second[i] * beta_2 + g * g
             p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
-            if m != zero and abs(m) < tiny:
-                m = zero
-            if v != zero and abs(v) < tiny:
-                v = zero
-            if p != zero and abs(p) < tiny:
-                p = zero
-            first[i] = m
-            second[i] = v
-            params[i] = p
+            first[i] = _normal_or_zero(m, tiny, zero)
+            second[i] = _normal_or_zero(v, tiny, zero)
+            p = params[i] = _normal_or_zero(p, tiny, zero)
             lanes[lane] += p * p
         if (start + SQUARES_LANES) % SQUARES_CHUNK == 0:
             squares += _flushed(lanes, zero)
@@ -174,15 +174,9 @@ def adam_step(
         m = first[i] * beta_1 + g
         v = second[i] * beta_2 + g * g
         p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
-        if m != zero and abs(m) < tiny:
-            m = zero
-        if v != zero and abs(v) < tiny:
-            v = zero
-        if p != zero and abs(p) < tiny:
-            p = zero
-        first[i] = m
-        second[i] = v
-        params[i] = p
+        first[i] = _normal_or_zero(m, tiny, zero)
+        second[i] = _normal_or_zero(v, tiny, zero)
+        p = params[i] = _normal_or_zero(p, tiny, zero)
         squares += p * p
     # The biases, through views that start at 0: LLVM left a loop from
     # ``n_weights`` scalar (3 times slower per entry; a fit with alpha=0 and
@@ -194,15 +188,9 @@ def adam_step(
         m = first[i] * beta_1 + g
         v = second[i] * beta_2 + g * g
         p = params[i] - m / ((np.sqrt(v) + epsilon) * inverse_scale)
-        if m != zero and abs(m) < tiny:
-            m = zero
-        if v != zero and abs(v) < tiny:
-            v = zero
-        if p != zero and abs(p) < tiny:
-            p = zero
-        first[i] = m
-        second[i] = v
-        params[i] = p
+        first[i] = _normal_or_zero(m, tiny, zero)
+        second[i] = _normal_or_zero(v, tiny, zero)
+        p = params[i] = _normal_or_zero(p, tiny, zero)
     return squares
 
 
@@ -278,12 +266,8 @@ def _sgd_update(
     else:
         p = params[i] + v
     zero = tiny - tiny  # the dtype's
-    if v != zero and abs(v) < tiny:
-        v = zero
-    if p != zero and abs(p) < tiny:
-        p = zero
-    velocities[i] = v
-    params[i] = p
+    velocities[i] = _normal_or_zero(v, tiny, zero)
+    params[i] = _normal_or_zero(p, tiny, zero)
 
 
 #: An index as an unsigned integer: numba then indexes with no check for a
