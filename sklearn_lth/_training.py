@@ -30,7 +30,7 @@ import numpy as np
 from sklearn.utils import gen_batches
 
 from ._interrupt import StopFlag
-from ._kernels import backend_for
+from ._kernels import backend_for, flush_subnormal
 from ._losses import loss_value, output_delta, validation_score
 from ._network import Network
 from ._optimizers import make_optimizer
@@ -460,8 +460,8 @@ class TrainingStep:
         self.steps_unflushed = 0
         params, *state = self.carried
         for values in state:
-            self.backend.flush_subnormal(values)
-        if self.backend.flush_subnormal(params):
+            flush_subnormal(values)
+        if flush_subnormal(params):
             self.passes.sync()  # the products' copies of the weights
 
     def allocate(self, batch_size: int, dtype) -> None:

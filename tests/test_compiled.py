@@ -468,24 +468,6 @@ class _LayerMask:
         self.trainable = np.empty(pruned.size)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_flush_subnormal_sets_only_subnormal_numbers_to_zero(dtype):
-    tiny = TINY[dtype]
-    values = np.array(
-        [tiny, -tiny, tiny / 2, -tiny / 3, tiny * 2**-20, -0.0, 0.0, 1.0, np.inf]
-        + [-np.inf, np.nan, np.finfo(dtype).smallest_subnormal],
-        dtype,
-    )
-    expected = values.copy()
-    expected[[2, 3, 4, 11]] = 0
-    for kernels in ("numpy", "numba"):
-        flushed = values.copy()
-        assert backend_for(kernels).flush_subnormal(flushed)
-        np.testing.assert_array_equal(flushed, expected)
-        np.testing.assert_array_equal(np.signbit(flushed), np.signbit(expected))
-        assert not backend_for(kernels).flush_subnormal(flushed)  # none left
-
-
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
 def test_the_l2_penalty_of_each_step_is_that_of_the_weights_it_used(solver):
     """On the compiled path the L2 term of a step's loss comes from the last

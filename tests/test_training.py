@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from sklearn_lth._kernels import flush_subnormal
 from sklearn_lth._losses import loss_value
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._rewinding import StartPoint
@@ -522,3 +523,20 @@ def test_a_flush_refreshes_the_products_copies_of_the_weights(
     else:
         copy = layer.dense.ravel()[positions[0]]
     np.testing.assert_array_equal(np.sort(copy), np.sort(layer.trainable))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flush_subnormal_sets_only_subnormal_numbers_to_zero(dtype):
+    tiny = np.finfo(dtype).tiny
+    values = np.array(
+        [tiny, -tiny, tiny / 2, -tiny / 3, tiny * 2**-20, -0.0, 0.0, 1.0, np.inf]
+        + [-np.inf, np.nan, np.finfo(dtype).smallest_subnormal],
+        dtype,
+    )
+    expected = values.copy()
+    expected[[2, 3, 4, 11]] = 0
+    flushed = values.copy()
+    assert flush_subnormal(flushed)
+    np.testing.assert_array_equal(flushed, expected)
+    np.testing.assert_array_equal(np.signbit(flushed), np.signbit(expected))
+    assert not flush_subnormal(flushed)  # none left

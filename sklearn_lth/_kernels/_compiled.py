@@ -195,18 +195,6 @@ def adam_step(
 
 
 @njit(**_SERIAL)
-def flush_subnormal(values, tiny):  # pragma: no cover
-    """``values[0 < |values| < tiny] = 0``; return how many were set."""
-    zero = tiny - tiny
-    flushed = 0
-    for i in range(values.size):
-        if values[i] != zero and abs(values[i]) < tiny:
-            values[i] = zero
-            flushed += 1
-    return flushed
-
-
-@njit(**_SERIAL)
 def sgd_step(
     params, grads, velocities, n_weights, constants, nesterov, pruned
 ):  # pragma: no cover

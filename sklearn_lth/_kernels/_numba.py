@@ -65,7 +65,6 @@ from ._compiled import (
     csr_forward,
     csr_forward_panels,
     differentiate,
-    flush_subnormal,
     gather,
     gather_transposed,
     kept_gradient,
@@ -229,10 +228,6 @@ class NumbaBackend(NumpyBackend):
     #: 9.2 MB against the dense fit's 8.95.
     trains_dense_min_density = 0.35
     feature_major_gather = staticmethod(gather_transposed)
-
-    def flush_subnormal(self, values: np.ndarray) -> bool:
-        """As the numpy path's, in one compiled pass."""
-        return flush_subnormal(values, np.finfo(values.dtype).tiny) > 0
 
     def update_flushes_subnormal(self, optimizer) -> bool:
         """The compiled updates do, in their pass (the others are numpy's)."""

@@ -385,10 +385,6 @@ class NumpyBackend:
             )
         return loss
 
-    def flush_subnormal(self, values: np.ndarray) -> bool:
-        """:func:`flush_subnormal`, in place; whether any number was subnormal."""
-        return flush_subnormal(values)
-
     def update_flushes_subnormal(self, optimizer) -> bool:
         """Whether :meth:`optimizer_update`'s update of ``optimizer`` sets the
         subnormal numbers among the parameters and its state to zero itself,
