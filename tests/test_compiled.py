@@ -243,14 +243,41 @@ def test_kept_gradient_is_the_product_at_the_kept_positions(dtype):
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_a_batch_gathered_feature_major_is_its_rows_transposed(order):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [1, 7, 8, 19])
+@pytest.mark.parametrize("batch", [1, 3, 8, 9, 21])
+def test_a_batch_gathered_feature_major_is_its_rows_transposed(
+    order, dtype, n_features, batch
+):
+    """Whole tiles, a batch that ends inside one, features past the last tile,
+    int32 and int64 rows, rows with strides (F order: one at a time); the
+    columns past the batch hold, up to the end of its last tile, its last row
+    (a buffer's padding), and are untouched beyond."""
     rng = np.random.RandomState(8)
-    X = np.asarray(rng.normal(size=(50, 7)), order=order)
-    rows = rng.permutation(50)[:9]
-    out = np.full((7, 12), np.nan)  # room for a longer batch: untouched
-    _compiled.gather_transposed(X, rows, out)
-    np.testing.assert_array_equal(out[:, :9], X[rows].T)
-    assert np.isnan(out[:, 9:]).all()
+    X = np.asarray(rng.normal(size=(50, n_features)).astype(dtype), order=order)
+    for rows in (
+        rng.permutation(50)[:batch],
+        rng.permutation(50)[:batch].astype(np.int32),
+    ):
+        for columns in (batch, batch + 1, 32):
+            out = np.full((n_features, columns), np.nan, dtype)
+            _compiled.gather_transposed(X, rows, out)
+            np.testing.assert_array_equal(out[:, :batch], X[rows].T)
+            padding = out[:, batch:]
+            written = ~np.isnan(padding)
+            last_row = np.broadcast_to(X[rows[-1]][:, None], padding.shape)
+            np.testing.assert_array_equal(padding[written], last_row[written])
+            tile = _compiled.TILE_BYTES // X.itemsize
+            assert (written.sum(axis=1) < tile).all()
+
+
+def test_the_gathered_batch_fills_the_padding_of_its_last_tile_only():
+    X = np.arange(40, dtype=np.float32).reshape(5, 8)
+    out = np.full((8, 64), np.nan, np.float32)
+    _compiled.gather_transposed(X, np.array([4, 0, 2]), out)
+    np.testing.assert_array_equal(out[:, :3], X[[4, 0, 2]].T)
+    np.testing.assert_array_equal(out[:, 3:8], np.repeat(X[[2]].T, 5, axis=1))
+    assert np.isnan(out[:, 8:]).all()
 
 
 def test_the_kernels_know_the_networks_buffers_and_forget_dropped_ones():

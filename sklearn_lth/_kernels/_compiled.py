@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -272,15 +273,117 @@ def gather(source, positions, out):  # pragma: no cover
         out[k] = source[_unsigned(positions[k])]
 
 
+#: Bytes of the vectors :func:`gather_transposed` moves: a tile of 8 float32
+#: (or 4 float64) rows by as many features is loaded, transposed in
+#: registers and stored, 8 (or 4) stores where an element at a time took 64.
+TILE_BYTES = 32
+
+
+def _shuffle(builder, a, b, mask):
+    lanes = ir.Constant(ir.VectorType(ir.IntType(32), len(mask)), list(mask))
+    return builder.shuffle_vector(a, b, lanes)
+
+
+def _transposed(builder, vectors: list) -> list:
+    """The columns of the square tile whose rows are ``vectors`` (8 or 4
+    lanes): interleaves of 1, then 2 (then 4) lanes."""
+    if len(vectors) == 4:
+        pairs = []
+        for a, b in zip(vectors[::2], vectors[1::2]):
+            pairs += [_shuffle(builder, a, b, (0, 4, 2, 6))]
+            pairs += [_shuffle(builder, a, b, (1, 5, 3, 7))]
+        low, high = (0, 1, 4, 5), (2, 3, 6, 7)
+        return [
+            _shuffle(builder, pairs[0], pairs[2], low),
+            _shuffle(builder, pairs[1], pairs[3], low),
+            _shuffle(builder, pairs[0], pairs[2], high),
+            _shuffle(builder, pairs[1], pairs[3], high),
+        ]
+    pairs = []
+    for a, b in zip(vectors[::2], vectors[1::2]):
+        pairs += [_shuffle(builder, a, b, (0, 8, 1, 9, 4, 12, 5, 13))]
+        pairs += [_shuffle(builder, a, b, (2, 10, 3, 11, 6, 14, 7, 15))]
+    quads = []
+    for low, high, low2, high2 in (pairs[:4], pairs[4:]):
+        for a, b in ((low, low2), (high, high2)):
+            quads += [_shuffle(builder, a, b, (0, 1, 8, 9, 4, 5, 12, 13))]
+            quads += [_shuffle(builder, a, b, (2, 3, 10, 11, 6, 7, 14, 15))]
+    columns = [None] * 8
+    for i in range(4):
+        a, b = quads[i], quads[4 + i]
+        columns[i] = _shuffle(builder, a, b, (0, 1, 2, 3, 8, 9, 10, 11))
+        columns[i + 4] = _shuffle(builder, a, b, (4, 5, 6, 7, 12, 13, 14, 15))
+    return columns
+
+
+@intrinsic
+def _transpose_tile(typingctx, X, rows, n, k0, f0, out):  # pragma: no cover
+    """``out[f0 + i, k0 + j] = X[rows[min(k0 + j, n - 1)], f0 + i]`` for
+    ``i, j`` below the tile's width (``TILE_BYTES`` of values); each row of
+    ``X`` and of ``out`` must have contiguous values."""
+    width = TILE_BYTES * 8 // X.dtype.bitwidth
+
+    def codegen(context, builder, signature, args):
+        X_type, rows_type, _, _, _, out_type = signature.args
+        X_array = context.make_array(X_type)(context, builder, args[0])
+        rows_array = context.make_array(rows_type)(context, builder, args[1])
+        out_array = context.make_array(out_type)(context, builder, args[5])
+        n, k0, f0 = args[2], args[3], args[4]
+        last = builder.sub(n, ir.Constant(n.type, 1))
+        vector = ir.VectorType(context.get_data_type(X_type.dtype), width)
+        align = X_type.dtype.bitwidth // 8
+        loaded = []
+        for j in range(width):
+            k = builder.add(k0, ir.Constant(k0.type, j))
+            k = builder.select(builder.icmp_signed("<", k, n), k, last)
+            row = builder.load(
+                cgutils.get_item_pointer(
+                    context, builder, rows_type, rows_array, [k], wraparound=False
+                )
+            )
+            row = context.cast(builder, row, rows_type.dtype, types.intp)
+            start = cgutils.get_item_pointer(
+                context, builder, X_type, X_array, [row, f0], wraparound=False
+            )
+            pointer = builder.bitcast(start, vector.as_pointer())
+            loaded.append(builder.load(pointer, align=align))
+        for i, column in enumerate(_transposed(builder, loaded)):
+            f = builder.add(f0, ir.Constant(f0.type, i))
+            start = cgutils.get_item_pointer(
+                context, builder, out_type, out_array, [f, k0], wraparound=False
+            )
+            builder.store(
+                column, builder.bitcast(start, vector.as_pointer()), align=align
+            )
+        return context.get_dummy_value()
+
+    signature = types.void(X, rows, types.intp, types.intp, types.intp, out)
+    return signature, codegen
+
+
 @njit(**_SERIAL)
 def gather_transposed(X, rows, out):  # pragma: no cover
     """``out[:, k] = X[rows[k]]``: a mini-batch gathered feature-major.
 
-    Feature by feature: the writes are contiguous, and the rows' cache lines
-    serve several features in a row.
+    In square tiles (:func:`_transpose_tile`) where the rows of ``X`` and
+    ``out`` are contiguous, features outermost (each tile's stores fill whole
+    lines of ``out``); a batch that does not fill its last tile fills it with
+    its last row, in ``out``'s columns past the batch (a buffer's padding,
+    never read). The rest, one element at a time.
     """
-    for f in range(X.shape[1]):
-        for k in range(rows.size):
+    n = rows.size
+    n_features = X.shape[1]
+    width = TILE_BYTES // X.itemsize
+    tiled_features = 0
+    tiled_columns = 0
+    if n and X.strides[1] == X.itemsize and out.strides[1] == out.itemsize:
+        tiled_features = n_features - n_features % width
+        tiled_columns = min(-(-n // width) * width, out.shape[1] // width * width)
+    for f0 in range(0, tiled_features, width):
+        for k0 in range(0, tiled_columns, width):
+            _transpose_tile(X, rows, n, k0, f0, out)
+    for f in range(n_features):
+        for k in range(0 if f >= tiled_features else min(tiled_columns, n), n):
             out[f, k] = X[_unsigned(rows[k]), f]
 
 
