@@ -422,6 +422,39 @@ def test_the_updates_return_the_new_weights_sum_of_squares(
     np.testing.assert_allclose(squares, expected, rtol=rtol, atol=0)
 
 
+@pytest.mark.skipif(not _compiled._X86, reason="the float mode is x86's MXCSR")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_kernels_read_subnormal_numbers_as_zero_and_restore_the_float_mode(
+    dtype,
+):
+    """A product whose terms are subnormal comes out zero (numpy's is not),
+    and the thread's float mode after a kernel is the one before it, so
+    numpy computes subnormal numbers as ever."""
+    tiny = TINY[dtype]
+    mode = _compiled.float_mode()
+    assert not mode & _compiled.SUBNORMALS_AS_ZERO  # the default mode
+    W_T = sp.csr_array(np.array([[0.5, 0.25]], dtype))  # one unit, two inputs
+    rows = np.full((2, 64), tiny, dtype)
+    out = np.ones((1, 64), dtype)
+    _compiled.csr_forward(
+        W_T.indptr, W_T.indices, W_T.data, rows, 64, out, np.zeros(1, dtype), 0
+    )
+    assert (W_T @ rows)[0, 0] == dtype(0.75) * tiny != 0  # numpy's
+    assert not out.any()
+    assert _compiled.float_mode() == mode
+    # A kernel that returns a value restores it too.
+    probabilities = np.full((2, 3), 0.5, dtype)
+    targets = np.eye(2, dtype=dtype)[[0, 1, 0]]
+    error = np.empty((2, 3), dtype)
+    loss = _compiled.log_loss_and_error(
+        probabilities, 3, targets, np.empty(0, dtype), dtype(tiny), error
+    )
+    assert loss == pytest.approx(np.log(2))
+    assert not error.any()  # 0.5 * tiny: subnormal, written as zero
+    assert _compiled.float_mode() == mode
+    assert dtype(tiny) / 2 != 0
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("solver", ["adam", "sgd", "nesterov"])
 @pytest.mark.parametrize("alpha", [0.0, 1e-3])
@@ -431,7 +464,9 @@ def test_the_compiled_updates_set_subnormal_numbers_to_zero(
 ):
     """Every step: the numpy step, then the subnormal numbers among the
     parameters and the optimizer's state set to zero, bit for bit, in every
-    loop (weights by lanes and their tail, biases). Zeros keep their sign."""
+    loop (weights by lanes and their tail, biases); on x86, where the kernels
+    run in the float mode that reads subnormal numbers as zero, they are set
+    to zero before the step too. Zeros keep their sign."""
     tiny = TINY[dtype]
     n, n_weights = 61, 37  # 2 blocks of 16 lanes and a tail of weights
     rng = np.random.RandomState(0)
@@ -468,6 +503,9 @@ def test_the_compiled_updates_set_subnormal_numbers_to_zero(
             grads[small] = grads[[5, 45, 7, 34, 50]] = 0
             if kernels == "numpy":
                 grads[:n_weights][pruned == 1] = 0  # the numpy path's gradients
+            if kernels == "numpy" and _compiled._X86:
+                for values in (params, *optimizer.state):
+                    flush_subnormal(values)
             update(0.01, 1.0)
             if kernels == "numpy":  # the definition: the step, then the flush
                 for values in (params, *optimizer.state):

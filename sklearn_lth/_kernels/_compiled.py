@@ -13,10 +13,21 @@ serial code gives the same bits whatever ``n_jobs`` or joblib backend.
 ``error_model="numpy"`` lets division and square roots vectorise (numba's
 default checks them for zero, one element at a time).
 
+Every kernel that computes with floats runs in the float mode that reads
+and writes subnormal numbers (nonzero, below 1.2e-38 in float32) as zeros
+of their sign, set for the kernel's duration and restored before it returns
+(:func:`_subnormals_as_zero`; on x86, its MXCSR's FTZ and DAZ bits;
+elsewhere no change): each operation on a subnormal number costs the CPU
+some hundred cycles, and sparse training makes them (``_numpy.flush_subnormal``
+says how). The caller's thread, numpy and BLAS's threads keep their mode.
+
 The optimizer updates use no ``fastmath`` and perform, element by element,
-the numpy path's float operations in the same order: they give its bits,
-then set the subnormal numbers among what they wrote to zero (which the
-numpy path does every few steps, see ``_numpy.flush_subnormal``).
+the numpy path's float operations in the same order: they give its bits
+between two passes of ``_numpy.flush_subnormal``, the subnormal numbers set
+to zero before the step (read as zero) and after it (written as zero); the
+numpy path sets them to zero every few steps instead, and can differ where
+a step's own intermediate value is subnormal (a square of a gradient below
+1e-19, say), by amounts below 1.2e-38 there.
 The products, activations and sums agree with the numpy path to float
 rounding, not bit for bit (they group their terms differently, and ``exp``
 comes from another library; the forward tanh is numpy's on both paths).
@@ -40,6 +51,8 @@ computed too (from whatever the buffers hold there) and never read.
 """
 
 from __future__ import annotations
+
+import platform
 
 import numba
 import numpy as np
@@ -87,6 +100,69 @@ def _stack_array(typingctx, size, dtype):  # pragma: no cover
     return types.CPointer(dtype.dtype)(types.intp, dtype), codegen
 
 
+#: The bits of the x86 control register MXCSR that make the vector unit treat
+#: subnormal inputs as zero (DAZ, bit 6) and write zero for subnormal results
+#: (FTZ, bit 15).
+SUBNORMALS_AS_ZERO = 0x8040
+#: Whether this machine has MXCSR (elsewhere the float mode is left alone).
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+
+
+def _mxcsr_call(builder, name: str, slot) -> None:
+    pointer = builder.bitcast(slot, ir.IntType(8).as_pointer())
+    function = cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(ir.VoidType(), [pointer.type]),
+        f"llvm.x86.sse.{name}",
+    )
+    builder.call(function, [pointer])
+
+
+@intrinsic
+def _subnormals_as_zero(typingctx):  # pragma: no cover
+    """Set this thread's float mode to treat subnormal numbers as zero;
+    return the mode it had, for :func:`_restore_float_mode` (0 and no change
+    where there is no MXCSR)."""
+
+    def codegen(context, builder, signature, args):
+        if not _X86:
+            return ir.Constant(ir.IntType(32), 0)
+        saved = cgutils.alloca_once(builder, ir.IntType(32))
+        _mxcsr_call(builder, "stmxcsr", saved)
+        mode = builder.load(saved)
+        changed = cgutils.alloca_once(builder, ir.IntType(32))
+        builder.store(
+            builder.or_(mode, ir.Constant(mode.type, SUBNORMALS_AS_ZERO)), changed
+        )
+        _mxcsr_call(builder, "ldmxcsr", changed)
+        return mode
+
+    return types.uint32(), codegen
+
+
+@intrinsic
+def _restore_float_mode(typingctx, mode):  # pragma: no cover
+    """Give this thread back the float mode ``mode`` that
+    :func:`_subnormals_as_zero` returned."""
+
+    def codegen(context, builder, signature, args):
+        if _X86:
+            saved = cgutils.alloca_once(builder, ir.IntType(32))
+            builder.store(args[0], saved)
+            _mxcsr_call(builder, "ldmxcsr", saved)
+        return context.get_dummy_value()
+
+    return types.void(types.uint32), codegen
+
+
+@njit(**_SERIAL)
+def float_mode():  # pragma: no cover
+    """This thread's MXCSR (0 where there is none): for tests."""
+    mode = _subnormals_as_zero()
+    _restore_float_mode(mode)
+    return mode
+
+
 #: Lanes of the weights' sum of squares that the updates accumulate (see
 #: adam_step): a sum in the written order would keep the loop from
 #: vectorising; each lane's own sum keeps every float operation in order.
@@ -109,8 +185,10 @@ def _flushed(lanes, zero):  # pragma: no cover
 
 @njit(**_SERIAL)
 def _normal_or_zero(x, tiny, zero):  # pragma: no cover
-    """``x``, or ``zero`` when ``x`` is subnormal (``0 < |x| < tiny``)."""
-    return zero if x != zero and abs(x) < tiny else x
+    """``x``, or a zero of its sign when ``x`` is subnormal (``0 < |x| <
+    tiny``): what the float mode of :func:`_subnormals_as_zero` writes, on a
+    machine without it."""
+    return x * zero if x != zero and abs(x) < tiny else x
 
 
 @njit(**_SERIAL)
@@ -125,7 +203,8 @@ def adam_step(
     applies to the first ``n_weights`` entries (the weights; biases follow),
     and the dtype's smallest normal number: the step, then the subnormal
     numbers among the new parameters and moments set to zero (see
-    :func:`~sklearn_lth._kernels._numpy.flush_subnormal`).
+    :func:`~sklearn_lth._kernels._numpy.flush_subnormal`; on x86 the float
+    mode does it, see the module's docstring).
     ``pruned``, one byte per weight or empty: a weight marked 1 takes a zero
     gradient (a pruned entry of a layer that trains its dense matrix), and
     so, zero with zero moments, stays exactly zero.
@@ -135,6 +214,7 @@ def adam_step(
     ``SQUARES_LANES`` lanes of the parameters' dtype added up in float64
     every ``SQUARES_CHUNK`` entries.
     """
+    mode = _subnormals_as_zero()
     beta_1, beta_2 = constants[0], constants[1]
     inverse_scale, epsilon, l2 = constants[2], constants[3], constants[4]
     tiny = constants[5]
@@ -192,6 +272,7 @@ def adam_step(
         first[i] = _normal_or_zero(m, tiny, zero)
         second[i] = _normal_or_zero(v, tiny, zero)
         p = params[i] = _normal_or_zero(p, tiny, zero)
+    _restore_float_mode(mode)
     return squares
 
 
@@ -206,6 +287,7 @@ def sgd_step(
     parameters' dtype; ``pruned``, the subnormal numbers set to zero and the
     sum of squares returned as in :func:`adam_step`.
     """
+    mode = _subnormals_as_zero()
     lr, momentum, l2, tiny = constants[0], constants[1], constants[2], constants[3]
     masked = pruned.size > 0
     zero = grads[:0].sum()
@@ -241,6 +323,7 @@ def sgd_step(
     velocities = velocities[n_weights:]
     for i in range(params.size):
         _sgd_update(params, velocities, i, grads[i], lr, momentum, nesterov, tiny)
+    _restore_float_mode(mode)
     return squares
 
 
@@ -565,6 +648,7 @@ def csr_forward(indptr, indices, data, rows, n, out, bias, code):  # pragma: no 
     for the columns computed in whole blocks); ``f`` is activation
     ``code`` (see ``ACTIVATION_CODES``), applied while the row is in cache.
     """
+    mode = _subnormals_as_zero()
     zero, one = _zero_and_one(out)
     width = _block_columns(n, rows, out)
     for i in range(indptr.size - 1):
@@ -583,6 +667,7 @@ def csr_forward(indptr, indices, data, rows, n, out, bias, code):  # pragma: no 
         _activate_row(out, i, n, code, zero, one)
     if code == 4:
         _softmax_columns(out, n)
+    _restore_float_mode(mode)
 
 
 #: Bytes of batch rows a panel of :func:`csr_forward_panels` reads: half
@@ -648,6 +733,7 @@ def csr_forward_panels(
     (bias first, then the kept weights in CSR order; a block's sums go to
     ``out`` and back between panels, exactly): the same bits.
     """
+    mode = _subnormals_as_zero()
     zero, one = _zero_and_one(out)
     width = _block_columns(n, rows, out)
     n_out = indptr.size - 1
@@ -686,6 +772,7 @@ def csr_forward_panels(
         _activate_row(out, i, n, code, zero, one)
     if code == 4:
         _softmax_columns(out, n)
+    _restore_float_mode(mode)
 
 
 @njit(**_serial(fastmath={"contract"}))
@@ -698,6 +785,7 @@ def csr_backward(
     below's activation ``code`` (``indptr, indices, data``: W's CSR arrays;
     whole blocks as in :func:`csr_forward`).
     """
+    mode = _subnormals_as_zero()
     zero, one = _zero_and_one(out)
     width = _block_columns(n, errors, out)
     for i in range(indptr.size - 1):
@@ -712,11 +800,13 @@ def csr_backward(
                     out[i, j] = zero
                 _csr_row_tail(indptr, indices, data, errors, width, n, out, i)
         _differentiate_row(out, activations, i, n, code, one)
+    _restore_float_mode(mode)
 
 
 @njit(**_SERIAL)
 def bias_and_activation(out, n, bias, code):  # pragma: no cover
     """``out[i, :n] = f(out[i, :n] + bias[i])`` after a dense (BLAS) product."""
+    mode = _subnormals_as_zero()
     zero, one = _zero_and_one(out)
     for i in range(out.shape[0]):
         b = bias[i]
@@ -725,25 +815,30 @@ def bias_and_activation(out, n, bias, code):  # pragma: no cover
         _activate_row(out, i, n, code, zero, one)
     if code == 4:
         _softmax_columns(out, n)
+    _restore_float_mode(mode)
 
 
 @njit(**_SERIAL)
 def differentiate(errors, n, activations, code):  # pragma: no cover
     """``errors[:, :n] *= f'(activations[:, :n])`` after a dense product."""
+    mode = _subnormals_as_zero()
     zero, one = _zero_and_one(errors)
     for i in range(errors.shape[0]):
         _differentiate_row(errors, activations, i, n, code, one)
+    _restore_float_mode(mode)
 
 
 @njit(**_SERIAL)
 def row_sums(rows, n, out):  # pragma: no cover
     """``out[i] = rows[i, :n].sum()``: the bias gradient from feature-major errors."""
+    mode = _subnormals_as_zero()
     zero, one = _zero_and_one(out)
     for i in range(rows.shape[0]):
         total = zero
         for j in range(n):
             total += rows[i, j]
         out[i] = total
+    _restore_float_mode(mode)
 
 
 @njit(**_SERIAL)
@@ -774,6 +869,7 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     product), row by row of the CSR pattern: each input row is read once for
     four kept weights at a time. Both operands are feature-major.
     """
+    mode = _subnormals_as_zero()
     zero = grad[:0].sum()  # the dtype's zero
     n = _summed_columns(n, inputs, errors, zero)
     for r in range(indptr.size - 1):
@@ -797,6 +893,7 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
                 s += inputs[r, j] * errors[c, j]
             grad[k] = s
             k += 1
+    _restore_float_mode(mode)
 
 
 @njit(**_SERIAL)
@@ -813,6 +910,7 @@ def log_loss_and_error(
     (``scale * weight * (p - y)``), in one pass; the mean is summed in
     float64. Returns 0 when every sample weighs zero.
     """
+    mode = _subnormals_as_zero()
     weighted = weights.size > 0
     eps = np.finfo(probabilities.dtype).eps
     total, total_weight = 0.0, 0.0
@@ -827,9 +925,9 @@ def log_loss_and_error(
         factor = scale * weights[j] if weighted else scale
         for i in range(probabilities.shape[0]):
             error[i, j] = (probabilities[i, j] - targets[j, i]) * factor
-    if total_weight == 0:
-        return 0.0
-    return total / total_weight
+    mean = total / total_weight if total_weight != 0 else 0.0
+    _restore_float_mode(mode)
+    return mean
 
 
 # -- a whole network of CSR layers, one compiled call per pass ----------------
@@ -849,6 +947,7 @@ def network_forward(
     a layer with panel bounds, a non-empty ``panels[i]``), from the
     feature-major ``inputs`` into ``outputs[i]``; the CSR arrays are each
     layer's ``W.T``'s."""
+    mode = _subnormals_as_zero()
     last = len(indptrs) - 1
     rows = inputs
     for i in range(last + 1):
@@ -870,6 +969,7 @@ def network_forward(
                 indptrs[i], indices[i], data[i], rows, n, outputs[i], biases[i], code
             )
         rows = outputs[i]
+    _restore_float_mode(mode)
 
 
 @njit(**_SERIAL)
@@ -882,6 +982,7 @@ def network_backward(
     kept-position gradient (:func:`kept_gradient`). The CSR arrays are each
     layer's ``W``'s; ``outputs[i]`` is layer ``i``'s output, ``inputs`` the
     batch."""
+    mode = _subnormals_as_zero()
     for i in range(len(indptrs) - 1, -1, -1):
         below = inputs
         if i:
@@ -898,6 +999,7 @@ def network_backward(
             )
         row_sums(errors[i], n, bias_grads[i])
         kept_gradient(indptrs[i], indices[i], below, errors[i], n, grads[i])
+    _restore_float_mode(mode)
 
 
 @njit(**_SERIAL)
