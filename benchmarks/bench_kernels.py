@@ -160,7 +160,7 @@ def _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias, batch) -> dict:
     grad = np.empty(W.nnz, np.float32)
     return {
         "forward": lambda: _compiled.csr_forward(
-            W_T.indptr, W_T.indices, W_T.data, inputs, batch, out_fwd, bias, 0
+            W_T.indptr, W_T.indices, W_T.data, inputs, batch, out_fwd, bias, 0, True
         ),
         "backward": lambda: _compiled.csr_backward(
             W.indptr, W.indices, W.data, errors, batch, out_bwd, out_bwd, 0

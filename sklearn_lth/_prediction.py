@@ -182,10 +182,11 @@ def _predict_compiled(X, operands, intercepts, activation, out_activation):
                 name = out_activation if i == last else activation
                 code = FUSED_FORWARD.get(name, 0)  # exp, tanh: numpy's, below
                 if isinstance(layer, tuple):
-                    csr_forward(*layer, rows, n, result, bias, code)
+                    # Numpy's float mode: subnormal probabilities stay.
+                    csr_forward(*layer, rows, n, result, bias, code, False)
                 else:
                     np.matmul(layer, rows[:, :n], out=result[:, :n])
-                    bias_and_activation(result, n, bias, code)
+                    bias_and_activation(result, n, bias, code, False)
                 if name not in FUSED_FORWARD:
                     ACTIVATIONS[name](result[:, :n])
                 rows = result

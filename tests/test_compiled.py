@@ -61,13 +61,15 @@ def test_csr_forward_is_the_csr_product_then_the_activation(dtype, n, activation
     bias = rng.normal(size=23).astype(dtype)
     out = np.full((23, 16), np.nan, dtype)
     code = _compiled.ACTIVATION_CODES[activation]
-    _compiled.csr_forward(W_T.indptr, W_T.indices, W_T.data, rows, n, out, bias, code)
+    _compiled.csr_forward(
+        W_T.indptr, W_T.indices, W_T.data, rows, n, out, bias, code, True
+    )
     expected = _numpy_activation(activation, W_T @ rows[:, :n] + bias[:, None])
     np.testing.assert_allclose(out[:, :n], expected, rtol=1e-5, atol=1e-6)
     assert np.isnan(out[:, n:]).all()  # columns past n are not touched
     # After a dense product: the bias and the activation alone.
     dense = W_T @ rows
-    _compiled.bias_and_activation(dense, n, bias, code)
+    _compiled.bias_and_activation(dense, n, bias, code, True)
     np.testing.assert_allclose(dense[:, :n], expected, rtol=1e-5, atol=1e-6)
 
 
@@ -88,7 +90,9 @@ def test_the_csr_products_in_whole_blocks_are_the_definition(
     bias = rng.normal(size=23).astype(dtype)
     out = np.full((23, columns + 64), np.nan, dtype)[:, :columns]
     code = _compiled.ACTIVATION_CODES[activation]
-    _compiled.csr_forward(W_T.indptr, W_T.indices, W_T.data, rows, n, out, bias, code)
+    _compiled.csr_forward(
+        W_T.indptr, W_T.indices, W_T.data, rows, n, out, bias, code, True
+    )
     expected = _numpy_activation(activation, W_T @ rows[:, :n] + bias[:, None])
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out[:, :n], expected, rtol=rtol, atol=rtol)
@@ -131,7 +135,9 @@ def test_the_forward_product_by_panels_gives_the_same_bits(
     by_rows = np.full((23, columns), np.nan, dtype)
     by_panels = np.full((23, columns), np.nan, dtype)
     args = (rows, n)
-    _compiled.csr_forward(W_T.indptr, W_T.indices, W_T.data, *args, by_rows, bias, code)
+    _compiled.csr_forward(
+        W_T.indptr, W_T.indices, W_T.data, *args, by_rows, bias, code, True
+    )
     _compiled.csr_forward_panels(
         W_T.indptr, W_T.indices, W_T.data, bounds, *args, by_panels, bias, code
     )
@@ -427,21 +433,32 @@ def test_the_updates_return_the_new_weights_sum_of_squares(
 def test_the_kernels_read_subnormal_numbers_as_zero_and_restore_the_float_mode(
     dtype,
 ):
-    """A product whose terms are subnormal comes out zero (numpy's is not),
-    and the thread's float mode after a kernel is the one before it, so
-    numpy computes subnormal numbers as ever."""
+    """A product whose terms are subnormal comes out zero (numpy's is not;
+    nor is the forward product's when asked for the caller's mode, as
+    prediction does), and the thread's float mode after a kernel is the one
+    before it, so numpy computes subnormal numbers as ever."""
     tiny = TINY[dtype]
     mode = _compiled.float_mode()
     assert not mode & _compiled.SUBNORMALS_AS_ZERO  # the default mode
     W_T = sp.csr_array(np.array([[0.5, 0.25]], dtype))  # one unit, two inputs
     rows = np.full((2, 64), tiny, dtype)
-    out = np.ones((1, 64), dtype)
-    _compiled.csr_forward(
-        W_T.indptr, W_T.indices, W_T.data, rows, 64, out, np.zeros(1, dtype), 0
-    )
-    assert (W_T @ rows)[0, 0] == dtype(0.75) * tiny != 0  # numpy's
-    assert not out.any()
-    assert _compiled.float_mode() == mode
+    expected = (W_T @ rows)[0, 0]
+    assert expected == dtype(0.75) * tiny != 0  # numpy's
+    for flush in (True, False):
+        out = np.ones((1, 64), dtype)
+        _compiled.csr_forward(
+            W_T.indptr,
+            W_T.indices,
+            W_T.data,
+            rows,
+            64,
+            out,
+            np.zeros(1, dtype),
+            0,
+            flush,
+        )
+        np.testing.assert_array_equal(out, 0 if flush else expected)
+        assert _compiled.float_mode() == mode
     # A kernel that returns a value restores it too.
     probabilities = np.full((2, 3), 0.5, dtype)
     targets = np.eye(2, dtype=dtype)[[0, 1, 0]]

@@ -65,6 +65,25 @@ def test_the_compiled_path_predicts_what_the_numpy_one_does(
     np.testing.assert_allclose(compiled, expected, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_path_keeps_subnormal_probabilities(small_networks_compile, dtype):
+    """Prediction's kernels compute in the caller's float mode, not training's
+    (which reads and writes subnormal numbers as zero): a probability below
+    the smallest normal number is numpy's, not 0, whatever the batch (its log
+    finite, not -inf)."""
+    rng = np.random.RandomState(0)
+    coefs, intercepts = _network(rng, [30, 40, 5], [0.1, 0.1], dtype)
+    coefs[-1] = sp.csr_array(coefs[-1].toarray() * 60)  # confident outputs
+    X = rng.normal(size=(333, 30)).astype(dtype)
+    compiled = _outputs(X, coefs, intercepts, "relu", "softmax", "numba")
+    expected = _outputs(X, coefs, intercepts, "relu", "softmax", "numpy")
+    tiny = np.finfo(dtype).tiny
+    subnormal = (expected > 0) & (expected < tiny)
+    assert subnormal.any(), "no subnormal probability to compare"
+    assert (compiled[subnormal] > 0).all()
+    np.testing.assert_allclose(compiled[subnormal], expected[subnormal], rtol=1e-2)
+
+
 def test_threads_give_the_same_bits(small_networks_compile):
     rng = np.random.RandomState(0)
     coefs, intercepts = _network(rng, [30, 40, 5], [0.1, 0.1], np.float32)

@@ -19,7 +19,11 @@ of their sign, set for the kernel's duration and restored before it returns
 (:func:`_subnormals_as_zero`; on x86, its MXCSR's FTZ and DAZ bits;
 elsewhere no change): each operation on a subnormal number costs the CPU
 some hundred cycles, and sparse training makes them (``_numpy.flush_subnormal``
-says how). The caller's thread, numpy and BLAS's threads keep their mode.
+says how). The caller's thread, numpy and BLAS's threads keep their mode,
+and so do the two kernels prediction calls (:func:`csr_forward`,
+:func:`bias_and_activation`, asked to with ``flush_subnormals=False``): a
+probability below the smallest normal number stays what numpy makes it,
+whatever the batch, rather than a zero whose log is -inf.
 
 The optimizer updates use no ``fastmath`` and perform, element by element,
 the numpy path's float operations in the same order: they give its bits
@@ -119,10 +123,10 @@ def _mxcsr_call(builder, name: str, slot) -> None:
 
 
 @intrinsic
-def _subnormals_as_zero(typingctx):  # pragma: no cover
-    """Set this thread's float mode to treat subnormal numbers as zero;
-    return the mode it had, for :func:`_restore_float_mode` (0 and no change
-    where there is no MXCSR)."""
+def _subnormals_as_zero(typingctx, on):  # pragma: no cover
+    """If ``on``, set this thread's float mode to read and write subnormal
+    numbers as zero; return the mode it had, for :func:`_restore_float_mode`
+    (0 and no change where there is no MXCSR)."""
 
     def codegen(context, builder, signature, args):
         if not _X86:
@@ -130,14 +134,14 @@ def _subnormals_as_zero(typingctx):  # pragma: no cover
         saved = cgutils.alloca_once(builder, ir.IntType(32))
         _mxcsr_call(builder, "stmxcsr", saved)
         mode = builder.load(saved)
-        changed = cgutils.alloca_once(builder, ir.IntType(32))
-        builder.store(
-            builder.or_(mode, ir.Constant(mode.type, SUBNORMALS_AS_ZERO)), changed
-        )
-        _mxcsr_call(builder, "ldmxcsr", changed)
+        with builder.if_then(args[0]):
+            changed = cgutils.alloca_once(builder, ir.IntType(32))
+            flushing = builder.or_(mode, ir.Constant(mode.type, SUBNORMALS_AS_ZERO))
+            builder.store(flushing, changed)
+            _mxcsr_call(builder, "ldmxcsr", changed)
         return mode
 
-    return types.uint32(), codegen
+    return types.uint32(types.boolean), codegen
 
 
 @intrinsic
@@ -158,7 +162,7 @@ def _restore_float_mode(typingctx, mode):  # pragma: no cover
 @njit(**_SERIAL)
 def float_mode():  # pragma: no cover
     """This thread's MXCSR (0 where there is none): for tests."""
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(False)
     _restore_float_mode(mode)
     return mode
 
@@ -214,7 +218,7 @@ def adam_step(
     ``SQUARES_LANES`` lanes of the parameters' dtype added up in float64
     every ``SQUARES_CHUNK`` entries.
     """
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     beta_1, beta_2 = constants[0], constants[1]
     inverse_scale, epsilon, l2 = constants[2], constants[3], constants[4]
     tiny = constants[5]
@@ -287,7 +291,7 @@ def sgd_step(
     parameters' dtype; ``pruned``, the subnormal numbers set to zero and the
     sum of squares returned as in :func:`adam_step`.
     """
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     lr, momentum, l2, tiny = constants[0], constants[1], constants[2], constants[3]
     masked = pruned.size > 0
     zero = grads[:0].sum()
@@ -639,7 +643,9 @@ def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: n
 
 
 @njit(**_serial(fastmath={"contract"}))
-def csr_forward(indptr, indices, data, rows, n, out, bias, code):  # pragma: no cover
+def csr_forward(
+    indptr, indices, data, rows, n, out, bias, code, flush_subnormals
+):  # pragma: no cover
     """``out[i, :n] = f(bias[i] + (W.T @ rows)[i, :n])``: a CSR layer's output.
 
     ``indptr, indices, data``: the CSR arrays of ``W.T``; ``rows`` and
@@ -647,8 +653,11 @@ def csr_forward(indptr, indices, data, rows, n, out, bias, code):  # pragma: no 
     of which the first ``n`` columns are used; see :func:`_block_columns`
     for the columns computed in whole blocks); ``f`` is activation
     ``code`` (see ``ACTIVATION_CODES``), applied while the row is in cache.
+    ``flush_subnormals``: in the float mode that reads and writes subnormal
+    numbers as zero (training), or in the caller's (prediction, whose
+    probabilities are numpy's, subnormal ones included).
     """
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(flush_subnormals)
     zero, one = _zero_and_one(out)
     width = _block_columns(n, rows, out)
     for i in range(indptr.size - 1):
@@ -733,7 +742,7 @@ def csr_forward_panels(
     (bias first, then the kept weights in CSR order; a block's sums go to
     ``out`` and back between panels, exactly): the same bits.
     """
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     zero, one = _zero_and_one(out)
     width = _block_columns(n, rows, out)
     n_out = indptr.size - 1
@@ -785,7 +794,7 @@ def csr_backward(
     below's activation ``code`` (``indptr, indices, data``: W's CSR arrays;
     whole blocks as in :func:`csr_forward`).
     """
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     zero, one = _zero_and_one(out)
     width = _block_columns(n, errors, out)
     for i in range(indptr.size - 1):
@@ -804,9 +813,10 @@ def csr_backward(
 
 
 @njit(**_SERIAL)
-def bias_and_activation(out, n, bias, code):  # pragma: no cover
-    """``out[i, :n] = f(out[i, :n] + bias[i])`` after a dense (BLAS) product."""
-    mode = _subnormals_as_zero()
+def bias_and_activation(out, n, bias, code, flush_subnormals):  # pragma: no cover
+    """``out[i, :n] = f(out[i, :n] + bias[i])`` after a dense (BLAS) product
+    (``flush_subnormals`` as in :func:`csr_forward`)."""
+    mode = _subnormals_as_zero(flush_subnormals)
     zero, one = _zero_and_one(out)
     for i in range(out.shape[0]):
         b = bias[i]
@@ -821,7 +831,7 @@ def bias_and_activation(out, n, bias, code):  # pragma: no cover
 @njit(**_SERIAL)
 def differentiate(errors, n, activations, code):  # pragma: no cover
     """``errors[:, :n] *= f'(activations[:, :n])`` after a dense product."""
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     zero, one = _zero_and_one(errors)
     for i in range(errors.shape[0]):
         _differentiate_row(errors, activations, i, n, code, one)
@@ -831,7 +841,7 @@ def differentiate(errors, n, activations, code):  # pragma: no cover
 @njit(**_SERIAL)
 def row_sums(rows, n, out):  # pragma: no cover
     """``out[i] = rows[i, :n].sum()``: the bias gradient from feature-major errors."""
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     zero, one = _zero_and_one(out)
     for i in range(rows.shape[0]):
         total = zero
@@ -869,7 +879,7 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     product), row by row of the CSR pattern: each input row is read once for
     four kept weights at a time. Both operands are feature-major.
     """
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     zero = grad[:0].sum()  # the dtype's zero
     n = _summed_columns(n, inputs, errors, zero)
     for r in range(indptr.size - 1):
@@ -910,7 +920,7 @@ def log_loss_and_error(
     (``scale * weight * (p - y)``), in one pass; the mean is summed in
     float64. Returns 0 when every sample weighs zero.
     """
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     weighted = weights.size > 0
     eps = np.finfo(probabilities.dtype).eps
     total, total_weight = 0.0, 0.0
@@ -947,7 +957,7 @@ def network_forward(
     a layer with panel bounds, a non-empty ``panels[i]``), from the
     feature-major ``inputs`` into ``outputs[i]``; the CSR arrays are each
     layer's ``W.T``'s."""
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     last = len(indptrs) - 1
     rows = inputs
     for i in range(last + 1):
@@ -966,7 +976,15 @@ def network_forward(
             )
         else:
             csr_forward(
-                indptrs[i], indices[i], data[i], rows, n, outputs[i], biases[i], code
+                indptrs[i],
+                indices[i],
+                data[i],
+                rows,
+                n,
+                outputs[i],
+                biases[i],
+                code,
+                True,
             )
         rows = outputs[i]
     _restore_float_mode(mode)
@@ -982,7 +1000,7 @@ def network_backward(
     kept-position gradient (:func:`kept_gradient`). The CSR arrays are each
     layer's ``W``'s; ``outputs[i]`` is layer ``i``'s output, ``inputs`` the
     batch."""
-    mode = _subnormals_as_zero()
+    mode = _subnormals_as_zero(True)
     for i in range(len(indptrs) - 1, -1, -1):
         below = inputs
         if i:

@@ -307,6 +307,7 @@ class NumbaBackend(NumpyBackend):
                     out_rows,
                     layer.bias,
                     code,
+                    True,
                 )
             else:
                 csr_forward_panels(
@@ -322,7 +323,7 @@ class NumbaBackend(NumpyBackend):
                 )
         else:
             np.matmul(layer.dense.T, A.T, out=out_T)
-            bias_and_activation(out_rows, A.shape[0], layer.bias, code)
+            bias_and_activation(out_rows, A.shape[0], layer.bias, code, True)
         if not fused:
             ACTIVATIONS[activation](out)
 
