@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _helpers import fail_in_round, returns_of
+from sklearn.datasets import load_digits
 
 import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
@@ -277,6 +278,21 @@ def test_a_batch_gathered_feature_major_is_its_rows_transposed(
             assert (written.sum(axis=1) < tile).all()
 
 
+@pytest.mark.parametrize(
+    "X_dtype, out_dtype",
+    [(np.float64, np.float32), (np.float32, np.float64), (np.int32, np.float32)],
+)
+def test_a_batch_gathered_into_another_dtype_is_converted(X_dtype, out_dtype):
+    """Tiles copy bits: arrays of two dtypes go one element at a time, and
+    nothing past the batch is written."""
+    X = np.arange(9 * 16).reshape(9, 16).astype(X_dtype)
+    rows = np.array([3, 1, 4, 1, 5])
+    out = np.full((16, 64), np.nan, out_dtype)
+    _compiled.gather_transposed(X, rows, out)
+    np.testing.assert_array_equal(out[:, :5], X[rows].T.astype(out_dtype))
+    assert np.isnan(out[:, 5:]).all()
+
+
 def test_the_gathered_batch_fills_the_padding_of_its_last_tile_only():
     X = np.arange(40, dtype=np.float32).reshape(5, 8)
     out = np.full((8, 64), np.nan, np.float32)
@@ -438,27 +454,26 @@ def test_the_kernels_read_subnormal_numbers_as_zero_and_restore_the_float_mode(
     prediction does), and the thread's float mode after a kernel is the one
     before it, so numpy computes subnormal numbers as ever."""
     tiny = TINY[dtype]
-    mode = _compiled.float_mode()
-    assert not mode & _compiled.SUBNORMALS_AS_ZERO  # the default mode
-    W_T = sp.csr_array(np.array([[0.5, 0.25]], dtype))  # one unit, two inputs
-    rows = np.full((2, 64), tiny, dtype)
-    expected = (W_T @ rows)[0, 0]
-    assert expected == dtype(0.75) * tiny != 0  # numpy's
-    for flush in (True, False):
-        out = np.ones((1, 64), dtype)
-        _compiled.csr_forward(
-            W_T.indptr,
-            W_T.indices,
-            W_T.data,
-            rows,
-            64,
-            out,
-            np.zeros(1, dtype),
-            0,
-            flush,
-        )
-        np.testing.assert_array_equal(out, 0 if flush else expected)
-        assert _compiled.float_mode() == mode
+    mode = _float_mode()
+    if mode & _compiled.SUBNORMALS_AS_ZERO:
+        pytest.skip("this process already reads subnormal numbers as zero")
+    # Products that underflow (written as zero), and subnormal inputs times
+    # large weights (read as zero; numpy's product is a normal number).
+    for weights, inputs, expected in (
+        ([0.5, 0.25], tiny, dtype(0.75) * tiny),
+        ([2.0**20, 2.0**21], tiny / 4, dtype(3 * 2.0**18) * tiny),
+    ):
+        W_T = sp.csr_array(np.array([weights], dtype))  # one unit, two inputs
+        rows = np.full((2, 64), inputs, dtype)
+        assert (W_T @ rows)[0, 0] == expected != 0  # numpy's
+        for flush in (True, False):
+            out = np.ones((1, 64), dtype)
+            _compiled.csr_forward(
+                *(W_T.indptr, W_T.indices, W_T.data, rows, 64, out),
+                *(np.zeros(1, dtype), 0, flush),
+            )
+            np.testing.assert_array_equal(out, 0 if flush else expected)
+            assert _float_mode() == mode
     # A kernel that returns a value restores it too.
     probabilities = np.full((2, 3), 0.5, dtype)
     targets = np.eye(2, dtype=dtype)[[0, 1, 0]]
@@ -468,8 +483,22 @@ def test_the_kernels_read_subnormal_numbers_as_zero_and_restore_the_float_mode(
     )
     assert loss == pytest.approx(np.log(2))
     assert not error.any()  # 0.5 * tiny: subnormal, written as zero
-    assert _compiled.float_mode() == mode
+    assert _float_mode() == mode
+    # A fit: the network's passes and the update, on every layer's kernels.
+    X, y = load_digits(return_X_y=True)
+    with sklearn_lth.config_context(kernels="numba"):
+        LotteryTicketMLP(
+            (20,), target_sparsity=0.9, pruning_rounds=2, max_iter=3, random_state=0
+        ).fit(X[:300].astype(dtype) / 16, y[:300])
+    assert _float_mode() == mode
     assert dtype(tiny) / 2 != 0
+
+
+def _float_mode() -> int:
+    """The thread's float mode, without the flags of the exceptions that
+    operations raised (sticky bits 0-5, which numpy and scipy's own
+    operations set)."""
+    return _compiled.float_mode() & ~0x3F
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

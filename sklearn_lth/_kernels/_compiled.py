@@ -30,8 +30,10 @@ the numpy path's float operations in the same order: they give its bits
 between two passes of ``_numpy.flush_subnormal``, the subnormal numbers set
 to zero before the step (read as zero) and after it (written as zero); the
 numpy path sets them to zero every few steps instead, and can differ where
-a step's own intermediate value is subnormal (a square of a gradient below
-1e-19, say), by amounts below 1.2e-38 there.
+a gradient or a step's own intermediate value is subnormal (a square of a
+gradient below 1e-19, say): Adam then moves that parameter by about
+``learning_rate * gradient / epsilon`` more or less (2e-35 for a gradient
+of 1e-40 at the defaults).
 The products, activations and sums agree with the numpy path to float
 rounding, not bit for bit (they group their terms differently, and ``exp``
 comes from another library; the forward tanh is numpy's on both paths).
@@ -407,10 +409,16 @@ def _transposed(builder, vectors: list) -> list:
 def _transpose_tile(typingctx, X, rows, n, k0, f0, out):  # pragma: no cover
     """``out[f0 + i, k0 + j] = X[rows[min(k0 + j, n - 1)], f0 + i]`` for
     ``i, j`` below the tile's width (``TILE_BYTES`` of values); each row of
-    ``X`` and of ``out`` must have contiguous values."""
-    width = TILE_BYTES * 8 // X.dtype.bitwidth
+    ``X`` and of ``out`` must have contiguous values. Only for ``X`` and
+    ``out`` of one dtype of 4 or 8 bytes (a copy of bits); for others it
+    does nothing (:func:`gather_transposed` does not call it for them)."""
+    bits = getattr(X.dtype, "bitwidth", 0)
+    tiled = X.dtype == out.dtype and bits in (32, 64)
+    width = TILE_BYTES * 8 // bits if tiled else 0
 
     def codegen(context, builder, signature, args):
+        if not tiled:
+            return context.get_dummy_value()
         X_type, rows_type, _, _, _, out_type = signature.args
         X_array = context.make_array(X_type)(context, builder, args[0])
         rows_array = context.make_array(rows_type)(context, builder, args[1])
@@ -456,14 +464,22 @@ def gather_transposed(X, rows, out):  # pragma: no cover
     ``out`` are contiguous, features outermost (each tile's stores fill whole
     lines of ``out``); a batch that does not fill its last tile fills it with
     its last row, in ``out``'s columns past the batch (a buffer's padding,
-    never read). The rest, one element at a time.
+    from which the products compute columns nobody reads). The rest, and
+    arrays of two dtypes or of other sizes than 4 and 8 bytes, one element
+    at a time.
     """
     n = rows.size
     n_features = X.shape[1]
     width = TILE_BYTES // X.itemsize
     tiled_features = 0
     tiled_columns = 0
-    if n and X.strides[1] == X.itemsize and out.strides[1] == out.itemsize:
+    if (
+        n
+        and X.dtype == out.dtype
+        and (X.itemsize == 4 or X.itemsize == 8)
+        and X.strides[1] == X.itemsize
+        and out.strides[1] == out.itemsize
+    ):
         tiled_features = n_features - n_features % width
         tiled_columns = min(-(-n // width) * width, out.shape[1] // width * width)
     for f0 in range(0, tiled_features, width):
@@ -520,26 +536,41 @@ def _activate_row(out, i, n, code, zero, one):  # pragma: no cover
             out[i, j] = one / (np.exp(-out[i, j]) + one)
 
 
+#: Columns :func:`_softmax_columns` takes at a time.
+SOFTMAX_COLUMNS = 32
+
+
 @njit(**_SERIAL)
 def _softmax_columns(out, n):  # pragma: no cover
     """Softmax of each column of ``out[:, :n]`` (one sample per column).
 
     As the numpy path: shifted by the column's maximum, exponentiated, then
-    divided by the column's sum (summed in row order).
+    divided by the column's sum (summed in row order). ``SOFTMAX_COLUMNS``
+    columns at a time, their maxima and sums in stack arrays: no allocation,
+    which could fail between a kernel's setting of the float mode and its
+    restoring it.
     """
-    shift = out[0, :n].copy()
-    for i in range(1, out.shape[0]):
-        for j in range(n):
-            shift[j] = max(shift[j], out[i, j])
-    total = np.zeros(n, out.dtype)
-    for i in range(out.shape[0]):
-        for j in range(n):
-            e = np.exp(out[i, j] - shift[j])
-            out[i, j] = e
-            total[j] += e
-    for i in range(out.shape[0]):
-        for j in range(n):
-            out[i, j] /= total[j]
+    width = SOFTMAX_COLUMNS
+    shift = numba.carray(_stack_array(width, out.dtype), (width,))
+    total = numba.carray(_stack_array(width, out.dtype), (width,))
+    zero = out[:0, 0].sum()  # the dtype's zero
+    for first in range(0, n, width):
+        m = min(width, n - first)
+        columns = out[:, first : first + m]
+        for j in range(m):
+            shift[j] = columns[0, j]
+            total[j] = zero
+        for i in range(1, out.shape[0]):
+            for j in range(m):
+                shift[j] = max(shift[j], columns[i, j])
+        for i in range(out.shape[0]):
+            for j in range(m):
+                e = np.exp(columns[i, j] - shift[j])
+                columns[i, j] = e
+                total[j] += e
+        for i in range(out.shape[0]):
+            for j in range(m):
+                columns[i, j] /= total[j]
 
 
 @njit(**_SERIAL)
@@ -657,8 +688,8 @@ def csr_forward(
     numbers as zero (training), or in the caller's (prediction, whose
     probabilities are numpy's, subnormal ones included).
     """
+    zero, one = _zero_and_one(out)  # (allocates: before the mode)
     mode = _subnormals_as_zero(flush_subnormals)
-    zero, one = _zero_and_one(out)
     width = _block_columns(n, rows, out)
     for i in range(indptr.size - 1):
         if width == 0:
@@ -742,8 +773,8 @@ def csr_forward_panels(
     (bias first, then the kept weights in CSR order; a block's sums go to
     ``out`` and back between panels, exactly): the same bits.
     """
+    zero, one = _zero_and_one(out)  # (allocates: before the mode)
     mode = _subnormals_as_zero(True)
-    zero, one = _zero_and_one(out)
     width = _block_columns(n, rows, out)
     n_out = indptr.size - 1
     n_panels = bounds.shape[1] - 1
@@ -794,8 +825,8 @@ def csr_backward(
     below's activation ``code`` (``indptr, indices, data``: W's CSR arrays;
     whole blocks as in :func:`csr_forward`).
     """
+    zero, one = _zero_and_one(out)  # (allocates: before the mode)
     mode = _subnormals_as_zero(True)
-    zero, one = _zero_and_one(out)
     width = _block_columns(n, errors, out)
     for i in range(indptr.size - 1):
         if width == 0:
@@ -816,8 +847,8 @@ def csr_backward(
 def bias_and_activation(out, n, bias, code, flush_subnormals):  # pragma: no cover
     """``out[i, :n] = f(out[i, :n] + bias[i])`` after a dense (BLAS) product
     (``flush_subnormals`` as in :func:`csr_forward`)."""
+    zero, one = _zero_and_one(out)  # (allocates: before the mode)
     mode = _subnormals_as_zero(flush_subnormals)
-    zero, one = _zero_and_one(out)
     for i in range(out.shape[0]):
         b = bias[i]
         for j in range(n):
@@ -831,8 +862,8 @@ def bias_and_activation(out, n, bias, code, flush_subnormals):  # pragma: no cov
 @njit(**_SERIAL)
 def differentiate(errors, n, activations, code):  # pragma: no cover
     """``errors[:, :n] *= f'(activations[:, :n])`` after a dense product."""
+    zero, one = _zero_and_one(errors)  # (allocates: before the mode)
     mode = _subnormals_as_zero(True)
-    zero, one = _zero_and_one(errors)
     for i in range(errors.shape[0]):
         _differentiate_row(errors, activations, i, n, code, one)
     _restore_float_mode(mode)
@@ -841,8 +872,8 @@ def differentiate(errors, n, activations, code):  # pragma: no cover
 @njit(**_SERIAL)
 def row_sums(rows, n, out):  # pragma: no cover
     """``out[i] = rows[i, :n].sum()``: the bias gradient from feature-major errors."""
+    zero, one = _zero_and_one(out)  # (allocates: before the mode)
     mode = _subnormals_as_zero(True)
-    zero, one = _zero_and_one(out)
     for i in range(rows.shape[0]):
         total = zero
         for j in range(n):

@@ -11,8 +11,8 @@ path.
 What the compiled path does differently:
 
 - Adam and SGD take one pass over the flat parameters, L2 term included,
-  instead of about ten: the same float operations, the same bits, except
-  that the pass also sets subnormal numbers to zero, at every step (the
+  instead of about ten: the same float operations, the same bits where no
+  value is subnormal; the pass also sets subnormal numbers to zero, at every step (the
   numpy path every 20 steps, see ``_numpy.flush_subnormal``); it sums the
   squares of the weights for the next step's L2 penalty too.
 - Every compiled kernel reads and writes subnormal numbers as zero (the
@@ -470,7 +470,8 @@ class NumbaBackend(NumpyBackend):
 
 
 # The compiled updates: one pass over the flat buffers, with the numpy path's
-# float operations (the same result), then the subnormal numbers among the new
+# float operations (the same result where no value is subnormal), then the
+# subnormal numbers among the new
 # parameters and state set to zero (see _numpy.flush_subnormal, and the float
 # mode in _compiled's docstring; at every step,
 # where it costs Adam and SGD at most 4%; the numpy path does it every 20
