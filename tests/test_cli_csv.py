@@ -212,7 +212,9 @@ def test_the_label_column_is_never_an_index(tmp_path):
 @pytest.mark.slow
 def test_an_index_column_does_not_leak_the_sorted_labels(tmp_path):
     """pandas' ``to_csv`` of sorted iris, run as the user does: the row
-    number is not a feature, and the saved model takes the other columns."""
+    number is not a feature, and the saved model takes the other columns,
+    or the file's whole frame (index and label included), as with text
+    columns."""
     pd = pytest.importorskip("pandas")
     frame = load_iris(as_frame=True).frame
     path = tmp_path / "iris.csv"
@@ -234,7 +236,11 @@ def test_an_index_column_does_not_leak_the_sorted_labels(tmp_path):
     with open(output, "rb") as handle:
         model = pickle.load(handle)
     assert list(model.feature_names_in_) == list(frame.columns[:-1])
-    assert model.predict(pd.read_csv(path, index_col=0).iloc[:, :-1]).shape == (150,)
+    features = pd.read_csv(path, index_col=0).iloc[:, :-1]
+    assert model.predict(features).shape == (150,)
+    np.testing.assert_array_equal(
+        model.predict(pd.read_csv(path)), model.predict(features)
+    )
 
 
 # -- text columns ------------------------------------------------------------------

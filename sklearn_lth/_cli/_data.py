@@ -175,8 +175,9 @@ class Split:
     """Prepared train and test features, their targets and the fitted steps.
 
     ``preprocessor`` is a :class:`~sklearn.preprocessing.StandardScaler`, or
-    with text columns a :class:`~sklearn.compose.ColumnTransformer` that also
-    one-hot encodes them. Regression targets are standardised too
+    for a CSV file a :class:`~sklearn.compose.ColumnTransformer` that also
+    one-hot encodes its text columns (see :func:`build_preprocessor`).
+    Regression targets are standardised too
     (``target_scaler``): a network learns them at any scale with the default
     learning rate, and R² is the same on standardised targets as on the
     original ones.
@@ -221,23 +222,29 @@ def _as_table(data: Dataset):
 
 
 def build_preprocessor(data: Dataset) -> StandardScaler | ColumnTransformer:
-    """A StandardScaler; with text columns, one beside a OneHotEncoder.
+    """A StandardScaler for a bundled dataset; for a CSV file's columns, a
+    ColumnTransformer: the StandardScaler of the numeric ones, beside a
+    OneHotEncoder of the text ones.
 
     The columns are chosen by position, so that the fitted step takes a
-    DataFrame (whose names it checks) or an array alike; the text columns go
-    through :class:`TextCells` first, which makes each value the stripped
-    string the command line read (see :mod:`._steps`).
+    DataFrame or an array alike; fitted on a DataFrame, it picks its columns
+    from a frame by name, so that the saved model takes ``pandas.read_csv``'s
+    frame of the file whole (the label, an index or a dropped column
+    included), with text columns or without. The text columns go through
+    :class:`TextCells` first, which makes each value the stripped string the
+    command line read (see :mod:`._steps`).
     """
-    if not data.text_columns:
+    if data.frame_names is None and not data.text_columns:
         return StandardScaler()
     numeric = data.numeric_columns
     text = [j for j in range(len(data.feature_names)) if j not in numeric]
-    encode = Pipeline(
-        [("text", TextCells()), ("encode", OneHotEncoder(handle_unknown="ignore"))]
-    )
-    return ColumnTransformer(
-        [("scale", StandardScaler(), numeric), ("onehot", encode, text)]
-    )
+    steps = [("scale", StandardScaler(), numeric)]
+    if text:
+        encode = Pipeline(
+            [("text", TextCells()), ("encode", OneHotEncoder(handle_unknown="ignore"))]
+        )
+        steps.append(("onehot", encode, text))
+    return ColumnTransformer(steps)
 
 
 def _scaler(preprocessor) -> StandardScaler:

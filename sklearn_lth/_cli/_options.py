@@ -455,8 +455,9 @@ def _add_output_options(group) -> None:
         metavar="PATH",
         type=path,
         help="save the fitted pipeline, which takes raw rows (a StandardScaler, "
-        "with text columns in a ColumnTransformer beside a OneHotEncoder, then "
-        "the estimator), to this path as a pickle, atomically, as soon as the "
+        "for a CSV file in a ColumnTransformer, beside a OneHotEncoder of its "
+        "text columns, then the estimator), to this path as a pickle, "
+        "atomically, as soon as the "
         "search ends; an existing file is replaced only if it is empty or a "
         "pickle (an earlier model), never the dataset (default: not saved)",
     )

@@ -230,8 +230,9 @@ def saved_pipeline(split: Split, estimator) -> Pipeline:
 
     A regressor is wrapped in a ``TransformedTargetRegressor`` that undoes
     the target scaling, so the pipeline predicts in the target's own units.
-    The first step is named ``scale`` (a StandardScaler) or ``prepare`` (a
-    ColumnTransformer that also one-hot encodes the text columns).
+    The first step is named ``scale`` (a StandardScaler, for a bundled
+    dataset) or ``prepare`` (a CSV file's ColumnTransformer, which also
+    one-hot encodes its text columns).
     """
     if split.target_scaler is not None:
         estimator = _in_target_units(estimator, split.target_scaler)
