@@ -331,6 +331,38 @@ def test_a_column_mostly_numbers_is_numeric_and_its_other_cells_errors(tmp_path)
     )
 
 
+def test_every_bad_cell_is_named_at_once_by_line(tmp_path, capsys):
+    """Empty cells, a word in a numeric column, an empty text cell and an
+    empty label: one error names them all, by line, and the columns a
+    --drop would leave out (not the label's)."""
+    rows = [[1, "red", "x"], [2, "", "y"], ["n/a", "blue", "x"], [4, "red", ""]]
+    rows += [["", "red", "y"], [6, "blue", "x"]]
+    path = _write(tmp_path, ["b", "site", "label"], rows)
+    assert main([path, *TINY]) == 2
+    assert _error_line(capsys) == (
+        f"sklearn-lth: error: {path}: 4 cells to fix (nothing is imputed): "
+        'line 3, column "site": empty cell in a text column; '
+        'line 4, column "b": "n/a" is not a number; '
+        'line 5, column "label": empty cell; '
+        'line 6, column "b": empty cell; '
+        "fix them, or leave their columns out with --drop site --drop b"
+    )
+
+
+def test_many_bad_cells_are_counted_past_the_first_five(tmp_path):
+    rows = [[i if i % 3 else "", i % 2] for i in range(30)]
+    with pytest.raises(UsageError) as error:
+        read_csv(_write(tmp_path, ["a", "label"], rows), CsvOptions())
+    message = str(error.value)
+    assert ': 10 cells to fix (nothing is imputed): line 2, column "a": empty' in (
+        message
+    )
+    assert message.endswith(
+        'line 14, column "a": empty cell; and 5 more; fix them, or leave its '
+        "column out with --drop a"
+    )
+
+
 def test_an_empty_cell_of_a_text_column_is_an_error(tmp_path):
     rows = [[1, "red", "x"], [3, "", "y"], [5, "blue", "x"]]
     with pytest.raises(UsageError, match='line 3, column "c": empty cell'):

@@ -24,7 +24,9 @@ summarise them):
   ``thousands``, if given, between the digits, as pandas' ``thousands=``
   removes it). Every cell of a numeric column must then be a finite number:
   an empty or other cell is an error naming its line and column (nothing is
-  imputed).
+  imputed). One error names every such cell of the file, label included, by
+  line (the first ``BAD_CELLS_LISTED``, the others counted), so that one
+  run tells all there is to fix.
 - Any other feature column is *text*: its distinct values are categories,
   which the command line one-hot encodes. An empty cell is an error there
   too; a text column with more than ``max(50, half the rows)`` distinct
@@ -517,6 +519,54 @@ def _index_note(column: _Column, n_rows: int, leading: bool) -> tuple[bool, str 
     )
 
 
+@dataclass
+class _BadCell:
+    """A cell the file must fix: its line, its column and what is wrong."""
+
+    line: int
+    position: int
+    column: str
+    problem: str
+    droppable: bool = True  # (a feature: --drop leaves it out)
+
+
+#: Bad cells one error message lists; it counts the others.
+BAD_CELLS_LISTED = 5
+
+
+def _bad_cells_message(path: str, cells: list[_BadCell]) -> str:
+    """One line for every bad cell of the file, by line: the first
+    ``BAD_CELLS_LISTED`` named, the rest counted, and how to go on."""
+    cells = sorted(cells, key=lambda cell: (cell.line, cell.position))
+    drops = list(
+        dict.fromkeys(shlex.quote(cell.column) for cell in cells if cell.droppable)
+    )
+    if len(cells) == 1:
+        cell = cells[0]
+        where = f'{path} line {cell.line}, column "{cell.column}": {cell.problem}'
+        if not cell.droppable:
+            return where
+        fix = "fill it in" if "text column" in cell.problem else "fix the cell"
+        return (
+            f"{where} (nothing is imputed: {fix}, or leave the column out with "
+            f"--drop {drops[0]})"
+        )
+    listed = "; ".join(
+        f'line {cell.line}, column "{cell.column}": {cell.problem}'
+        for cell in cells[:BAD_CELLS_LISTED]
+    )
+    more = len(cells) - BAD_CELLS_LISTED
+    if more > 0:
+        listed += f"; and {more} more"
+    fix = "fix them"
+    if drops:
+        which = "its column" if len(drops) == 1 else "their columns"
+        fix += f", or leave {which} out with " + " ".join(
+            f"--drop {name}" for name in drops
+        )
+    return f"{path}: {len(cells)} cells to fix (nothing is imputed): {listed}; {fix}"
+
+
 def _read_column(
     path: str,
     names: list[str],
@@ -524,8 +574,9 @@ def _read_column(
     position: int,
     options: CsvOptions,
     sep: str,
-) -> _Column:
-    """The feature column at ``position``, numeric or text (see module doc)."""
+) -> tuple[_Column, list[_BadCell]]:
+    """The feature column at ``position``, numeric or text (see module doc),
+    and its bad cells (reported with every other column's)."""
     name = names[position]
     decimal, thousands = options.decimal, options.thousands
     cells = [row[position] for _, row in body]
@@ -534,23 +585,18 @@ def _read_column(
     n_filled = sum(bool(cell) for cell in cells)
     if n_filled and 2 * n_numbers >= n_filled:
         values = np.array([np.nan if v is None else v for v in numbers])
-        bad = np.flatnonzero(~np.isfinite(values))
-        if len(bad):
-            i = int(bad[0])
-            raise UsageError(
-                f'{path} line {body[i][0]}, column "{name}": '
-                f"{not_a_number(cells[i], decimal, thousands)} (nothing is "
-                "imputed: fix the cell, or leave the column out with --drop "
-                f"{shlex.quote(name)})"
+        bad = [
+            _BadCell(
+                body[i][0], position, name, not_a_number(cells[i], decimal, thousands)
             )
-        return _Column(name, position, values, text=False)
-    for i, cell in enumerate(cells):
-        if not cell:
-            raise UsageError(
-                f'{path} line {body[i][0]}, column "{name}": empty cell in a text '
-                f"column (nothing is imputed: fill it in, or leave the column out "
-                f"with --drop {shlex.quote(name)})"
-            )
+            for i in np.flatnonzero(~np.isfinite(values))
+        ]
+        return _Column(name, position, values, text=False), bad
+    bad = [
+        _BadCell(body[i][0], position, name, "empty cell in a text column")
+        for i, cell in enumerate(cells)
+        if not cell
+    ]
     number_options = _number_options(cells, decimal, thousands)
     if number_options:
         shapes = [_DECIMAL_COMMA, _grouped(",", decimal), _grouped(".", decimal)]
@@ -560,7 +606,7 @@ def _read_column(
         raise UsageError(
             f'{path} column "{name}": {_number_hint(example, number_options, sep)}'
         )
-    return _Column(name, position, np.array(cells, dtype=object), text=True)
+    return _Column(name, position, np.array(cells, dtype=object), text=True), bad
 
 
 def _check_categories(path: str, column: _Column, n_rows: int) -> int:
@@ -669,11 +715,17 @@ def read_csv(
     kept = [j for j in range(len(names)) if j != label_index and j not in dropped]
     if not kept:
         raise UsageError(f"{path}: no feature column is left after --drop")
-    features = _feature_columns(path, header, names, body, kept, options, sep, notes)
+    features, bad = _feature_columns(
+        path, header, names, body, kept, options, sep, notes
+    )
     label_cells = [row[label_index] for _, row in body]
-    for (line, _), cell in zip(body, label_cells):
-        if not cell:
-            raise UsageError(f'{path} line {line}, column "{label}": empty cell')
+    bad += [
+        _BadCell(line, label_index, label, "empty cell", droppable=False)
+        for (line, _), cell in zip(body, label_cells)
+        if not cell
+    ]
+    if bad:
+        raise UsageError(_bad_cells_message(path, bad))
     text_columns = {
         column.name: _check_categories(path, column, len(body))
         for column in features
@@ -726,11 +778,15 @@ def _table(path: str, text: str, sep: str, decimal: str):
     return header, raw_header, body, notes
 
 
-def _feature_columns(path, header, names, body, kept, options, sep, notes) -> list:
-    """The columns ``kept`` read, less index columns (each noted in ``notes``)."""
-    features = []
+def _feature_columns(
+    path, header, names, body, kept, options, sep, notes
+) -> tuple[list, list[_BadCell]]:
+    """The columns ``kept`` read, less index columns (each noted in
+    ``notes``), and their bad cells."""
+    features, bad = [], []
     for j in kept:
-        column = _read_column(path, names, body, j, options, sep)
+        column, column_bad = _read_column(path, names, body, j, options, sep)
+        bad += column_bad
         # Only unnamed columns before it in the file: it may be an index.
         leading = all(not cell or is_unnamed(cell) for cell in header[: j + 1])
         is_index, note = _index_note(column, len(body), leading)
@@ -746,4 +802,4 @@ def _feature_columns(path, header, names, body, kept, options, sep, notes) -> li
             f"{path}: the only feature column is an index column; keep it with "
             "--keep-index if it is meant"
         )
-    return features
+    return features, bad
