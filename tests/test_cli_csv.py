@@ -333,20 +333,43 @@ def test_a_column_mostly_numbers_is_numeric_and_its_other_cells_errors(tmp_path)
 
 def test_every_bad_cell_is_named_at_once_by_line(tmp_path, capsys):
     """Empty cells, a word in a numeric column, an empty text cell and an
-    empty label: one error names them all, by line, and the columns a
-    --drop would leave out (not the label's)."""
-    rows = [[1, "red", "x"], [2, "", "y"], ["n/a", "blue", "x"], [4, "red", ""]]
-    rows += [["", "red", "y"], [6, "blue", "x"]]
-    path = _write(tmp_path, ["b", "site", "label"], rows)
+    empty label: one error names them all, by line; without the label's, it
+    names the columns a --drop would leave out, when some feature is left."""
+    rows = [[1, "red", 0, "x"], [2, "", 0, "y"], ["n/a", "blue", 0, "x"]]
+    rows += [[4, "red", 0, ""], ["", "red", 0, "y"], [6, "blue", 0, "x"]]
+    path = _write(tmp_path, ["b", "site", "c", "label"], rows)
     assert main([path, *TINY]) == 2
-    assert _error_line(capsys) == (
-        f"sklearn-lth: error: {path}: 4 cells to fix (nothing is imputed): "
+    listed = (
         'line 3, column "site": empty cell in a text column; '
         'line 4, column "b": "n/a" is not a number; '
-        'line 5, column "label": empty cell; '
-        'line 6, column "b": empty cell; '
-        "fix them, or leave their columns out with --drop site --drop b"
     )
+    assert _error_line(capsys) == (
+        f"sklearn-lth: error: {path}: 4 cells to fix (nothing is imputed): "
+        f'{listed}line 5, column "label": empty cell; '
+        'line 6, column "b": empty cell. Fix them'
+    )
+    rows[3][-1] = "x"
+    path = _write(tmp_path, ["b", "site", "c", "label"], rows)
+    assert main([path, *TINY]) == 2
+    assert _error_line(capsys) == (
+        f"sklearn-lth: error: {path}: 3 cells to fix (nothing is imputed): "
+        f'{listed}line 6, column "b": empty cell. Fix them, or leave their '
+        "columns out with --drop site --drop b"
+    )
+
+
+def test_bad_cells_suggest_no_drop_that_leaves_no_feature_or_many(tmp_path):
+    rows = [[i, i, i, i, i % 2] for i in range(6)]
+    for j in range(4):
+        rows[j][j] = ""
+    path = _write(tmp_path, ["a", "b", "c", "d", "label"], rows)
+    with pytest.raises(UsageError) as error:  # four columns: fix the file
+        read_csv(path, CsvOptions())
+    assert str(error.value).endswith('line 5, column "d": empty cell. Fix them')
+    path = _write(tmp_path, ["c", "d", "label"], [r[2:] for r in rows])
+    with pytest.raises(UsageError) as error:  # dropping both leaves none
+        read_csv(path, CsvOptions())
+    assert str(error.value).endswith('line 5, column "d": empty cell. Fix them')
 
 
 def test_many_bad_cells_are_counted_past_the_first_five(tmp_path):
@@ -357,9 +380,28 @@ def test_many_bad_cells_are_counted_past_the_first_five(tmp_path):
     assert ': 10 cells to fix (nothing is imputed): line 2, column "a": empty' in (
         message
     )
-    assert message.endswith(
-        'line 14, column "a": empty cell; and 5 more; fix them, or leave its '
-        "column out with --drop a"
+    assert message.endswith('line 14, column "a": empty cell; and 5 more. Fix them')
+
+
+def test_bad_cells_message_stays_one_line_and_hints_once(tmp_path):
+    """A cell holding a line break is shown escaped; the option that would
+    read cells as numbers is given once; a column empty in every row is
+    named as such."""
+    rows = [[i, i, i % 2] for i in range(20)]
+    rows[3][0], rows[5][0] = '"1,234"', '"2,345"'
+    rows[7][1] = '"two\nlines"'
+    with pytest.raises(UsageError) as error:
+        read_csv(_write(tmp_path, ["a", "b", "label"], rows), CsvOptions())
+    message = str(error.value)
+    assert "\n" not in message and '"two\\nlines" is not a number' in message
+    assert message.count("--thousands ,") == 1
+    # (No --drop: dropping both columns would leave no feature.)
+    assert message.endswith('Give --thousands , if "," separates thousands. Fix them')
+    rows = [[i, "", i % 2] for i in range(20)]
+    with pytest.raises(UsageError) as error:
+        read_csv(_write(tmp_path, ["a", "notes", "label"], rows), CsvOptions())
+    assert str(error.value).endswith(
+        'column "notes" is empty in every row; leave it out with --drop notes'
     )
 
 
@@ -620,8 +662,7 @@ def test_a_thousands_separator_in_a_numeric_column_is_hinted(tmp_path, capsys):
     assert main([_write(tmp_path, ["a", "label"], rows), *TINY]) == 2
     assert _error_line(capsys).endswith(
         'column "a": "1,234" is not a number; give --thousands , if "," separates '
-        "thousands (nothing is imputed: fix the cell, or leave the column out "
-        "with --drop a)"
+        "thousands (nothing is imputed: fix the cell)"  # (no other feature)
     )
 
 

@@ -8,18 +8,19 @@ is a winning ticket (within one point of the dense network, or better), or
 that there is no ticket to judge when the dense network itself scores no
 better than chance (within one point of the most frequent class's share, or
 of an R² of 0).
-``--output`` saves the fitted ``Pipeline(StandardScaler, estimator)``, which
-takes raw features (a regressor inside a ``TransformedTargetRegressor``: the
-CLI standardises regression targets too, and the saved model predicts in the
-target's own units). For a CSV file the pipeline's first step is a
-``ColumnTransformer`` that scales the numeric columns and one-hot encodes the
-text ones (``OneHotEncoder(handle_unknown="ignore")``) after making each
-value the stripped string the CLI read (:class:`._steps.TextCells`); its
-columns are chosen by position. So the saved model takes the CSV's rows as
-they are read by ``pandas.read_csv`` (spaces after a separator kept,
-True/False parsed as booleans; the whole frame, whose label, index and
-dropped columns it leaves out by name) or by :mod:`csv` as an object array
-of the feature columns.
+``--output`` saves the fitted ``Pipeline(StandardScaler, estimator)`` of a
+bundled dataset, which takes raw features (a regressor inside a
+``TransformedTargetRegressor``: the CLI standardises regression targets
+too, and the saved model predicts in the target's own units). For a CSV
+file the pipeline's first step is a ``ColumnTransformer`` that scales the
+numeric columns and one-hot encodes the text ones
+(``OneHotEncoder(handle_unknown="ignore")``) after making each value the
+stripped string the CLI read (:class:`._steps.TextCells`). So the saved
+model takes the CSV's rows as they are read by ``pandas.read_csv`` (spaces
+after a separator kept, True/False parsed as booleans), whose frame it
+takes whole when pandas was there to train it (it picks its columns by
+name, leaving out the label, an index and dropped columns), or by
+:mod:`csv` as an object array of the feature columns, in the file's order.
 
 A CSV file is read by :mod:`._tabular` (its docstring states the rules in
 full): its first row names the columns, an empty header cell naming its

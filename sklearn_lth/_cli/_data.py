@@ -8,9 +8,10 @@ classes) and fits the preprocessing on the train part, the steps the saved
 pipeline starts with.
 
 The saved pipeline takes the CSV file's rows as ``pandas.read_csv`` reads
-them, and as object arrays (:mod:`csv`, numpy): its columns are chosen by
-position, and text goes through :class:`._steps.TextCells` (values made
-stripped strings) before the one-hot encoder.
+them (its columns picked from the frame by name), and as object arrays of
+the feature columns (:mod:`csv`, numpy; by position); text goes through
+:class:`._steps.TextCells` (values made stripped strings) before the one-hot
+encoder.
 """
 
 from __future__ import annotations
@@ -226,11 +227,11 @@ def build_preprocessor(data: Dataset) -> StandardScaler | ColumnTransformer:
     ColumnTransformer: the StandardScaler of the numeric ones, beside a
     OneHotEncoder of the text ones.
 
-    The columns are chosen by position, so that the fitted step takes a
-    DataFrame or an array alike; fitted on a DataFrame, it picks its columns
-    from a frame by name, so that the saved model takes ``pandas.read_csv``'s
-    frame of the file whole (the label, an index or a dropped column
-    included), with text columns or without. The text columns go through
+    The columns are given by position, so that the fitted step takes a
+    DataFrame or an array alike; fitted on a DataFrame (with pandas), it
+    picks them from a frame by name, so that the saved model takes
+    ``pandas.read_csv``'s frame of the file whole (the label, an index or a
+    dropped column included), with text columns or without. The text columns go through
     :class:`TextCells` first, which makes each value the stripped string the
     command line read (see :mod:`._steps`).
     """

@@ -352,16 +352,24 @@ def _number_hint(cell: str, options: list[str], sep: str | None) -> str:
 
 def not_a_number(cell: str, decimal: str = ".", thousands: str | None = None) -> str:
     """Why ``cell`` is not a finite number, e.g. ``"abc" is not a number``."""
+    problem, hint = _not_a_number(cell, decimal, thousands)
+    return f"{problem}; {hint}" if hint else problem
+
+
+def _not_a_number(cell: str, decimal: str, thousands: str | None) -> tuple[str, str]:
+    """:func:`not_a_number`'s reason, and the option that would read the
+    cell as a number, if one would ("" otherwise)."""
     if not cell:
-        return "empty cell"
+        return "empty cell", ""
+    shown = cell.replace("\r", "\\r").replace("\n", "\\n")  # one line
     if to_float(cell, decimal, thousands) is None:
         mark = "" if decimal == "." else f' with --decimal "{decimal}"'
         hint = ""
         for option in _number_options([cell], decimal, thousands):
             if option.startswith("--thousands"):
-                hint = f'; give {option} if "{option[-1]}" separates thousands'
-        return f'"{cell}" is not a number{mark}{hint}'
-    return f'"{cell}" is not a finite number'
+                hint = f'give {option} if "{option[-1]}" separates thousands'
+        return f'"{shown}" is not a number{mark}', hint
+    return f'"{shown}" is not a finite number', ""
 
 
 def column_names(header: list[str]) -> list[str]:
@@ -527,30 +535,39 @@ class _BadCell:
     position: int
     column: str
     problem: str
+    hint: str = ""  # an option that would read it
     droppable: bool = True  # (a feature: --drop leaves it out)
 
 
 #: Bad cells one error message lists; it counts the others.
 BAD_CELLS_LISTED = 5
+#: Columns whose --drop the message suggests, at most (more would rather
+#: say that the file needs fixing).
+DROPS_SUGGESTED = 3
 
 
-def _bad_cells_message(path: str, cells: list[_BadCell]) -> str:
+def _bad_cells_message(path: str, cells: list[_BadCell], n_features: int) -> str:
     """One line for every bad cell of the file, by line: the first
-    ``BAD_CELLS_LISTED`` named, the rest counted, and how to go on."""
+    ``BAD_CELLS_LISTED`` named, the rest counted, the options that would
+    read them, and the columns a ``--drop`` would leave out (when that
+    leaves features and every bad cell is a feature's)."""
     cells = sorted(cells, key=lambda cell: (cell.line, cell.position))
-    drops = list(
-        dict.fromkeys(shlex.quote(cell.column) for cell in cells if cell.droppable)
-    )
+    drops = list(dict.fromkeys(shlex.quote(cell.column) for cell in cells))
+    if (
+        not all(cell.droppable for cell in cells)
+        or len(drops) > DROPS_SUGGESTED
+        or len(drops) >= n_features
+    ):
+        drops = []
+    hints = list(dict.fromkeys(cell.hint for cell in cells if cell.hint))
     if len(cells) == 1:
         cell = cells[0]
         where = f'{path} line {cell.line}, column "{cell.column}": {cell.problem}'
-        if not cell.droppable:
-            return where
+        where += "".join(f"; {hint}" for hint in hints)
         fix = "fill it in" if "text column" in cell.problem else "fix the cell"
-        return (
-            f"{where} (nothing is imputed: {fix}, or leave the column out with "
-            f"--drop {drops[0]})"
-        )
+        if drops:
+            fix += f", or leave the column out with --drop {drops[0]}"
+        return f"{where} (nothing is imputed: {fix})" if cell.droppable else where
     listed = "; ".join(
         f'line {cell.line}, column "{cell.column}": {cell.problem}'
         for cell in cells[:BAD_CELLS_LISTED]
@@ -558,13 +575,18 @@ def _bad_cells_message(path: str, cells: list[_BadCell]) -> str:
     more = len(cells) - BAD_CELLS_LISTED
     if more > 0:
         listed += f"; and {more} more"
-    fix = "fix them"
+    advice = [hint[0].upper() + hint[1:] for hint in hints]
+    fix = "Fix them"
     if drops:
         which = "its column" if len(drops) == 1 else "their columns"
         fix += f", or leave {which} out with " + " ".join(
             f"--drop {name}" for name in drops
         )
-    return f"{path}: {len(cells)} cells to fix (nothing is imputed): {listed}; {fix}"
+    advice.append(fix)
+    return (
+        f"{path}: {len(cells)} cells to fix (nothing is imputed): {listed}. "
+        + ". ".join(advice)
+    )
 
 
 def _read_column(
@@ -587,11 +609,16 @@ def _read_column(
         values = np.array([np.nan if v is None else v for v in numbers])
         bad = [
             _BadCell(
-                body[i][0], position, name, not_a_number(cells[i], decimal, thousands)
+                body[i][0], position, name, *_not_a_number(cells[i], decimal, thousands)
             )
             for i in np.flatnonzero(~np.isfinite(values))
         ]
         return _Column(name, position, values, text=False), bad
+    if not n_filled:
+        raise UsageError(
+            f'{path} column "{name}" is empty in every row; leave it out with '
+            f"--drop {shlex.quote(name)}"
+        )
     bad = [
         _BadCell(body[i][0], position, name, "empty cell in a text column")
         for i, cell in enumerate(cells)
@@ -725,7 +752,7 @@ def read_csv(
         if not cell
     ]
     if bad:
-        raise UsageError(_bad_cells_message(path, bad))
+        raise UsageError(_bad_cells_message(path, bad, len(features)))
     text_columns = {
         column.name: _check_categories(path, column, len(body))
         for column in features
