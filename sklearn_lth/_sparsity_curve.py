@@ -22,6 +22,8 @@ The arms:
 from __future__ import annotations
 
 import copy
+import os
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -143,9 +145,10 @@ def sparsity_curve(
         splits = list(cv.split(X, y))
     data = (X, y, X_test, y_test)
     tasks = [(seed, split) for seed in seeds for split in splits]
-    # Our configuration (the kernel path, BLAS threads), which a joblib
-    # worker does not inherit: every task runs in the caller's.
-    config = get_config()
+    # Our configuration (the kernel path, BLAS threads) and the warning
+    # filters, which a joblib worker does not inherit: every task runs in the
+    # caller's (see _configured).
+    caller = (get_config(), list(warnings.filters), os.getpid())
     searched = [arm for arm in arms if arm != "shuffle"]
     # Random pruning's arms first: they keep each layer at the round's
     # density, where a magnitude ticket's largest layer keeps less, so they
@@ -166,7 +169,7 @@ def sparsity_curve(
         starts = sorted(range(len(tasks)), key=lambda t: t not in carried)
         first = parallel(
             delayed(_configured)(
-                config,
+                caller,
                 _dense_round,
                 estimator,
                 data,
@@ -186,7 +189,7 @@ def sparsity_curve(
         rest = [task for task in order if task not in rounds]
         later = parallel(
             delayed(_configured)(
-                config,
+                caller,
                 _later_rounds,
                 dense[t][0],
                 data,
@@ -208,7 +211,7 @@ def sparsity_curve(
         if "shuffle" in arms:
             shuffled = parallel(
                 delayed(_configured)(
-                    config,
+                    caller,
                     _shuffled_arm,
                     estimator,
                     data,
@@ -272,13 +275,20 @@ def _fit_params(estimator, callback) -> dict:
     return {"on_round_end": callback}
 
 
-def _configured(config: dict, task, *args):
-    """``task(*args)`` under our configuration ``config``, on one BLAS
-    thread whatever ``n_jobs`` (as the seeds of a search: a BLAS may split
-    its sums differently with its threads, and the curve would then depend
-    on ``n_jobs``)."""
+def _configured(caller: tuple, task, *args):
+    """``task(*args)`` under the caller's configuration, on one BLAS thread
+    whatever ``n_jobs`` (as the seeds of a search: a BLAS may split its sums
+    differently with its threads, and the curve would then depend on
+    ``n_jobs``), and in another process under the caller's warning filters
+    (a thread shares them already: setting them there would change the
+    caller's)."""
+    config, filters, pid = caller
     with config_context(**config), threadpool_limits(limits=1, user_api="blas"):
-        return task(*args)
+        if os.getpid() == pid:
+            return task(*args)
+        with warnings.catch_warnings():
+            warnings.filters = filters
+            return task(*args)
 
 
 def _held_out(data, split):

@@ -401,3 +401,18 @@ def test_the_shuffled_arm_does_not_warn_about_its_own_tickets(data):
             random_state=0,
         )
     assert not [w for w in caught if "A ticket is given" in str(w.message)]
+
+
+@pytest.mark.slow
+def test_the_workers_keep_the_callers_warning_filters(data, capfd):
+    """n_jobs=2 runs in other processes: a warning the caller silenced is
+    not printed by them either (as in scikit-learn's own Parallel)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sparsity_curve(
+            LotteryTicketMLP(**{**SEARCH, "max_iter": 2}), X, y, cv=2, n_jobs=2
+        )
+    assert "ConvergenceWarning" not in capfd.readouterr().err
