@@ -33,6 +33,7 @@ from ._params import (
     constraints,
     fill_parameters,
 )
+from ._pruning import ScheduleError
 from ._verbose import labelled
 
 
@@ -280,6 +281,21 @@ class _BaseLotteryTicketMLPCV(BaseEstimator):
             except KeyboardInterrupt:
                 stop.set()  # folds running in threads stop too
                 raise
+            except ScheduleError as error:
+                # The path's schedule, in this estimator's parameters: at the
+                # fixed rate, rounds before the empty one each prune.
+                fewer = error.empty_round - 1
+                advice = (
+                    f"use max_rounds={fewer} or fewer, a larger network or a "
+                    "higher pruning_rate"
+                    if fewer
+                    else "use a larger network or a higher pruning_rate"
+                )
+                raise ValueError(
+                    f"max_rounds={self.max_rounds} at pruning_rate="
+                    f"{self.pruning_rate} prunes no weight in round "
+                    f"{error.empty_round}; {advice}."
+                ) from None
             self._choose(results)
             self.best_estimator_ = self._estimator(self.n_rounds_)
             try:

@@ -244,6 +244,19 @@ def pruning_pools(
     return groups, rates
 
 
+class ScheduleError(ValueError):
+    """A schedule with a round that would prune no weight; ``empty_round`` is
+    that round (from 1), for an estimator that words the error its own way
+    (:class:`~sklearn_lth.LotteryTicketMLPCV` names ``max_rounds``)."""
+
+    def __init__(self, message: str, empty_round: int):
+        super().__init__(message)
+        self.empty_round = empty_round
+
+    def __reduce__(self):  # (raised in a joblib worker, pickled back)
+        return type(self), (str(self), self.empty_round)
+
+
 def check_schedule(
     layer_sizes: list[int],
     target_sparsity: float,
@@ -292,10 +305,11 @@ def check_schedule(
     rate = per_round_rate(
         target_sparsity, pruning_rounds, reached_sparsity=reached_sparsity
     )
-    raise ValueError(
+    raise ScheduleError(
         f"pruning_rounds={pruning_rounds} cannot reach "
         f"target_sparsity={target_sparsity} with {sum(layer_sizes)} weights: round "
-        f"{empty} would prune no weight at the per-round rate {rate:.4g}; {advice}."
+        f"{empty} would prune no weight at the per-round rate {rate:.4g}; {advice}.",
+        empty,
     )
 
 

@@ -1,8 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.datasets import load_wine
 from sklearn.metrics import get_scorer, max_error, mean_absolute_error, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
 
 from sklearn_lth import (
     LotteryTicketMLPCV,
@@ -243,3 +247,22 @@ def test_a_column_vector_target_warns_once_not_per_fold():
             cv=3, max_rounds=1, hidden_layer_sizes=(4,), max_iter=5, random_state=0
         ).fit(X, y)
     assert sum(issubclass(w.category, DataConversionWarning) for w in record) == 1
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_a_path_too_long_for_the_network_names_max_rounds(n_jobs):
+    """Its error names this estimator's parameters and the rounds that work
+    (the search's would name pruning_rounds), from worker processes too."""
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    cv = LotteryTicketMLPCV(cv=2, max_rounds=30, hidden_layer_sizes=(8,), n_jobs=n_jobs)
+    message = (
+        "max_rounds=30 at pruning_rate=0.2 prunes no weight in round 19; use "
+        "max_rounds=18 or fewer"
+    )
+    with pytest.raises(ValueError, match=message):
+        cv.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cv.set_params(max_rounds=18, max_iter=5).fit(X, y)  # 18 rounds do
+    assert 0 <= cv.n_rounds_ <= 18
