@@ -127,6 +127,17 @@ def sparsity_curve(
     (['random', 'reinit', 'ticket'], (2, 3))
     """
     search = _last_step(estimator)
+    if search.ticket is not None or search.target_sparsity == 0:
+        raise ValueError(
+            "sparsity_curve compares the rounds of a pruning search: give an "
+            "estimator with target_sparsity > 0 and no ticket (this one "
+            + (
+                "trains the ticket it was given"
+                if search.ticket is not None
+                else "has target_sparsity=0"
+            )
+            + ")."
+        )
     arms = _check_arms(controls)
     if not isinstance(n_seeds, Integral) or isinstance(n_seeds, bool) or n_seeds < 1:
         raise ValueError(f"n_seeds must be a positive integer, got {n_seeds!r}.")

@@ -416,3 +416,16 @@ def test_the_workers_keep_the_callers_warning_filters(data, capfd):
             LotteryTicketMLP(**{**SEARCH, "max_iter": 2}), X, y, cv=2, n_jobs=2
         )
     assert "ConvergenceWarning" not in capfd.readouterr().err
+
+
+def test_an_estimator_that_does_not_prune_is_refused(data):
+    """A curve of one round (or of more training of a given ticket) would
+    compare nothing."""
+    X, y = data
+    fitted = LotteryTicketMLP(**SEARCH).fit(X, y)
+    for estimator, why in (
+        (LotteryTicketMLP(ticket=fitted.ticket_), "trains the ticket it was given"),
+        (LotteryTicketMLP(target_sparsity=0.0), "has target_sparsity=0"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            sparsity_curve(estimator, X, y, cv=2)
