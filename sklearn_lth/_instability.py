@@ -18,7 +18,8 @@ both lines.
 from __future__ import annotations
 
 import warnings
-from numbers import Integral
+from collections.abc import Iterable
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -192,10 +193,27 @@ def stable_rewind_iteration(
     >>> found.rewind_iteration
     0
     """
-    steps = list(candidates)
-    if not steps or any(b <= a for a, b in zip(steps, steps[1:])):
+    steps = list(candidates) if isinstance(candidates, Iterable) else None
+    if (
+        not steps
+        or not all(
+            isinstance(step, Integral) and not isinstance(step, bool) and step >= 0
+            for step in steps
+        )
+        or any(b <= a for a, b in zip(steps, steps[1:]))
+    ):
         raise ValueError(
-            f"candidates must be increasing iterations, got {list(candidates)!r}."
+            "candidates must be a sequence of increasing iterations (integers "
+            f">= 0), got {candidates!r}."
+        )
+    if not (
+        isinstance(tolerance, Real)
+        and not isinstance(tolerance, bool)
+        and 0 <= tolerance < np.inf
+    ):
+        raise ValueError(
+            "tolerance must be a number >= 0 (the largest barrier, in error "
+            f"rate, that counts as stable), got {tolerance!r}."
         )
     barriers = {}
     for iteration in steps:

@@ -59,11 +59,17 @@ def per_round_rate(
             "target_sparsity must be a fraction in [0, 1) (e.g. 0.8 for 80%), "
             f"got {target_sparsity!r}."
         )
-    if not isinstance(pruning_rounds, Integral) or pruning_rounds < 1:
+    if (
+        not isinstance(pruning_rounds, Integral)
+        or isinstance(pruning_rounds, bool)
+        or pruning_rounds < 1
+    ):
         raise ValueError(
             f"pruning_rounds must be an integer >= 1, got {pruning_rounds!r}."
         )
-    if not 0 <= reached_sparsity <= target_sparsity:
+    if not (
+        isinstance(reached_sparsity, Real) and 0 <= reached_sparsity <= target_sparsity
+    ):
         raise ValueError(
             f"reached_sparsity must be in [0, target_sparsity={target_sparsity}], "
             f"got {reached_sparsity!r}."

@@ -13,6 +13,7 @@ from sklearn_lth import (
     LotteryTicketMLP,
     LotteryTicketMLPRegressor,
     instability,
+    stable_rewind_iteration,
 )
 
 
@@ -112,8 +113,6 @@ def test_the_display_draws_both_lines(digits):
 def test_the_chooser_stops_at_the_first_stable_iteration(digits, monkeypatch):
     from sklearn.utils import Bunch
 
-    from sklearn_lth import stable_rewind_iteration
-
     barriers = {0: 0.2, 5: 0.05, 20: 0.01, 50: 0.0}
     tried = []
 
@@ -155,3 +154,20 @@ def test_what_instability_cannot_do_is_refused_by_name(digits):
         instability(LotteryTicketMLP(solver="lbfgs"), X, y, rewind_iteration=3)
     with pytest.raises(ValueError, match="X_test and y_test go together"):
         instability(LotteryTicketMLP(), X, y, X_test=X)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"tolerance": "x"}, "tolerance must be a number >= 0"),
+        ({"tolerance": None}, "tolerance must be a number >= 0"),
+        ({"tolerance": -1}, "tolerance must be a number >= 0"),
+        ({"candidates": 5}, "candidates must be a sequence of increasing"),
+        ({"candidates": [0, 1.5]}, "candidates must be a sequence of increasing"),
+        ({"candidates": [10, 5]}, "candidates must be a sequence of increasing"),
+    ],
+)
+def test_the_chooser_refuses_bad_arguments_before_training(digits, kwargs, message):
+    X, y = digits
+    with pytest.raises(ValueError, match=message):
+        stable_rewind_iteration(LotteryTicketMLP(max_iter=1), X, y, **kwargs)

@@ -109,10 +109,14 @@ def test_protected_weights_survive_and_counts_stay_exact():
     assert sum((~k).sum() for k in keep) == 3
 
 
-@pytest.mark.parametrize("sparsity, rounds", [(80, 5), (1.5, 2), (-0.1, 2), (0.5, 0)])
+@pytest.mark.parametrize(
+    "sparsity, rounds", [(80, 5), (1.5, 2), (-0.1, 2), (0.5, 0), (0.5, True)]
+)
 def test_per_round_rate_refuses_impossible_arguments(sparsity, rounds):
     with pytest.raises(ValueError, match="target_sparsity|pruning_rounds"):
         per_round_rate(sparsity, rounds)
+    with pytest.raises(ValueError, match="reached_sparsity must be in"):
+        per_round_rate(0.8, 2, reached_sparsity="a")
 
 
 def test_a_schedule_with_empty_rounds_is_refused_with_the_feasible_count():
