@@ -31,6 +31,7 @@ from ._compat import num_samples, safe_indexing
 from ._display import check_matplotlib_support
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._ticket import LotteryTicket
+from ._training_config import resolve_batch_size
 
 
 def instability(
@@ -87,7 +88,7 @@ def instability(
     >>> from sklearn_lth import LotteryTicketMLP, instability
     >>> X, y = load_iris(return_X_y=True)
     >>> X = StandardScaler().fit_transform(X)
-    >>> result = instability(LotteryTicketMLP((16,), max_iter=50), X, y,
+    >>> result = instability(LotteryTicketMLP((16,), batch_size=32), X, y,
     ...                      n_points=5, random_state=0)
     >>> result.alphas.tolist()
     [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -116,6 +117,7 @@ def instability(
             "partial_fit, which solver='lbfgs' has not: use rewind_iteration=0, or "
             "solver='adam' or 'sgd'."
         )
+    _warn_if_copies_are_identical(estimator, num_samples(X))
     rng = check_random_state(random_state)
     seeds = rng.randint(np.iinfo(np.int32).max, size=6)
     X_eval, y_eval = (X, y) if X_test is None else (X_test, y_test)
@@ -188,7 +190,7 @@ def stable_rewind_iteration(
     >>> from sklearn_lth import LotteryTicketMLP, stable_rewind_iteration
     >>> X, y = load_iris(return_X_y=True)
     >>> X = StandardScaler().fit_transform(X)
-    >>> found = stable_rewind_iteration(LotteryTicketMLP((16,), max_iter=50),
+    >>> found = stable_rewind_iteration(LotteryTicketMLP((16,), batch_size=32),
     ...                                 X, y, n_points=5, random_state=0)
     >>> found.rewind_iteration
     0
@@ -233,6 +235,29 @@ def stable_rewind_iteration(
     return Bunch(rewind_iteration=None, barriers=barriers)
 
 
+def _warn_if_copies_are_identical(estimator, n_samples: int) -> None:
+    """Warn when the two copies would see the same batches in the same order:
+    then only the data order could tell them apart, and they train alike."""
+    if estimator.solver == "lbfgs":
+        why = "solver='lbfgs' trains on all the rows at once"
+    elif not estimator.shuffle:
+        why = "shuffle=False gives both the same order"
+    elif resolve_batch_size(estimator.batch_size, n_samples) >= n_samples:
+        why = (
+            f"batch_size={estimator.batch_size!r} makes every epoch one batch of "
+            f"all {n_samples} rows"
+        )
+    else:
+        return
+    warnings.warn(
+        f"The two copies see the same batches ({why}): they train alike and "
+        "the barrier is 0 whatever the network. Use mini-batches smaller than "
+        "the data, shuffled.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _barrier(errors: np.ndarray) -> float:
     return float(errors.max() - (errors[0] + errors[-1]) / 2)
 
@@ -249,7 +274,11 @@ def _initial(estimator, X, y, seed) -> LotteryTicket:
         params["hidden_layer_sizes"] = tuple(
             n_out for _, n_out in ticket.layer_shapes[:-1]
         )
-    drawn = clone(estimator).set_params(**params).fit(X, y).ticket_
+    with warnings.catch_warnings():
+        # One epoch whose training is thrown away: what it learned, or did
+        # not, is no news (the trainings that count warn for themselves).
+        warnings.simplefilter("ignore")
+        drawn = clone(estimator).set_params(**params).fit(X, y).ticket_
     if ticket is None:
         return drawn
     return LotteryTicket(

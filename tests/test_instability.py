@@ -1,5 +1,7 @@
 """instability and InstabilityDisplay: linear mode connectivity."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -140,7 +142,7 @@ def test_later_states_from_data_frames_series_and_lists(digits):
     X, y = digits
     frame = pd.DataFrame(X[:200])
     labels = pd.Series(y[:200], index=np.arange(1000, 1200))
-    estimator = LotteryTicketMLP((8,), max_iter=3, early_stopping=True)
+    estimator = LotteryTicketMLP((8,), max_iter=3, early_stopping=True, batch_size=50)
     for X_in, y_in in ((frame, labels), (X[:200].tolist(), y[:200].tolist())):
         result = instability(
             estimator, X_in, y_in, rewind_iteration=2, n_points=3, random_state=0
@@ -171,3 +173,39 @@ def test_the_chooser_refuses_bad_arguments_before_training(digits, kwargs, messa
     X, y = digits
     with pytest.raises(ValueError, match=message):
         stable_rewind_iteration(LotteryTicketMLP(max_iter=1), X, y, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "params, why",
+    [
+        ({}, "batch_size='auto' makes every epoch one batch of all 150 rows"),
+        ({"batch_size": 500}, "batch_size=500 makes every epoch one batch"),
+        ({"batch_size": 30, "shuffle": False}, "shuffle=False gives both"),
+        ({"solver": "lbfgs"}, "solver='lbfgs' trains on all the rows at once"),
+    ],
+)
+def test_copies_that_see_the_same_batches_are_warned_of(digits, params, why):
+    """Then only the data order could tell them apart: barrier 0 by
+    construction (a user's 178-row run reported 0 for a network that had
+    learned nothing)."""
+    X, y = digits
+    estimator = LotteryTicketMLP((8,), max_iter=2, **params)
+    with pytest.warns(
+        UserWarning, match=f"The two copies see the same batches \\({why}"
+    ):
+        result = instability(estimator, X[:150], y[:150], n_points=2, random_state=0)
+    assert result.barrier == 0
+
+
+def test_shuffled_mini_batches_are_not_warned_of(digits):
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.filterwarnings("ignore", message="Round\\(s\\)")
+        instability(
+            LotteryTicketMLP((8,), max_iter=2, batch_size=50),
+            X[:150],
+            y[:150],
+            n_points=2,
+            random_state=0,
+        )
