@@ -216,10 +216,15 @@ def warn_about_fit(
         Whether to judge the rounds' scores against each other.
     """
     if result.unconverged_rounds:
+        # Worded as scikit-learn's MLP words them, so that a filter written
+        # for its messages catches these too.
+        rounds = f"in round(s) {result.unconverged_rounds}"
         warn(
-            f"{'L-BFGS' if solver == 'lbfgs' else 'Stochastic optimizer'}: "
-            f"maximum iterations ({max_iter}) reached and the optimization has "
-            f"not converged yet in round(s) {result.unconverged_rounds}.",
+            f"lbfgs failed to converge after {max_iter} iteration(s) {rounds}: "
+            "increase max_iter or scale the data."
+            if solver == "lbfgs"
+            else f"Stochastic Optimizer: Maximum iterations ({max_iter}) reached "
+            f"and the optimization hasn't converged yet {rounds}.",
             ConvergenceWarning,
         )
     if result.chance_rounds:

@@ -179,3 +179,35 @@ def test_batch_size_beyond_the_training_rows_warns_as_scikit_learn(easy):
         LotteryTicketMLP(**{**SMALL, "batch_size": 500}).partial_fit(
             X[:50], y[:50], classes=[0, 1]
         )
+
+
+@pytest.mark.parametrize(
+    "solver, sklearn_filter",
+    [
+        ("adam", "Stochastic Optimizer: Maximum iterations.*hasn't converged"),
+        ("lbfgs", "lbfgs failed to converge"),
+    ],
+)
+def test_a_filter_for_scikit_learns_convergence_warning_catches_ours(
+    solver, sklearn_filter
+):
+    """Worded as MLPClassifier's (with the rounds appended), so that a
+    filter written for scikit-learn's message silences ours too."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    from sklearn_lth import LotteryTicketMLP
+
+    X, y = load_iris(return_X_y=True)
+    for model in (
+        MLPClassifier((8,), max_iter=2, solver=solver),
+        LotteryTicketMLP((8,), max_iter=2, solver=solver, pruning_rounds=1),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", message=sklearn_filter)
+            model.fit(X, y)
+        assert not [w for w in caught if w.category is ConvergenceWarning]
