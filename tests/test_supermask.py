@@ -105,7 +105,8 @@ def test_a_batch_that_weighs_zero_takes_no_step_and_divides_by_nothing():
     # Not the unweighted fit: those rows did not count.
     plain = SupermaskMLP(**params, random_state=0).fit(X_train, y_train)
     assert weighted.loss_curve_ != plain.loss_curve_
-    # As in LotteryTicketMLP and scikit-learn: weights must be >= 0, not all 0.
+    # As in LotteryTicketMLP: weights must be >= 0 (scikit-learn's MLP takes
+    # negative ones), not all 0.
     for bad, message in ((-sample_weight, "Negative"), (0 * sample_weight, "non-zero")):
         with pytest.raises(ValueError, match=message):
             SupermaskMLP(**params).fit(X_train, y_train, sample_weight=bad)
