@@ -424,6 +424,19 @@ class InstabilityDisplay:
         check_matplotlib_support(f"{type(self).__name__}.plot")
         import matplotlib.pyplot as plt
 
+        # Checked with the arguments' names, rather than left to matplotlib.
+        if self.alphas.ndim != 1 or self.alphas.size < 2:
+            raise ValueError(
+                f"alphas must be 1-d with 2 points or more, got shape "
+                f"{self.alphas.shape}."
+            )
+        for name in ("errors", "reference_errors"):
+            values = getattr(self, name)
+            if values is not None and values.shape != self.alphas.shape:
+                raise ValueError(
+                    f"{name} must have one value per alpha (shape "
+                    f"{self.alphas.shape}), got shape {values.shape}."
+                )
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 4))
         (self.line_,) = ax.plot(self.alphas, self.errors, marker="o", label=label)

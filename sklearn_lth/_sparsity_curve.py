@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Mapping
 from numbers import Integral
 
 import numpy as np
@@ -505,15 +506,8 @@ class SparsityCurveDisplay:
         score_name="test score",
     ):
         self.weights_remaining = np.asarray(weights_remaining, dtype=float)
-        self.scores = {arm: np.asarray(v, dtype=float) for arm, v in scores.items()}
-        self.early_stop_iteration = (
-            None
-            if early_stop_iteration is None
-            else {
-                arm: np.asarray(v, dtype=float)
-                for arm, v in early_stop_iteration.items()
-            }
-        )
+        self.scores = _by_arm(scores)
+        self.early_stop_iteration = _by_arm(early_stop_iteration)
         self.score_name = score_name
 
     @classmethod
@@ -561,6 +555,7 @@ class SparsityCurveDisplay:
         check_matplotlib_support(f"{type(self).__name__}.plot")
         import matplotlib.pyplot as plt
 
+        self._check()
         panels = self._has_early_stopping()
         if ax is None:
             _, ax = plt.subplots(
@@ -591,10 +586,49 @@ class SparsityCurveDisplay:
         self.axes_, self.figure_ = axes, axes[0].figure
         return self
 
+    def _check(self) -> None:
+        """The arguments' shapes and ranges, checked with their names rather
+        than left to matplotlib's errors."""
+        remaining = self.weights_remaining
+        if remaining.ndim != 1 or not remaining.size:
+            raise ValueError(
+                "weights_remaining must be 1-d, one fraction per round, got shape "
+                f"{remaining.shape}."
+            )
+        if not np.all((remaining > 0) & (remaining <= 1)):
+            raise ValueError(
+                "weights_remaining must be fractions in (0, 1] (1.0 for the dense "
+                f"network, not percentages), got {remaining.tolist()}."
+            )
+        for name in ("scores", "early_stop_iteration"):
+            arms = getattr(self, name)
+            if arms is None and name == "early_stop_iteration":
+                continue
+            if not isinstance(arms, dict):
+                raise ValueError(
+                    f"{name} must map each arm's name to its values (one row per "
+                    f"seed, one column per round), got {type(arms).__name__}."
+                )
+            for arm, values in arms.items():
+                if values.ndim not in (1, 2) or values.shape[-1] != remaining.size:
+                    raise ValueError(
+                        f"{name}[{arm!r}] must have one column per round "
+                        f"({remaining.size}, as weights_remaining), got shape "
+                        f"{values.shape}."
+                    )
+
     def _has_early_stopping(self) -> bool:
         return self.early_stop_iteration is not None and any(
             not np.isnan(v).all() for v in self.early_stop_iteration.values()
         )
+
+
+def _by_arm(values):
+    """``{arm: float array}`` from a mapping; anything else as it is (refused
+    by name when plotted)."""
+    if not isinstance(values, Mapping):
+        return values
+    return {arm: np.asarray(v, dtype=float) for arm, v in values.items()}
 
 
 def _draw(axis, remaining, values, label):

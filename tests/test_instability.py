@@ -209,3 +209,18 @@ def test_shuffled_mini_batches_are_not_warned_of(digits):
             n_points=2,
             random_state=0,
         )
+
+
+def test_the_display_refuses_arguments_it_cannot_draw_by_name():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with pytest.raises(ValueError, match=r"errors must have one value per alpha"):
+        InstabilityDisplay(alphas=[0, 0.5, 1], errors=[0.1, 0.2]).plot()
+    with pytest.raises(ValueError, match="reference_errors must have one value"):
+        InstabilityDisplay(
+            alphas=[0, 1], errors=[0.1, 0.2], reference_errors=[0.1]
+        ).plot()
+    with pytest.raises(ValueError, match="alphas must be 1-d with 2 points"):
+        InstabilityDisplay(alphas=[0], errors=[0.1]).plot()

@@ -429,3 +429,37 @@ def test_an_estimator_that_does_not_prune_is_refused(data):
     ):
         with pytest.raises(ValueError, match=why):
             sparsity_curve(estimator, X, y, cv=2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"weights_remaining": [100, 50], "scores": {"ticket": [0.9, 0.8]}},
+            r"fractions in \(0, 1\] \(1.0 for the dense network, not percentages\)",
+        ),
+        (
+            {"weights_remaining": [1, 0.5], "scores": [[0.9, 0.8]]},
+            "scores must map each arm's name to its values",
+        ),
+        (
+            {"weights_remaining": [1, 0.5, 0.25], "scores": {"ticket": [0.9, 0.8]}},
+            r"scores\['ticket'\] must have one column per round \(3",
+        ),
+        (
+            {
+                "weights_remaining": [1, 0.5],
+                "scores": {"ticket": [0.9, 0.8]},
+                "early_stop_iteration": {"ticket": [[1, 2, 3]]},
+            },
+            r"early_stop_iteration\['ticket'\] must have one column per round",
+        ),
+    ],
+)
+def test_the_display_refuses_arguments_it_cannot_draw_by_name(kwargs, message):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with pytest.raises(ValueError, match=message):
+        SparsityCurveDisplay(**kwargs).plot()
