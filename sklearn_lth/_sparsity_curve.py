@@ -117,15 +117,20 @@ def sparsity_curve(
     Examples
     --------
     >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from sklearn_lth import LotteryTicketMLP, sparsity_curve
     >>> X, y = load_iris(return_X_y=True)
-    >>> search = LotteryTicketMLP((8,), target_sparsity=0.8, pruning_rounds=2,
-    ...                           max_iter=20)
+    >>> search = make_pipeline(StandardScaler(), LotteryTicketMLP(
+    ...     (8,), target_sparsity=0.8, pruning_rounds=2, batch_size=32))
     >>> curve = sparsity_curve(search, X, y, cv=2, n_seeds=2, random_state=0)
     >>> curve.weights_remaining.round(3).tolist()
     [1.0, 0.446, 0.196]
     >>> sorted(curve.scores), curve.scores["ticket"].shape
     (['random', 'reinit', 'ticket'], (2, 3))
+    >>> last = {arm: scores[:, -1].mean() for arm, scores in curve.scores.items()}
+    >>> bool(last["ticket"] > last["random"])
+    True
     """
     search = _last_step(estimator)
     if search.ticket is not None or search.target_sparsity == 0:
