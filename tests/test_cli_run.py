@@ -278,7 +278,7 @@ def test_warnings_come_after_the_table_and_the_verdict(monkeypatch, capsys):
     assert last_row < verdict < first_warning
     assert "warning: raised during the search" in lines[first_warning:]
     # The estimator's own: 5 epochs do not converge.
-    assert any("not converged" in line for line in lines[first_warning:])
+    assert any("hasn't converged" in line for line in lines[first_warning:])
 
 
 def test_warnings_of_reading_come_before_the_table(monkeypatch, capsys):
