@@ -42,6 +42,7 @@ from ._config import config_context, get_config
 from ._diagnostics import TICKET_IGNORES
 from ._display import check_matplotlib_support
 from ._instability import _initial
+from ._interrupt import StopFlag, nested_fit
 from ._mlp import LotteryTicketMLP, LotteryTicketMLPRegressor
 from ._ticket import LotteryTicket
 
@@ -298,9 +299,15 @@ def _configured(caller: tuple, task, *args):
     differently with its threads, and the curve would then depend on
     ``n_jobs``), and in another process under the caller's warning filters
     (a thread shares them already: setting them there would change the
-    caller's)."""
+    caller's). Its fits are nested, as a CV estimator's folds: they do not
+    judge their rounds' scores (the curve reports every round, and its
+    controls fall below round 0 on purpose) nor say what an interrupt keeps."""
     config, filters, pid = caller
-    with config_context(**config), threadpool_limits(limits=1, user_api="blas"):
+    with (
+        nested_fit(StopFlag()),
+        config_context(**config),
+        threadpool_limits(limits=1, user_api="blas"),
+    ):
         if os.getpid() == pid:
             return task(*args)
         with warnings.catch_warnings():
