@@ -12,12 +12,13 @@ What the compiled path does differently:
 
 - Adam and SGD take one pass over the flat parameters, L2 term included,
   instead of about ten: the same float operations, the same bits where no
-  value is subnormal; the pass also sets subnormal numbers to zero, at every step (the
-  numpy path every 20 steps, see ``_numpy.flush_subnormal``); it sums the
-  squares of the weights for the next step's L2 penalty too.
-- Every compiled kernel reads and writes subnormal numbers as zero (the
-  float mode of ``_compiled._subnormals_as_zero``, for the kernel's
-  duration), where numpy computes them, slowly.
+  value is subnormal; the pass also sets subnormal numbers to zero, at every
+  step (the numpy path every 20 steps, see ``_numpy.flush_subnormal``); it
+  sums the squares of the weights for the next step's L2 penalty too.
+- Every compiled training kernel reads and writes subnormal numbers as zero
+  (the float mode of ``_compiled._subnormals_as_zero``, for the kernel's
+  duration), where numpy computes them, slowly; prediction's keep the
+  caller's mode.
 - CSR layers' products apply the bias and the activation (or its derivative)
   as they write each row (tanh itself is numpy's, after the product); a
   dense layer's BLAS product is followed by one compiled pass that does the
@@ -471,11 +472,10 @@ class NumbaBackend(NumpyBackend):
 
 # The compiled updates: one pass over the flat buffers, with the numpy path's
 # float operations (the same result where no value is subnormal), then the
-# subnormal numbers among the new
-# parameters and state set to zero (see _numpy.flush_subnormal, and the float
-# mode in _compiled's docstring; at every step,
-# where it costs Adam and SGD at most 4%; the numpy path does it every 20
-# steps). The L2 coefficient ``alpha / weight_sum`` applies to the first
+# subnormal numbers among the new parameters and state set to zero (see
+# _numpy.flush_subnormal, and the float mode in _compiled's docstring; at
+# every step, where it costs Adam and SGD at most 4%; the numpy path does it
+# every 20 steps). The L2 coefficient ``alpha / weight_sum`` applies to the first
 # ``n_weights`` entries, and so does the mask ``pruned``; with neither, every
 # entry takes the biases' loop. With an L2 term they return the weights' sum
 # of squares after the update (None otherwise), which the next step's loss
