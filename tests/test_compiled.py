@@ -1111,3 +1111,35 @@ def test_a_kernels_bits_do_not_depend_on_which_kernel_compiled_first(tmp_path):
         digests.append(done.stdout.split())
     # Both orders, and numpy's float operations.
     assert digests[0][0] == digests[1][0] == digests[0][1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 60])
+@pytest.mark.parametrize("layout", ["padded", "exact", "fortran"])
+def test_kept_gradient_in_groups_of_every_size(dtype, index_dtype, n, layout):
+    """Rows keeping 0 to 19 weights (whole groups of a vector's width, half
+    groups, part groups), batches that end inside a vector; buffers with
+    columns past n (summed in vectors, the padding read as zero whatever it
+    holds), with exactly n (vectors only when n fills them) and in F order
+    (one weight at a time)."""
+    rng = np.random.RandomState(3)
+    n_inputs, n_outputs = 20, 23
+    dense = np.zeros((n_inputs, n_outputs), dtype)
+    for r in range(n_inputs):
+        dense[r, rng.choice(n_outputs, r, replace=False)] = 1
+    W = sp.csr_array(dense)
+    indptr, indices = W.indptr.astype(index_dtype), W.indices.astype(index_dtype)
+    columns = _compiled.padded_width(n) if layout == "padded" else n
+    inputs = np.full((n_inputs, columns), np.nan, dtype)
+    errors = np.full((n_outputs, columns), np.inf, dtype)
+    inputs[:, :n] = rng.normal(size=(n_inputs, n))
+    errors[:, :n] = rng.normal(size=(n_outputs, n))
+    if layout == "fortran":
+        inputs, errors = np.asfortranarray(inputs), np.asfortranarray(errors)
+    expected = inputs[:, :n].astype(float) @ errors[:, :n].T.astype(float)
+    grad = np.full(W.nnz, np.nan, dtype)
+    _compiled.kept_gradient(indptr, indices, inputs, errors, n, grad)
+    rows = np.repeat(np.arange(n_inputs), np.diff(W.indptr))
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(grad, expected[rows, W.indices], rtol=rtol, atol=rtol)
