@@ -118,8 +118,13 @@ class Adam:
         The compiled update (``sklearn_lth._kernels._numba``) calls it too.
         """
         self.t += 1
+        return self.scale_at(lr, self.t)
+
+    def scale_at(self, lr: float, t: int) -> tuple[float, float]:
+        """Step ``t``'s scale and rescaled epsilon, counting nothing (the
+        compiled whole step asks before it knows whether it updates)."""
         b1, b2 = self.beta_1, self.beta_2
-        lr_t = lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
         # lr_t m / (sqrt(v) + eps) = m' / ((sqrt(v') + eps') / scale)
         root = math.sqrt(1 - b2)
         return lr_t * (1 - b1) / root, self.epsilon / root

@@ -408,6 +408,7 @@ class TrainingStep:
         "deltas",
         "out_activation",
         "passes",
+        "fused_step",
         "weights_squares",
         "carried",
         "steps_unflushed",
@@ -475,6 +476,13 @@ class TrainingStep:
         self.passes = self.backend.network_passes(
             network, self.activations, self.deltas
         )
+        # The whole step in one call, where the backend has one (an update
+        # that leaves subnormal numbers needs flush_subnormal between steps).
+        self.fused_step = None
+        if not self.carried:
+            self.fused_step = self.backend.fused_step(
+                self.passes, self.update, self.out_activation
+            )
 
     def __call__(
         self,
@@ -486,11 +494,35 @@ class TrainingStep:
     ) -> float:
         """Forward, loss (with L2), backward, update; return the batch's loss.
 
+        In one call where the backend takes the whole step
+        (``fused_step``: a network of CSR layers on the compiled path), else
+        call by call.
+
         A non-finite loss is returned at once, with no update, for the caller
         to report. A batch whose rows all weigh zero counts its loss but takes
         no step: its gradient would be divided by zero.
         """
         passes, activations, alpha = self.passes, self.activations, self.alpha
+        penalty = 0.0
+        if alpha:
+            # scikit-learn's penalty, 0.5 * alpha * ||W||^2, per unit of batch
+            # weight like the loss it is added to. ||W||^2 comes from the last
+            # update when it gave it (the compiled path's, in its own pass
+            # over the weights: a pass of its own cost 4% of a dense
+            # 784-300-100-10 step), else from a pass here.
+            l2 = self.weights_squares
+            if l2 is None:
+                l2 = float(np.dot(self.weights, self.weights))
+            penalty = 0.5 * alpha * l2 / max(weight_sum, 1e-12)
+        if self.fused_step is not None and weight_sum > 0:
+            step = self.fused_step(
+                inputs, targets, weights, weight_sum, learning_rate, penalty
+            )
+            if step is not None:
+                loss, squares = step
+                if math.isfinite(loss):
+                    self.weights_squares = squares if alpha else None
+                return loss
         activations[0] = inputs
         # Overflows show up as a non-finite loss, which the caller reports.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -506,15 +538,7 @@ class TrainingStep:
                 self.deltas[-1],
             )
             if alpha:
-                # scikit-learn's penalty, 0.5 * alpha * ||W||^2, per unit of
-                # batch weight like the loss it is added to. ||W||^2 comes
-                # from the last update when it gave it (the compiled path's,
-                # in its own pass over the weights: a pass of its own cost 4%
-                # of a dense 784-300-100-10 step), else from a pass here.
-                l2 = self.weights_squares
-                if l2 is None:
-                    l2 = float(np.dot(self.weights, self.weights))
-                loss += 0.5 * alpha * l2 / max(weight_sum, 1e-12)
+                loss += penalty
         if weight_sum > 0 and math.isfinite(loss):
             passes.backward(activations, self.deltas)
             self.weights_squares = self.update(learning_rate, weight_sum)

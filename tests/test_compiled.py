@@ -904,7 +904,13 @@ def _layer_by_layer(monkeypatch) -> None:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("activation", ["relu", "logistic", "identity"])
 @pytest.mark.parametrize(
-    "extra", [{}, {"solver": "sgd", "alpha": 1e-3}, {"alpha": 0.0, "weighted": True}]
+    "extra",
+    [
+        {},
+        {"solver": "sgd", "alpha": 1e-3},
+        {"solver": "sgd", "nesterovs_momentum": False, "alpha": 0.0},
+        {"alpha": 0.0, "weighted": True},
+    ],
 )
 def test_a_network_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
     monkeypatch, dtype, activation, extra
@@ -933,9 +939,11 @@ def test_a_network_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
                 X, y, sample_weight=sample_weight
             )
 
+    steps = returns_of(monkeypatch, _numba, "network_step")
     whole = fit()
     assert made, "every layer is CSR: the whole-network passes should train"
     assert made[0].forward_operands[3][0].size  # the first layer by panels
+    assert steps, "and each step in one call"
     _layer_by_layer(monkeypatch)
     by_layer = fit()
     np.testing.assert_array_equal(whole.loss_curve_, by_layer.loss_curve_)
@@ -1028,6 +1036,38 @@ def test_partial_fit_through_whole_network_passes_is_the_layer_calls(
     assert whole_losses == by_layer_losses
     for a, b in zip(_weights(whole), _weights(by_layer)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_a_step_whose_loss_is_not_finite_updates_nothing_in_one_call(solver):
+    """A whole step in one call whose loss is not finite (here its L2
+    penalty) leaves the weights and the optimizer's state, Adam's step
+    count included, as they were."""
+    rng = np.random.RandomState(5)
+    X = rng.normal(size=(120, 20)).astype(np.float32)
+    y = X[:, :3].argmax(axis=1)
+    ticket = _random_ticket(rng, [20, 30, 3], 0.3, np.float32)
+    model = LotteryTicketMLP(ticket=ticket, solver=solver, alpha=1e-3, batch_size=40)
+    with sklearn_lth.config_context(kernels="numba"):
+        model.partial_fit(X, y, classes=np.unique(y))
+    step = model._incremental.train_step
+    assert step.fused_step is not None
+    optimizer = step.update.optimizer
+    before = [step.params[0].copy(), *(a.copy() for a in optimizer.state)]
+    count = getattr(optimizer, "t", None)
+    step.weights_squares = np.inf
+    targets = np.eye(3, dtype=np.float32)[y[:40]]
+    loss = step(X[:40], targets, None, 40, 0.001)
+    assert loss == np.inf
+    assert getattr(optimizer, "t", None) == count
+    for a, b in zip(before, [step.params[0], *optimizer.state]):
+        np.testing.assert_array_equal(a, b)
+    # A finite step counts and updates.
+    step.weights_squares = None
+    assert np.isfinite(step(X[:40], targets, None, 40, 0.001))
+    assert not np.array_equal(before[0], step.params[0])
+    if solver == "adam":
+        assert optimizer.t == count + 1
 
 
 @pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")

@@ -333,6 +333,24 @@ def sgd_step(
     return squares
 
 
+#: The compiled updates, by the number :func:`optimizer_step` and
+#: :func:`network_step` take.
+SOLVER_CODES = {"adam": 0, "sgd": 1}
+
+
+@njit(**_SERIAL)
+def optimizer_step(
+    solver, params, grads, state, more_state, n_weights, constants, pruned
+):  # pragma: no cover
+    """:func:`adam_step` (``solver`` 0; its moments ``state`` and
+    ``more_state``) or :func:`sgd_step` (1; its velocities ``state``,
+    Nesterov's momentum when ``constants[4]`` is not zero); returns theirs."""
+    if solver == 0:
+        return adam_step(params, grads, state, more_state, n_weights, constants, pruned)
+    nesterov = constants[4] != 0
+    return sgd_step(params, grads, state, n_weights, constants, nesterov, pruned)
+
+
 @njit(**_SERIAL)
 def _sgd_update(
     params, velocities, i, g, lr, momentum, nesterov, tiny
@@ -1224,3 +1242,44 @@ def network_refresh(values, orders, transposed_data):  # pragma: no cover
     through the permutation ``orders[i]``)."""
     for i in range(len(values)):
         gather(values[i], orders[i], transposed_data[i])
+
+
+@njit(**_SERIAL)
+def network_step(
+    inputs,
+    n,
+    forward,
+    outputs,
+    errors,
+    codes,
+    targets,
+    weights,
+    scale,
+    penalty,
+    backward,
+    gradients,
+    update,
+    refresh,
+):  # pragma: no cover
+    """A whole training step of a network of CSR layers with a softmax
+    output, in one call: :func:`network_forward`, :func:`log_loss_and_error`
+    plus ``penalty`` (the L2 term), and, when that loss is finite,
+    :func:`network_backward`, :func:`optimizer_step` and
+    :func:`network_refresh`, on the operands of each (``forward``,
+    ``backward``, ``gradients``, ``update`` and ``refresh``: tuples of their
+    arguments; ``codes``: the hidden and output activations'). The same
+    kernels in the same order as their calls one by one: the same bits.
+
+    Returns the loss and the update's sum of squares (NaN: no update).
+    """
+    hidden_code, out_code = codes
+    network_forward(inputs, n, *forward, outputs, hidden_code, out_code)
+    last = len(outputs) - 1
+    loss = log_loss_and_error(outputs[last], n, targets, weights, scale, errors[last])
+    loss += penalty
+    if not np.isfinite(loss):
+        return loss, np.nan
+    network_backward(inputs, n, *backward, outputs, errors, *gradients, hidden_code)
+    squares = optimizer_step(*update)
+    network_refresh(*refresh)
+    return loss, squares

@@ -357,6 +357,15 @@ class NumpyBackend:
         itself, layer by layer."""
         return network
 
+    def fused_step(self, passes, update, out_activation: str) -> Callable | None:
+        """A call that takes a whole training step, ``step(inputs, targets,
+        weights, weight_sum, learning_rate, penalty) -> (loss, squares)`` or
+        None for a batch it does not take, on ``passes`` (from
+        :meth:`network_passes`) with ``update`` (from
+        :meth:`optimizer_update`); or None: the step calls the passes, the
+        loss and the update one by one (here always)."""
+        return None
+
     def loss_and_error(
         self,
         out_activation: str,
