@@ -204,6 +204,19 @@ def test_csr_backward_is_the_product_times_the_derivative(dtype, activation):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("units", [3, 8, 19])
+def test_bias_gradients_are_numpys_sums_over_the_batch_bit_for_bit(dtype, units):
+    """Eight rows side by side and the rest one by one, each summed in the
+    batch's order, as numpy sums the rows of a (batch, units) error."""
+    rng = np.random.RandomState(6)
+    errors = rng.normal(size=(units, 64)) * 10.0 ** rng.randint(-8, 8, 64)
+    errors = errors.astype(dtype)
+    sums = np.empty(units, dtype)
+    _compiled.row_sums(errors, 61, sums)
+    np.testing.assert_array_equal(sums, errors[:, :61].T.copy().sum(axis=0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_log_loss_and_error_are_the_numpy_loss_and_error(dtype, weighted):
     from sklearn_lth._losses import loss_value, output_delta

@@ -887,12 +887,33 @@ def differentiate(errors, n, activations, code):  # pragma: no cover
     _restore_float_mode(mode)
 
 
+#: Rows :func:`row_sums` sums side by side.
+ROWS_SUMMED_AT_ONCE = 8
+
+
 @njit(**_SERIAL)
 def row_sums(rows, n, out):  # pragma: no cover
-    """``out[i] = rows[i, :n].sum()``: the bias gradient from feature-major errors."""
+    """``out[i] = rows[i, :n].sum()``: the bias gradient from feature-major errors.
+
+    Each row summed in order, as numpy sums the batch's rows, eight rows at
+    a time: their sums are independent, where one row's adds wait for each
+    other (300 rows of 60: 2.7 us against 4.0).
+    """
     zero, one = _zero_and_one(out)  # (allocates: before the mode)
     mode = _subnormals_as_zero(True)
-    for i in range(rows.shape[0]):
+    sums = numba.carray(
+        _stack_array(ROWS_SUMMED_AT_ONCE, out.dtype), (ROWS_SUMMED_AT_ONCE,)
+    )
+    whole = rows.shape[0] // ROWS_SUMMED_AT_ONCE * ROWS_SUMMED_AT_ONCE
+    for first in range(0, whole, ROWS_SUMMED_AT_ONCE):
+        for q in range(ROWS_SUMMED_AT_ONCE):
+            sums[q] = zero
+        for j in range(n):
+            for q in range(ROWS_SUMMED_AT_ONCE):
+                sums[q] += rows[first + q, j]
+        for q in range(ROWS_SUMMED_AT_ONCE):
+            out[first + q] = sums[q]
+    for i in range(whole, rows.shape[0]):
         total = zero
         for j in range(n):
             total += rows[i, j]
@@ -1259,16 +1280,20 @@ def network_step(
     backward,
     gradients,
     update,
-    refresh,
+    orders,
 ):  # pragma: no cover
     """A whole training step of a network of CSR layers with a softmax
     output, in one call: :func:`network_forward`, :func:`log_loss_and_error`
     plus ``penalty`` (the L2 term), and, when that loss is finite,
     :func:`network_backward`, :func:`optimizer_step` and
     :func:`network_refresh`, on the operands of each (``forward``,
-    ``backward``, ``gradients``, ``update`` and ``refresh``: tuples of their
-    arguments; ``codes``: the hidden and output activations'). The same
-    kernels in the same order as their calls one by one: the same bits.
+    ``backward``, ``gradients`` and ``update``: tuples of their arguments;
+    ``codes``: the hidden and output activations'; the refresh's are the
+    CSR data of ``backward`` and ``forward`` and the permutations
+    ``orders``: each array an argument once, since a call unboxes each;
+    3.9 us for a 3-layer network's 48, against 4.4 with 6 more). The
+    same kernels in the same order as their calls one by one: the same
+    bits.
 
     Returns the loss and the update's sum of squares (NaN: no update).
     """
@@ -1281,5 +1306,5 @@ def network_step(
         return loss, np.nan
     network_backward(inputs, n, *backward, outputs, errors, *gradients, hidden_code)
     squares = optimizer_step(*update)
-    network_refresh(*refresh)
+    network_refresh(backward[2], orders, forward[2])
     return loss, squares

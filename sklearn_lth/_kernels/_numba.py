@@ -715,7 +715,7 @@ class CsrNetworkPasses:
             self.backward_operands,
             self.gradients,
             update.operands,
-            self.refresh_operands,
+            self.refresh_operands[1],
         )
         if math.isfinite(loss):
             update.commit()
