@@ -113,16 +113,14 @@ class Adam:
             p -= g
 
     def next_scale(self, lr: float) -> tuple[float, float]:
-        """Count a step; return its scale and rescaled epsilon (see the class).
-
-        The compiled update (``sklearn_lth._kernels._numba``) calls it too.
-        """
+        """Count a step; return its scale and rescaled epsilon (see the class)."""
         self.t += 1
         return self.scale_at(lr, self.t)
 
     def scale_at(self, lr: float, t: int) -> tuple[float, float]:
         """Step ``t``'s scale and rescaled epsilon, counting nothing (the
-        compiled whole step asks before it knows whether it updates)."""
+        compiled update, ``sklearn_lth._kernels._numba.CompiledUpdate``,
+        asks before it knows whether the step updates)."""
         b1, b2 = self.beta_1, self.beta_2
         lr_t = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
         # lr_t m / (sqrt(v) + eps) = m' / ((sqrt(v') + eps') / scale)

@@ -476,13 +476,10 @@ class TrainingStep:
         self.passes = self.backend.network_passes(
             network, self.activations, self.deltas
         )
-        # The whole step in one call, where the backend has one (an update
-        # that leaves subnormal numbers needs flush_subnormal between steps).
-        self.fused_step = None
-        if not self.carried:
-            self.fused_step = self.backend.fused_step(
-                self.passes, self.update, self.out_activation
-            )
+        # The whole step in one call, where the backend has one.
+        self.fused_step = self.backend.fused_step(
+            self.passes, self.update, self.out_activation
+        )
 
     def __call__(
         self,

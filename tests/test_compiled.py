@@ -214,6 +214,15 @@ def test_bias_gradients_are_numpys_sums_over_the_batch_bit_for_bit(dtype, units)
     sums = np.empty(units, dtype)
     _compiled.row_sums(errors, 61, sums)
     np.testing.assert_array_equal(sums, errors[:, :61].T.copy().sum(axis=0))
+    # float64 errors into a float32 bias gradient (partial_fit on float64
+    # data): summed in float64, as numpy does, then rounded once.
+    sums = np.empty(units, np.float32)
+    errors = errors.astype(np.float64)
+    errors[:, 0] = 1e8
+    errors[:, 1] = -1e8
+    _compiled.row_sums(errors, 61, sums)
+    expected = errors[:, :61].T.copy().sum(axis=0).astype(np.float32)
+    np.testing.assert_array_equal(sums, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -1052,7 +1061,9 @@ def test_partial_fit_through_whole_network_passes_is_the_layer_calls(
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_a_step_whose_loss_is_not_finite_updates_nothing_in_one_call(solver):
+def test_a_step_whose_loss_is_not_finite_updates_nothing_in_one_call(
+    monkeypatch, solver
+):
     """A whole step in one call whose loss is not finite (here its L2
     penalty) leaves the weights and the optimizer's state, Adam's step
     count included, as they were."""
@@ -1070,8 +1081,10 @@ def test_a_step_whose_loss_is_not_finite_updates_nothing_in_one_call(solver):
     count = getattr(optimizer, "t", None)
     step.weights_squares = np.inf
     targets = np.eye(3, dtype=np.float32)[y[:40]]
+    steps = returns_of(monkeypatch, _numba, "network_step")
     loss = step(X[:40], targets, None, 40, 0.001)
     assert loss == np.inf
+    assert steps and steps[-1][0] == np.inf  # in one call
     assert getattr(optimizer, "t", None) == count
     for a, b in zip(before, [step.params[0], *optimizer.state]):
         np.testing.assert_array_equal(a, b)
@@ -1081,6 +1094,26 @@ def test_a_step_whose_loss_is_not_finite_updates_nothing_in_one_call(solver):
     assert not np.array_equal(before[0], step.params[0])
     if solver == "adam":
         assert optimizer.t == count + 1
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_batch_too_light_for_its_dtype_takes_the_step_call_by_call(monkeypatch):
+    """1 / weight_sum past float32's range: no cast warning, no single call."""
+    rng = np.random.RandomState(7)
+    X = rng.normal(size=(40, 20)).astype(np.float32)
+    y = X[:, :3].argmax(axis=1)
+    ticket = _random_ticket(rng, [20, 30, 3], 0.3, np.float32)
+    model = LotteryTicketMLP(ticket=ticket, batch_size=40)
+    with sklearn_lth.config_context(kernels="numba"):
+        model.partial_fit(X, y, classes=np.unique(y))
+    step = model._incremental.train_step
+    steps = returns_of(monkeypatch, _numba, "network_step")
+    targets = np.eye(3, dtype=np.float32)[y]
+    assert np.isfinite(step(X, targets, None, 40, 0.001))
+    assert len(steps) == 1
+    light = np.full(40, 1e-41)
+    assert np.isfinite(step(X, targets, light, float(light.sum()), 0.001))
+    assert len(steps) == 1
 
 
 @pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
@@ -1191,8 +1224,19 @@ def test_kept_gradient_in_groups_of_every_size(dtype, index_dtype, n, layout):
     if layout == "fortran":
         inputs, errors = np.asfortranarray(inputs), np.asfortranarray(errors)
     expected = inputs[:, :n].astype(float) @ errors[:, :n].T.astype(float)
-    grad = np.full(W.nnz, np.nan, dtype)
-    _compiled.kept_gradient(indptr, indices, inputs, errors, n, grad)
+    lanes = 32 // np.dtype(dtype).itemsize
+    summed = -(-n // lanes) * lanes
+    vectors = layout == "padded" or (layout == "exact" and summed == n)
+    zero = dtype(0)
+    other_dtype = np.zeros(0, np.int32)
+    assert _compiled._summed_columns(n, inputs, errors, other_dtype, zero) == 0
+    grad = np.full(W.nnz + 8, np.nan, dtype)  # (a tail no group may write)
+    width = _compiled._summed_columns(n, inputs, errors, grad[: W.nnz], zero)
+    assert width == (summed if vectors else 0)
+    _compiled.kept_gradient(indptr, indices, inputs, errors, n, grad[: W.nnz])
+    assert np.isnan(grad[W.nnz :]).all()
     rows = np.repeat(np.arange(n_inputs), np.diff(W.indptr))
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(grad, expected[rows, W.indices], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(
+        grad[: W.nnz], expected[rows, W.indices], rtol=rtol, atol=rtol
+    )

@@ -37,11 +37,12 @@ of 1e-40 at the defaults).
 The products, activations and sums agree with the numpy path to float
 rounding, not bit for bit (they group their terms differently, and ``exp``
 comes from another library; the forward tanh is numpy's on both paths).
-:func:`kept_gradient`, a sum over the batch per kept weight, allows
-reassociation (``fastmath={"reassoc"}``) so that the sum vectorises, as
-BLAS's own dot products do, and it and the CSR products contract a multiply
-and an add into one fused multiply-add (``fastmath={"contract"}``), as BLAS
-does. Every kernel names its float semantics, helpers included (see
+:func:`kept_gradient`, a sum over the batch per kept weight, sums each
+weight's columns in vectors and adds their lanes at the end (its own
+order, written as LLVM IR: see :func:`_row_dots`), as BLAS's own dot
+products do, and it and the CSR products contract a multiply and an add
+into one fused multiply-add (``fastmath={"contract"}``), as BLAS does.
+Every kernel names its float semantics, helpers included (see
 ``_SERIAL``), and every order is fixed by the compiled code, so results are
 reproducible run to run on one machine, whichever kernels a process or the
 disk cache compiled first; the reassociated sum and the fused
@@ -53,7 +54,8 @@ sums held in registers from the first kept weight to the last: the
 feature-major buffers that the network allocates have a multiple of
 ``BLOCK`` columns (see :func:`padded_width`), and a kernel handed arrays with
 fewer falls back to a row-at-a-time loop. Columns past a batch's ``n`` are
-computed too (from whatever the buffers hold there) and never read.
+computed too (from whatever the buffers hold there) and never read, but
+by :func:`kept_gradient`, which sets the few it sums to zero first.
 """
 
 from __future__ import annotations
@@ -897,14 +899,17 @@ def row_sums(rows, n, out):  # pragma: no cover
 
     Each row summed in order, as numpy sums the batch's rows, eight rows at
     a time: their sums are independent, where one row's adds wait for each
-    other (300 rows of 60: 2.7 us against 4.0).
+    other (300 rows of 60: 2.7 us against 4.0). Rows of another dtype than
+    ``out`` one at a time, summed in the wider of the two (numpy's too).
     """
     zero, one = _zero_and_one(out)  # (allocates: before the mode)
     mode = _subnormals_as_zero(True)
     sums = numba.carray(
         _stack_array(ROWS_SUMMED_AT_ONCE, out.dtype), (ROWS_SUMMED_AT_ONCE,)
     )
-    whole = rows.shape[0] // ROWS_SUMMED_AT_ONCE * ROWS_SUMMED_AT_ONCE
+    whole = 0
+    if rows.dtype == out.dtype:
+        whole = rows.shape[0] // ROWS_SUMMED_AT_ONCE * ROWS_SUMMED_AT_ONCE
     for first in range(0, whole, ROWS_SUMMED_AT_ONCE):
         for q in range(ROWS_SUMMED_AT_ONCE):
             sums[q] = zero
@@ -962,8 +967,9 @@ def _row_dots(group_bytes: int):
     ``grad[k + q] = inputs[r, :m] @ errors[indices[k + q], :m]`` for ``q``
     below ``count``, at most a group of ``group_bytes`` of values.
 
-    ``TILE_BYTES`` columns at a time (``m`` must be a multiple), each
-    column vector of ``inputs`` loaded once for the group; one vector of
+    A vector of ``TILE_BYTES`` at a time (8 float32 or 4 float64 columns;
+    ``m`` must be a multiple), each vector of ``inputs`` loaded once for the
+    group; one vector of
     sums per weight, added across its lanes for the whole group at once
     (:func:`_lane_sums`), where a loop per weight sums each vector alone.
     With ``count`` below the group's size it computes its last weight again
@@ -1084,8 +1090,8 @@ def _summed_columns(n, inputs, errors, grad, zero):  # pragma: no cover
     """How many columns :func:`kept_gradient` sums in vectors: ``n`` rounded
     up to whole vectors, the columns past ``n`` set to zero in both arrays
     first (nothing else reads them: they add exact zeros); or 0 when the
-    arrays cannot be summed so (too few columns, rows not contiguous,
-    dtypes that differ)."""
+    arrays cannot be summed so (too few columns, rows or ``grad`` not
+    contiguous, dtypes that differ)."""
     lanes = TILE_BYTES // inputs.itemsize
     width = (n + lanes - 1) // lanes * lanes
     if (
@@ -1095,6 +1101,7 @@ def _summed_columns(n, inputs, errors, grad, zero):  # pragma: no cover
         or (inputs.itemsize != 4 and inputs.itemsize != 8)
         or (inputs.shape[1] > 1 and inputs.strides[1] != inputs.itemsize)
         or (errors.shape[1] > 1 and errors.strides[1] != errors.itemsize)
+        or (grad.size > 1 and grad.strides[0] != grad.itemsize)
     ):
         return 0
     for i in range(inputs.shape[0]):

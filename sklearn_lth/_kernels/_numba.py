@@ -403,7 +403,8 @@ class NumbaBackend(NumpyBackend):
     def fused_step(self, passes, update, out_activation: str) -> Callable | None:
         """:meth:`CsrNetworkPasses.train` with ``update`` for a softmax
         output when ``passes`` are a whole network's compiled passes and
-        ``update`` is compiled; else None."""
+        ``update`` is compiled (which sets subnormal numbers to zero itself,
+        so no step needs ``flush_subnormal``); else None."""
         if (
             isinstance(passes, CsrNetworkPasses)
             and isinstance(update, CompiledUpdate)
@@ -633,6 +634,7 @@ class CsrNetworkPasses:
         self.dtype = dtype
         self.codes = (self.hidden_code, self.out_code)
         self.no_weights = np.empty(0, dtype)  # (train's unweighted batches)
+        self.largest = float(np.finfo(dtype).max)
         # The batch's feature-major rows of the last forward pass (None: the
         # network computed it layer by layer).
         self.inputs = None
@@ -640,11 +642,9 @@ class CsrNetworkPasses:
     def forward(self, activations: list) -> np.ndarray:
         """As :meth:`Network.forward`, which computes a sparse batch, or
         one of another dtype (``partial_fit`` on new data)."""
-        batch = activations[0]
-        if _is_sparse(batch) or batch.dtype != self.dtype:
-            self.inputs = None
+        n = self._take_batch(activations[0])
+        if n is None:
             return self.network.forward(activations)
-        self.inputs, n = _rows_of(self.first, batch, "input")
         network_forward(
             self.inputs,
             n,
@@ -654,6 +654,16 @@ class CsrNetworkPasses:
             self.out_code,
         )
         return activations[-1][:n]
+
+    def _take_batch(self, batch) -> int | None:
+        """Read ``batch`` feature-major (``self.inputs``) and return its
+        rows; None for a batch the network computes layer by layer (sparse
+        rows, or another dtype: ``partial_fit`` on new data)."""
+        if _is_sparse(batch) or batch.dtype != self.dtype:
+            self.inputs = None
+            return None
+        self.inputs, n = _rows_of(self.first, batch, "input")
+        return n
 
     def backward(self, activations: list, deltas: list) -> None:
         """As :meth:`Network.backward`, after :meth:`forward`."""
@@ -693,13 +703,17 @@ class CsrNetworkPasses:
         compiled loop: 86 us a step against 104).
 
         Returns the loss and the weights' sum of squares after the update,
-        or None for a batch that :meth:`forward` computes layer by layer
-        (the caller then takes the step call by call). Only for a positive
+        or None for a batch that :meth:`forward` computes layer by layer,
+        or that weighs so little that its scale overflows the dtype (the
+        caller then takes the step call by call). Only for a positive
         ``weight_sum``.
         """
-        if _is_sparse(batch) or batch.dtype != self.dtype:
+        scale = 1.0 / weight_sum
+        if scale > self.largest:  # (the calls one by one cast it silently)
             return None
-        self.inputs, n = _rows_of(self.first, batch, "input")
+        n = self._take_batch(batch)
+        if n is None:
+            return None
         if weights is None:
             weights = self.no_weights
         update.prepare(learning_rate, weight_sum)
@@ -712,7 +726,7 @@ class CsrNetworkPasses:
             self.codes,
             targets,
             weights,
-            self.dtype.type(1.0 / weight_sum),
+            self.dtype.type(scale),
             penalty,
             self.backward_operands,
             self.gradients,
