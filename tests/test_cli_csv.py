@@ -346,7 +346,7 @@ def test_every_bad_cell_is_named_at_once_by_line(tmp_path, capsys):
     assert _error_line(capsys) == (
         f"sklearn-lth: error: {path}: 4 cells to fix (nothing is imputed): "
         f'{listed}line 5, column "label": empty cell; '
-        'line 6, column "b": empty cell. Fix them'
+        'line 6, column "b": empty cell. Fix them.'
     )
     rows[3][-1] = "x"
     path = _write(tmp_path, ["b", "site", "c", "label"], rows)
@@ -354,7 +354,7 @@ def test_every_bad_cell_is_named_at_once_by_line(tmp_path, capsys):
     assert _error_line(capsys) == (
         f"sklearn-lth: error: {path}: 3 cells to fix (nothing is imputed): "
         f'{listed}line 6, column "b": empty cell. Fix them, or leave their '
-        "columns out with --drop site --drop b"
+        "columns out with --drop site --drop b."
     )
 
 
@@ -365,11 +365,11 @@ def test_bad_cells_suggest_no_drop_that_leaves_no_feature_or_many(tmp_path):
     path = _write(tmp_path, ["a", "b", "c", "d", "label"], rows)
     with pytest.raises(UsageError) as error:  # four columns: fix the file
         read_csv(path, CsvOptions())
-    assert str(error.value).endswith('line 5, column "d": empty cell. Fix them')
+    assert str(error.value).endswith('line 5, column "d": empty cell. Fix them.')
     path = _write(tmp_path, ["c", "d", "label"], [r[2:] for r in rows])
     with pytest.raises(UsageError) as error:  # dropping both leaves none
         read_csv(path, CsvOptions())
-    assert str(error.value).endswith('line 5, column "d": empty cell. Fix them')
+    assert str(error.value).endswith('line 5, column "d": empty cell. Fix them.')
 
 
 def test_many_bad_cells_are_counted_past_the_first_five(tmp_path):
@@ -380,7 +380,7 @@ def test_many_bad_cells_are_counted_past_the_first_five(tmp_path):
     assert ': 10 cells to fix (nothing is imputed): line 2, column "a": empty' in (
         message
     )
-    assert message.endswith('line 14, column "a": empty cell; and 5 more. Fix them')
+    assert message.endswith('line 14, column "a": empty cell; and 5 more. Fix them.')
 
 
 def test_bad_cells_message_stays_one_line_and_hints_once(tmp_path):
@@ -396,7 +396,7 @@ def test_bad_cells_message_stays_one_line_and_hints_once(tmp_path):
     assert "\n" not in message and '"two\\nlines" is not a number' in message
     assert message.count("--thousands ,") == 1
     # (No --drop: dropping both columns would leave no feature.)
-    assert message.endswith('Give --thousands , if "," separates thousands. Fix them')
+    assert message.endswith('Give --thousands , if "," separates thousands. Fix them.')
     rows = [[i, "", i % 2] for i in range(20)]
     with pytest.raises(UsageError) as error:
         read_csv(_write(tmp_path, ["a", "notes", "label"], rows), CsvOptions())

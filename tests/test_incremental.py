@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from _helpers import FAST
 from sklearn.neural_network import MLPClassifier
 
@@ -163,6 +164,33 @@ def test_partial_fit_on_data_of_another_dtype(kernels):
         model = LotteryTicketMLP(
             (30,), target_sparsity=0.9, pruning_rounds=1, max_iter=2, random_state=0
         ).fit(X[:100].astype(np.float32), y[:100])
+        model.partial_fit(X[100:200], y[100:200])
+        model.partial_fit(X[200:].astype(np.float32), y[200:])
+    assert all(np.isfinite(W.data).all() for W in model.coefs_)
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_a_float32_stream_takes_a_float64_chunk_at_the_sparsest_layers(kernels):
+    """A network first trained on float32 chunks, whose first layer keeps
+    so few weights that it computes its gradient at the kept positions only,
+    takes a float64 chunk (float64 products into its float32 gradient; the
+    numpy path's einsum had refused the cast), as MLPClassifier does."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from sklearn_lth import LotteryTicket, config_context
+
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(300, 50))
+    y = rng.randint(3, size=300)
+    weights = []
+    for shape, density in (((50, 40), 0.02), ((40, 3), 0.5)):
+        W = rng.uniform(-0.3, 0.3, shape) * (rng.uniform(size=shape) < density)
+        W[0, 0] = 0.2
+        weights.append(sp.csr_array(W.astype(np.float32)))
+    ticket = LotteryTicket(weights, [np.zeros(40, np.float32), np.zeros(3, np.float32)])
+    model = LotteryTicketMLP(ticket=ticket, random_state=0)
+    with config_context(kernels=kernels):
+        model.partial_fit(X[:100].astype(np.float32), y[:100], classes=[0, 1, 2])
         model.partial_fit(X[100:200], y[100:200])
         model.partial_fit(X[200:].astype(np.float32), y[200:])
     assert all(np.isfinite(W.data).all() for W in model.coefs_)

@@ -586,6 +586,7 @@ def _bad_cells_message(path: str, cells: list[_BadCell], n_features: int) -> str
     return (
         f"{path}: {len(cells)} cells to fix (nothing is imputed): {listed}. "
         + ". ".join(advice)
+        + "."
     )
 
 

@@ -332,7 +332,13 @@ class NumpyBackend:
             np.take(A_rows, rows[start:stop], axis=0, out=input_rows, mode="clip")
             np.take(delta_rows, cols[start:stop], axis=0, out=error_rows, mode="clip")
             # Row by row dot products: one per kept weight.
-            np.einsum("ij,ij->i", input_rows, error_rows, out=layer.grad[start:stop])
+            np.einsum(
+                "ij,ij->i",
+                input_rows,
+                error_rows,
+                out=layer.grad[start:stop],
+                casting="same_kind",  # float64 data into a float32 network
+            )
 
     def refresh(self, layer) -> None:
         """Propagate an in-place update of ``layer.trainable`` to its operands."""
