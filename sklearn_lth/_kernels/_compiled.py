@@ -481,8 +481,13 @@ def gather_transposed(X, rows, out):  # pragma: no cover
     """``out[:, k] = X[rows[k]]``: a mini-batch gathered feature-major.
 
     In square tiles (:func:`_transpose_tile`) where the rows of ``X`` and
-    ``out`` are contiguous, features outermost (each tile's stores fill whole
-    lines of ``out``); a batch that does not fill its last tile fills it with
+    ``out`` are contiguous, a tile's width of rows at a time, each read
+    whole before the next (rows read side by side, features outermost, took
+    6.5 us alone against 11.7, but 41-46 us inside the steps of a 20% kept
+    network against 21-29, and epochs there 1.02-1.10 times as long, at 2%
+    and 5% kept 0.98-1.12, processes taking turns: a few rows streamed whole
+    are what the cache's prefetcher follows from L3);
+    a batch that does not fill its last tile fills it with
     its last row, in ``out``'s columns past the batch (a buffer's padding,
     from which the products compute columns nobody reads). The rest, and
     arrays of two dtypes or of other sizes than 4 and 8 bytes, one element
@@ -502,8 +507,8 @@ def gather_transposed(X, rows, out):  # pragma: no cover
     ):
         tiled_features = n_features - n_features % width
         tiled_columns = min(-(-n // width) * width, out.shape[1] // width * width)
-    for f0 in range(0, tiled_features, width):
-        for k0 in range(0, tiled_columns, width):
+    for k0 in range(0, tiled_columns, width):
+        for f0 in range(0, tiled_features, width):
             _transpose_tile(X, rows, n, k0, f0, out)
     for f in range(n_features):
         for k in range(0 if f >= tiled_features else min(tiled_columns, n), n):
