@@ -388,6 +388,18 @@ def gather(source, positions, out):  # pragma: no cover
 TILE_BYTES = 32
 
 
+def _index_at(context, builder, array_type, array, position):
+    """``array[position]`` (an integer array) as an unsigned ``intp``, as
+    :data:`_unsigned` indexes."""
+    value = builder.load(
+        cgutils.get_item_pointer(
+            context, builder, array_type, array, [position], wraparound=False
+        )
+    )
+    intp = context.get_value_type(types.intp)
+    return builder.zext(value, intp) if value.type.width < intp.width else value
+
+
 def _shuffle(builder, a, b, mask):
     lanes = ir.Constant(ir.VectorType(ir.IntType(32), len(mask)), list(mask))
     return builder.shuffle_vector(a, b, lanes)
@@ -451,12 +463,7 @@ def _transpose_tile(typingctx, X, rows, n, k0, f0, out):  # pragma: no cover
         for j in range(width):
             k = builder.add(k0, ir.Constant(k0.type, j))
             k = builder.select(builder.icmp_signed("<", k, n), k, last)
-            row = builder.load(
-                cgutils.get_item_pointer(
-                    context, builder, rows_type, rows_array, [k], wraparound=False
-                )
-            )
-            row = context.cast(builder, row, rows_type.dtype, types.intp)
+            row = _index_at(context, builder, rows_type, rows_array, k)
             start = cgutils.get_item_pointer(
                 context, builder, X_type, X_array, [row, f0], wraparound=False
             )
@@ -974,9 +981,9 @@ def _row_dots(group_bytes: int):
 
     A vector of ``TILE_BYTES`` at a time (8 float32 or 4 float64 columns;
     ``m`` must be a multiple), each vector of ``inputs`` loaded once for the
-    group; one vector of
-    sums per weight, added across its lanes for the whole group at once
-    (:func:`_lane_sums`), where a loop per weight sums each vector alone.
+    group; one vector of sums per weight, added across its lanes for the
+    whole group at once (:func:`_lane_sums`), where a loop per weight sums
+    each vector alone.
     With ``count`` below the group's size it computes its last weight again
     in the lanes past ``count`` and stores only the first ``count``. Only for
     ``inputs``, ``errors`` and ``grad`` of one float dtype, the rows of
@@ -1010,18 +1017,9 @@ def _row_dots(group_bytes: int):
             for q in range(group):
                 lane = ir.Constant(intp, q)
                 lane = builder.select(builder.icmp_signed("<", lane, count), lane, last)
-                column = builder.load(
-                    cgutils.get_item_pointer(
-                        context,
-                        builder,
-                        index_type,
-                        index_array,
-                        [builder.add(k, lane)],
-                        wraparound=False,
-                    )
+                column = _index_at(
+                    context, builder, index_type, index_array, builder.add(k, lane)
                 )
-                if column.type.width < intp.width:
-                    column = builder.zext(column, intp)  # unsigned, as _unsigned
                 error_rows.append(
                     cgutils.get_item_pointer(
                         context,
@@ -1284,7 +1282,8 @@ def network_step(
     forward,
     outputs,
     errors,
-    codes,
+    hidden_code,
+    out_code,
     targets,
     weights,
     scale,
@@ -1300,16 +1299,15 @@ def network_step(
     :func:`network_backward`, :func:`optimizer_step` and
     :func:`network_refresh`, on the operands of each (``forward``,
     ``backward``, ``gradients`` and ``update``: tuples of their arguments;
-    ``codes``: the hidden and output activations'; the refresh's are the
-    CSR data of ``backward`` and ``forward`` and the permutations
-    ``orders``: each array an argument once, since a call unboxes each;
-    3.9 us for a 3-layer network's 48, against 4.4 with 6 more). The
+    the refresh's are the CSR data of ``backward`` and ``forward`` and the
+    permutations ``orders``: each array an argument once, since a call
+    unboxes each; 3.9 us for a 3-layer network's 48, against 4.4 with 6
+    more). The
     same kernels in the same order as their calls one by one: the same
     bits.
 
     Returns the loss and the update's sum of squares (NaN: no update).
     """
-    hidden_code, out_code = codes
     network_forward(inputs, n, *forward, outputs, hidden_code, out_code)
     last = len(outputs) - 1
     loss = log_loss_and_error(outputs[last], n, targets, weights, scale, errors[last])

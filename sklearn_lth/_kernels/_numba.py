@@ -626,13 +626,9 @@ class CsrNetworkPasses:
             tuple(layer.grad for layer in layers),
             tuple(layer.bias_grad for layer in layers),
         )
-        self.refresh_operands = (
-            tuple(layer.csr.data for layer in layers),
-            tuple(layer.transpose_order for layer in layers),
-            tuple(layer.csr_transposed.data for layer in layers),
-        )
+        # The refresh: W.T's data from W's through these permutations.
+        self.orders = tuple(layer.transpose_order for layer in layers)
         self.dtype = dtype
-        self.codes = (self.hidden_code, self.out_code)
         self.no_weights = np.empty(0, dtype)  # (train's unweighted batches)
         self.largest = float(np.finfo(dtype).max)
         # The batch's feature-major rows of the last forward pass (None: the
@@ -682,7 +678,9 @@ class CsrNetworkPasses:
 
     def sync(self) -> None:
         """As :meth:`Network.sync`."""
-        network_refresh(*self.refresh_operands)
+        network_refresh(
+            self.backward_operands[2], self.orders, self.forward_operands[2]
+        )
 
     def train(
         self,
@@ -723,7 +721,8 @@ class CsrNetworkPasses:
             self.forward_operands,
             self.outputs,
             self.errors,
-            self.codes,
+            self.hidden_code,
+            self.out_code,
             targets,
             weights,
             self.dtype.type(scale),
@@ -731,7 +730,7 @@ class CsrNetworkPasses:
             self.backward_operands,
             self.gradients,
             update.operands,
-            self.refresh_operands[1],
+            self.orders,
         )
         if math.isfinite(loss):
             update.commit()
