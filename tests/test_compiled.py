@@ -341,6 +341,25 @@ def test_the_kernels_know_the_networks_buffers_and_forget_dropped_ones():
     assert key not in _numba._BUFFERS
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_networks_buffers_start_on_a_cache_line(dtype):
+    """Every feature-major buffer (and so every row of one: whole blocks of
+    columns) starts on a 64-byte line, zeroed and writable, whatever the
+    allocator gives; its views keep it alive."""
+    backend = backend_for("numba")
+    for units in (1, 10, 100, 300, 784, 1000):
+        buffer = backend.feature_major_buffer(units, 60, dtype)
+        assert buffer.ctypes.data % _numba.ALIGNMENT == 0
+        assert buffer.strides[0] % _numba.ALIGNMENT == 0
+        assert buffer.shape == (units, 64) and buffer.dtype == dtype
+        assert buffer.flags.c_contiguous and buffer.flags.writeable
+        assert not buffer.any()
+        view = buffer[:, :60].T
+        del buffer
+        view[:] = 1.0  # (its memory still there)
+        assert _numba._rows_in_memory(view.T).sum() == units * 60
+
+
 def test_gather_and_scatter():
     source = np.arange(10.0)
     positions = np.array([1, 4, 9])

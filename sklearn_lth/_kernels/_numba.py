@@ -97,8 +97,25 @@ from ._numpy import ACTIVATIONS, NumpyBackend
 _BUFFERS: dict[int, weakref.ref] = {}
 
 
-def _own(buffer: np.ndarray) -> np.ndarray:
-    """Record ``buffer`` as one of ours; return it."""
+#: Feature-major buffers start on a cache line, so that no vector load or
+#: store of their rows (whole blocks of columns: 256 bytes in float32)
+#: straddles two. A 784-300-100-10 network at 20% kept had its 300- and
+#: 10-row buffers start 48 bytes into a line: a CSR product reading its
+#: rows from L2 took 1.4 times as long, a training step about 1.1 times.
+ALIGNMENT = 64
+
+
+def _own(units: int, columns: int, dtype) -> np.ndarray:
+    """A new zeroed ``(units, columns)`` buffer of ours, on a cache line.
+
+    An array over a ``bytearray`` of its own (numpy aligns its allocations
+    to 16 bytes): the views of it have it as their ``base``, as they would
+    an array that owned its memory.
+    """
+    dtype = np.dtype(dtype)
+    memory = bytearray(units * columns * dtype.itemsize + ALIGNMENT)
+    start = -np.frombuffer(memory, np.uint8).ctypes.data % ALIGNMENT
+    buffer = np.ndarray((units, columns), dtype, buffer=memory, offset=start)
     key = id(buffer)
     _BUFFERS[key] = weakref.ref(buffer, lambda _, key=key: _BUFFERS.pop(key, None))
     return buffer
@@ -179,7 +196,7 @@ def _padded_scratch(layer, name: str, units: int, n: int, dtype) -> np.ndarray:
         or buffer.shape[1] < n
         or buffer.dtype != dtype
     ):
-        buffer = layer._buffers[name] = _own(np.zeros((units, padded_width(n)), dtype))
+        buffer = layer._buffers[name] = _own(units, padded_width(n), dtype)
     return buffer
 
 
@@ -251,7 +268,7 @@ class NumbaBackend(NumpyBackend):
     def feature_major_buffer(self, units: int, batch_size: int, dtype) -> np.ndarray:
         # Whole blocks of columns for the CSR products (see
         # _compiled.padded_width), known to the kernels as a buffer of ours.
-        return _own(np.zeros((units, padded_width(batch_size)), dtype))
+        return _own(units, padded_width(batch_size), dtype)
 
     # -- a layer's kernel ---------------------------------------------------------
     def choose_kernel(
