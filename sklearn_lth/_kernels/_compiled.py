@@ -683,6 +683,65 @@ def _block_columns(n, rows, out):  # pragma: no cover
     return whole
 
 
+#: Bytes of the vectors in which :func:`_add_scaled_row` adds a row's block:
+#: an AVX-512 register (LLVM's loops use 32-byte ones on these CPUs; a
+#: machine with narrower vectors takes each in two). A 784x300 float32
+#: forward product with its rows in L1: 4.2-5.0 cycles a kept weight
+#: against 5.5-6.9 in 32-byte vectors (the same sums, the same bits).
+ROW_VECTOR_BYTES = 64
+
+
+@intrinsic
+def _add_scaled_row(typingctx, sums, w, rows, r, j0):  # pragma: no cover
+    """``sums[j] += w * rows[r, j0 + j]`` for ``j`` below ``BLOCK``, each a
+    multiply-add as the loop compiled with ``fastmath={"contract"}`` makes
+    it, in vectors of ``ROW_VECTOR_BYTES``; returns True. ``sums``: a
+    :func:`_stack_array` of ``BLOCK`` values. Only for ``sums``, ``w`` and
+    a C-contiguous ``rows`` of one float dtype; for others it does nothing
+    and returns False (the caller then runs its loop)."""
+    bits = getattr(rows.dtype, "bitwidth", 0)
+    vectorised = (
+        rows.layout == "C" and sums.dtype == w == rows.dtype and bits in (32, 64)
+    )
+
+    def codegen(context, builder, signature, args):
+        if not vectorised:
+            return context.get_constant(types.boolean, False)
+        rows_type = signature.args[2]
+        rows_array = context.make_array(rows_type)(context, builder, args[2])
+        lanes = ROW_VECTOR_BYTES * 8 // bits
+        vector = ir.VectorType(context.get_data_type(rows_type.dtype), lanes)
+        start = cgutils.get_item_pointer(
+            context,
+            builder,
+            rows_type,
+            rows_array,
+            [args[3], args[4]],
+            wraparound=False,
+        )
+        row = builder.bitcast(start, vector.as_pointer())
+        total = builder.bitcast(args[0], vector.as_pointer())
+        scale = builder.insert_element(
+            ir.Constant(vector, ir.Undefined), args[1], ir.IntType(32)(0)
+        )
+        scale = _shuffle(builder, scale, scale, [0] * lanes)
+        fmuladd = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(vector, [vector] * 3),
+            f"llvm.fmuladd.v{lanes}f{bits}",
+        )
+        align = bits // 8  # (neither the rows nor the stack: a vector's)
+        for v in range(BLOCK // lanes):
+            offset = [ir.Constant(ir.IntType(64), v)]
+            values = builder.load(builder.gep(row, offset), align=align)
+            slot = builder.gep(total, offset)
+            before = builder.load(slot, align=align)
+            builder.store(builder.call(fmuladd, [scale, values, before]), slot, align)
+        return context.get_constant(types.boolean, True)
+
+    return types.boolean(sums, w, rows, types.intp, types.intp), codegen
+
+
 @njit(**_serial(fastmath={"contract"}, inline="always"))
 def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: no cover
     """``out[i, :width] = start + sum_k data[k] * rows[indices[k], :width]``.
@@ -690,16 +749,18 @@ def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: n
     ``BLOCK`` columns at a time, their sums in a stack array that LLVM keeps
     in registers over the kept weights (inlined: the caller's stack).
     """
-    sums = numba.carray(_stack_array(BLOCK, out.dtype), (BLOCK,))
+    pointer = _stack_array(BLOCK, out.dtype)
+    sums = numba.carray(pointer, (BLOCK,))
     first, end = _unsigned(indptr[i]), _unsigned(indptr[i + 1])
     for j0 in range(0, width, BLOCK):
         for j in range(BLOCK):
             sums[j] = start
         for k in range(first, end):
-            w = data[k]
-            row = rows[_unsigned(indices[k]), j0 : j0 + BLOCK]
-            for j in range(BLOCK):
-                sums[j] += w * row[j]
+            w, r = data[k], _unsigned(indices[k])
+            if not _add_scaled_row(pointer, w, rows, r, j0):
+                row = rows[r, j0 : j0 + BLOCK]
+                for j in range(BLOCK):
+                    sums[j] += w * row[j]
         written = out[i, j0 : j0 + BLOCK]
         for j in range(BLOCK):
             written[j] = sums[j]
@@ -810,7 +871,8 @@ def csr_forward_panels(
     width = _block_columns(n, rows, out)
     n_out = indptr.size - 1
     n_panels = bounds.shape[1] - 1
-    sums = numba.carray(_stack_array(BLOCK, out.dtype), (BLOCK,))
+    pointer = _stack_array(BLOCK, out.dtype)
+    sums = numba.carray(pointer, (BLOCK,))
     for j0 in range(0, width, BLOCK):
         for i in range(n_out):
             b = bias[i]
@@ -826,10 +888,11 @@ def csr_forward_panels(
                 for j in range(BLOCK):
                     sums[j] = written[j]
                 for k in range(first, end):
-                    w = data[k]
-                    row = rows[_unsigned(indices[k]), j0 : j0 + BLOCK]
-                    for j in range(BLOCK):
-                        sums[j] += w * row[j]
+                    w, r = data[k], _unsigned(indices[k])
+                    if not _add_scaled_row(pointer, w, rows, r, j0):
+                        row = rows[r, j0 : j0 + BLOCK]
+                        for j in range(BLOCK):
+                            sums[j] += w * row[j]
                 for j in range(BLOCK):
                     written[j] = sums[j]
     for i in range(n_out):
