@@ -1220,7 +1220,7 @@ def test_a_kernels_bits_do_not_depend_on_which_kernel_compiled_first(tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
-@pytest.mark.parametrize("n", [1, 7, 8, 9, 60])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 16, 17, 60])
 @pytest.mark.parametrize("layout", ["padded", "exact", "fortran"])
 def test_kept_gradient_in_groups_of_every_size(dtype, index_dtype, n, layout):
     """Rows keeping 0 to 19 weights (whole groups of a vector's width, half
@@ -1243,7 +1243,7 @@ def test_kept_gradient_in_groups_of_every_size(dtype, index_dtype, n, layout):
     if layout == "fortran":
         inputs, errors = np.asfortranarray(inputs), np.asfortranarray(errors)
     expected = inputs[:, :n].astype(float) @ errors[:, :n].T.astype(float)
-    lanes = 32 // np.dtype(dtype).itemsize
+    lanes = _compiled.ROW_VECTOR_BYTES // np.dtype(dtype).itemsize
     summed = -(-n // lanes) * lanes
     vectors = layout == "padded" or (layout == "exact" and summed == n)
     zero = dtype(0)
