@@ -153,15 +153,34 @@ def _cpu_hz() -> float | None:
 
 def _csr_kernels(W, inputs, errors, out_fwd, out_bwd, bias, batch) -> dict:
     """The three compiled CSR kernels of a layer ``W`` on ``batch`` columns,
-    ready to call."""
+    ready to call: the forward product by panels of input rows where the
+    network takes it so (see ``_compiled.panels_for``)."""
     from sklearn_lth._kernels import _compiled
 
     W_T = W.T.tocsr()
     grad = np.empty(W.nnz, np.float32)
+    panels = _compiled.panels_for(W_T.indptr, W_T.indices, W.shape[0], np.float32)
+
+    def forward():
+        if panels is None:
+            _compiled.csr_forward(
+                W_T.indptr, W_T.indices, W_T.data, inputs, batch, out_fwd, bias, 0, True
+            )
+        else:
+            _compiled.csr_forward_panels(
+                W_T.indptr,
+                W_T.indices,
+                W_T.data,
+                panels,
+                inputs,
+                batch,
+                out_fwd,
+                bias,
+                0,
+            )
+
     return {
-        "forward": lambda: _compiled.csr_forward(
-            W_T.indptr, W_T.indices, W_T.data, inputs, batch, out_fwd, bias, 0, True
-        ),
+        "forward": forward,
         "backward": lambda: _compiled.csr_backward(
             W.indptr, W.indices, W.data, errors, batch, out_bwd, out_bwd, 0
         ),
@@ -175,17 +194,15 @@ def print_bandwidth(shape=(784, 300), batch=60) -> None:
     """Bytes of batch rows per cycle streamed by each compiled CSR kernel."""
     if not numba_available():
         return
-    from sklearn_lth._kernels._compiled import padded_width
-
-    # Buffers with whole blocks of columns, as the network allocates them.
-    columns = padded_width(batch)
+    # The network's buffers: whole blocks of columns, on a cache line.
+    buffer = backend_for("numba").feature_major_buffer
     rng = np.random.RandomState(0)
-    inputs = np.zeros((shape[0], columns), np.float32)
+    inputs = buffer(shape[0], batch, np.float32)
     inputs[:, :batch] = rng.normal(size=(shape[0], batch))
-    errors = np.zeros((shape[1], columns), np.float32)
+    errors = buffer(shape[1], batch, np.float32)
     errors[:, :batch] = rng.normal(size=(shape[1], batch))
-    out_fwd = np.zeros((shape[1], columns), np.float32)
-    out_bwd = np.zeros((shape[0], columns), np.float32)
+    out_fwd = buffer(shape[1], batch, np.float32)
+    out_bwd = buffer(shape[0], batch, np.float32)
     bias = np.zeros(shape[1], np.float32)
     hz = _cpu_hz()
     clock = f"at {hz / 1e9:.2f} GHz" if hz else "(clock unknown)"
