@@ -7,6 +7,7 @@ reproducibility (seeds in parallel, a checkpoint resumed).
 """
 
 import gc
+import os
 
 import numpy as np
 import pytest
@@ -358,6 +359,21 @@ def test_the_networks_buffers_start_on_a_cache_line(dtype):
         del buffer
         view[:] = 1.0  # (its memory still there)
         assert _numba._rows_in_memory(view.T).sum() == units * 60
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_process_writes_its_own_copy_of_the_buffers():
+    """The buffers are private memory: a forked child (multiprocessing's
+    default on Linux) that trains on, say, a model's partial_fit state
+    leaves its parent's untouched (a shared mapping had let it write into
+    them)."""
+    buffer = backend_for("numba").feature_major_buffer(300, 60, np.float32)
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child)
+        buffer[:] = 1.0
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert not buffer.any()
 
 
 def test_gather_and_scatter():

@@ -98,6 +98,15 @@ from ._numpy import ACTIVATIONS, NumpyBackend
 _BUFFERS: dict[int, weakref.ref] = {}
 
 
+# A private mapping where the system has both kinds (POSIX): Python's default
+# is a shared one, which a forked process would write into as its parent's.
+_PRIVATE = (
+    {"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS}
+    if hasattr(mmap, "MAP_PRIVATE")
+    else {}
+)
+
+
 def _own(units: int, columns: int, dtype) -> np.ndarray:
     """A new zeroed ``(units, columns)`` buffer of ours, on a page of its own.
 
@@ -106,13 +115,13 @@ def _own(units: int, columns: int, dtype) -> np.ndarray:
     allocations to 16 bytes, and a 784-300-100-10 network at 20% kept had
     its 300- and 10-row buffers start 48 bytes into a line (a CSR product
     reading its rows from L2 took 1.4 times as long, a training step about
-    1.1 times). An array over an anonymous memory map: zeroed by the system
-    as its pages are first written (a ``bytearray``, zeroed at once, cost a
+    1.1 times). An array over a private anonymous memory map: zeroed by the
+    system as its pages are first written (a ``bytearray``, zeroed at once, cost a
     10,000-row prediction 6 ms a buffer), and the views of it have it as
     their ``base``, as they would an array that owned its memory.
     """
     dtype = np.dtype(dtype)
-    memory = mmap.mmap(-1, max(units * columns * dtype.itemsize, 1))
+    memory = mmap.mmap(-1, max(units * columns * dtype.itemsize, 1), **_PRIVATE)
     buffer = np.ndarray((units, columns), dtype, buffer=memory)
     key = id(buffer)
     _BUFFERS[key] = weakref.ref(buffer, lambda _, key=key: _BUFFERS.pop(key, None))
