@@ -158,6 +158,7 @@ def _predict_compiled(X, operands, intercepts, activation, out_activation):
         bias_and_activation,
         csr_forward,
     )
+    from ._kernels._numba import aligned_zeros
     from ._threads import current_blas_threads
 
     layers = operands.compiled()
@@ -171,8 +172,11 @@ def _predict_compiled(X, operands, intercepts, activation, out_activation):
         """Every ``threads``-th chunk from ``first``, in buffers of its own
         (fresh ones for every chunk would cost a page fault per page)."""
         # Zeros: a short last chunk's whole block computes its padding too.
-        inputs = np.zeros((X.shape[1], COMPILED_CHUNK), dtype=X.dtype)
-        buffers = [np.zeros((b.shape[0], COMPILED_CHUNK), X.dtype) for b in intercepts]
+        # On cache lines, as the training buffers (see aligned_zeros).
+        inputs = aligned_zeros((X.shape[1], COMPILED_CHUNK), X.dtype)
+        buffers = [
+            aligned_zeros((b.shape[0], COMPILED_CHUNK), X.dtype) for b in intercepts
+        ]
         for start in starts[first::threads]:
             batch = slice(start, start + COMPILED_CHUNK)
             n = min(COMPILED_CHUNK, n_rows - start)

@@ -112,6 +112,66 @@ def test_the_csr_products_in_whole_blocks_are_the_definition(
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [60, 64, 128, 200])
+def test_the_vector_products_give_the_loops_bits(dtype, n):
+    """The CSR products add whole blocks in 64-byte vectors
+    (_add_scaled_row) where the rows are C-ordered and of the products'
+    dtype, else in a loop of the same multiply-adds: rows in F order, or
+    of another dtype (summed in the wider one), take the loop. Both give
+    the same bits, forward (by rows and by panels) and backward."""
+    rng = np.random.RandomState(4)
+    columns = _compiled.padded_width(n)
+    W = sp.random(150, 40, density=0.3, format="csr", dtype=dtype, random_state=rng)
+    W_T = sp.csr_array(W.T)
+    rows = rng.normal(size=(150, columns)).astype(dtype)
+    bias = rng.normal(size=40).astype(dtype)
+    bounds = _compiled.panel_bounds(W_T.indptr, W_T.indices, 150, 16)
+
+    def forward(rows, panels):
+        out = np.zeros((40, columns), dtype)
+        if panels:
+            _compiled.csr_forward_panels(
+                W_T.indptr, W_T.indices, W_T.data, bounds, rows, n, out, bias, 0
+            )
+        else:
+            _compiled.csr_forward(
+                W_T.indptr, W_T.indices, W_T.data, rows, n, out, bias, 0, True
+            )
+        return out
+
+    for panels in (False, True):
+        vectors = forward(rows, panels)
+        np.testing.assert_array_equal(vectors, forward(np.asfortranarray(rows), panels))
+    errors = rng.normal(size=(40, columns)).astype(dtype)
+    below = np.ones((150, columns), dtype)
+
+    def backward(errors):
+        down = np.zeros((150, columns), dtype)
+        _compiled.csr_backward(W.indptr, W.indices, W.data, errors, n, down, below, 0)
+        return down
+
+    np.testing.assert_array_equal(backward(errors), backward(np.asfortranarray(errors)))
+    # Rows of the other dtype: the loop, in the wider dtype (numpy's result).
+    other = np.float64 if dtype == np.float32 else np.float32
+    mixed = forward(rows.astype(other), panels=False)
+    expected = W_T @ rows.astype(other)[:, :n] + bias[:, None]
+    np.testing.assert_allclose(mixed[:, :n], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_the_vector_products_leave_integers_to_the_loop():
+    """Integer arrays (no network passes them) take the loop, as before the
+    vectors: integer sums, not a compile error."""
+    W_T = sp.csr_array(np.array([[1, 0, 2], [0, 3, 0]], dtype=np.int64))
+    rows = np.arange(3 * 64, dtype=np.int64).reshape(3, 64)
+    out = np.zeros((2, 64), np.int64)
+    bias = np.array([1, -1], np.int64)
+    _compiled.csr_forward(
+        W_T.indptr, W_T.indices, W_T.data, rows, 64, out, bias, 0, True
+    )
+    np.testing.assert_array_equal(out, W_T @ rows + bias[:, None])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [5, 60, 64, 100, 200])
 @pytest.mark.parametrize("padded", [True, False])
 @pytest.mark.parametrize("activation", [*ACTIVATIONS, "softmax"])
@@ -350,8 +410,8 @@ def test_the_networks_buffers_start_on_a_cache_line(dtype):
     backend = backend_for("numba")
     for units in (1, 10, 100, 300, 784, 1000):
         buffer = backend.feature_major_buffer(units, 60, dtype)
-        assert buffer.ctypes.data % 64 == 0  # a cache line
-        assert buffer.strides[0] % 64 == 0
+        assert buffer.ctypes.data % _numba.ALIGNMENT == 0
+        assert buffer.strides[0] % _numba.ALIGNMENT == 0
         assert buffer.shape == (units, 64) and buffer.dtype == dtype
         assert buffer.flags.c_contiguous and buffer.flags.writeable
         assert not buffer.any()
@@ -365,13 +425,15 @@ def test_the_networks_buffers_start_on_a_cache_line(dtype):
 def test_a_forked_process_writes_its_own_copy_of_the_buffers():
     """The buffers are private memory: a forked child (multiprocessing's
     default on Linux) that trains on, say, a model's partial_fit state
-    leaves its parent's untouched (a shared mapping had let it write into
-    them)."""
+    leaves its parent's untouched (a shared memory map, tried for them, had
+    let it write into them)."""
     buffer = backend_for("numba").feature_major_buffer(300, 60, np.float32)
     child = os.fork()
     if child == 0:  # pragma: no cover (the child)
-        buffer[:] = 1.0
-        os._exit(0)
+        try:
+            buffer[:] = 1.0
+        finally:
+            os._exit(0)
     os.waitpid(child, 0)
     assert not buffer.any()
 

@@ -684,6 +684,23 @@ def _block_columns(n, rows, out):  # pragma: no cover
     return whole
 
 
+def _float_bits(dtype) -> int:
+    """The bits of a float32 or float64 numba type; 0 for any other."""
+    if isinstance(dtype, types.Float) and dtype.bitwidth in (32, 64):
+        return dtype.bitwidth
+    return 0
+
+
+def _fmuladd(builder, vector, bits: int):
+    """LLVM's multiply-add of ``vector``s of ``bits``-bit floats, fused where
+    the CPU can (as ``fastmath={"contract"}`` makes ``a * b + c``)."""
+    return cgutils.get_or_insert_function(
+        builder.module,
+        ir.FunctionType(vector, [vector] * 3),
+        f"llvm.fmuladd.v{vector.count}f{bits}",
+    )
+
+
 #: Bytes of the vectors in which :func:`_add_scaled_row` adds a row's block:
 #: an AVX-512 register (LLVM's loops use 32-byte ones on these CPUs; a
 #: machine with narrower vectors takes each in two). A 784x300 float32
@@ -700,10 +717,8 @@ def _add_scaled_row(typingctx, sums, w, rows, r, j0):  # pragma: no cover
     :func:`_stack_array` of ``BLOCK`` values. Only for ``sums``, ``w`` and
     a C-contiguous ``rows`` of one float dtype; for others it does nothing
     and returns False (the caller then runs its loop)."""
-    bits = getattr(rows.dtype, "bitwidth", 0)
-    vectorised = (
-        rows.layout == "C" and sums.dtype == w == rows.dtype and bits in (32, 64)
-    )
+    bits = _float_bits(rows.dtype)
+    vectorised = rows.layout == "C" and sums.dtype == w == rows.dtype and bits
 
     def codegen(context, builder, signature, args):
         if not vectorised:
@@ -726,12 +741,9 @@ def _add_scaled_row(typingctx, sums, w, rows, r, j0):  # pragma: no cover
             ir.Constant(vector, ir.Undefined), args[1], ir.IntType(32)(0)
         )
         scale = _shuffle(builder, scale, scale, [0] * lanes)
-        fmuladd = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(vector, [vector] * 3),
-            f"llvm.fmuladd.v{lanes}f{bits}",
-        )
-        align = bits // 8  # (neither the rows nor the stack: a vector's)
+        fmuladd = _fmuladd(builder, vector, bits)
+        # Element alignment only: neither is known to be vector-aligned.
+        align = bits // 8
         for v in range(BLOCK // lanes):
             offset = [ir.Constant(ir.IntType(64), v)]
             values = builder.load(builder.gep(row, offset), align=align)
@@ -741,6 +753,17 @@ def _add_scaled_row(typingctx, sums, w, rows, r, j0):  # pragma: no cover
         return context.get_constant(types.boolean, True)
 
     return types.boolean(sums, w, rows, types.intp, types.intp), codegen
+
+
+@njit(**_serial(fastmath={"contract"}, inline="always"))
+def _add_to_sums(pointer, sums, w, rows, r, j0):  # pragma: no cover
+    """``sums[:BLOCK] += w * rows[r, j0 : j0 + BLOCK]``: in vectors
+    (:func:`_add_scaled_row`) where it can, else in this loop (the same
+    multiply-adds). ``sums`` is ``pointer``'s array."""
+    if not _add_scaled_row(pointer, w, rows, r, j0):
+        row = rows[r, j0 : j0 + BLOCK]
+        for j in range(BLOCK):
+            sums[j] += w * row[j]
 
 
 @njit(**_serial(fastmath={"contract"}, inline="always"))
@@ -757,11 +780,7 @@ def _row_blocks(indptr, indices, data, rows, width, out, i, start):  # pragma: n
         for j in range(BLOCK):
             sums[j] = start
         for k in range(first, end):
-            w, r = data[k], _unsigned(indices[k])
-            if not _add_scaled_row(pointer, w, rows, r, j0):
-                row = rows[r, j0 : j0 + BLOCK]
-                for j in range(BLOCK):
-                    sums[j] += w * row[j]
+            _add_to_sums(pointer, sums, data[k], rows, _unsigned(indices[k]), j0)
         written = out[i, j0 : j0 + BLOCK]
         for j in range(BLOCK):
             written[j] = sums[j]
@@ -890,10 +909,7 @@ def csr_forward_panels(
                     sums[j] = written[j]
                 for k in range(first, end):
                     w, r = data[k], _unsigned(indices[k])
-                    if not _add_scaled_row(pointer, w, rows, r, j0):
-                        row = rows[r, j0 : j0 + BLOCK]
-                        for j in range(BLOCK):
-                            sums[j] += w * row[j]
+                    _add_to_sums(pointer, sums, w, rows, r, j0)
                 for j in range(BLOCK):
                     written[j] = sums[j]
     for i in range(n_out):
@@ -1055,8 +1071,8 @@ def _row_dots(group_bytes: int):
 
     @intrinsic
     def dots(typingctx, indices, k, count, inputs, r, errors, m, grad):
-        bits = getattr(inputs.dtype, "bitwidth", 0)
-        vectorised = inputs.dtype == errors.dtype == grad.dtype and bits in (32, 64)
+        bits = _float_bits(inputs.dtype)
+        vectorised = inputs.dtype == errors.dtype == grad.dtype and bits
         width = ROW_VECTOR_BYTES * 8 // bits if vectorised else 0
         group = group_bytes * 8 // bits if vectorised else 0
 
@@ -1100,11 +1116,7 @@ def _row_dots(group_bytes: int):
             sums = [cgutils.alloca_once(builder, vector) for _ in range(group)]
             for slot in sums:
                 builder.store(ir.Constant(vector, [float_type(0)] * width), slot)
-            fmuladd = cgutils.get_or_insert_function(
-                builder.module,
-                ir.FunctionType(vector, [vector] * 3),
-                f"llvm.fmuladd.v{width}f{bits}",
-            )
+            fmuladd = _fmuladd(builder, vector, bits)
 
             vector_pointer = vector.as_pointer()
 

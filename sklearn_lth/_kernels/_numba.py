@@ -56,7 +56,6 @@ the activations and errors of a short batch are the first ``n`` columns of
 from __future__ import annotations
 
 import math
-import mmap
 import weakref
 from collections.abc import Callable
 from functools import partial
@@ -98,31 +97,32 @@ from ._numpy import ACTIVATIONS, NumpyBackend
 _BUFFERS: dict[int, weakref.ref] = {}
 
 
-# A private mapping where the system has both kinds (POSIX): Python's default
-# is a shared one, which a forked process would write into as its parent's.
-_PRIVATE = (
-    {"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS}
-    if hasattr(mmap, "MAP_PRIVATE")
-    else {}
-)
+#: Feature-major buffers start on a cache line, so that no vector load or
+#: store of a row (whole blocks of columns: 256 bytes in float32) straddles
+#: two: numpy aligns its allocations to 16 bytes, and a 784-300-100-10
+#: network at 20% kept had its 300- and 10-row buffers start 48 bytes into
+#: a line (a CSR product reading its rows from L2 took 1.4 times as long, a
+#: training step about 1.1 times).
+ALIGNMENT = 64
+
+
+def aligned_zeros(shape: tuple[int, int], dtype) -> np.ndarray:
+    """A zeroed C-ordered array that starts on a cache line.
+
+    An array over a ``bytearray`` of its own (so the views of it have it as
+    their ``base``, as they would an array that owned its memory; and, unlike
+    a memory map, tracemalloc sees it and a fork copies it).
+    """
+    dtype = np.dtype(dtype)
+    memory = bytearray(shape[0] * shape[1] * dtype.itemsize + ALIGNMENT)
+    start = -np.frombuffer(memory, np.uint8).ctypes.data % ALIGNMENT
+    return np.ndarray(shape, dtype, buffer=memory, offset=start)
 
 
 def _own(units: int, columns: int, dtype) -> np.ndarray:
-    """A new zeroed ``(units, columns)`` buffer of ours, on a page of its own.
-
-    So that no vector load or store of a row (whole blocks of columns: 256
-    bytes in float32) straddles two cache lines: numpy aligns its
-    allocations to 16 bytes, and a 784-300-100-10 network at 20% kept had
-    its 300- and 10-row buffers start 48 bytes into a line (a CSR product
-    reading its rows from L2 took 1.4 times as long, a training step about
-    1.1 times). An array over a private anonymous memory map: zeroed by the
-    system as its pages are first written (a ``bytearray``, zeroed at once, cost a
-    10,000-row prediction 6 ms a buffer), and the views of it have it as
-    their ``base``, as they would an array that owned its memory.
-    """
-    dtype = np.dtype(dtype)
-    memory = mmap.mmap(-1, max(units * columns * dtype.itemsize, 1), **_PRIVATE)
-    buffer = np.ndarray((units, columns), dtype, buffer=memory)
+    """A new zeroed ``(units, columns)`` buffer of ours (see
+    :func:`aligned_zeros`), recorded as such."""
+    buffer = aligned_zeros((units, columns), dtype)
     key = id(buffer)
     _BUFFERS[key] = weakref.ref(buffer, lambda _, key=key: _BUFFERS.pop(key, None))
     return buffer
