@@ -1157,11 +1157,13 @@ def _row_dots(group_bytes: int):
     return dots
 
 
-#: :func:`kept_gradient`'s groups: 8 kept weights in float32 (4 in float64;
-#: groups of 16 took 1.05-1.5 times as long), then half of that for a row's
-#: last ones (a row at 2% kept of 300 outputs has 6).
-_vector_of_dots = _row_dots(TILE_BYTES)
-_half_vector_of_dots = _row_dots(TILE_BYTES // 2)
+#: Bytes of the sums of one of :func:`kept_gradient`'s groups of kept
+#: weights: 8 in float32, 4 in float64 (groups of 16 took 1.05-1.5 times as
+#: long), then half of that for a row's last ones (a row at 2% kept of 300
+#: outputs has 6).
+GROUP_BYTES = 32
+_vector_of_dots = _row_dots(GROUP_BYTES)
+_half_vector_of_dots = _row_dots(GROUP_BYTES // 2)
 
 
 @njit(**_SERIAL)
@@ -1208,7 +1210,7 @@ def kept_gradient(indptr, indices, inputs, errors, n, grad):  # pragma: no cover
     mode = _subnormals_as_zero(True)
     zero = grad[:0].sum()  # the dtype's zero
     width = _summed_columns(n, inputs, errors, grad, zero)
-    group = TILE_BYTES // inputs.itemsize
+    group = GROUP_BYTES // inputs.itemsize
     half = group // 2
     for r in range(indptr.size - 1):
         k, end = indptr[r], indptr[r + 1]
