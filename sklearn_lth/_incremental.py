@@ -190,12 +190,14 @@ class IncrementalTraining:
 def first_network(estimator, layer_units, dtype, rng) -> Network:
     """The network a first ``partial_fit`` trains.
 
-    The fitted network (``coefs_``) if there is one, else the ``ticket``'s,
+    The fitted network (``coefs_``, in its own dtype, as scikit-learn keeps
+    it whatever the chunks' dtype) if there is one, else the ``ticket``'s,
     else the dense network of fresh initial weights drawn from ``rng``, as
     scikit-learn's first ``partial_fit`` draws them.
     """
     activation, out = estimator.activation, estimator.out_activation_
     if hasattr(estimator, "coefs_"):
+        dtype = estimator.coefs_[0].dtype
         positions = [kept_positions(W) for W in estimator.coefs_]
         layers = [W.toarray().astype(dtype) for W in estimator.coefs_]
         biases = [np.asarray(b, dtype=dtype) for b in estimator.intercepts_]

@@ -170,6 +170,37 @@ def test_partial_fit_on_data_of_another_dtype(kernels):
 
 
 @pytest.mark.parametrize("kernels", ["numpy", "numba"])
+@pytest.mark.parametrize(
+    "fitted, chunk", [(np.float32, np.float64), (np.float64, np.float32)]
+)
+def test_partial_fit_after_fit_keeps_the_fitted_dtype(kernels, fitted, chunk):
+    """A stream that continues a fitted model trains its weights in their
+    own dtype whatever the chunks' (as MLPClassifier does), where it had
+    taken the first chunk's for good."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from sklearn_lth import config_context
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 20))
+    y = rng.randint(3, size=300)
+    theirs = MLPClassifier((30,), max_iter=2, random_state=0)
+    ours = LotteryTicketMLP(
+        (30,), target_sparsity=0.5, pruning_rounds=1, max_iter=2, random_state=0
+    )
+    with config_context(kernels=kernels):
+        for model in (theirs, ours):
+            model.fit(X[:100].astype(fitted), y[:100])
+            model.partial_fit(X[100:200].astype(chunk), y[100:200])
+            model.partial_fit(X[200:].astype(fitted), y[200:])
+    assert theirs.coefs_[0].dtype == fitted
+    assert {W.dtype for W in ours.coefs_} == {np.dtype(fitted)}
+    assert {b.dtype for b in ours.intercepts_} == {np.dtype(fitted)}
+    assert all(np.isfinite(W.data).all() for W in ours.coefs_)
+    assert ours.predict_proba(X[:5].astype(fitted)).dtype == fitted
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
 def test_a_float32_stream_takes_a_float64_chunk_at_the_sparsest_layers(kernels):
     """A network first trained on float32 chunks, whose first layer keeps
     so few weights that it computes its gradient at the kept positions only,
