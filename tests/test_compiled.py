@@ -158,9 +158,10 @@ def test_the_vector_products_give_the_loops_bits(dtype, n):
     np.testing.assert_allclose(mixed[:, :n], expected, rtol=1e-5, atol=1e-5)
 
 
-def test_the_vector_products_leave_integers_to_the_loop():
-    """Integer arrays (no network passes them) take the loop, as before the
-    vectors: integer sums, not a compile error."""
+def test_the_vector_kernels_leave_integers_to_the_loops():
+    """Integer arrays (no network passes them) take the loops, as before the
+    vectors: integer sums, not a compile error nor a gradient left
+    unwritten."""
     W_T = sp.csr_array(np.array([[1, 0, 2], [0, 3, 0]], dtype=np.int64))
     rows = np.arange(3 * 64, dtype=np.int64).reshape(3, 64)
     out = np.zeros((2, 64), np.int64)
@@ -169,6 +170,13 @@ def test_the_vector_products_leave_integers_to_the_loop():
         W_T.indptr, W_T.indices, W_T.data, rows, 64, out, bias, 0, True
     )
     np.testing.assert_array_equal(out, W_T @ rows + bias[:, None])
+    W = sp.csr_array(W_T.T)
+    errors = np.arange(2 * 64, dtype=np.int64).reshape(2, 64)
+    grad = np.full(W.nnz, -7, np.int64)
+    _compiled.kept_gradient(W.indptr, W.indices, rows, errors, 60, grad)
+    kept_rows = np.repeat(np.arange(3), np.diff(W.indptr))
+    expected = (rows[:, :60] @ errors[:, :60].T)[kept_rows, W.indices]
+    np.testing.assert_array_equal(grad, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
