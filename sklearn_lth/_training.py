@@ -22,7 +22,7 @@ round. A new solver is a new optimizer for :class:`TrainingStep` (see
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -106,6 +106,10 @@ LOST_GROUND_FACTOR = 1.1
 #: to zero, where the update does not at every step (the numpy path: a pass
 #: costs about what numpy's Adam step does, so at most a twentieth more).
 SUBNORMAL_FLUSH_STEPS = 20
+#: Mini-batches one compiled call trains on at most where the backend takes
+#: several (``fused_steps``): a Ctrl-C, or a thread's stop flag, waits for at
+#: most this many steps (a 784-300-100-10 network at 2% kept: about 3 ms).
+STEPS_PER_CALL = 32
 
 
 def remedy(config: TrainingConfig) -> str:
@@ -291,6 +295,7 @@ class BatchSource:
         "order",
         "buffer",
         "feature_major_gather",
+        "rows_in_order",
     )
 
     def __init__(
@@ -330,12 +335,23 @@ class BatchSource:
             )
         # Positions among the training rows, in this epoch's order.
         self.order = np.arange(self.n_samples)
+        self.rows_in_order = None  # epoch_rows'
 
     def epoch(self) -> Iterator[slice]:
         """Start an epoch: shuffle the order, give the batches' slices of it."""
         if self.shuffle:
             self.rng.shuffle(self.order)
+        self.rows_in_order = None
         return gen_batches(self.n_samples, self.batch_size)
+
+    def epoch_rows(self) -> np.ndarray:
+        """The rows of ``X`` in this epoch's order: a batch's slice of it are
+        the rows :meth:`gather` gives."""
+        if self.rows_in_order is None:
+            self.rows_in_order = (
+                self.order if self.rows is None else self.rows[self.order]
+            )
+        return self.rows_in_order
 
     def gather(
         self, batch: slice
@@ -409,6 +425,7 @@ class TrainingStep:
         "out_activation",
         "passes",
         "fused_step",
+        "fused_steps",
         "weights_squares",
         "carried",
         "steps_unflushed",
@@ -476,10 +493,68 @@ class TrainingStep:
         self.passes = self.backend.network_passes(
             network, self.activations, self.deltas
         )
-        # The whole step in one call, where the backend has one.
+        # The whole step in one call, where the backend has one, and several.
         self.fused_step = self.backend.fused_step(
             self.passes, self.update, self.out_activation
         )
+        self.fused_steps = self.backend.fused_steps(
+            self.passes, self.update, self.out_activation
+        )
+
+    def batches_per_call(self, batches: BatchSource) -> int:
+        """How many of ``batches``' mini-batches :meth:`train_on` takes in one
+        call: :data:`STEPS_PER_CALL` where the backend trains on several
+        (``fused_steps``: unweighted dense rows of the network's dtype,
+        gathered feature-major), else 1."""
+        if (
+            self.fused_steps is None
+            or batches.sample_weight is not None
+            or batches.feature_major_gather is None
+            or batches.X.dtype != self.activations[1].dtype
+        ):
+            return 1
+        return STEPS_PER_CALL
+
+    def train_on(
+        self, batches: BatchSource, run: list[slice], learning_rates: list[float]
+    ) -> Iterable[tuple[float, float]]:
+        """Train on each mini-batch of ``run`` (consecutive slices of the
+        epoch) at its learning rate; give each step's loss and batch weight,
+        the last a loss that is not finite if one is (no step after it).
+
+        Several in one call when there are several (see
+        :meth:`batches_per_call`), else as :meth:`__call__`.
+        """
+        if len(run) == 1:
+            inputs, targets, weights, weight_sum = batches.gather(run[0])
+            loss = self(inputs, targets, weights, weight_sum, learning_rates[0])
+            return [(loss, weight_sum)]
+        bounds = np.array([batch.start for batch in run] + [run[-1].stop])
+        losses, squares = self.fused_steps(
+            batches.X,
+            batches.epoch_rows(),
+            bounds,
+            batches.Y,
+            batches.buffer,
+            learning_rates,
+            self.penalty(int(bounds[1] - bounds[0])),
+            self.alpha,
+        )
+        self.weights_squares = squares if self.alpha else None
+        return zip(losses.tolist(), np.diff(bounds).tolist())
+
+    def penalty(self, weight_sum: float) -> float:
+        """The next step's L2 penalty, scikit-learn's ``0.5 * alpha *
+        ||W||^2`` per unit of batch weight like the loss it is added to."""
+        if not self.alpha:
+            return 0.0
+        # ||W||^2 comes from the last update when it gave it (the compiled
+        # path's, in its own pass over the weights: a pass of its own cost 4%
+        # of a dense 784-300-100-10 step), else from a pass here.
+        l2 = self.weights_squares
+        if l2 is None:
+            l2 = float(np.dot(self.weights, self.weights))
+        return 0.5 * self.alpha * l2 / max(weight_sum, 1e-12)
 
     def __call__(
         self,
@@ -500,17 +575,7 @@ class TrainingStep:
         no step: its gradient would be divided by zero.
         """
         passes, activations, alpha = self.passes, self.activations, self.alpha
-        penalty = 0.0
-        if alpha:
-            # scikit-learn's penalty, 0.5 * alpha * ||W||^2, per unit of batch
-            # weight like the loss it is added to. ||W||^2 comes from the last
-            # update when it gave it (the compiled path's, in its own pass
-            # over the weights: a pass of its own cost 4% of a dense
-            # 784-300-100-10 step), else from a pass here.
-            l2 = self.weights_squares
-            if l2 is None:
-                l2 = float(np.dot(self.weights, self.weights))
-            penalty = 0.5 * alpha * l2 / max(weight_sum, 1e-12)
+        penalty = self.penalty(weight_sum)
         if self.fused_step is not None and weight_sum > 0:
             step = self.fused_step(
                 inputs, targets, weights, weight_sum, learning_rate, penalty
@@ -732,35 +797,58 @@ class _Round:
         """
         # Bound to locals once: the loop below runs once per mini-batch.
         batches, train_step, schedule = self.batches, self.train_step, self.schedule
-        result, stop, snapshot_at = self.result, self.stop, self.snapshot_at
+        result, stop = self.result, self.stop
         step = self.start_step + result.steps  # the position on the schedule
         accumulated = 0.0
         train_step.forget_weights_squares()
-        for batch in batches.epoch():
+        for run in self._runs(batches.epoch()):
             # Threads never see a Ctrl-C: one running a seed or a fold of an
-            # interrupted fit stops here, before its next step.
+            # interrupted fit stops here, before its next run of steps.
             if stop is not None:
                 stop.raise_if_set()
-            inputs, targets, weights, weight_sum = batches.gather(batch)
-            lr = schedule.learning_rate(step)
-            loss = train_step(inputs, targets, weights, weight_sum, lr)
-            if not math.isfinite(loss):
-                raise self._diverged(loss, epoch)
-            if result.initial_loss is None:
-                result.initial_loss = loss
-            # Summed per unit of weight: the epoch's loss is the weighted mean
-            # over its rows, so a short last batch counts for what it holds.
-            accumulated += loss * weight_sum
-            step += 1
-            result.steps += 1
-            if snapshot_at is not None and result.snapshot is None:
-                # The weights after step ``snapshot_at`` of the round, with
-                # their position on the schedule for the rounds rewound there.
-                if result.steps >= snapshot_at:
-                    result.snapshot = weights_now(train_step.network, step=step)
+            rates = [schedule.learning_rate(step + k) for k in range(len(run))]
+            for loss, weight_sum in train_step.train_on(batches, run, rates):
+                if not math.isfinite(loss):
+                    raise self._diverged(loss, epoch)
+                if result.initial_loss is None:
+                    result.initial_loss = loss
+                # Summed per unit of weight: the epoch's loss is the weighted
+                # mean over its rows, so a short last batch counts for what it
+                # holds.
+                accumulated += loss * weight_sum
+                step += 1
+                result.steps += 1
+            if self._snapshot_due(0):
+                # The weights after step ``snapshot_at`` of the round (a run
+                # ends there), with their position on the schedule for the
+                # rounds rewound there.
+                result.snapshot = weights_now(train_step.network, step=step)
         result.n_iter += 1
         result.samples_seen += batches.n_samples
         result.loss_curve.append(accumulated / max(batches.total_weight, 1e-12))
+
+    def _runs(self, batches: Iterable[slice]) -> Iterator[list[slice]]:
+        """The epoch's mini-batches in runs the training step takes in one
+        call each (see :meth:`TrainingStep.batches_per_call`), a run ending
+        at the step after which the snapshot is due."""
+        most = self.train_step.batches_per_call(self.batches)
+        run = []
+        for batch in batches:
+            run.append(batch)
+            if len(run) == most or self._snapshot_due(len(run)):
+                yield run
+                run = []
+        if run:
+            yield run
+
+    def _snapshot_due(self, steps_ahead: int) -> bool:
+        """Whether the snapshot is due after ``steps_ahead`` more steps."""
+        snapshot_at, result = self.snapshot_at, self.result
+        return (
+            snapshot_at is not None
+            and result.snapshot is None
+            and result.steps + steps_ahead >= snapshot_at
+        )
 
     def end_epoch(self) -> bool:
         """Score the epoch and count it for the stopping rule; True: stop."""

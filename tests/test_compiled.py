@@ -17,12 +17,17 @@ from sklearn.datasets import load_digits
 
 import sklearn_lth
 from sklearn_lth import LotteryTicketMLP, LotteryTicketMLPRegressor
+from sklearn_lth._interrupt import StopFlag
 from sklearn_lth._kernels import ACTIVATIONS as NUMPY_ACTIVATIONS
 from sklearn_lth._kernels import DERIVATIVES, backend_for, flush_subnormal
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._optimizers import SGD, Adam
+from sklearn_lth._rewinding import StartPoint
+from sklearn_lth._training import TrainingConfig, train_round
+from sklearn_lth.exceptions import TrainingDivergedError
 
 numba = pytest.importorskip("numba")
+from sklearn_lth import _training  # noqa: E402
 from sklearn_lth._kernels import _compiled, _numba  # noqa: E402
 from sklearn_lth._kernels._numba import NumbaBackend  # noqa: E402
 
@@ -1067,10 +1072,15 @@ def test_a_network_of_csr_layers_trains_by_whole_passes_with_the_same_bits(
             )
 
     steps = returns_of(monkeypatch, _numba, "network_step")
+    runs = returns_of(monkeypatch, _numba, "network_steps")
     whole = fit()
     assert made, "every layer is CSR: the whole-network passes should train"
     assert made[0].forward_operands[3][0].size  # the first layer by panels
-    assert steps, "and each step in one call"
+    if sample_weight is None:
+        # An epoch's three batches in one call.
+        assert [taken for taken, _ in runs] == [3, 3, 3] and not steps
+    else:
+        assert steps and not runs, "each weighted step in one call"
     _layer_by_layer(monkeypatch)
     by_layer = fit()
     np.testing.assert_array_equal(whole.loss_curve_, by_layer.loss_curve_)
@@ -1240,6 +1250,105 @@ def test_networks_the_whole_passes_do_not_cover_go_layer_by_layer(monkeypatch, c
     made = _passes_made(monkeypatch)
     _fit("numba", X=X, y=y, **params)
     assert not made
+
+
+# -- several steps in one compiled call ---------------------------------------
+def _sparse_round(monkeypatch, steps_per_call, bad_row=None, config=(), **kwargs):
+    """A round of a network of CSR layers (numba), ``steps_per_call`` steps
+    at most per call (23 steps an epoch), with an infinite input in row
+    ``bad_row`` if given; returns the network and the result."""
+    monkeypatch.setattr(_training, "STEPS_PER_CALL", steps_per_call)
+    rng = np.random.RandomState(8)
+    X = rng.normal(size=(230, 40)).astype(np.float32)
+    Y = np.eye(3, dtype=np.float32)[X[:, :3].argmax(axis=1)]
+    if bad_row is not None:
+        X[bad_row] = np.inf
+    weights, biases = glorot_uniform([40, 24, 3], "relu", np.float32, rng)
+    positions = [
+        np.sort(rng.choice(W.size, W.size // 5, replace=False)) for W in weights
+    ]
+    network = Network.from_dense(weights, biases, positions, "relu", "softmax")
+    config = TrainingConfig(
+        kernels="numba", batch_size=10, max_iter=2, alpha=1e-3, **dict(config)
+    )
+    result = train_round(
+        network,
+        X,
+        Y,
+        None,
+        config,
+        np.random.RandomState(0),
+        start=StartPoint(weights, biases),
+        **kwargs,
+    )
+    return network, result
+
+
+def test_a_run_of_steps_ends_at_the_snapshot(monkeypatch):
+    """The weights after step 5 (rewinding's snapshot) are taken between two
+    calls, as they are step by step: the run ends there."""
+    runs = returns_of(monkeypatch, _numba.CsrNetworkPasses, "train_batches")
+    network, result = _sparse_round(monkeypatch, 32, snapshot_at=5)
+    assert [losses.size for losses, _ in runs] == [5, 18, 23]
+    runs.clear()
+    one_by_one, expected = _sparse_round(monkeypatch, 1, snapshot_at=5)
+    assert not runs
+    assert result.snapshot.step == expected.snapshot.step == 5
+    for a, b in zip(result.snapshot.weights, expected.snapshot.weights):
+        np.testing.assert_array_equal(a, b)
+    assert result.loss_curve == expected.loss_curve
+    for a, b in zip(network.layers, one_by_one.layers):
+        np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_a_stop_flag_stops_a_round_between_two_runs(monkeypatch):
+    """A thread's stop is read before each call of several steps."""
+    stop = StopFlag()
+    runs = []
+    real = _numba.CsrNetworkPasses.train_batches
+
+    def train_batches(*args):
+        runs.append(real(*args))
+        stop.set()  # (as another thread would, during the call)
+        return runs[-1]
+
+    monkeypatch.setattr(_numba.CsrNetworkPasses, "train_batches", train_batches)
+    with pytest.raises(KeyboardInterrupt):
+        _sparse_round(monkeypatch, 8, stop=stop)
+    assert [losses.size for losses, _ in runs] == [8]
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_a_run_of_steps_stops_at_a_loss_that_is_not_finite(monkeypatch, solver):
+    """The step whose loss is not finite is the run's last and updates
+    nothing: the round reports it, with the weights, the optimizer's state
+    and the steps of one step at a time."""
+    seen = []
+    real = _training._Round._diverged
+
+    def diverged(self, loss, epoch):
+        step = self.train_step
+        optimizer = step.update.optimizer
+        state = [step.params[0].copy(), *(a.copy() for a in optimizer.state)]
+        seen.append((state, getattr(optimizer, "t", None), self.result.steps))
+        return real(self, loss, epoch)
+
+    monkeypatch.setattr(_training._Round, "_diverged", diverged)
+    runs = returns_of(monkeypatch, _numba.CsrNetworkPasses, "train_batches")
+    messages = []
+    for steps_per_call in (32, 1):
+        with pytest.raises(TrainingDivergedError) as raised:
+            _sparse_round(
+                monkeypatch, steps_per_call, bad_row=100, config=dict(solver=solver)
+            )
+        messages.append(str(raised.value))
+    (losses, _), *_ = runs
+    assert not np.isfinite(losses[-1]) and 1 < losses.size < 23, "mid-run"
+    assert len(runs) == 1 and messages[0] == messages[1]
+    (state, count, steps), (expected, expected_count, expected_steps) = seen
+    assert steps == expected_steps == losses.size - 1 and count == expected_count
+    for a, b in zip(state, expected):
+        np.testing.assert_array_equal(a, b)
 
 
 _COMPILE_ORDER_SCRIPT = """

@@ -1407,3 +1407,80 @@ def network_step(
     squares = optimizer_step(*update)
     network_refresh(backward[2], orders, forward[2])
     return loss, squares
+
+
+@njit(**_SERIAL)
+def network_steps(
+    X,
+    positions,
+    bounds,
+    Y,
+    targets,
+    inputs,
+    forward,
+    outputs,
+    errors,
+    hidden_code,
+    out_code,
+    no_weights,
+    scales,
+    penalty,
+    alpha,
+    backward,
+    gradients,
+    update,
+    step_constants,
+    orders,
+    losses,
+):  # pragma: no cover
+    """Several whole training steps (:func:`network_step`) in one call: step
+    ``k`` trains on the rows ``X[positions[bounds[k]:bounds[k + 1]]]``,
+    gathered feature-major into ``inputs`` (:func:`gather_transposed`) with
+    their one-hot targets from ``Y`` into ``targets``, unweighted (an empty
+    ``no_weights`` of the network's dtype), with its
+    error scaled by ``scales[k]`` and the update's constants
+    ``step_constants[k]`` (each step's, as the update prepares them). The
+    first step adds ``penalty`` to its loss; each later one the L2 penalty
+    of the weights the step before left, ``0.5 * alpha * squares / rows``
+    (the float64 operations of a step called from Python).
+
+    Writes each step's loss into ``losses`` and stops after the first that
+    is not finite (that step makes no update). Returns the steps taken and
+    the last update's sum of squares.
+    """
+    constants = update[6]
+    squares = np.nan
+    for k in range(bounds.size - 1):
+        start, stop = bounds[k], bounds[k + 1]
+        n = stop - start
+        rows = positions[start:stop]
+        gather_transposed(X, rows, inputs)
+        for i in range(n):
+            row = _unsigned(rows[i])
+            for j in range(Y.shape[1]):
+                targets[i, j] = Y[row, j]
+        for c in range(constants.size):
+            constants[c] = step_constants[k, c]
+        if k and alpha != 0:
+            penalty = 0.5 * alpha * squares / max(n, 1e-12)
+        loss, squares = network_step(
+            inputs,
+            n,
+            forward,
+            outputs,
+            errors,
+            hidden_code,
+            out_code,
+            targets[:n],
+            no_weights,
+            scales[k],
+            penalty,
+            backward,
+            gradients,
+            update,
+            orders,
+        )
+        losses[k] = loss
+        if not np.isfinite(loss):
+            return k + 1, squares
+    return bounds.size - 1, squares

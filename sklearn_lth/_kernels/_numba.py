@@ -81,6 +81,7 @@ from ._compiled import (
     network_forward,
     network_refresh,
     network_step,
+    network_steps,
     optimizer_step,
     padded_width,
     panels_for,
@@ -437,6 +438,13 @@ class NumbaBackend(NumpyBackend):
             return partial(passes.train, update)
         return None
 
+    def fused_steps(self, passes, update, out_activation: str) -> Callable | None:
+        """:meth:`CsrNetworkPasses.train_batches` with ``update`` where
+        :meth:`fused_step` gives a step, else None."""
+        if self.fused_step(passes, update, out_activation) is None:
+            return None
+        return partial(passes.train_batches, update)
+
     def loss_and_error(
         self,
         out_activation: str,
@@ -577,20 +585,31 @@ class CompiledUpdate:
             pruned,
         )
 
-    def prepare(self, learning_rate: float, weight_sum: float) -> None:
-        """Set the constants of the next update."""
+    def prepare(self, learning_rate: float, weight_sum: float, ahead: int = 0) -> None:
+        """Set the constants of the next update (``ahead``: of the update
+        that many after the next)."""
         constants, optimizer = self.constants, self.optimizer
         l2 = self.alpha / weight_sum
         if isinstance(optimizer, Adam):
-            scale, _ = optimizer.scale_at(learning_rate, optimizer.t + 1)
+            scale, _ = optimizer.scale_at(learning_rate, optimizer.t + 1 + ahead)
             constants[2], constants[4] = 1.0 / scale, l2
         else:
             constants[0], constants[2] = learning_rate, l2
 
-    def commit(self) -> None:
-        """Count an update made with :meth:`prepare`'s constants."""
+    def constants_for(self, learning_rates: list, weight_sums: list) -> np.ndarray:
+        """The constants of the next updates, one row each (as
+        :meth:`prepare` sets them)."""
+        constants = self.constants
+        rows = np.empty((len(learning_rates), constants.size), constants.dtype)
+        for ahead, (rate, weight_sum) in enumerate(zip(learning_rates, weight_sums)):
+            self.prepare(rate, weight_sum, ahead)
+            rows[ahead] = constants
+        return rows
+
+    def commit(self, updates: int = 1) -> None:
+        """Count ``updates`` made with :meth:`prepare`'s constants."""
         if isinstance(self.optimizer, Adam):
-            self.optimizer.t += 1
+            self.optimizer.t += updates
 
     def __call__(self, learning_rate: float, weight_sum: float) -> float | None:
         """Update; return the weights' sum of squares when there is an L2
@@ -658,6 +677,7 @@ class CsrNetworkPasses:
         # The batch's feature-major rows of the last forward pass (None: the
         # network computed it layer by layer).
         self.inputs = None
+        self._targets = None  # train_batches' one-hot rows, kept between calls
 
     def forward(self, activations: list) -> np.ndarray:
         """As :meth:`Network.forward`, which computes a sparse batch, or
@@ -759,3 +779,63 @@ class CsrNetworkPasses:
         if math.isfinite(loss):
             update.commit()
         return loss, squares
+
+    def train_batches(
+        self,
+        update: CompiledUpdate,
+        X: np.ndarray,
+        positions: np.ndarray,
+        bounds: np.ndarray,
+        Y: np.ndarray,
+        inputs: np.ndarray,
+        learning_rates: list,
+        penalty: float,
+        alpha: float,
+    ) -> tuple[np.ndarray, float]:
+        """Several unweighted steps of :meth:`train` in one compiled call
+        (:func:`~sklearn_lth._kernels._compiled.network_steps`), the same
+        bits: step ``k`` on the rows ``X[positions[bounds[k]:bounds[k + 1]]]``
+        of ``X`` (of the network's dtype), gathered into the feature-major
+        buffer ``inputs``, at ``learning_rates[k]``; the first step's loss
+        adds ``penalty``, the later ones' the L2 term of coefficient
+        ``alpha``. The Python and dispatch between the steps had cost a
+        784-300-100-10 network at 2% kept 15% of its epoch (6.2 ms against
+        5.3).
+
+        Returns the losses of the steps taken (up to and including the first
+        that is not finite, which makes no update) and the weights' sum of
+        squares after the last update.
+        """
+        rows = np.diff(bounds)
+        n_steps = rows.size
+        targets = self._targets
+        if targets is None or targets.shape[0] < rows.max() or targets.dtype != Y.dtype:
+            targets = self._targets = np.empty((rows.max(), Y.shape[1]), Y.dtype)
+        losses = np.empty(n_steps)
+        taken, squares = network_steps(
+            X,
+            positions,
+            bounds,
+            Y,
+            targets,
+            inputs,
+            self.forward_operands,
+            self.outputs,
+            self.errors,
+            self.hidden_code,
+            self.out_code,
+            self.no_weights,
+            (1.0 / rows).astype(self.dtype),
+            penalty,
+            alpha,
+            self.backward_operands,
+            self.gradients,
+            update.operands,
+            update.constants_for(learning_rates, rows.tolist()),
+            self.orders,
+            losses,
+        )
+        self.inputs = inputs
+        losses = losses[:taken]
+        update.commit(taken if math.isfinite(losses[-1]) else taken - 1)
+        return losses, squares

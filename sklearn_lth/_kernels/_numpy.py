@@ -372,6 +372,14 @@ class NumpyBackend:
         loss and the update one by one (here always)."""
         return None
 
+    def fused_steps(self, passes, update, out_activation: str) -> Callable | None:
+        """Where :meth:`fused_step` gives a step, a call that takes several:
+        ``steps(X, positions, bounds, Y, inputs, learning_rates, penalty,
+        alpha) -> (losses, squares)`` (see
+        ``sklearn_lth._kernels._numba.CsrNetworkPasses.train_batches``);
+        else None (here always)."""
+        return None
+
     def loss_and_error(
         self,
         out_activation: str,
