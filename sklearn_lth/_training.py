@@ -1,12 +1,13 @@
 """Training one round: mini-batch epochs over a network with a fixed mask.
 
-:func:`train_round` is a loop over epochs, each a loop over mini-batches; the
-steps it calls each own one concern:
+:func:`train_round` is a loop over epochs, each a loop over mini-batches (in
+runs that one compiled call takes, where the backend can); the steps it calls
+each own one concern:
 
 - :class:`BatchSource`: which rows each mini-batch holds, and gathering them;
 - :class:`~sklearn_lth._schedules.LearningRateSchedule`: the learning rate of
   each step (see :mod:`sklearn_lth._schedules`);
-- :class:`TrainingStep`: one optimizer step on one mini-batch;
+- :class:`TrainingStep`: one optimizer step on one mini-batch (or a run);
 - :class:`ValidationTracker`: the validation rows' score and loss per epoch,
   and the best weights for early stopping;
 - :class:`NoImprovementRule`: when training stops (shared with
@@ -944,7 +945,8 @@ def train_round(
     round_index : int
         Used in messages only.
     stop : StopFlag, optional
-        Checked between mini-batches: once set, training stops with a
+        Checked between mini-batches (or runs of up to
+        :data:`STEPS_PER_CALL`): once set, training stops with a
         KeyboardInterrupt (another thread of the same fit was interrupted).
     earlier : EarlierTraining, optional
         A warm-started fit's carry-over: the result's counts, loss curve and

@@ -85,8 +85,8 @@ def find_ticket(
         Receives the search before its first round: whatever exception stops
         the loop, ``progress.result()`` gives the last completed round.
     stop : StopFlag, optional
-        Once set, the search stops (between mini-batches, before a round or
-        a save) with a KeyboardInterrupt.
+        Once set, the search stops (between mini-batches or runs of them,
+        before a round or a save) with a KeyboardInterrupt.
 
     Raises
     ------

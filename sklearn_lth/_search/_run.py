@@ -136,7 +136,7 @@ def _run_seeds(data, plan, seeds, folder, n_jobs, stop, on_interrupt) -> Kept:
         try:
             outcomes = search_seeds(seeds, data, plan, n_jobs, stores, progress)
         except KeyboardInterrupt:
-            # Seeds in threads stop at their next mini-batch; worker
+            # Seeds in threads stop at their next mini-batch (or run); worker
             # processes are stopped by their own signal or by joblib. Then
             # each seed's last completed round is collected, from memory or
             # from its file.
