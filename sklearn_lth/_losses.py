@@ -18,6 +18,13 @@ from sklearn.metrics import r2_score
 REGRESSION_OUTPUTS = ("identity", "exp")
 
 
+def l2_penalty(alpha: float, squares: float, weight_sum: float) -> float:
+    """scikit-learn's L2 penalty ``0.5 * alpha * ||W||^2`` (``squares``), per
+    unit of batch weight like the loss it is added to (compiled as it is for
+    the compiled path's runs of steps, so that both compute it alike)."""
+    return 0.5 * alpha * squares / max(weight_sum, 1e-12)
+
+
 def loss_value(
     out_activation: str, Y: np.ndarray, P: np.ndarray, sample_weight: np.ndarray | None
 ) -> float:

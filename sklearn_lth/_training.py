@@ -32,7 +32,7 @@ from sklearn.utils import gen_batches
 
 from ._interrupt import StopFlag
 from ._kernels import backend_for, flush_subnormal
-from ._losses import loss_value, output_delta, validation_score
+from ._losses import l2_penalty, loss_value, output_delta, validation_score
 from ._network import Network
 from ._optimizers import make_optimizer
 from ._rewinding import StartPoint
@@ -108,9 +108,12 @@ LOST_GROUND_FACTOR = 1.1
 #: costs about what numpy's Adam step does, so at most a twentieth more).
 SUBNORMAL_FLUSH_STEPS = 20
 #: Mini-batches one compiled call trains on at most where the backend takes
-#: several (``fused_steps``): a Ctrl-C, or a thread's stop flag, waits for at
-#: most this many steps (a 784-300-100-10 network at 2% kept: about 3 ms).
+#: several (``fused_steps``), and the multiply-adds of their forward passes
+#: (kept weights times rows, summed over the steps) at most: a Ctrl-C, or a
+#: thread's stop flag, waits for one such run (3-4 ms on the benchmark
+#: machine: 32 steps of a 784-300-100-10 network at 2% or 5% kept, 10 at 20%).
 STEPS_PER_CALL = 32
+MULTIPLY_ADDS_PER_CALL = 2**25
 
 
 def remedy(config: TrainingConfig) -> str:
@@ -354,6 +357,18 @@ class BatchSource:
             )
         return self.rows_in_order
 
+    def gathers_feature_major(self) -> bool:
+        """Whether the batches are unweighted rows of a dense ``X`` gathered
+        feature-major (what a run of steps in one compiled call reads:
+        :meth:`run_rows`)."""
+        return self.sample_weight is None and self.feature_major_gather is not None
+
+    def run_rows(self, run: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``X`` of consecutive batches ``run`` of this epoch:
+        ``rows[bounds[k]:bounds[k + 1]]`` are the ``k``-th batch's."""
+        bounds = np.array([batch.start for batch in run] + [run[-1].stop])
+        return self.epoch_rows(), bounds
+
     def gather(
         self, batch: slice
     ) -> tuple[Features, np.ndarray, np.ndarray | None, float]:
@@ -369,10 +384,9 @@ class BatchSource:
         weight_sum : int or float
             The batch's size when there are no sample weights.
         """
-        # Positions among the training rows, then rows of X.
-        idx = self.order[batch] if self.shuffle else batch
-        if self.rows is not None:
-            idx = self.rows[idx]
+        # Rows of X: a slice of X itself when unshuffled, all rows.
+        unshuffled = not self.shuffle and self.rows is None
+        idx = batch if unshuffled else self.epoch_rows()[batch]
         n = batch.stop - batch.start
         if self.buffer is None or isinstance(idx, slice):
             inputs = self.X[idx]  # a slice of an array is a view: no copy
@@ -504,17 +518,18 @@ class TrainingStep:
 
     def batches_per_call(self, batches: BatchSource) -> int:
         """How many of ``batches``' mini-batches :meth:`train_on` takes in one
-        call: :data:`STEPS_PER_CALL` where the backend trains on several
-        (``fused_steps``: unweighted dense rows of the network's dtype,
-        gathered feature-major), else 1."""
+        call: where the backend trains on several (``fused_steps``, on
+        unweighted rows of the network's dtype gathered feature-major), as
+        many as :data:`STEPS_PER_CALL` and :data:`MULTIPLY_ADDS_PER_CALL`
+        allow; else 1."""
         if (
             self.fused_steps is None
-            or batches.sample_weight is not None
-            or batches.feature_major_gather is None
+            or not batches.gathers_feature_major()
             or batches.X.dtype != self.activations[1].dtype
         ):
             return 1
-        return STEPS_PER_CALL
+        per_step = self.network.n_remaining * batches.batch_size
+        return max(1, min(STEPS_PER_CALL, MULTIPLY_ADDS_PER_CALL // per_step))
 
     def train_on(
         self, batches: BatchSource, run: list[slice], learning_rates: list[float]
@@ -530,23 +545,24 @@ class TrainingStep:
             inputs, targets, weights, weight_sum = batches.gather(run[0])
             loss = self(inputs, targets, weights, weight_sum, learning_rates[0])
             return [(loss, weight_sum)]
-        bounds = np.array([batch.start for batch in run] + [run[-1].stop])
+        rows, bounds = batches.run_rows(run)
+        sizes = [batch.stop - batch.start for batch in run]
         losses, squares = self.fused_steps(
             batches.X,
-            batches.epoch_rows(),
+            rows,
             bounds,
             batches.Y,
             batches.buffer,
             learning_rates,
-            self.penalty(int(bounds[1] - bounds[0])),
+            self.penalty(sizes[0]),
             self.alpha,
         )
-        self.weights_squares = squares if self.alpha else None
-        return zip(losses.tolist(), np.diff(bounds).tolist())
+        if self.alpha and (math.isfinite(losses[-1]) or len(losses) > 1):
+            self.weights_squares = squares  # after the run's last update
+        return zip(losses.tolist(), sizes)
 
     def penalty(self, weight_sum: float) -> float:
-        """The next step's L2 penalty, scikit-learn's ``0.5 * alpha *
-        ||W||^2`` per unit of batch weight like the loss it is added to."""
+        """The next step's L2 penalty (:func:`~sklearn_lth._losses.l2_penalty`)."""
         if not self.alpha:
             return 0.0
         # ||W||^2 comes from the last update when it gave it (the compiled
@@ -555,7 +571,7 @@ class TrainingStep:
         l2 = self.weights_squares
         if l2 is None:
             l2 = float(np.dot(self.weights, self.weights))
-        return 0.5 * self.alpha * l2 / max(weight_sum, 1e-12)
+        return l2_penalty(self.alpha, l2, weight_sum)
 
     def __call__(
         self,
@@ -798,11 +814,19 @@ class _Round:
         """
         # Bound to locals once: the loop below runs once per mini-batch.
         batches, train_step, schedule = self.batches, self.train_step, self.schedule
-        result, stop = self.result, self.stop
+        result, stop, snapshot_at = self.result, self.stop, self.snapshot_at
         step = self.start_step + result.steps  # the position on the schedule
         accumulated = 0.0
         train_step.forget_weights_squares()
-        for run in self._runs(batches.epoch()):
+        # Runs of mini-batches that one call takes (one each, where the step
+        # takes one at a time); a run ends where the snapshot is due.
+        snapshot_due = snapshot_at is not None and result.snapshot is None
+        runs = _runs(
+            batches.epoch(),
+            train_step.batches_per_call(batches),
+            snapshot_at - result.steps if snapshot_due else None,
+        )
+        for run in runs:
             # Threads never see a Ctrl-C: one running a seed or a fold of an
             # interrupted fit stops here, before its next run of steps.
             if stop is not None:
@@ -819,37 +843,14 @@ class _Round:
                 accumulated += loss * weight_sum
                 step += 1
                 result.steps += 1
-            if self._snapshot_due(0):
-                # The weights after step ``snapshot_at`` of the round (a run
-                # ends there), with their position on the schedule for the
-                # rounds rewound there.
-                result.snapshot = weights_now(train_step.network, step=step)
+            if snapshot_due and result.snapshot is None:
+                # The weights after step ``snapshot_at`` of the round, with
+                # their position on the schedule for the rounds rewound there.
+                if result.steps >= snapshot_at:
+                    result.snapshot = weights_now(train_step.network, step=step)
         result.n_iter += 1
         result.samples_seen += batches.n_samples
         result.loss_curve.append(accumulated / max(batches.total_weight, 1e-12))
-
-    def _runs(self, batches: Iterable[slice]) -> Iterator[list[slice]]:
-        """The epoch's mini-batches in runs the training step takes in one
-        call each (see :meth:`TrainingStep.batches_per_call`), a run ending
-        at the step after which the snapshot is due."""
-        most = self.train_step.batches_per_call(self.batches)
-        run = []
-        for batch in batches:
-            run.append(batch)
-            if len(run) == most or self._snapshot_due(len(run)):
-                yield run
-                run = []
-        if run:
-            yield run
-
-    def _snapshot_due(self, steps_ahead: int) -> bool:
-        """Whether the snapshot is due after ``steps_ahead`` more steps."""
-        snapshot_at, result = self.snapshot_at, self.result
-        return (
-            snapshot_at is not None
-            and result.snapshot is None
-            and result.steps + steps_ahead >= snapshot_at
-        )
 
     def end_epoch(self) -> bool:
         """Score the epoch and count it for the stopping rule; True: stop."""
@@ -892,6 +893,22 @@ class _Round:
             + remedy(self.config),
             round_index=self.round_index,
         )
+
+
+def _runs(
+    batches: Iterable[slice], most: int, cut: int | None
+) -> Iterator[list[slice]]:
+    """``batches`` in lists of at most ``most``, one of them ending with the
+    ``cut``-th batch (None: none)."""
+    run, taken = [], 0
+    for batch in batches:
+        run.append(batch)
+        taken += 1
+        if len(run) == most or taken == cut:
+            yield run
+            run = []
+    if run:
+        yield run
 
 
 def _epoch_line(result: RoundResult) -> str:

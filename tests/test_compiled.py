@@ -1330,7 +1330,8 @@ def test_a_run_of_steps_stops_at_a_loss_that_is_not_finite(monkeypatch, solver):
         step = self.train_step
         optimizer = step.update.optimizer
         state = [step.params[0].copy(), *(a.copy() for a in optimizer.state)]
-        seen.append((state, getattr(optimizer, "t", None), self.result.steps))
+        counts = (getattr(optimizer, "t", None), self.result.steps)
+        seen.append((state, counts, step.weights_squares))
         return real(self, loss, epoch)
 
     monkeypatch.setattr(_training._Round, "_diverged", diverged)
@@ -1345,10 +1346,30 @@ def test_a_run_of_steps_stops_at_a_loss_that_is_not_finite(monkeypatch, solver):
     (losses, _), *_ = runs
     assert not np.isfinite(losses[-1]) and 1 < losses.size < 23, "mid-run"
     assert len(runs) == 1 and messages[0] == messages[1]
-    (state, count, steps), (expected, expected_count, expected_steps) = seen
-    assert steps == expected_steps == losses.size - 1 and count == expected_count
+    (state, counts, squares), (expected, expected_counts, expected_squares) = seen
+    assert counts == expected_counts and counts[1] == losses.size - 1
+    # The L2 penalty's sum of squares: the last update's, not the NaN of the
+    # step that made none.
+    assert squares == expected_squares and np.isfinite(squares)
     for a, b in zip(state, expected):
         np.testing.assert_array_equal(a, b)
+
+
+def test_runs_are_as_long_as_their_multiply_adds_allow(monkeypatch):
+    """A run's forward multiply-adds (kept weights times rows, summed over
+    its steps) stay within MULTIPLY_ADDS_PER_CALL, so that a stop waits
+    about as long whatever the network: a network whose one step exceeds
+    it takes its steps one at a time."""
+    network, _ = _sparse_round(monkeypatch, 32)
+    per_step = network.n_remaining * 10  # batches of 10
+    runs = returns_of(monkeypatch, _numba.CsrNetworkPasses, "train_batches")
+    monkeypatch.setattr(_training, "MULTIPLY_ADDS_PER_CALL", 7 * per_step + 1)
+    _sparse_round(monkeypatch, 32)
+    assert [losses.size for losses, _ in runs] == [7, 7, 7, 2] * 2
+    runs.clear()
+    monkeypatch.setattr(_training, "MULTIPLY_ADDS_PER_CALL", per_step - 1)
+    _sparse_round(monkeypatch, 32)
+    assert not runs
 
 
 _COMPILE_ORDER_SCRIPT = """

@@ -69,6 +69,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._losses import l2_penalty
+
 # Every kernel names its float semantics (fastmath=False: IEEE, in the
 # order written): numba compiles a function that names none, called first
 # from one that does, with the caller's, and keeps that compiled version
@@ -1409,6 +1411,9 @@ def network_step(
     return loss, squares
 
 
+_l2_penalty = njit(**_SERIAL)(l2_penalty)
+
+
 @njit(**_SERIAL)
 def network_steps(
     X,
@@ -1441,15 +1446,15 @@ def network_steps(
     error scaled by ``scales[k]`` and the update's constants
     ``step_constants[k]`` (each step's, as the update prepares them). The
     first step adds ``penalty`` to its loss; each later one the L2 penalty
-    of the weights the step before left, ``0.5 * alpha * squares / rows``
-    (the float64 operations of a step called from Python).
+    (:func:`~sklearn_lth._losses.l2_penalty`, of coefficient ``alpha``) of
+    the weights the step before left.
 
     Writes each step's loss into ``losses`` and stops after the first that
     is not finite (that step makes no update). Returns the steps taken and
-    the last update's sum of squares.
+    the sum of squares after the last update (NaN if none).
     """
     constants = update[6]
-    squares = np.nan
+    squares = last_squares = np.nan
     for k in range(bounds.size - 1):
         start, stop = bounds[k], bounds[k + 1]
         n = stop - start
@@ -1462,7 +1467,7 @@ def network_steps(
         for c in range(constants.size):
             constants[c] = step_constants[k, c]
         if k and alpha != 0:
-            penalty = 0.5 * alpha * squares / max(n, 1e-12)
+            penalty = _l2_penalty(alpha, last_squares, n)
         loss, squares = network_step(
             inputs,
             n,
@@ -1482,5 +1487,6 @@ def network_steps(
         )
         losses[k] = loss
         if not np.isfinite(loss):
-            return k + 1, squares
-    return bounds.size - 1, squares
+            return k + 1, last_squares
+        last_squares = squares
+    return bounds.size - 1, last_squares
