@@ -561,8 +561,9 @@ class LotteryTicketMLP(ClassifierMixin, CSRClassifierMixin, _BaseLotteryTicketML
     Notes
     -----
     Nothing finished is lost. Ctrl-C during ``fit`` leaves the estimator
-    fitted at the last completed round, with a warning, and the
-    ``KeyboardInterrupt`` then propagates. A round that diverges raises
+    fitted at the last completed round, with a warning (as it was before
+    ``fit`` when no round completed), and the ``KeyboardInterrupt`` then
+    propagates. A round that diverges raises
     :class:`TrainingDivergedError` naming the round (and the epoch, for a
     loss that stops being finite); the estimator is left as it was before
     ``fit``, and the error's ``estimator`` attribute holds a copy fitted at
