@@ -528,7 +528,8 @@ class TrainingStep:
             or batches.X.dtype != self.activations[1].dtype
         ):
             return 1
-        per_step = self.network.n_remaining * batches.batch_size
+        # (A ticket may keep no weight at all: its steps still cost.)
+        per_step = max(1, self.network.n_remaining * batches.batch_size)
         return max(1, min(STEPS_PER_CALL, MULTIPLY_ADDS_PER_CALL // per_step))
 
     def train_on(

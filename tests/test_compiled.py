@@ -1355,6 +1355,29 @@ def test_a_run_of_steps_stops_at_a_loss_that_is_not_finite(monkeypatch, solver):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_ticket_that_keeps_no_weight_trains_in_runs(monkeypatch):
+    """Its steps have no multiply-add (the run's bound divided by zero)."""
+    rng = np.random.RandomState(9)
+    X = rng.normal(size=(100, 20)).astype(np.float32)
+    y = rng.randint(3, size=100)
+    ticket = sklearn_lth.LotteryTicket(
+        [
+            sp.csr_array((20, 8), dtype=np.float32),
+            sp.csr_array((8, 3), dtype=np.float32),
+        ],
+        [np.zeros(8, np.float32), np.zeros(3, np.float32)],
+    )
+    runs = returns_of(monkeypatch, _numba.CsrNetworkPasses, "train_batches")
+    params = dict(ticket=ticket, max_iter=2, batch_size=10, random_state=0)
+    fitted = _fit("numba", X=X, y=y, **params)
+    assert [losses.size for losses, _ in runs] == [10, 10]
+    monkeypatch.setattr(_training, "STEPS_PER_CALL", 1)
+    one_by_one = _fit("numba", X=X, y=y, **params)
+    assert fitted.loss_curve_ == one_by_one.loss_curve_
+    for a, b in zip(_weights(fitted), _weights(one_by_one)):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_runs_are_as_long_as_their_multiply_adds_allow(monkeypatch):
     """A run's forward multiply-adds (kept weights times rows, summed over
     its steps) stay within MULTIPLY_ADDS_PER_CALL, so that a stop waits

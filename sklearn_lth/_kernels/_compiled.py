@@ -1454,7 +1454,7 @@ def network_steps(
     the sum of squares after the last update (NaN if none).
     """
     constants = update[6]
-    squares = last_squares = np.nan
+    last_squares = np.nan
     for k in range(bounds.size - 1):
         start, stop = bounds[k], bounds[k + 1]
         n = stop - start
