@@ -33,7 +33,7 @@ from ._prediction import prediction_operands
 from ._schedules import make_stream_schedule
 from ._search._state import start_from_ticket
 from ._threads import blas_threads, blas_threads_for
-from ._training import BatchSource, TrainingStep, remedy
+from ._training import TrainingStep, epoch_steps, remedy
 from ._training_config import TrainingConfig
 from .exceptions import TrainingDivergedError
 
@@ -162,15 +162,12 @@ class IncrementalTraining:
             # Larger batches, or another dtype than the buffers': new buffers.
             step.allocate(batch_size, X.dtype)
             self.batch_capacity = batch_size
-        batches = BatchSource(
+        batches = step.batch_source(
             X, Y, sample_weight, None, batch_size, config.shuffle, rng
         )
         accumulated = 0.0
         step.forget_weights_squares()
-        for batch in batches.epoch():
-            inputs, targets, weights, weight_sum = batches.gather(batch)
-            learning_rate = self.schedule.learning_rate(self.steps)
-            loss = self.train_step(inputs, targets, weights, weight_sum, learning_rate)
+        for loss, weight_sum in epoch_steps(step, batches, self.schedule, self.steps):
             if not math.isfinite(loss):
                 raise TrainingDivergedError(
                     f"Training diverged in partial_fit: the loss is {loss}. "

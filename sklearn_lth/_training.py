@@ -516,6 +516,34 @@ class TrainingStep:
             self.passes, self.update, self.out_activation
         )
 
+    def batch_source(
+        self,
+        X: Features,
+        Y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        rows: np.ndarray | None,
+        batch_size: int,
+        shuffle: bool,
+        rng: np.random.RandomState,
+    ) -> BatchSource:
+        """The mini-batches of ``X`` (or its ``rows``), gathered feature-major
+        where the first layer reads them so (CSR products or the
+        kept-position gradient) and the backend can."""
+        gather = None
+        if self.network.reads_batch_transposed:
+            gather = self.backend.feature_major_gather
+        return BatchSource(
+            X,
+            Y,
+            sample_weight,
+            rows,
+            batch_size,
+            shuffle,
+            rng,
+            feature_major_gather=gather,
+            feature_major_buffer=self.backend.feature_major_buffer,
+        )
+
     def batches_per_call(self, batches: BatchSource) -> int:
         """How many of ``batches``' mini-batches :meth:`train_on` takes in one
         call: where the backend trains on several (``fused_steps``, on
@@ -819,31 +847,21 @@ class _Round:
         step = self.start_step + result.steps  # the position on the schedule
         accumulated = 0.0
         train_step.forget_weights_squares()
-        # Runs of mini-batches that one call takes (one each, where the step
-        # takes one at a time); a run ends where the snapshot is due.
+        # Where the snapshot is due, a run of steps in one call ends there.
         snapshot_due = snapshot_at is not None and result.snapshot is None
-        runs = _runs(
-            batches.epoch(),
-            train_step.batches_per_call(batches),
-            snapshot_at - result.steps if snapshot_due else None,
-        )
-        for run in runs:
-            # Threads never see a Ctrl-C: one running a seed or a fold of an
-            # interrupted fit stops here, before its next run of steps.
-            if stop is not None:
-                stop.raise_if_set()
-            rates = [schedule.learning_rate(step + k) for k in range(len(run))]
-            for loss, weight_sum in train_step.train_on(batches, run, rates):
-                if not math.isfinite(loss):
-                    raise self._diverged(loss, epoch)
-                if result.initial_loss is None:
-                    result.initial_loss = loss
-                # Summed per unit of weight: the epoch's loss is the weighted
-                # mean over its rows, so a short last batch counts for what it
-                # holds.
-                accumulated += loss * weight_sum
-                step += 1
-                result.steps += 1
+        cut = snapshot_at - result.steps if snapshot_due else None
+        for loss, weight_sum in epoch_steps(
+            train_step, batches, schedule, step, stop=stop, cut=cut
+        ):
+            if not math.isfinite(loss):
+                raise self._diverged(loss, epoch)
+            if result.initial_loss is None:
+                result.initial_loss = loss
+            # Summed per unit of weight: the epoch's loss is the weighted mean
+            # over its rows, so a short last batch counts for what it holds.
+            accumulated += loss * weight_sum
+            step += 1
+            result.steps += 1
             if snapshot_due and result.snapshot is None:
                 # The weights after step ``snapshot_at`` of the round, with
                 # their position on the schedule for the rounds rewound there.
@@ -894,6 +912,36 @@ class _Round:
             + remedy(self.config),
             round_index=self.round_index,
         )
+
+
+def epoch_steps(
+    train_step: TrainingStep,
+    batches: BatchSource,
+    schedule: LearningRateSchedule,
+    first_step: int,
+    *,
+    stop: StopFlag | None = None,
+    cut: int | None = None,
+) -> Iterator[tuple[float, float]]:
+    """Train an epoch of ``batches``, the first step at position
+    ``first_step`` on ``schedule``; give each step's loss and batch weight.
+
+    In runs of steps that one call takes where the training step can (see
+    :meth:`TrainingStep.batches_per_call`), one of them ending with the
+    ``cut``-th step: a step's loss comes once its run has trained, so the
+    caller reads the weights after a step only at the end of a run (the
+    ``cut``-th). A loss that is not finite is its run's last: stop there.
+    ``stop`` is read before each run.
+    """
+    step = first_step
+    for run in _runs(batches.epoch(), train_step.batches_per_call(batches), cut):
+        # Threads never see a Ctrl-C: one running a seed or a fold of an
+        # interrupted fit stops here, before its next run of steps.
+        if stop is not None:
+            stop.raise_if_set()
+        rates = [schedule.learning_rate(step + k) for k in range(len(run))]
+        yield from train_step.train_on(batches, run, rates)
+        step += len(run)
 
 
 def _runs(
@@ -983,25 +1031,10 @@ def train_round(
     if validation_rows is not None:
         validation = ValidationTracker(network, X, Y, sample_weight, validation_rows)
     step = TrainingStep(network, config, batch_size, X.dtype)
-    # A first layer that reads its batch feature-major (CSR products or the
-    # kept-position gradient) gets it gathered so, if the backend can.
-    gather = None
-    if network.reads_batch_transposed:
-        gather = step.backend.feature_major_gather
     this_round = _Round(
         config,
         step,
-        BatchSource(
-            X,
-            Y,
-            sample_weight,
-            rows,
-            batch_size,
-            config.shuffle,
-            rng,
-            feature_major_gather=gather,
-            feature_major_buffer=step.backend.feature_major_buffer,
-        ),
+        step.batch_source(X, Y, sample_weight, rows, batch_size, config.shuffle, rng),
         make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,
         start_step=start.step,

@@ -1166,8 +1166,10 @@ def test_partial_fit_through_whole_network_passes_is_the_layer_calls(
     y = X[:, :3].argmax(axis=1)
     ticket = _random_ticket(rng, [20, 30, 3], 0.3, np.float32)
     made = _passes_made(monkeypatch)
+    runs = returns_of(monkeypatch, _numba.CsrNetworkPasses, "train_batches")
     whole, whole_losses = _stream(X, y, ticket, chunks)
     assert made
+    assert runs, "a chunk's mini-batches in runs of steps"
     _layer_by_layer(monkeypatch)
     by_layer, by_layer_losses = _stream(X, y, ticket, chunks)
     assert whole_losses == by_layer_losses
