@@ -33,7 +33,7 @@ from ._prediction import prediction_operands
 from ._schedules import make_stream_schedule
 from ._search._state import start_from_ticket
 from ._threads import blas_threads, blas_threads_for
-from ._training import TrainingStep, epoch_steps, remedy
+from ._training import BatchSource, TrainingStep, epoch_steps, remedy
 from ._training_config import TrainingConfig
 from .exceptions import TrainingDivergedError
 
@@ -162,8 +162,15 @@ class IncrementalTraining:
             # Larger batches, or another dtype than the buffers': new buffers.
             step.allocate(batch_size, X.dtype)
             self.batch_capacity = batch_size
-        batches = step.batch_source(
-            X, Y, sample_weight, None, batch_size, config.shuffle, rng
+        batches = BatchSource(
+            X,
+            Y,
+            sample_weight,
+            None,
+            batch_size,
+            config.shuffle,
+            rng,
+            **step.gathering(),
         )
         accumulated = 0.0
         step.forget_weights_squares()

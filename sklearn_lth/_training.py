@@ -516,33 +516,17 @@ class TrainingStep:
             self.passes, self.update, self.out_activation
         )
 
-    def batch_source(
-        self,
-        X: Features,
-        Y: np.ndarray,
-        sample_weight: np.ndarray | None,
-        rows: np.ndarray | None,
-        batch_size: int,
-        shuffle: bool,
-        rng: np.random.RandomState,
-    ) -> BatchSource:
-        """The mini-batches of ``X`` (or its ``rows``), gathered feature-major
-        where the first layer reads them so (CSR products or the
-        kept-position gradient) and the backend can."""
+    def gathering(self) -> dict:
+        """:class:`BatchSource`'s keywords for this step's batches: gathered
+        feature-major where the first layer reads them so (CSR products or
+        the kept-position gradient) and the backend can."""
         gather = None
         if self.network.reads_batch_transposed:
             gather = self.backend.feature_major_gather
-        return BatchSource(
-            X,
-            Y,
-            sample_weight,
-            rows,
-            batch_size,
-            shuffle,
-            rng,
-            feature_major_gather=gather,
-            feature_major_buffer=self.backend.feature_major_buffer,
-        )
+        return {
+            "feature_major_gather": gather,
+            "feature_major_buffer": self.backend.feature_major_buffer,
+        }
 
     def batches_per_call(self, batches: BatchSource) -> int:
         """How many of ``batches``' mini-batches :meth:`train_on` takes in one
@@ -1034,7 +1018,16 @@ def train_round(
     this_round = _Round(
         config,
         step,
-        step.batch_source(X, Y, sample_weight, rows, batch_size, config.shuffle, rng),
+        BatchSource(
+            X,
+            Y,
+            sample_weight,
+            rows,
+            batch_size,
+            config.shuffle,
+            rng,
+            **step.gathering(),
+        ),
         make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,
         start_step=start.step,
