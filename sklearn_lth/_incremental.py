@@ -173,7 +173,6 @@ class IncrementalTraining:
             **step.gathering(),
         )
         accumulated = 0.0
-        step.forget_weights_squares()
         for loss, weight_sum in epoch_steps(step, batches, self.schedule, self.steps):
             if not math.isfinite(loss):
                 raise TrainingDivergedError(

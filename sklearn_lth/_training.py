@@ -531,7 +531,7 @@ class TrainingStep:
     def batches_per_call(self, batches: BatchSource) -> int:
         """How many of ``batches``' mini-batches :meth:`train_on` takes in one
         call: where the backend trains on several (``fused_steps``, on
-        unweighted rows of the network's dtype gathered feature-major), as
+        unweighted rows of the buffers' dtype gathered feature-major), as
         many as :data:`STEPS_PER_CALL` and :data:`MULTIPLY_ADDS_PER_CALL`
         allow; else 1."""
         if (
@@ -825,18 +825,19 @@ class _Round:
         TrainingDivergedError
             At the first mini-batch whose loss is not finite.
         """
-        # Bound to locals once: the loop below runs once per mini-batch.
-        batches, train_step, schedule = self.batches, self.train_step, self.schedule
-        result, stop, snapshot_at = self.result, self.stop, self.snapshot_at
-        step = self.start_step + result.steps  # the position on the schedule
-        accumulated = 0.0
-        train_step.forget_weights_squares()
+        result, snapshot_at = self.result, self.snapshot_at
         # Where the snapshot is due, a run of steps in one call ends there.
         snapshot_due = snapshot_at is not None and result.snapshot is None
-        cut = snapshot_at - result.steps if snapshot_due else None
-        for loss, weight_sum in epoch_steps(
-            train_step, batches, schedule, step, stop=stop, cut=cut
-        ):
+        steps = epoch_steps(
+            self.train_step,
+            self.batches,
+            self.schedule,
+            self.start_step + result.steps,  # the position on the schedule
+            stop=self.stop,
+            cut=snapshot_at - result.steps if snapshot_due else None,
+        )
+        accumulated = 0.0
+        for loss, weight_sum in steps:
             if not math.isfinite(loss):
                 raise self._diverged(loss, epoch)
             if result.initial_loss is None:
@@ -844,16 +845,17 @@ class _Round:
             # Summed per unit of weight: the epoch's loss is the weighted mean
             # over its rows, so a short last batch counts for what it holds.
             accumulated += loss * weight_sum
-            step += 1
             result.steps += 1
             if snapshot_due and result.snapshot is None:
                 # The weights after step ``snapshot_at`` of the round, with
                 # their position on the schedule for the rounds rewound there.
                 if result.steps >= snapshot_at:
-                    result.snapshot = weights_now(train_step.network, step=step)
+                    result.snapshot = weights_now(
+                        self.train_step.network, step=self.start_step + result.steps
+                    )
         result.n_iter += 1
-        result.samples_seen += batches.n_samples
-        result.loss_curve.append(accumulated / max(batches.total_weight, 1e-12))
+        result.samples_seen += self.batches.n_samples
+        result.loss_curve.append(accumulated / max(self.batches.total_weight, 1e-12))
 
     def end_epoch(self) -> bool:
         """Score the epoch and count it for the stopping rule; True: stop."""
@@ -908,15 +910,16 @@ def epoch_steps(
     cut: int | None = None,
 ) -> Iterator[tuple[float, float]]:
     """Train an epoch of ``batches``, the first step at position
-    ``first_step`` on ``schedule``; give each step's loss and batch weight.
+    ``first_step`` on ``schedule``; give each step's loss and batch weight,
+    the last a loss that is not finite if one is.
 
     In runs of steps that one call takes where the training step can (see
     :meth:`TrainingStep.batches_per_call`), one of them ending with the
     ``cut``-th step: a step's loss comes once its run has trained, so the
-    caller reads the weights after a step only at the end of a run (the
-    ``cut``-th). A loss that is not finite is its run's last: stop there.
-    ``stop`` is read before each run.
+    weights after a step are its own only at the end of a run (the
+    ``cut``-th). ``stop`` is read before each run.
     """
+    train_step.forget_weights_squares()  # (anything may have set weights)
     step = first_step
     for run in _runs(batches.epoch(), train_step.batches_per_call(batches), cut):
         # Threads never see a Ctrl-C: one running a seed or a fold of an
@@ -924,7 +927,10 @@ def epoch_steps(
         if stop is not None:
             stop.raise_if_set()
         rates = [schedule.learning_rate(step + k) for k in range(len(run))]
-        yield from train_step.train_on(batches, run, rates)
+        for loss, weight_sum in train_step.train_on(batches, run, rates):
+            yield loss, weight_sum
+            if not math.isfinite(loss):
+                return
         step += len(run)
 
 

@@ -6,6 +6,7 @@ from sklearn_lth._kernels import flush_subnormal
 from sklearn_lth._losses import loss_value
 from sklearn_lth._network import Network, glorot_uniform
 from sklearn_lth._rewinding import StartPoint
+from sklearn_lth._schedules import make_schedule
 from sklearn_lth._training import (
     SUBNORMAL_FLUSH_STEPS,
     BatchSource,
@@ -13,6 +14,7 @@ from sklearn_lth._training import (
     RoundResult,
     TrainingStep,
     ValidationTracker,
+    epoch_steps,
     predict_network,
     train_round,
 )
@@ -65,6 +67,41 @@ def test_a_full_round_is_the_same_with_dense_and_sparse_kernels(
     np.testing.assert_allclose(
         predict_network(dense, X), predict_network(sparse, X), rtol=1e-8
     )
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_an_epoch_stops_after_a_loss_that_is_not_finite(small_classification, kernels):
+    """epoch_steps gives the step whose loss is not finite, and no more,
+    whoever reads it (the step by step way and runs of steps alike)."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    X, y = small_classification
+    X = X.astype(np.float32)
+    X[40] = np.inf  # in the third batch of 16
+    start, positions = _masked_start(np.random.RandomState(0), [8, 10, 3], 0.3)
+    network = Network.from_dense(
+        [W.astype(np.float32) for W in start.weights],
+        [b.astype(np.float32) for b in start.biases],
+        positions,
+        "relu",
+        "softmax",
+    )
+    config = TrainingConfig(kernels=kernels, batch_size=16, shuffle=False)
+    step = TrainingStep(network, config, 16, np.float32)
+    batches = BatchSource(
+        X,
+        np.eye(3, dtype=np.float32)[y],
+        None,
+        None,
+        16,
+        False,
+        np.random.RandomState(0),
+        **step.gathering(),
+    )
+    schedule = make_schedule(config, start, 100)
+    losses = [loss for loss, _ in epoch_steps(step, batches, schedule, 0)]
+    assert len(losses) == 3
+    assert np.isfinite(losses[:2]).all() and not np.isfinite(losses[2])
 
 
 def test_divergence_raises_with_round_and_epoch(small_classification):
