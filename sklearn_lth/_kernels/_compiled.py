@@ -1453,7 +1453,7 @@ def network_steps(
     is not finite (that step makes no update). Returns the steps taken and
     the sum of squares after the last update (NaN if none).
     """
-    constants = update[6]
+    constants = update[6]  # update: optimizer_step's arguments, its 7th these
     last_squares = np.nan
     for k in range(bounds.size - 1):
         start, stop = bounds[k], bounds[k + 1]
