@@ -170,7 +170,7 @@ class IncrementalTraining:
             batch_size,
             config.shuffle,
             rng,
-            **step.gathering(),
+            **step.network.gathering(),
         )
         accumulated = 0.0
         for loss, weight_sum in epoch_steps(step, batches, self.schedule, self.steps):

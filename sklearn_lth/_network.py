@@ -462,6 +462,18 @@ class Network:
         first = self.layers[0]
         return first.kernel == "sparse" or first.sddmm
 
+    def gathering(self) -> dict:
+        """:class:`~sklearn_lth._training.BatchSource`'s keywords for this
+        network's batches: gathered feature-major where the first layer reads
+        them so (CSR products or the kept-position gradient) and its backend
+        can."""
+        backend = self.layers[0].backend
+        gather = backend.feature_major_gather if self.reads_batch_transposed else None
+        return {
+            "feature_major_gather": gather,
+            "feature_major_buffer": backend.feature_major_buffer,
+        }
+
     def use_backend(self, backend: NumpyBackend, batch_size: int | None = None) -> None:
         """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`), on
         batches of ``batch_size`` rows (None: not known).

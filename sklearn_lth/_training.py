@@ -206,13 +206,17 @@ def predict_network(
 ) -> np.ndarray:
     """Outputs of ``network`` for ``X`` (or its ``rows``), in chunks.
 
-    Memory stays bounded and ``X`` is never copied whole.
+    Memory stays bounded and ``X`` is never copied whole: the chunks are
+    gathered as training gathers its batches (feature-major where the first
+    layer reads them so), into a buffer that goes with the call.
     """
     n = X.shape[0] if rows is None else rows.size
-    activations, _ = network.allocate(min(batch_size, n), X.dtype, deltas=False)
+    chunk = min(batch_size, n)
+    chunks = BatchSource(X, None, None, rows, chunk, False, None, **network.gathering())
+    activations, _ = network.allocate(chunk, X.dtype, deltas=False)
     out = np.empty((n, network.layers[-1].shape[1]), dtype=X.dtype)
-    for batch in gen_batches(n, batch_size):
-        activations[0] = X[batch] if rows is None else X[rows[batch]]
+    for batch in chunks.epoch():
+        activations[0] = chunks.gather(batch)[0]
         out[batch] = network.forward(activations)
     return out
 
@@ -264,8 +268,8 @@ class BatchSource:
     ----------
     X : ndarray or CSR matrix of shape (n_rows, n_features)
         All the data (the training rows and any others).
-    Y : ndarray of shape (n_rows, n_outputs)
-        Targets, encoded for the output layer.
+    Y : ndarray of shape (n_rows, n_outputs) or None
+        Targets, encoded for the output layer (None: batches to predict).
     sample_weight : ndarray of shape (n_rows,) or None
     rows : ndarray of int or None
         The training rows of ``X`` (None: all of them).
@@ -300,6 +304,7 @@ class BatchSource:
         "buffer",
         "feature_major_gather",
         "rows_in_order",
+        "slices_of_X",
     )
 
     def __init__(
@@ -326,12 +331,15 @@ class BatchSource:
             )
         # Dense batches are gathered into this one buffer, reused batch after
         # batch, rather than into a new array each (CSR rows are copied anew);
-        # with a feature-major gather, into a (features, batch) buffer.
+        # with a feature-major gather, into a (features, batch) buffer. All
+        # the rows in order are slices of X itself, unless gathered
+        # feature-major.
         if not isinstance(X, np.ndarray):
             feature_major_gather = None
         self.feature_major_gather = feature_major_gather
+        self.slices_of_X = not shuffle and rows is None and feature_major_gather is None
         self.buffer = None
-        if isinstance(X, np.ndarray):
+        if isinstance(X, np.ndarray) and not self.slices_of_X:
             self.buffer = (
                 np.empty((batch_size, X.shape[1]), dtype=X.dtype)
                 if feature_major_gather is None
@@ -379,16 +387,14 @@ class BatchSource:
         inputs : ndarray or CSR matrix
             A view of the reused buffer, a slice of ``X`` (unshuffled, all
             rows), or new CSR rows; valid until the next call.
-        targets : ndarray
+        targets : ndarray or None
         weights : ndarray or None
         weight_sum : int or float
             The batch's size when there are no sample weights.
         """
-        # Rows of X: a slice of X itself when unshuffled, all rows.
-        unshuffled = not self.shuffle and self.rows is None
-        idx = batch if unshuffled else self.epoch_rows()[batch]
+        idx = batch if self.slices_of_X else self.epoch_rows()[batch]
         n = batch.stop - batch.start
-        if self.buffer is None or isinstance(idx, slice):
+        if self.buffer is None:
             inputs = self.X[idx]  # a slice of an array is a view: no copy
         elif self.feature_major_gather is not None:
             self.feature_major_gather(self.X, idx, self.buffer)
@@ -399,7 +405,8 @@ class BatchSource:
             inputs = np.take(self.X, idx, axis=0, out=self.buffer[:n], mode="clip")
         weights = None if self.sample_weight is None else self.sample_weight[idx]
         weight_sum = n if weights is None else float(weights.sum())
-        return inputs, self.Y[idx], weights, weight_sum
+        targets = None if self.Y is None else self.Y[idx]
+        return inputs, targets, weights, weight_sum
 
 
 class TrainingStep:
@@ -515,18 +522,6 @@ class TrainingStep:
         self.fused_steps = self.backend.fused_steps(
             self.passes, self.update, self.out_activation
         )
-
-    def gathering(self) -> dict:
-        """:class:`BatchSource`'s keywords for this step's batches: gathered
-        feature-major where the first layer reads them so (CSR products or
-        the kept-position gradient) and the backend can."""
-        gather = None
-        if self.network.reads_batch_transposed:
-            gather = self.backend.feature_major_gather
-        return {
-            "feature_major_gather": gather,
-            "feature_major_buffer": self.backend.feature_major_buffer,
-        }
 
     def batches_per_call(self, batches: BatchSource) -> int:
         """How many of ``batches``' mini-batches :meth:`train_on` takes in one
@@ -1032,7 +1027,7 @@ def train_round(
             batch_size,
             config.shuffle,
             rng,
-            **step.gathering(),
+            **network.gathering(),
         ),
         make_schedule(config, start, scheduled_steps, n_samples=n_samples),
         validation,

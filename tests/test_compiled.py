@@ -999,6 +999,35 @@ def test_partial_fit_chooses_the_kernels_for_its_batch(digits):
     assert chosen != ["sparse"] * 3
 
 
+@pytest.mark.parametrize("some_rows", [False, True])
+def test_predicting_leaves_no_chunk_sized_copy_with_the_layers(some_rows):
+    """predict_network gathers its chunks feature-major as training gathers
+    its batches: the outputs are those of one whole batch, and nothing the
+    size of a chunk stays behind with the network (a 512-row feature-major
+    copy of the input had stayed on a CSR first layer, and set the peak
+    memory of a search)."""
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(1100, 300)).astype(np.float32)
+    rows = rng.permutation(1100)[:700] if some_rows else None
+    # The kernels compiled first, on another network.
+    _training.predict_network(_network(rng, [300, 30, 5], 0.1, "numba"), X, rows)
+    network = _network(rng, [300, 30, 5], 0.1, "numba")
+    assert network.reads_batch_transposed
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    P = _training.predict_network(network, X, rows)
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    # A chunk's copy: 300 x 512 x 4 bytes = 614 KB.
+    assert kept < P.nbytes + 100_000
+    batch = X if rows is None else X[rows]
+    activations, _ = network.allocate(batch.shape[0], X.dtype, deltas=False)
+    activations[0] = batch
+    np.testing.assert_allclose(P, network.forward(activations), rtol=1e-6, atol=1e-7)
+
+
 # -- a network of CSR layers: one compiled call per pass --------------------
 def _random_ticket(rng, units, density, dtype):
     """A ticket keeping about ``density`` of every layer's weights at random."""

@@ -96,7 +96,7 @@ def test_an_epoch_stops_after_a_loss_that_is_not_finite(small_classification, ke
         16,
         False,
         np.random.RandomState(0),
-        **step.gathering(),
+        **step.network.gathering(),
     )
     schedule = make_schedule(config, start, 100)
     losses = [loss for loss, _ in epoch_steps(step, batches, schedule, 0)]
