@@ -27,9 +27,10 @@ What the compiled path does differently:
 - Its CSR products and kept-position gradient are faster than scipy's and
   numpy's: a layer trains on them up to a crossover density that depends
   on its size and the batch (``sparse_max_density_by_size``, measured on
-  whole layer steps: 25% for a 784x300 layer at batches of 60, 50% for
-  layers of up to 100,000 weights, 80% for layers of up to 4,096 weights
-  (a 10-unit output of up to 409 inputs), all lower for larger batches).
+  whole epochs: 25% for layers of more than 300,000 weights, 36% for a
+  784x300 layer at batches of 60, 50% for layers of up to 100,000 weights,
+  80% for layers of up to 4,096 weights (a 10-unit output of up to 409
+  inputs), all lower for larger batches).
   A CSR layer always computes its gradient at the kept positions only, and
   a wide one takes its input by panels of rows in its forward product.
 - A network whose layers are all CSR (and whose activations the products
@@ -218,9 +219,12 @@ def _batch_scale(batch_size: int | None) -> float:
 
     BLAS does more per row with larger batches, the CSR products the same:
     a 784x300 first layer crossed at 27-31% at 32 and 60 rows, 22% at 128,
-    18% at 200 and 19% at 256, about ``(60 / batch_size) ** (1 / 3)`` of
-    its crossover at 60; not extrapolated beyond 256 rows (nor for an
-    unknown batch, None).
+    18% at 200 and 19% at 256 on earlier kernels, about ``(60 / batch_size)
+    ** (1 / 3)`` of its crossover at 60; not extrapolated beyond 256 rows
+    (nor for an unknown batch, None). On today's it crosses at about 45% at
+    60 rows and 23% at 200, a steeper fall: the densities this scales are
+    set below the crossovers at 60 rows so that, scaled, they stay at or
+    below those at 128 and 200 too (see ``sparse_max_density_by_size``).
     """
     if batch_size is None or batch_size <= 60:
         return 1.0
@@ -232,22 +236,33 @@ class NumbaBackend(NumpyBackend):
 
     #: The density at or below which a layer computes on CSR, at batches
     #: of up to 60 rows, for layers of up to so many weights (the last: any
-    #: larger). Whole layer steps inside training networks (2 BLAS threads,
-    #: float32, 2026-12-07) cross where BLAS's cost per step stops paying
-    #: for itself: layers of 1,000-3,000 weights (a 10-unit output) at
-    #: 65-100% kept (their BLAS products cost little, their calls the
-    #: same), 10,000-90,000 weights at 41-50%, and a 784x300 layer at 25%
-    #: (hidden) to 27-31% (first). The largest stay at 25% for memory too: CSR
-    #: layers hold about 24 bytes per kept weight against 4 per position for
-    #: a dense copy, and CSR 784x300 layers up to 35% kept made a fit to 95%
-    #: peak at 8.97-10.3 MB against the dense fit's 8.9. The middle sizes
-    #: at the top of their range: a network whose layers are all CSR runs
-    #: each pass in one compiled call (:class:`CsrNetworkPasses`), and a
-    #: 784-300-100-10 search's rounds 7-10 (the 300x100 layer at 43-49%
-    #: kept, the others on CSR already) then took 0.88-0.94 of the time
-    #: with that layer on BLAS; alone, at 57% kept, CSR took 1.07 times
-    #: BLAS's.
-    sparse_max_density_by_size = ((4_096, 0.8), (100_000, 0.5), (None, 0.25))
+    #: larger). Whole epochs of training networks (2 BLAS threads, float32,
+    #: random patterns; 2026-12-07 and -08) cross where BLAS's cost per step
+    #: stops paying for itself: layers of 1,000-3,000 weights (a 10-unit
+    #: output) at 65-100% kept (their BLAS products cost little, their calls
+    #: the same), 10,000-90,000 weights at 41-50%, a 784x300 layer at about
+    #: 45% (first, batches of 60; about 23% at 200) and at 35-45% (hidden,
+    #: where it made the network all CSR, at batches of 60 and 128; a 500x300
+    #: hidden layer still on CSR at 30% at 200), a 1000x1000 one below 20%
+    #: at 200. The 784x300 class at 36% falls at or below all of these once
+    #: scaled (_batch_scale). The middle sizes at the top of their range: a
+    #: network whose layers are all CSR runs each pass in one compiled call
+    #: (:class:`CsrNetworkPasses`), and a 784-300-100-10 search's rounds
+    #: 7-10 (the 300x100 layer at 43-49% kept, the others on CSR already)
+    #: then took 0.88-0.94 of the time with that layer on BLAS; alone, at 57%
+    #: kept, CSR took 1.07 times BLAS's. Memory does not hold them lower: a
+    #: CSR layer holds about 32 bytes per kept weight (its two orientations,
+    #: gradient and Adam's moments) against 16-17 per position for a dense
+    #: one, and a fit to 95% with the 784x300 layers on CSR up to 36% kept
+    #: peaked at 8.5-8.7 MB against the dense fit's 8.95 (their peak had been
+    #: the forward pass's scratch copy of 512 rows in predict_network, which
+    #: now gathers its chunks as training does).
+    sparse_max_density_by_size = (
+        (4_096, 0.8),
+        (100_000, 0.5),
+        (300_000, 0.36),
+        (None, 0.25),
+    )
     #: Not read on this path (see ``sparse_max_density_by_size``).
     sparse_max_density = None
     #: Measured on whole epochs (784-300-100-10, global tickets, 2 BLAS
