@@ -217,17 +217,23 @@ class Layer:
         # Gradient buffers come with ``rebind`` (training) or on first use.
         self.full_grad = self.grad = None
 
-    def use_backend(self, backend: NumpyBackend, batch_size: int | None = None) -> None:
+    def use_backend(
+        self,
+        backend: NumpyBackend,
+        batch_size: int | None = None,
+        kernel: str | None = None,
+    ) -> None:
         """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`) from now on,
         on batches of ``batch_size`` rows (None: not known).
 
         Call before training starts (before :meth:`Network.flatten`): the
-        operands are rebuilt for the backend's choice of kernel (or the
-        kernel the layer was made with) and the gradient buffers dropped.
+        operands are rebuilt for the kernel the layer was made with, else
+        ``kernel``, else the backend's choice, and the gradient buffers
+        dropped.
         """
-        kernel = self.forced_kernel or backend.choose_kernel(
-            self.density, self.shape, batch_size
-        )
+        kernel = self.forced_kernel or kernel
+        if kernel is None:
+            kernel = backend.choose_kernel(self.density, self.shape, batch_size)
         if backend is not self.backend or kernel != self.kernel:
             self._build(np.array(self.values), kernel, backend)
 
@@ -478,10 +484,17 @@ class Network:
         """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`), on
         batches of ``batch_size`` rows (None: not known).
 
-        Call before :meth:`flatten`: each layer rebuilds its operands.
+        Call before :meth:`flatten`: each layer rebuilds its operands, on
+        the backend's choice of kernels for the whole network.
         """
-        for layer in self.layers:
-            layer.use_backend(backend, batch_size)
+        kernels = backend.choose_kernels(
+            [layer.density for layer in self.layers],
+            [layer.shape for layer in self.layers],
+            batch_size,
+            (self.activation, self.out_activation),
+        )
+        for layer, kernel in zip(self.layers, kernels):
+            layer.use_backend(backend, batch_size, kernel)
 
     def flatten(self) -> tuple[np.ndarray, np.ndarray, int]:
         """Move every trainable array and its gradient into one flat buffer each.

@@ -974,6 +974,51 @@ def test_the_kept_gradient_of_padded_buffers_ignores_their_padding(dtype, n):
     np.testing.assert_allclose(grad, full[rows, W.indices], rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize(
+    "units, densities, batch_size, activation, all_csr",
+    [
+        # Layers above their own crossovers (300x100: 50%, 100x10: 80%)
+        # keeping at most 25,000 weights between them: on CSR with the
+        # others at batches of 48 to 64 rows ...
+        ((784, 300, 100, 10), (0.2, 0.6, 0.85), 60, "relu", True),
+        ((784, 300, 100, 10), (0.2, 0.8, 0.7), 48, "logistic", True),
+        ((64, 100, 10), (1.0, 1.0), 64, "relu", True),
+        # ... not when they keep more, nor when the 784x300 stays on BLAS,
+        # nor with tanh (no whole passes), nor at other batches.
+        ((784, 300, 100, 10), (0.2, 0.9, 0.7), 60, "relu", False),
+        ((100, 300, 300, 10), (0.3, 0.55, 0.9), 60, "relu", False),
+        ((784, 300, 100, 10), (0.5, 0.6, 0.7), 60, "relu", False),
+        ((784, 300, 100, 10), (0.2, 0.6, 0.7), 60, "tanh", False),
+        ((784, 300, 100, 10), (0.2, 0.6, 0.7), 32, "relu", False),
+        ((784, 300, 100, 10), (0.2, 0.6, 0.7), 128, "relu", False),
+    ],
+)
+def test_small_layers_go_on_csr_where_that_makes_the_whole_network_csr(
+    units, densities, batch_size, activation, all_csr
+):
+    backend = backend_for("numba")
+    shapes = list(zip(units[:-1], units[1:]))
+    on_their_own = [
+        backend.choose_kernel(density, shape, batch_size)
+        for density, shape in zip(densities, shapes)
+    ]
+    assert "dense" in on_their_own
+    chosen = backend.choose_kernels(
+        list(densities), shapes, batch_size, (activation, "softmax")
+    )
+    assert chosen == (["sparse"] * len(shapes) if all_csr else on_their_own)
+    # A network's layers take them.
+    rng = np.random.RandomState(0)
+    weights, biases = glorot_uniform(list(units), activation, np.float32, rng)
+    positions = [
+        np.sort(rng.choice(W.size, int(density * W.size), replace=False))
+        for W, density in zip(weights, densities)
+    ]
+    network = Network.from_dense(weights, biases, positions, activation, "softmax")
+    network.use_backend(backend, batch_size)
+    assert [layer.kernel for layer in network.layers] == chosen
+
+
 def test_partial_fit_chooses_the_kernels_for_its_batch(digits):
     """Each layer's CSR-or-BLAS choice is made for the first call's batch
     (as fit makes it for its own), not for a batch of one row."""
@@ -1265,10 +1310,12 @@ def test_a_batch_too_light_for_its_dtype_takes_the_step_call_by_call(monkeypatch
 @pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
 @pytest.mark.parametrize("case", ["tanh", "a dense layer"])
 def test_networks_the_whole_passes_do_not_cover_go_layer_by_layer(monkeypatch, case):
-    """tanh is applied by numpy after the product; a dense layer by BLAS."""
+    """tanh is applied by numpy after the product; a dense layer by BLAS (at
+    batches of 100 rows: at 48 to 64, this small a layer would go on CSR
+    with the others, see NumbaBackend.choose_kernels)."""
     rng = np.random.RandomState(3)
-    X = rng.normal(size=(60, 20)).astype(np.float32)
-    y = rng.randint(3, size=60)
+    X = rng.normal(size=(100, 20)).astype(np.float32)
+    y = rng.randint(3, size=100)
     ticket = _random_ticket(rng, [20, 12, 3], 0.3, np.float32)
     params = dict(ticket=ticket, max_iter=2, random_state=0)
     if case == "tanh":

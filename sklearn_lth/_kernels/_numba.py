@@ -27,7 +27,7 @@ What the compiled path does differently:
 - Its CSR products and kept-position gradient are faster than scipy's and
   numpy's: a layer trains on them up to a crossover density that depends
   on its size and the batch (``sparse_max_density_by_size``, measured on
-  whole epochs: 25% for layers of more than 300,000 weights, 36% for a
+  whole epochs: 25% for layers of more than 300,000 weights, 42% for a
   784x300 layer at batches of 60, 50% for layers of up to 100,000 weights,
   80% for layers of up to 4,096 weights (a 10-unit output of up to 409
   inputs), all lower for larger batches).
@@ -218,17 +218,16 @@ def _batch_scale(batch_size: int | None) -> float:
     """How much lower the crossover densities are at ``batch_size`` rows.
 
     BLAS does more per row with larger batches, the CSR products the same:
-    a 784x300 first layer crossed at 27-31% at 32 and 60 rows, 22% at 128,
-    18% at 200 and 19% at 256 on earlier kernels, about ``(60 / batch_size)
-    ** (1 / 3)`` of its crossover at 60; not extrapolated beyond 256 rows
-    (nor for an unknown batch, None). On today's it crosses at about 45% at
-    60 rows and 23% at 200, a steeper fall: the densities this scales are
-    set below the crossovers at 60 rows so that, scaled, they stay at or
-    below those at 128 and 200 too (see ``sparse_max_density_by_size``).
+    in whole epochs (2026-12-08) a 784x300 first layer crossed at about 45%
+    at 60 rows, above 28% at 128 and at about 23% at 200, 300x100 and
+    300x300 layers at 27-30% at 200 (50% at 60): about ``(60 /
+    batch_size) ** (1 / 2)`` of the crossover at 60 (earlier kernels fell
+    as the cube root); not extrapolated beyond 256 rows (nor for an unknown
+    batch, None).
     """
     if batch_size is None or batch_size <= 60:
         return 1.0
-    return (60 / min(batch_size, 256)) ** (1 / 3)
+    return (60 / min(batch_size, 256)) ** (1 / 2)
 
 
 class NumbaBackend(NumpyBackend):
@@ -241,11 +240,10 @@ class NumbaBackend(NumpyBackend):
     #: stops paying for itself: layers of 1,000-3,000 weights (a 10-unit
     #: output) at 65-100% kept (their BLAS products cost little, their calls
     #: the same), 10,000-90,000 weights at 41-50%, a 784x300 layer at about
-    #: 45% (first, batches of 60; about 23% at 200) and at 35-45% (hidden,
-    #: where it made the network all CSR, at batches of 60 and 128; a 500x300
-    #: hidden layer still on CSR at 30% at 200), a 1000x1000 one below 20%
-    #: at 200. The 784x300 class at 36% falls at or below all of these once
-    #: scaled (_batch_scale). The middle sizes at the top of their range: a
+    #: 45% (first; CSR at 40% took 0.96 of BLAS's time, at 42% with the
+    #: smaller layers on CSR too 0.87) and at 35-45% (hidden, where it made
+    #: the network all CSR), a 1000x1000 one below 20% at 200 rows (below
+    #: 37% at 60, once scaled). The middle sizes at the top of their range: a
     #: network whose layers are all CSR runs each pass in one compiled call
     #: (:class:`CsrNetworkPasses`), and a 784-300-100-10 search's rounds
     #: 7-10 (the 300x100 layer at 43-49% kept, the others on CSR already)
@@ -253,16 +251,33 @@ class NumbaBackend(NumpyBackend):
     #: kept, CSR took 1.07 times BLAS's. Memory does not hold them lower: a
     #: CSR layer holds about 32 bytes per kept weight (its two orientations,
     #: gradient and Adam's moments) against 16-17 per position for a dense
-    #: one, and a fit to 95% with the 784x300 layers on CSR up to 36% kept
-    #: peaked at 8.5-8.7 MB against the dense fit's 8.95 (their peak had been
+    #: one, and a fit to 95% with the 784x300 layers on CSR up to 42% kept
+    #: peaked at 8.6 MB against the dense fit's 8.95 (their peak had been
     #: the forward pass's scratch copy of 512 rows in predict_network, which
     #: now gathers its chunks as training does).
     sparse_max_density_by_size = (
         (4_096, 0.8),
         (100_000, 0.5),
-        (300_000, 0.36),
+        (300_000, 0.42),
         (None, 0.25),
     )
+    #: At batches of 48 to 64 rows (most of a CSR product's block of columns,
+    #: ``BLOCK``), the layers above their crossover go on CSR too where they
+    #: keep at most 25,000 weights between them and that puts every layer of
+    #: the network on CSR: its passes (and with a softmax output and Adam or
+    #: SGD, its whole steps) are then single compiled calls, which saves
+    #: more than their products lose. Whole epochs at batches of 60
+    #: (2026-12-08), with them on CSR against BLAS: a 300x100 layer at 50-65%
+    #: kept, the others on CSR already, 0.77-0.84 (with SGD 0.75, a regressor
+    #: 0.94, tanh, whose products do not apply it, 0.99); dense 64-100-10 and
+    #: 100-200-10 networks 0.72 and 0.90. Not more: a full 300x100 with its
+    #: 100x10 output (31,000) 0.93, a 300x300 at 60% 0.88, but a dense
+    #: 64-200-100-10 (34,000) 1.02, a 64-250-100-10 (42,000) 1.13 and a
+    #: 300x300 at 75% 1.13. Not at 32 rows (which a block computes as if they
+    #: were 64: the dense 100-200-10 1.50) nor at 128 or 200 (where the calls'
+    #: cost spreads over more rows: 1.03-1.09).
+    whole_csr_rows = (48, 64)
+    whole_csr_max_kept = 25_000
     #: Not read on this path (see ``sparse_max_density_by_size``).
     sparse_max_density = None
     #: Measured on whole epochs (784-300-100-10, global tickets, 2 BLAS
@@ -307,6 +322,36 @@ class NumbaBackend(NumpyBackend):
             if most is None or n_weights <= most
         )
         return "sparse" if density <= crossover * _batch_scale(batch_size) else "dense"
+
+    def choose_kernels(
+        self,
+        densities: list[float],
+        shapes: list[tuple[int, int]],
+        batch_size: int | None,
+        activations: tuple[str, str],
+    ) -> list[str]:
+        """Each layer's :meth:`choose_kernel`; but every layer on CSR where
+        that makes the network's passes whole compiled calls (see
+        :meth:`network_passes`), at batches of ``whole_csr_rows`` rows, when
+        the layers above their crossover keep at most ``whole_csr_max_kept``
+        weights between them."""
+        kernels = super().choose_kernels(densities, shapes, batch_size, activations)
+        fewest, most = self.whole_csr_rows
+        if (
+            batch_size is None
+            or not fewest <= batch_size <= most
+            or not _passes_compiled(*activations, len(kernels))
+            or "dense" not in kernels
+        ):
+            return kernels
+        kept_above = sum(
+            density * rows * columns
+            for kernel, density, (rows, columns) in zip(kernels, densities, shapes)
+            if kernel == "dense"
+        )
+        if kept_above <= self.whole_csr_max_kept:
+            return ["sparse"] * len(kernels)
+        return kernels
 
     def pruned_entries(self, kept: np.ndarray) -> np.ndarray:
         # A byte per entry, which the compiled update reads (see
@@ -422,12 +467,9 @@ class NumbaBackend(NumpyBackend):
         """The whole network's passes in one compiled call each
         (:class:`CsrNetworkPasses`) when every layer is CSR and computes its
         activation in its compiled product; else ``network``."""
-        hidden, out = network.activation, network.out_activation
         layers = network.layers
         if not (
-            # (A network with no hidden layer has no hidden activation.)
-            (hidden in FUSED_FORWARD or len(layers) == 1)
-            and out in FUSED_FORWARD
+            _passes_compiled(network.activation, network.out_activation, len(layers))
             # Buffers of the layers' dtype (partial_fit may bring another).
             and activations[1].dtype == layers[0].trainable.dtype
             and all(layer.kernel == "sparse" for layer in layers)
@@ -542,6 +584,13 @@ class NumbaBackend(NumpyBackend):
 #: The optimizers with a compiled update (exactly these classes: a subclass
 #: may change the step).
 COMPILED_OPTIMIZERS = (Adam, SGD)
+
+
+def _passes_compiled(hidden: str, out: str, n_layers: int) -> bool:
+    """Whether every product of a network with these activations applies its
+    activation in its compiled call (what a whole pass in one call needs)."""
+    # (A network with no hidden layer has no hidden activation.)
+    return (hidden in FUSED_FORWARD or n_layers == 1) and out in FUSED_FORWARD
 
 
 def _fused(passes, update, out_activation: str) -> bool:

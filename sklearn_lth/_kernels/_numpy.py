@@ -212,6 +212,21 @@ class NumpyBackend:
         (None: not known). On this path, by the density alone."""
         return "sparse" if density <= self.sparse_max_density else "dense"
 
+    def choose_kernels(
+        self,
+        densities: list[float],
+        shapes: list[tuple[int, int]],
+        batch_size: int | None,
+        activations: tuple[str, str],
+    ) -> list[str]:
+        """The kernel of each layer of a network: layers of ``densities`` and
+        ``shapes`` on batches of ``batch_size`` rows, with ``activations``
+        (hidden, output). On this path, each layer's :meth:`choose_kernel`."""
+        return [
+            self.choose_kernel(density, shape, batch_size)
+            for density, shape in zip(densities, shapes)
+        ]
+
     def trains_dense(self, density: float) -> bool:
         """Whether a partial dense layer of ``density`` trains its dense matrix."""
         return density >= self.trains_dense_min_density
