@@ -977,20 +977,21 @@ def test_the_kept_gradient_of_padded_buffers_ignores_their_padding(dtype, n):
 @pytest.mark.parametrize(
     "units, densities, batch_size, activation, all_csr",
     [
-        # Layers above their own crossovers (300x100: 50%, 100x10: 80%)
-        # keeping at most 25,000 weights between them: on CSR with the
-        # others at batches of 48 to 64 rows ...
+        # With the 784x300 layer on CSR, the layers above their own
+        # crossovers (300x100: 50%, 100x10: 80%, less at larger batches)
+        # holding at most 2,000,000 multiply-adds a step: on CSR too ...
         ((784, 300, 100, 10), (0.2, 0.6, 0.85), 60, "relu", True),
-        ((784, 300, 100, 10), (0.2, 0.8, 0.7), 48, "logistic", True),
-        ((64, 100, 10), (1.0, 1.0), 64, "relu", True),
-        # ... not when they keep more, nor when the 784x300 stays on BLAS,
-        # nor with tanh (no whole passes), nor at other batches.
-        ((784, 300, 100, 10), (0.2, 0.9, 0.7), 60, "relu", False),
+        ((784, 300, 100, 10), (0.2, 0.8, 0.7), 32, "logistic", True),
+        ((784, 300, 100, 10), (0.1, 0.25, 0.75), 200, "relu", True),
+        ((784, 300, 100, 10), (0.2, 0.9, 0.7), 60, "relu", True),
+        # ... not more, nor when the 784x300 stays on BLAS, nor in a network
+        # with no layer on CSR by its own choice, nor with tanh (no whole
+        # passes).
+        ((784, 300, 100, 10), (0.1, 0.4, 0.75), 200, "relu", False),
         ((100, 300, 300, 10), (0.3, 0.55, 0.9), 60, "relu", False),
         ((784, 300, 100, 10), (0.5, 0.6, 0.7), 60, "relu", False),
+        ((64, 100, 10), (1.0, 1.0), 60, "relu", False),
         ((784, 300, 100, 10), (0.2, 0.6, 0.7), 60, "tanh", False),
-        ((784, 300, 100, 10), (0.2, 0.6, 0.7), 32, "relu", False),
-        ((784, 300, 100, 10), (0.2, 0.6, 0.7), 128, "relu", False),
     ],
 )
 def test_small_layers_go_on_csr_where_that_makes_the_whole_network_csr(
@@ -1310,19 +1311,20 @@ def test_a_batch_too_light_for_its_dtype_takes_the_step_call_by_call(monkeypatch
 @pytest.mark.filterwarnings("ignore:Round\\(s\\):UserWarning")
 @pytest.mark.parametrize("case", ["tanh", "a dense layer"])
 def test_networks_the_whole_passes_do_not_cover_go_layer_by_layer(monkeypatch, case):
-    """tanh is applied by numpy after the product; a dense layer by BLAS (at
-    batches of 100 rows: at 48 to 64, this small a layer would go on CSR
-    with the others, see NumbaBackend.choose_kernels)."""
+    """tanh is applied by numpy after the product; a dense layer by BLAS (one
+    too large to go on CSR with the other, see NumbaBackend.choose_kernels:
+    20,000 weights at batches of 100 rows)."""
     rng = np.random.RandomState(3)
-    X = rng.normal(size=(100, 20)).astype(np.float32)
+    n_features = 20 if case == "tanh" else 200
+    X = rng.normal(size=(100, n_features)).astype(np.float32)
     y = rng.randint(3, size=100)
-    ticket = _random_ticket(rng, [20, 12, 3], 0.3, np.float32)
+    ticket = _random_ticket(rng, [n_features, 100, 3], 0.3, np.float32)
     params = dict(ticket=ticket, max_iter=2, random_state=0)
     if case == "tanh":
         params["activation"] = "tanh"
     else:
         params["ticket"] = sklearn_lth.LotteryTicket(
-            [sp.csr_array(np.ones((20, 12), np.float32)), ticket.weights[1]],
+            [sp.csr_array(np.ones((200, 100), np.float32)), ticket.weights[1]],
             ticket.intercepts,
         )
     made = _passes_made(monkeypatch)

@@ -261,23 +261,24 @@ class NumbaBackend(NumpyBackend):
         (300_000, 0.42),
         (None, 0.25),
     )
-    #: At batches of 48 to 64 rows (most of a CSR product's block of columns,
-    #: ``BLOCK``), the layers above their crossover go on CSR too where they
-    #: keep at most 25,000 weights between them and that puts every layer of
-    #: the network on CSR: its passes (and with a softmax output and Adam or
-    #: SGD, its whole steps) are then single compiled calls, which saves
-    #: more than their products lose. Whole epochs at batches of 60
-    #: (2026-12-08), with them on CSR against BLAS: a 300x100 layer at 50-65%
-    #: kept, the others on CSR already, 0.77-0.84 (with SGD 0.75, a regressor
-    #: 0.94, tanh, whose products do not apply it, 0.99); dense 64-100-10 and
-    #: 100-200-10 networks 0.72 and 0.90. Not more: a full 300x100 with its
-    #: 100x10 output (31,000) 0.93, a 300x300 at 60% 0.88, but a dense
-    #: 64-200-100-10 (34,000) 1.02, a 64-250-100-10 (42,000) 1.13 and a
-    #: 300x300 at 75% 1.13. Not at 32 rows (which a block computes as if they
-    #: were 64: the dense 100-200-10 1.50) nor at 128 or 200 (where the calls'
-    #: cost spreads over more rows: 1.03-1.09).
-    whole_csr_rows = (48, 64)
-    whole_csr_max_kept = 25_000
+    #: Where some layer is on CSR by its own crossover, the layers above
+    #: theirs go on CSR too when that puts every layer of the network on CSR
+    #: and their products hold at most so many multiply-adds a step (kept
+    #: weights times the batch's padded width, ``padded_width``): the
+    #: network's passes (and with a softmax output and Adam or SGD, its
+    #: whole steps) are then single compiled calls, which saves more than
+    #: those products lose. Whole epochs of 784-300-100-10 networks
+    #: (2026-12-08; the 784x300 layer on CSR), with the others on CSR against
+    #: BLAS: at batches of 60, a 300x100 layer at 50-65% kept 0.77-0.84 (with
+    #: SGD 0.75, a regressor 0.94; tanh, whose products do not apply it,
+    #: 0.99), full with a full output 0.93; at 32 rows 0.91; at 128 and 200
+    #: rows the 100x10 output alone 0.83-0.88, with a 300x100 at 30-40%
+    #: 0.74-0.89, at 60% 1.03, at 80% 1.18. A 300x300 (with a 100x300 on
+    #: CSR) at 60% 0.88 but 75% 1.13 at 60 rows, at 66% 1.37 at 32. Not
+    #: where every layer is dense: a 64-100-10 network took 0.72 at 60 rows
+    #: but 1.06 at 200, a 100-200-10 0.90 and 1.57, a 64-250-100-10 1.13 at
+    #: 60.
+    whole_csr_max_multiply_adds = 2_000_000
     #: Not read on this path (see ``sparse_max_density_by_size``).
     sparse_max_density = None
     #: Measured on whole epochs (784-300-100-10, global tickets, 2 BLAS
@@ -332,16 +333,14 @@ class NumbaBackend(NumpyBackend):
     ) -> list[str]:
         """Each layer's :meth:`choose_kernel`; but every layer on CSR where
         that makes the network's passes whole compiled calls (see
-        :meth:`network_passes`), at batches of ``whole_csr_rows`` rows, when
-        the layers above their crossover keep at most ``whole_csr_max_kept``
-        weights between them."""
+        :meth:`network_passes`), some layer is on CSR by its own choice and
+        the others' products hold at most ``whole_csr_max_multiply_adds``."""
         kernels = super().choose_kernels(densities, shapes, batch_size, activations)
-        fewest, most = self.whole_csr_rows
         if (
             batch_size is None
-            or not fewest <= batch_size <= most
-            or not _passes_compiled(*activations, len(kernels))
+            or "sparse" not in kernels
             or "dense" not in kernels
+            or not _passes_compiled(*activations, len(kernels))
         ):
             return kernels
         kept_above = sum(
@@ -349,7 +348,7 @@ class NumbaBackend(NumpyBackend):
             for kernel, density, (rows, columns) in zip(kernels, densities, shapes)
             if kernel == "dense"
         )
-        if kept_above <= self.whole_csr_max_kept:
+        if kept_above * padded_width(batch_size) <= self.whole_csr_max_multiply_adds:
             return ["sparse"] * len(kernels)
         return kernels
 
