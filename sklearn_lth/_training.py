@@ -201,15 +201,27 @@ def weights_now(network: Network, step: int = 0) -> StartPoint:
     )
 
 
+#: Rows per chunk of :func:`predict_network` on BLAS products: on a dense
+#: 784-300-100-10 network chunks of 512 rows took 0.72-0.85 of the time of
+#: chunks of 64-256. A backend may take others where the first layer reads
+#: its rows feature-major (``feature_major_prediction_rows``).
+PREDICTION_ROWS = 512
+
+
 def predict_network(
-    network: Network, X, rows: np.ndarray | None = None, batch_size: int = 512
+    network: Network, X, rows: np.ndarray | None = None, batch_size: int | None = None
 ) -> np.ndarray:
-    """Outputs of ``network`` for ``X`` (or its ``rows``), in chunks.
+    """Outputs of ``network`` for ``X`` (or its ``rows``), in chunks of
+    ``batch_size`` rows (None: the fastest for the network's kernels).
 
     Memory stays bounded and ``X`` is never copied whole: the chunks are
     gathered as training gathers its batches (feature-major where the first
     layer reads them so), into a buffer that goes with the call.
     """
+    if batch_size is None:
+        batch_size = PREDICTION_ROWS
+        if network.reads_batch_transposed:
+            batch_size = network.layers[0].backend.feature_major_prediction_rows
     n = X.shape[0] if rows is None else rows.size
     chunk = min(batch_size, n)
     chunks = BatchSource(X, None, None, rows, chunk, False, None, **network.gathering())
