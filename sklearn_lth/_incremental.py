@@ -63,7 +63,7 @@ def partial_fit_pass(estimator, X, y, sample_weight=None, classes=None):
             batch_size = config.resolved_batch_size(X.shape[0])
             limit = blas_threads_for(units, batch_size)
             if not hasattr(estimator, "_incremental"):
-                _start(estimator, units, config, X.dtype, rng, batch_size)
+                _start(estimator, units, config, X, rng, batch_size)
             training = True
             with blas_threads(limit) as threads:
                 loss = estimator._incremental.one_pass(config, X, Y, weights, rng)
@@ -94,11 +94,13 @@ def _validate_increment(estimator, X, y, sample_weight, classes):
     return X, Y, sample_weight
 
 
-def _start(estimator, layer_units, config, dtype, rng, batch_size: int) -> None:
-    """The network and optimizer that the first call trains, on batches of
-    ``batch_size`` rows."""
-    network = first_network(estimator, layer_units, dtype, rng)
-    estimator._incremental = IncrementalTraining(network, config, dtype, batch_size)
+def _start(estimator, layer_units, config, X, rng, batch_size: int) -> None:
+    """The network and optimizer that the first call (of rows ``X``) trains,
+    on batches of ``batch_size`` rows."""
+    network = first_network(estimator, layer_units, X.dtype, rng)
+    estimator._incremental = IncrementalTraining(
+        network, config, X.dtype, batch_size, isinstance(X, np.ndarray)
+    )
     estimator.n_layers_ = len(network.layers) + 1
     if not hasattr(estimator, "loss_curve_"):  # after fit, the counts go on
         estimator.t_, estimator.loss_curve_ = 0, []
@@ -135,16 +137,24 @@ class IncrementalTraining:
         The first call's mini-batches: the buffers' first size, and the
         batch the layers' kernels are chosen for (once: the optimizer's
         state lives in the layers' arrays).
+    dense_input : bool
+        Whether the first call's rows are dense (the kernels are chosen for
+        them, see :class:`~sklearn_lth._training.TrainingStep`).
     """
 
     def __init__(
-        self, network: Network, config: TrainingConfig, dtype, batch_size: int
+        self,
+        network: Network,
+        config: TrainingConfig,
+        dtype,
+        batch_size: int,
+        dense_input: bool = True,
     ):
         self.network = network
         # The buffers grow with the largest batch seen; the optimizer and the
         # schedule (built once here) carry their state from call to call.
         self.batch_capacity = batch_size
-        self.train_step = TrainingStep(network, config, batch_size, dtype)
+        self.train_step = TrainingStep(network, config, batch_size, dtype, dense_input)
         self.schedule = make_stream_schedule(config)
         self.steps = 0  # the position on the schedule
         self.samples_seen = 0

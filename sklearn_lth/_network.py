@@ -455,6 +455,11 @@ class Network:
         return cls(layers, activation, out_activation)
 
     @property
+    def dtype(self) -> np.dtype:
+        """The float dtype of the weights and biases."""
+        return self.layers[0].bias.dtype
+
+    @property
     def n_remaining(self) -> int:
         return sum(layer.n_kept for layer in self.layers)
 
@@ -480,19 +485,30 @@ class Network:
             "feature_major_buffer": backend.feature_major_buffer,
         }
 
-    def use_backend(self, backend: NumpyBackend, batch_size: int | None = None) -> None:
+    def use_backend(
+        self,
+        backend: NumpyBackend,
+        batch_size: int | None = None,
+        *,
+        whole_passes: bool = True,
+    ) -> None:
         """Compute with ``backend`` (see :mod:`sklearn_lth._kernels`), on
         batches of ``batch_size`` rows (None: not known).
 
         Call before :meth:`flatten`: each layer rebuilds its operands, on
-        the backend's choice of kernels for the whole network.
+        the backend's choice of kernels for the whole network
+        (``choose_kernels``), or each its own where the batches cannot take
+        whole-network passes (``whole_passes=False``: sparse rows, or
+        another dtype than the layers') or a layer was made with a kernel.
         """
-        kernels = backend.choose_kernels(
-            [layer.density for layer in self.layers],
-            [layer.shape for layer in self.layers],
-            batch_size,
-            (self.activation, self.out_activation),
-        )
+        kernels = [None] * len(self.layers)
+        if whole_passes and not any(layer.forced_kernel for layer in self.layers):
+            kernels = backend.choose_kernels(
+                [layer.density for layer in self.layers],
+                [layer.shape for layer in self.layers],
+                batch_size,
+                (self.activation, self.out_activation),
+            )
         for layer, kernel in zip(self.layers, kernels):
             layer.use_backend(backend, batch_size, kernel)
 

@@ -201,10 +201,10 @@ def weights_now(network: Network, step: int = 0) -> StartPoint:
     )
 
 
-#: Rows per chunk of :func:`predict_network` on BLAS products: on a dense
-#: 784-300-100-10 network chunks of 512 rows took 0.72-0.85 of the time of
-#: chunks of 64-256. A backend may take others where the first layer reads
-#: its rows feature-major (``feature_major_prediction_rows``).
+#: Rows per chunk of :func:`predict_network`: on a dense 784-300-100-10
+#: network's BLAS products chunks of 512 rows took 0.72-0.85 of the time of
+#: chunks of 64-256. A backend may take others for dense rows that a first
+#: layer reads feature-major (``feature_major_prediction_rows``).
 PREDICTION_ROWS = 512
 
 
@@ -215,13 +215,15 @@ def predict_network(
     ``batch_size`` rows (None: the fastest for the network's kernels).
 
     Memory stays bounded and ``X`` is never copied whole: the chunks are
-    gathered as training gathers its batches (feature-major where the first
-    layer reads them so), into a buffer that goes with the call.
+    gathered as training gathers its batches, into a buffer that goes with
+    the call (on the compiled path, feature-major where the first layer
+    reads them so: no copy of a chunk stays with the network).
     """
     if batch_size is None:
         batch_size = PREDICTION_ROWS
-        if network.reads_batch_transposed:
-            batch_size = network.layers[0].backend.feature_major_prediction_rows
+        if network.reads_batch_transposed and isinstance(X, np.ndarray):
+            first = network.layers[0].backend.feature_major_prediction_rows
+            batch_size = first or batch_size
     n = X.shape[0] if rows is None else rows.size
     chunk = min(batch_size, n)
     chunks = BatchSource(X, None, None, rows, chunk, False, None, **network.gathering())
@@ -322,7 +324,7 @@ class BatchSource:
     def __init__(
         self,
         X: Features,
-        Y: np.ndarray,
+        Y: np.ndarray | None,
         sample_weight: np.ndarray | None,
         rows: np.ndarray | None,
         batch_size: int,
@@ -372,9 +374,12 @@ class BatchSource:
         """The rows of ``X`` in this epoch's order: a batch's slice of it are
         the rows :meth:`gather` gives."""
         if self.rows_in_order is None:
-            self.rows_in_order = (
-                self.order if self.rows is None else self.rows[self.order]
-            )
+            self.rows_in_order = self.order
+            if self.rows is not None:
+                # (Unshuffled, the order is 0, 1, 2...: the rows themselves.)
+                self.rows_in_order = (
+                    self.rows[self.order] if self.shuffle else self.rows
+                )
         return self.rows_in_order
 
     def gathers_feature_major(self) -> bool:
@@ -398,7 +403,8 @@ class BatchSource:
         -------
         inputs : ndarray or CSR matrix
             A view of the reused buffer, a slice of ``X`` (unshuffled, all
-            rows), or new CSR rows; valid until the next call.
+            rows, not gathered feature-major), or new CSR rows; valid until
+            the next call.
         targets : ndarray or None
         weights : ndarray or None
         weight_sum : int or float
@@ -445,6 +451,9 @@ class TrainingStep:
         The largest mini-batch the buffers must hold.
     dtype : dtype
         The data's.
+    dense_input : bool
+        Whether the batches are dense rows (not CSR), which whole-network
+        compiled passes need (see ``Network.use_backend``).
     """
 
     __slots__ = (
@@ -466,11 +475,20 @@ class TrainingStep:
     )
 
     def __init__(
-        self, network: Network, config: TrainingConfig, batch_size: int, dtype
+        self,
+        network: Network,
+        config: TrainingConfig,
+        batch_size: int,
+        dtype,
+        dense_input: bool = True,
     ):
         self.network, self.alpha = network, config.alpha
         self.backend = backend_for(config.kernels)
-        network.use_backend(self.backend, batch_size)
+        network.use_backend(
+            self.backend,
+            batch_size,
+            whole_passes=dense_input and np.dtype(dtype) == network.dtype,
+        )
         flat_params, flat_grads, n_weights = network.flatten()
         # One array: the optimizer updates every layer in one pass.
         self.params = [flat_params]
@@ -1027,7 +1045,7 @@ def train_round(
     validation = None
     if validation_rows is not None:
         validation = ValidationTracker(network, X, Y, sample_weight, validation_rows)
-    step = TrainingStep(network, config, batch_size, X.dtype)
+    step = TrainingStep(network, config, batch_size, X.dtype, isinstance(X, np.ndarray))
     this_round = _Round(
         config,
         step,

@@ -1018,6 +1018,26 @@ def test_small_layers_go_on_csr_where_that_makes_the_whole_network_csr(
     network = Network.from_dense(weights, biases, positions, activation, "softmax")
     network.use_backend(backend, batch_size)
     assert [layer.kernel for layer in network.layers] == chosen
+    # Batches that cannot take whole passes (CSR rows, another dtype): each
+    # layer its own kernel.
+    network.use_backend(backend, batch_size, whole_passes=False)
+    assert [layer.kernel for layer in network.layers] == on_their_own
+
+
+def test_a_network_trained_on_csr_rows_keeps_each_layers_own_kernel(digits):
+    """Whole passes take dense rows: CSR rows leave each layer on its own
+    kernel (with dense rows the 64x100 layer would go on CSR with the
+    output)."""
+    X, y = digits
+    ticket = _random_ticket(np.random.RandomState(0), [64, 100, 10], 0.8, np.float32)
+    ticket.weights[1] = sp.csr_array(
+        np.where(np.arange(1000).reshape(100, 10) % 2, 0.1, 0).astype(np.float32)
+    )
+    for rows, kernels in [(X, ["sparse"] * 2), (sp.csr_array(X), ["dense", "sparse"])]:
+        with sklearn_lth.config_context(kernels="numba"):
+            model = LotteryTicketMLP(ticket=ticket, batch_size=60, max_iter=1)
+            model.partial_fit(rows, y, classes=np.unique(y))
+        assert [layer.kernel for layer in model._incremental.network.layers] == kernels
 
 
 def test_partial_fit_chooses_the_kernels_for_its_batch(digits):
@@ -1038,9 +1058,12 @@ def test_partial_fit_chooses_the_kernels_for_its_batch(digits):
     backend = backend_for("numba")
     layers = model._incremental.network.layers
     chosen = [layer.kernel for layer in layers]
-    assert chosen == [
-        backend.choose_kernel(layer.density, layer.shape, 256) for layer in layers
-    ]
+    assert chosen == backend.choose_kernels(
+        [layer.density for layer in layers],
+        [layer.shape for layer in layers],
+        256,
+        ("relu", "softmax"),
+    )
     # A batch of one row would have put every layer of this ticket on CSR.
     assert chosen != ["sparse"] * 3
 

@@ -33,6 +33,10 @@ What the compiled path does differently:
   inputs), all lower for larger batches).
   A CSR layer always computes its gradient at the kept positions only, and
   a wide one takes its input by panels of rows in its forward product.
+- The kernels are chosen for the whole network (``choose_kernels``): the
+  layers above their crossover go on CSR with the rest where that makes
+  every layer CSR and they hold few multiply-adds
+  (``whole_csr_max_multiply_adds``).
 - A network whose layers are all CSR (and whose activations the products
   apply) runs its forward pass, its backward pass and its refresh as one
   compiled call each (:class:`CsrNetworkPasses`), not some twenty; with a
@@ -273,11 +277,13 @@ class NumbaBackend(NumpyBackend):
     #: SGD 0.75, a regressor 0.94; tanh, whose products do not apply it,
     #: 0.99), full with a full output 0.93; at 32 rows 0.91; at 128 and 200
     #: rows the 100x10 output alone 0.83-0.88, with a 300x100 at 30-40%
-    #: 0.74-0.89, at 60% 1.03, at 80% 1.18. A 300x300 (with a 100x300 on
-    #: CSR) at 60% 0.88 but 75% 1.13 at 60 rows, at 66% 1.37 at 32. Not
-    #: where every layer is dense: a 64-100-10 network took 0.72 at 60 rows
-    #: but 1.06 at 200, a 100-200-10 0.90 and 1.57, a 64-250-100-10 1.13 at
-    #: 60.
+    #: 0.74-0.89 (1.6-3.3 million multiply-adds), at 60% 1.03 and at 80%
+    #: 1.18 (4.8 and 6.4 million). A 300x300 (with a 100x300 on CSR) at 60%
+    #: 0.88 and 66% 0.97 at 60 rows (3.6 and 4.0 million) but 1.13 at 75%,
+    #: and at 32 rows, padded to 64 columns, 1.37 at 66%: the bound is set
+    #: below the last of those. Not where every layer is dense: a 64-100-10
+    #: network took 0.72 at 60 rows but 1.06 at 200, a 100-200-10 0.90 and
+    #: 1.57, a 64-250-100-10 1.13 at 60.
     whole_csr_max_multiply_adds = 2_000_000
     #: Not read on this path (see ``sparse_max_density_by_size``).
     sparse_max_density = None

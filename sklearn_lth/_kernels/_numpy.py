@@ -181,12 +181,12 @@ class NumpyBackend:
     #: CSR first layer reads, or None: numpy has none as fast as its row
     #: gather (``np.take``), so its first layer transposes the batch itself.
     feature_major_gather: Callable | None = None
-    #: Rows per chunk where a network's first layer reads its rows
+    #: Rows per chunk where a network's first layer reads dense rows
     #: feature-major, when predicting many (see
-    #: :func:`~sklearn_lth._training.predict_network`): here as on BLAS (the
+    #: :func:`~sklearn_lth._training.predict_network`); None: as on BLAS (the
     #: scipy products of a 784-300-100-10 search's CSR first layers took
-    #: 0.94-0.97 of the time of chunks of 128).
-    feature_major_prediction_rows = 512
+    #: 0.94-0.97 of the time of chunks of 128 in chunks of 512).
+    feature_major_prediction_rows: int | None = None
 
     #: Partial dense layers at or above this density train their dense
     #: matrix, the pruned entries' gradient zeroed at each step, instead of
