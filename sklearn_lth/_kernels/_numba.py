@@ -256,9 +256,11 @@ class NumbaBackend(NumpyBackend):
     #: CSR layer holds about 32 bytes per kept weight (its two orientations,
     #: gradient and Adam's moments) against 16-17 per position for a dense
     #: one, and a fit to 95% with the 784x300 layers on CSR up to 42% kept
-    #: peaked at 8.6 MB against the dense fit's 8.95 (their peak had been
-    #: the forward pass's scratch copy of 512 rows in predict_network, which
-    #: now gathers its chunks as training does).
+    #: peaks at 8.1 MB against the dense fit's 8.95 (8.6 while prediction
+    #: took chunks of 512 rows). What had held them at 25% was a 512-row copy
+    #: of the input that the history's scoring left on a CSR first layer
+    #: (9.05 MB with the switch at 31%); predict_network now gathers its
+    #: chunks as training does.
     sparse_max_density_by_size = (
         (4_096, 0.8),
         (100_000, 0.5),
