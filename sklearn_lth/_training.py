@@ -413,7 +413,7 @@ class BatchSource:
         idx = batch if self.slices_of_X else self.epoch_rows()[batch]
         n = batch.stop - batch.start
         if self.buffer is None:
-            inputs = self.X[idx]  # a slice of an array is a view: no copy
+            inputs = self.X[idx]  # a slice of an array is a view; CSR rows copies
         elif self.feature_major_gather is not None:
             self.feature_major_gather(self.X, idx, self.buffer)
             inputs = self.buffer[:, :n].T
