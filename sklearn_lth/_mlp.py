@@ -229,6 +229,18 @@ class _BaseLotteryTicketMLP(CSRPredictorMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When a round diverges: the estimator is left as it was before
+            ``fit``; the error's ``estimator`` holds a copy fitted at the
+            last completed round.
+        KeyboardInterrupt
+            On Ctrl-C, after the estimator was set to the last completed
+            round, with a warning (left as it was before ``fit`` when no
+            round completed). Any other error (bad input, an exception in
+            ``on_round_end``) leaves the estimator as it was before ``fit``.
         """
         # Refused before round 0 trains, not when the first round ends.
         if on_round_end is not None:
